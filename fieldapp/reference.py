@@ -1,0 +1,199 @@
+"""Reads and checks the reference data of seed/ (catalogues, rules, divisions, targets); no SQL here."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fieldapp import paths
+
+LEVEL_ORDER = ("intact", "mild", "moderate", "severe", "total")  # best → worst (GB/T 42195-2022)
+
+
+class ReferenceError_(ValueError):
+    """A reference file (seed or a district's own CSV) is malformed; says which line and why."""
+
+    def __init__(self, file: str, line: int | None, zh: str, en: str) -> None:
+        self.file, self.line, self.zh, self.en = file, line, zh, en
+        where = f"{file} 第{line}行" if line else file
+        super().__init__(f"{where}：{zh}（{file}{f' line {line}' if line else ''}: {en}）")
+
+
+@dataclass(frozen=True)
+class Entry:
+    code: str
+    zh: str
+    en: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def label(self, lang: str = "zh") -> str:
+        return self.en if lang == "en" else self.zh
+
+
+@dataclass(frozen=True)
+class Band:
+    level: str
+    min_total: int
+    max_total: int
+
+
+@dataclass(frozen=True)
+class Community:
+    code: str
+    street_code: str
+    name_zh: str
+    name_en: str
+    kind: str
+    sample: bool
+    code_confirmed: bool
+    pop_60: int
+    pop_80: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Reference:
+    catalogues: dict[str, tuple[Entry, ...]]
+    rules: dict[str, Any]
+    retrofit_items: tuple[Entry, ...]
+    bands: tuple[Band, ...]
+    streets: tuple[Entry, ...]
+    communities: tuple[Community, ...]
+    targets: tuple[dict[str, str], ...]
+
+    def codes(self, name: str) -> tuple[str, ...]:
+        if name == "retrofit_item":
+            return tuple(e.code for e in self.retrofit_items)
+        return tuple(e.code for e in self.catalogues[name])
+
+    def entry(self, name: str, code: str) -> Entry | None:
+        entries = self.retrofit_items if name == "retrofit_item" else self.catalogues.get(name, ())
+        return next((e for e in entries if e.code == code), None)
+
+    def label(self, name: str, code: str, lang: str = "zh") -> str:
+        e = self.entry(name, code)
+        return e.label(lang) if e else code
+
+    def service_items(self, service_type: str) -> tuple[str, ...]:
+        e = self.entry("service_type", service_type)
+        return tuple(i["code"] for i in e.extra.get("items", ())) if e else ()
+
+    def coefficient(self, category: str) -> float:
+        e = self.entry("volunteer_category", category)
+        return float(e.extra.get("coefficient", 1.0)) if e else 1.0
+
+    def level_for_total(self, total: int) -> str:
+        for b in self.bands:
+            if b.min_total <= total <= b.max_total:
+                return b.level
+        raise ValueError(f"no assessment band covers total {total}")
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _entries(raw: list[dict[str, Any]]) -> tuple[Entry, ...]:
+    return tuple(
+        Entry(
+            code=r["code"],
+            zh=r["zh"],
+            en=r["en"],
+            extra={k: v for k, v in r.items() if k not in ("code", "zh", "en")},
+        )
+        for r in raw
+    )
+
+
+def parse_communities(path: Path, street_codes: set[str]) -> tuple[Community, ...]:
+    """Parse a communities CSV (seed or a district's own); any bad line refuses the whole file."""
+    name = path.name
+    required = ["code", "street_code", "name_zh", "pop_60", "pop_80"]
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise ReferenceError_(
+                    name, 1, f"缺少列：{', '.join(missing)}", f"missing columns: {', '.join(missing)}"
+                )
+            rows = list(reader)
+    except UnicodeDecodeError as e:
+        raise ReferenceError_(name, None, "文件不是 UTF-8 编码", f"file is not UTF-8 ({e.reason})") from e
+    if not rows:
+        raise ReferenceError_(name, None, "文件中没有社区", "no communities in the file")
+    out: list[Community] = []
+    seen: dict[str, int] = {}
+    for i, r in enumerate(rows, start=2):
+        if None in r or any(r.get(c) is None for c in header):
+            raise ReferenceError_(name, i, "列数与表头不一致", "number of columns differs from the header")
+        code = (r["code"] or "").strip()
+        street = (r["street_code"] or "").strip()
+        if len(code) != 12 or not code.isdigit():
+            raise ReferenceError_(name, i, f"社区代码「{code}」须为12位数字", f"community code {code!r} must be 12 digits")
+        if street not in street_codes:
+            raise ReferenceError_(name, i, f"街道代码「{street}」不在街道表中", f"street code {street!r} is not a known street")
+        if not code.startswith(street):
+            raise ReferenceError_(name, i, f"社区代码「{code}」须以所属街道代码{street}开头", f"community code {code!r} must start with its street code {street}")
+        if code in seen:
+            raise ReferenceError_(name, i, f"社区代码「{code}」与第{seen[code]}行重复", f"community code {code!r} repeats line {seen[code]}")
+        seen[code] = i
+        if not (r["name_zh"] or "").strip():
+            raise ReferenceError_(name, i, "社区名称（name_zh）不能为空", "name_zh must not be empty")
+        pops = []
+        for col in ("pop_60", "pop_80"):
+            raw = (r[col] or "").strip()
+            if not raw.isdigit():
+                raise ReferenceError_(name, i, f"{col}「{raw}」须为非负整数", f"{col} {raw!r} must be a whole number ≥ 0")
+            pops.append(int(raw))
+        if pops[1] > pops[0]:
+            raise ReferenceError_(name, i, "80岁以上人口（pop_80）不能大于60岁以上人口（pop_60）", "pop_80 must not exceed pop_60")
+        out.append(
+            Community(
+                code=code,
+                street_code=street,
+                name_zh=r["name_zh"].strip(),
+                name_en=(r.get("name_en") or "").strip() or r["name_zh"].strip(),
+                kind=(r.get("kind") or "community").strip() or "community",
+                sample=(r.get("sample") or "no").strip().lower() in ("yes", "1", "true", "是"),
+                code_confirmed=(r.get("code_confirmed") or "yes").strip().lower() in ("yes", "1", "true", "是"),
+                pop_60=pops[0],
+                pop_80=pops[1],
+                note=(r.get("note") or "").strip(),
+            )
+        )
+    return tuple(out)
+
+
+def load(seed: Path | None = None) -> Reference:
+    return _load(seed or paths.seed_dir())
+
+
+@cache
+def _load(seed: Path) -> Reference:
+    cats = json.loads((seed / "catalogues.json").read_text(encoding="utf-8"))
+    catalogues = {k: _entries(v) for k, v in cats.items() if not k.startswith("_")}
+    rules = json.loads((seed / "rules.json").read_text(encoding="utf-8"))
+    items = tuple(
+        Entry(r["code"], r["name_zh"], r["name_en"], {"area": r["area"], "category": r["category"], "confirmed": r["confirmed"]})
+        for r in _read_csv(seed / "retrofit_items.csv")
+    )
+    bands = tuple(
+        Band(r["level"], int(r["min_total"]), int(r["max_total"])) for r in _read_csv(seed / "assessment_levels.csv")
+    )
+    catalogues["assessment_level"] = tuple(
+        Entry(r["level"], r["name_zh"], r["name_en"]) for r in _read_csv(seed / "assessment_levels.csv")
+    )
+    streets = tuple(
+        Entry(r["code"], r["name_zh"], r["name_en"], {"kind": r["kind"], "source": r["source"]})
+        for r in _read_csv(seed / "streets.csv")
+    )
+    communities = parse_communities(seed / "communities.csv", {s.code for s in streets})
+    targets = tuple(_read_csv(seed / "targets.csv"))
+    return Reference(catalogues, rules, items, bands, streets, communities, targets)

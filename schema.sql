@@ -1,0 +1,311 @@
+-- fieldapp schema: the only DDL. Applied to a new database by fieldapp.db, which sets
+-- PRAGMA user_version to fieldapp.db.SCHEMA_VERSION and migrates older files.
+--
+-- Current tables hold, per record, the winning version (SPEC §4): envelope columns
+-- (id, version_id, hlc, device_id, deleted) + the payload's fields (lists and maps as JSON).
+-- A deleted record stays with deleted = 1: nothing is ever physically removed.
+
+-- ------------------------------------------------------------ this device
+CREATE TABLE device (
+    singleton      INTEGER PRIMARY KEY CHECK (singleton = 1),
+    role           TEXT NOT NULL CHECK (role IN ('device', 'district')),
+    device_id      TEXT NOT NULL,
+    label          TEXT NOT NULL,
+    worker         TEXT,
+    street_code    TEXT,
+    community_code TEXT,
+    hlc_last       TEXT NOT NULL DEFAULT '0000000000000-00000',
+    created_at     TEXT NOT NULL
+);
+
+-- ------------------------------------------------------------ versions (append-only)
+CREATE TABLE versions (
+    seq               INTEGER PRIMARY KEY,          -- local arrival order (export "since last")
+    version_id        TEXT NOT NULL UNIQUE,
+    kind              TEXT NOT NULL,
+    record_id         TEXT NOT NULL,
+    parent_version_id TEXT,
+    hlc               TEXT NOT NULL,
+    device_id         TEXT NOT NULL,
+    deleted           INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+    content_hash      TEXT NOT NULL,
+    payload           TEXT NOT NULL,                -- JSON, exactly as hashed
+    origin            TEXT NOT NULL DEFAULT 'local' -- 'local' or the bundle_id it came in
+);
+CREATE INDEX versions_record ON versions (record_id);
+
+CREATE TRIGGER versions_no_update BEFORE UPDATE ON versions
+BEGIN SELECT RAISE(ABORT, 'versions are append-only'); END;
+CREATE TRIGGER versions_no_delete BEFORE DELETE ON versions
+BEGIN SELECT RAISE(ABORT, 'versions are append-only'); END;
+
+-- ------------------------------------------------------------ current tables
+CREATE TABLE elder (
+    id                         TEXT PRIMARY KEY,
+    version_id                 TEXT NOT NULL,
+    hlc                        TEXT NOT NULL,
+    device_id                  TEXT NOT NULL,
+    deleted                    INTEGER NOT NULL DEFAULT 0,
+    name                       TEXT NOT NULL,
+    name_initials              TEXT NOT NULL DEFAULT '',  -- pinyin initials, for search (zsf)
+    id_number                  TEXT,
+    id_missing_reason          TEXT,
+    gender                     TEXT NOT NULL,
+    birth_date                 TEXT NOT NULL,
+    phone                      TEXT,
+    address                    TEXT NOT NULL,
+    community_code             TEXT NOT NULL,
+    living_status              TEXT NOT NULL,
+    hardship_tags              TEXT NOT NULL DEFAULT '[]',
+    visit_risk                 TEXT NOT NULL,
+    status                     TEXT NOT NULL,
+    emergency_contact_name     TEXT,
+    emergency_contact_phone    TEXT,
+    emergency_contact_relation TEXT,
+    consent                    TEXT NOT NULL,
+    notes                      TEXT
+) WITHOUT ROWID;
+CREATE INDEX elder_community ON elder (community_code, status, birth_date);
+CREATE INDEX elder_name ON elder (name);
+CREATE INDEX elder_id_number ON elder (id_number);
+
+CREATE TABLE home_visit (
+    id              TEXT PRIMARY KEY,
+    version_id      TEXT NOT NULL,
+    hlc             TEXT NOT NULL,
+    device_id       TEXT NOT NULL,
+    deleted         INTEGER NOT NULL DEFAULT 0,
+    elder_id        TEXT NOT NULL,
+    visit_date      TEXT NOT NULL,
+    start_time      TEXT,
+    end_time        TEXT,
+    duration_min    INTEGER NOT NULL,
+    service_type    TEXT NOT NULL,
+    service_items   TEXT NOT NULL DEFAULT '[]',
+    contact_mode    TEXT NOT NULL,
+    funding         TEXT NOT NULL,
+    worker          TEXT NOT NULL,
+    elder_condition TEXT NOT NULL,
+    issues          TEXT NOT NULL DEFAULT '[]',
+    referral        TEXT,
+    satisfaction    INTEGER,
+    notes           TEXT
+) WITHOUT ROWID;
+-- due list (last visit per elder) and an elder's history
+CREATE INDEX home_visit_elder ON home_visit (elder_id, visit_date);
+-- coverage of a year: covering, so the report never reads the rows
+CREATE INDEX home_visit_date ON home_visit (visit_date, contact_mode, deleted, elder_id);
+
+CREATE TABLE assessment (
+    id                      TEXT PRIMARY KEY,
+    version_id              TEXT NOT NULL,
+    hlc                     TEXT NOT NULL,
+    device_id               TEXT NOT NULL,
+    deleted                 INTEGER NOT NULL DEFAULT 0,
+    elder_id                TEXT NOT NULL,
+    assess_date             TEXT NOT NULL,
+    reason                  TEXT NOT NULL,
+    assessors               TEXT NOT NULL,
+    score_self_care         INTEGER NOT NULL,
+    score_mobility          INTEGER NOT NULL,
+    score_mental            INTEGER NOT NULL,
+    score_perception_social INTEGER NOT NULL,
+    total                   INTEGER NOT NULL,
+    coma                    INTEGER NOT NULL DEFAULT 0,
+    dementia_dx             INTEGER NOT NULL DEFAULT 0,
+    risk_events_30d         INTEGER NOT NULL DEFAULT 0,
+    level                   TEXT NOT NULL,
+    level_computed          TEXT NOT NULL,            -- derived: what the bands and rules give
+    override_reason         TEXT,
+    next_due                TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX assessment_elder ON assessment (elder_id, assess_date);
+
+CREATE TABLE retrofit (
+    id           TEXT PRIMARY KEY,
+    version_id   TEXT NOT NULL,
+    hlc          TEXT NOT NULL,
+    device_id    TEXT NOT NULL,
+    deleted      INTEGER NOT NULL DEFAULT 0,
+    elder_id     TEXT NOT NULL,
+    project_year INTEGER NOT NULL,
+    funding_type TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    apply_date   TEXT,
+    assess_date  TEXT,
+    start_date   TEXT,
+    accept_date  TEXT,
+    contractor   TEXT,
+    items        TEXT NOT NULL DEFAULT '[]',
+    cost_total   REAL NOT NULL DEFAULT 0,
+    subsidy      REAL NOT NULL DEFAULT 0,
+    self_paid    REAL NOT NULL DEFAULT 0,
+    notes        TEXT
+) WITHOUT ROWID;
+CREATE INDEX retrofit_elder ON retrofit (elder_id);
+CREATE INDEX retrofit_status ON retrofit (status, accept_date);
+
+-- the items of the winning retrofit version, one row each (rewritten with the record)
+CREATE TABLE retrofit_line (
+    retrofit_id TEXT NOT NULL,
+    line_no     INTEGER NOT NULL,
+    code        TEXT NOT NULL,
+    qty         REAL NOT NULL,
+    unit_price  REAL NOT NULL,
+    PRIMARY KEY (retrofit_id, line_no)
+) WITHOUT ROWID;
+CREATE INDEX retrofit_line_code ON retrofit_line (code);
+
+CREATE TABLE meal_point (
+    id             TEXT PRIMARY KEY,
+    version_id     TEXT NOT NULL,
+    hlc            TEXT NOT NULL,
+    device_id      TEXT NOT NULL,
+    deleted        INTEGER NOT NULL DEFAULT 0,
+    name           TEXT NOT NULL,
+    community_code TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    modes          TEXT NOT NULL,
+    capacity_daily INTEGER NOT NULL,
+    status         TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX meal_point_community ON meal_point (community_code);
+
+CREATE TABLE meal_count (
+    id               TEXT PRIMARY KEY,
+    version_id       TEXT NOT NULL,
+    hlc              TEXT NOT NULL,
+    device_id        TEXT NOT NULL,
+    deleted          INTEGER NOT NULL DEFAULT 0,
+    point_id         TEXT NOT NULL,
+    service_date     TEXT NOT NULL,
+    meal             TEXT NOT NULL,
+    dine_in          INTEGER NOT NULL DEFAULT 0,
+    delivery         INTEGER NOT NULL DEFAULT 0,
+    pickup           INTEGER NOT NULL DEFAULT 0,
+    subsidized       TEXT NOT NULL DEFAULT '{}',
+    total            INTEGER NOT NULL,            -- derived: dine_in + delivery + pickup
+    subsidized_total INTEGER NOT NULL DEFAULT 0,  -- derived: Σ subsidized
+    notes            TEXT
+) WITHOUT ROWID;
+-- the natural key (point, date, meal): not UNIQUE, because a second record for a slot
+-- is a conflict to review (SPEC §6), never silently dropped
+CREATE INDEX meal_count_slot ON meal_count (point_id, service_date, meal);
+CREATE INDEX meal_count_date ON meal_count (service_date, deleted, total);
+
+CREATE TABLE volunteer (
+    id             TEXT PRIMARY KEY,
+    version_id     TEXT NOT NULL,
+    hlc            TEXT NOT NULL,
+    device_id      TEXT NOT NULL,
+    deleted        INTEGER NOT NULL DEFAULT 0,
+    name           TEXT NOT NULL,
+    name_initials  TEXT NOT NULL DEFAULT '',
+    phone          TEXT,
+    platform_no    TEXT,
+    community_code TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX volunteer_community ON volunteer (community_code, name);
+
+CREATE TABLE volunteer_event (
+    id             TEXT PRIMARY KEY,
+    version_id     TEXT NOT NULL,
+    hlc            TEXT NOT NULL,
+    device_id      TEXT NOT NULL,
+    deleted        INTEGER NOT NULL DEFAULT 0,
+    title          TEXT NOT NULL,
+    event_date     TEXT NOT NULL,
+    start_time     TEXT,
+    end_time       TEXT,
+    community_code TEXT NOT NULL,
+    location       TEXT,
+    organizer      TEXT,
+    category       TEXT NOT NULL,
+    beneficiaries  INTEGER,
+    status         TEXT NOT NULL,
+    participants   TEXT NOT NULL DEFAULT '[]',
+    total_hours    REAL NOT NULL DEFAULT 0,   -- derived
+    total_points   REAL NOT NULL DEFAULT 0    -- derived: Σ hours × category coefficient
+) WITHOUT ROWID;
+CREATE INDEX volunteer_event_date ON volunteer_event (event_date, community_code);
+
+-- the participants of the winning event version (rewritten with the record)
+CREATE TABLE volunteer_participant (
+    event_id     TEXT NOT NULL,
+    volunteer_id TEXT NOT NULL,
+    hours        REAL NOT NULL,
+    points       REAL NOT NULL,
+    PRIMARY KEY (event_id, volunteer_id)
+) WITHOUT ROWID;
+CREATE INDEX volunteer_participant_volunteer ON volunteer_participant (volunteer_id);
+
+-- ------------------------------------------------------------ reference data (from seed/)
+CREATE TABLE ref_street (
+    code    TEXT PRIMARY KEY,
+    name_zh TEXT NOT NULL,
+    name_en TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    source  TEXT
+);
+
+CREATE TABLE ref_community (
+    code           TEXT PRIMARY KEY,
+    street_code    TEXT NOT NULL REFERENCES ref_street (code),
+    name_zh        TEXT NOT NULL,
+    name_en        TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    sample         INTEGER NOT NULL DEFAULT 0,   -- 1 = 示例: not a real community
+    code_confirmed INTEGER NOT NULL DEFAULT 0,
+    pop_60         INTEGER NOT NULL CHECK (pop_60 >= 0),
+    pop_80         INTEGER NOT NULL CHECK (pop_80 >= 0 AND pop_80 <= pop_60),
+    note           TEXT
+);
+CREATE INDEX ref_community_street ON ref_community (street_code);
+
+-- every code list of SPEC §3 with labels; `extra` holds e.g. service items or coefficients
+CREATE TABLE ref_catalogue (
+    catalogue TEXT NOT NULL,
+    code      TEXT NOT NULL,
+    zh        TEXT NOT NULL,
+    en        TEXT NOT NULL,
+    sort      INTEGER NOT NULL,
+    extra     TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (catalogue, code)
+);
+
+CREATE TABLE ref_retrofit_item (
+    code      TEXT PRIMARY KEY,
+    area      TEXT NOT NULL,
+    name_zh   TEXT NOT NULL,
+    name_en   TEXT NOT NULL,
+    category  TEXT NOT NULL CHECK (category IN ('basic', 'optional')),
+    confirmed INTEGER NOT NULL
+);
+
+CREATE TABLE ref_assessment_band (
+    level     TEXT PRIMARY KEY,
+    name_zh   TEXT NOT NULL,
+    name_en   TEXT NOT NULL,
+    min_total INTEGER NOT NULL,
+    max_total INTEGER NOT NULL,
+    confirmed INTEGER NOT NULL
+);
+
+CREATE TABLE ref_target (
+    indicator  TEXT NOT NULL,
+    year       INTEGER NOT NULL,
+    value      REAL NOT NULL,
+    comparison TEXT NOT NULL,
+    unit       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    name_zh    TEXT NOT NULL,
+    name_en    TEXT NOT NULL,
+    source     TEXT,
+    PRIMARY KEY (indicator, year)
+);
+
+-- configurable rules (seed/rules.json), one JSON value per key
+CREATE TABLE ref_rule (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
