@@ -21,7 +21,9 @@ class DatabaseError(Exception):
 
 def _pragmas(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, no corruption
+    conn.execute(
+        "PRAGMA synchronous = NORMAL"
+    )  # WAL + NORMAL: durable at checkpoints, no corruption
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA cache_size = -65536")
@@ -59,9 +61,13 @@ def connect(path: Path | str, *, create: bool = True) -> sqlite3.Connection:
 
 
 def _initialise(conn: sqlite3.Connection) -> None:
-    has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+    has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[
+        0
+    ]
     if has_tables:
-        raise DatabaseError("该文件不是 fieldapp 数据库（已有其他数据表）(not a fieldapp database: it has other tables)")
+        raise DatabaseError(
+            "该文件不是 fieldapp 数据库（已有其他数据表）(not a fieldapp database: it has other tables)"
+        )
     conn.execute("BEGIN IMMEDIATE")
     try:
         # executescript() would COMMIT on its own: run the statements one by one inside this transaction
@@ -98,7 +104,9 @@ def migrate(conn: sqlite3.Connection, from_version: int) -> None:
         for v in range(from_version, SCHEMA_VERSION):
             step = MIGRATIONS.get(v)
             if step is None:
-                raise DatabaseError(f"没有从结构版本 {v} 升级的方法 (no migration from schema version {v})")
+                raise DatabaseError(
+                    f"没有从结构版本 {v} 升级的方法 (no migration from schema version {v})"
+                )
             step(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
@@ -124,12 +132,25 @@ def load_seed(conn: sqlite3.Connection, ref: reference.Reference) -> None:
     )
     conn.executemany(
         "INSERT INTO ref_retrofit_item (code, area, name_zh, name_en, category, confirmed) VALUES (?, ?, ?, ?, ?, ?)",
-        [(e.code, e.extra["area"], e.zh, e.en, e.extra["category"], e.extra["confirmed"] == "yes") for e in ref.retrofit_items],
+        [
+            (
+                e.code,
+                e.extra["area"],
+                e.zh,
+                e.en,
+                e.extra["category"],
+                e.extra["confirmed"] == "yes",
+            )
+            for e in ref.retrofit_items
+        ],
     )
     levels = {e.code: e for e in ref.catalogues["assessment_level"]}
     conn.executemany(
         "INSERT INTO ref_assessment_band (level, name_zh, name_en, min_total, max_total, confirmed) VALUES (?, ?, ?, ?, ?, 0)",
-        [(b.level, levels[b.level].zh, levels[b.level].en, b.min_total, b.max_total) for b in ref.bands],
+        [
+            (b.level, levels[b.level].zh, levels[b.level].en, b.min_total, b.max_total)
+            for b in ref.bands
+        ],
     )
     conn.executemany(
         "INSERT INTO ref_target (indicator, year, value, comparison, unit, kind, name_zh, name_en, source)"
@@ -138,17 +159,34 @@ def load_seed(conn: sqlite3.Connection, ref: reference.Reference) -> None:
     )
     conn.executemany(
         "INSERT INTO ref_rule (key, value) VALUES (?, ?)",
-        [(k, json.dumps(v, ensure_ascii=False)) for k, v in ref.rules.items() if not k.startswith("_")],
+        [
+            (k, json.dumps(v, ensure_ascii=False))
+            for k, v in ref.rules.items()
+            if not k.startswith("_")
+        ],
     )
 
 
-def replace_communities(conn: sqlite3.Connection, communities: tuple[reference.Community, ...]) -> None:
+def replace_communities(
+    conn: sqlite3.Connection, communities: tuple[reference.Community, ...]
+) -> None:
     conn.execute("DELETE FROM ref_community")
     conn.executemany(
         "INSERT INTO ref_community (code, street_code, name_zh, name_en, kind, sample, code_confirmed, pop_60, pop_80, note)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (c.code, c.street_code, c.name_zh, c.name_en, c.kind, c.sample, c.code_confirmed, c.pop_60, c.pop_80, c.note)
+            (
+                c.code,
+                c.street_code,
+                c.name_zh,
+                c.name_en,
+                c.kind,
+                c.sample,
+                c.code_confirmed,
+                c.pop_60,
+                c.pop_80,
+                c.note,
+            )
             for c in communities
         ],
     )

@@ -19,7 +19,6 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -65,7 +64,11 @@ class RecordInvalid(ValueError):
 
     def __init__(self, kind: str, problems: list[Problem]) -> None:
         self.kind, self.problems = kind, problems
-        super().__init__("；".join(p.text("zh") for p in problems) + " | " + "; ".join(p.text("en") for p in problems))
+        super().__init__(
+            "；".join(p.text("zh") for p in problems)
+            + " | "
+            + "; ".join(p.text("en") for p in problems)
+        )
 
 
 _TRANSLATE: dict[str, tuple[str, str]] = {
@@ -122,7 +125,10 @@ def explain(exc: ValidationError, model: type[BaseModel] | None = None) -> list[
             zh, en = str(ctx["zh"]), str(ctx["en"])
         else:
             field = loc[0] if loc else ""
-            tzh, ten = _TRANSLATE.get(err["type"], ("不符合要求：{msg}", "{msg}"))
+            kind = err["type"]
+            if err.get("input", "") is None and kind.endswith("_type"):
+                kind = "missing"  # a blank in a form arrives as None
+            tzh, ten = _TRANSLATE.get(kind, ("不符合要求：{msg}", "{msg}"))
             fmt = {k: v for k, v in ctx.items()} | {"msg": err["msg"]}
             try:
                 zh, en = tzh.format(**fmt), ten.format(**fmt)
@@ -142,7 +148,15 @@ def explain(exc: ValidationError, model: type[BaseModel] | None = None) -> list[
 # ------------------------------------------------------------ field kinds ----
 
 
-def F(zh: str, en: str, default: Any = ..., *, catalogue: str | None = None, widget: str | None = None, **kw: Any) -> Any:
+def F(
+    zh: str,
+    en: str,
+    default: Any = ...,
+    *,
+    catalogue: str | None = None,
+    widget: str | None = None,
+    **kw: Any,
+) -> Any:
     """A model field with its labels (zh/en), its catalogue and widget for the forms."""
     extra: dict[str, Any] = {"label_zh": zh, "label_en": en}
     if catalogue:
@@ -165,32 +179,68 @@ _PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")
 def _uuid(v: str) -> str:
     v = v.strip().lower()
     if not _UUID.match(v):
-        raise PydanticCustomError("fieldapp_rule", "{en}", {"field": "", "zh": "须为 UUID（记录编号）", "en": "must be a UUID"})
+        raise PydanticCustomError(
+            "fieldapp_rule",
+            "{en}",
+            {"field": "", "zh": "须为 UUID（记录编号）", "en": "must be a UUID"},
+        )
     return v
 
 
 def _time(v: str) -> str:
     if not _TIME.match(v):
-        raise PydanticCustomError("fieldapp_rule", "{en}", {"field": "", "zh": "时间格式须为 HH:MM（00:00–23:59）", "en": "must be a time HH:MM (00:00–23:59)"})
+        raise PydanticCustomError(
+            "fieldapp_rule",
+            "{en}",
+            {
+                "field": "",
+                "zh": "时间格式须为 HH:MM（00:00–23:59）",
+                "en": "must be a time HH:MM (00:00–23:59)",
+            },
+        )
     return v
 
 
 def _phone(v: str) -> str:
     compact = v.replace(" ", "")
     if not _PHONE.match(compact):
-        raise PydanticCustomError("fieldapp_rule", "{en}", {"field": "", "zh": "须为11位手机号或带区号的固定电话（如0523-86123456）", "en": "must be an 11-digit mobile or a landline with area code (e.g. 0523-86123456)"})
+        raise PydanticCustomError(
+            "fieldapp_rule",
+            "{en}",
+            {
+                "field": "",
+                "zh": "须为11位手机号或带区号的固定电话（如0523-86123456）",
+                "en": "must be an 11-digit mobile or a landline with area code (e.g. 0523-86123456)",
+            },
+        )
     return compact
 
 
 def _community(v: str) -> str:
     if len(v) != 12 or not v.isdigit():
-        raise PydanticCustomError("fieldapp_rule", "{en}", {"field": "", "zh": "社区代码须为12位数字（街道9位+3位）", "en": "community code must be 12 digits (street 9 + 3)"})
+        raise PydanticCustomError(
+            "fieldapp_rule",
+            "{en}",
+            {
+                "field": "",
+                "zh": "社区代码须为12位数字（街道9位+3位）",
+                "en": "community code must be 12 digits (street 9 + 3)",
+            },
+        )
     return v
 
 
 def _not_future(v: date) -> date:
     if v > today():
-        raise PydanticCustomError("fieldapp_rule", "{en}", {"field": "", "zh": f"日期 {v} 晚于今天，不能填写将来的日期", "en": f"date {v} is in the future"})
+        raise PydanticCustomError(
+            "fieldapp_rule",
+            "{en}",
+            {
+                "field": "",
+                "zh": f"日期 {v} 晚于今天，不能填写将来的日期",
+                "en": f"date {v} is in the future",
+            },
+        )
     return v
 
 
@@ -207,16 +257,31 @@ Time = Annotated[str, AfterValidator(_time)]
 Phone = Annotated[str, AfterValidator(_phone)]
 CommunityCode = Annotated[str, AfterValidator(_community)]
 PastDate = Annotated[date, AfterValidator(_not_future)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2), PlainSerializer(_number_json, when_used="json")]
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=12, decimal_places=2),
+    PlainSerializer(_number_json, when_used="json"),
+]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 Gender = Literal["M", "F"]
 LivingStatus = Literal["alone", "empty_nest", "with_children", "left_behind", "other"]
-HardshipTag = Literal["extreme_poverty", "dibao", "near_dibao", "special_family", "severe_disability", "disabled", "dementia", "other"]
+HardshipTag = Literal[
+    "extreme_poverty",
+    "dibao",
+    "near_dibao",
+    "special_family",
+    "severe_disability",
+    "disabled",
+    "dementia",
+    "other",
+]
 VisitRisk = Literal["high", "priority", "general"]
 ElderStatus = Literal["active", "moved_out", "deceased", "cancelled"]
 Consent = Literal["consented", "statutory_duty", "none", "withdrawn"]
-ServiceType = Literal["daily_visit", "life_care", "meal_clean", "travel_assist", "emergency", "care_patrol"]
+ServiceType = Literal[
+    "daily_visit", "life_care", "meal_clean", "travel_assist", "emergency", "care_patrol"
+]
 ContactMode = Literal["in_person", "phone", "video", "third_party"]
 Funding = Literal["gov_purchase", "self_paid", "volunteer", "other"]
 ElderCondition = Literal["good", "fair", "poor", "abnormal"]
@@ -225,22 +290,49 @@ Referral = Literal["none", "medical", "assistance", "retrofit", "meal", "other"]
 AssessmentReason = Literal["initial", "routine", "change", "service"]
 Level = Literal["intact", "mild", "moderate", "severe", "total"]
 RetrofitFunding = Literal["subsidized", "self_paid", "donated"]
-RetrofitStatus = Literal["applied", "assessed", "planned", "in_progress", "accepted", "failed", "cancelled"]
+RetrofitStatus = Literal[
+    "applied", "assessed", "planned", "in_progress", "accepted", "failed", "cancelled"
+]
 MealPointKind = Literal["canteen", "meal_point", "central_kitchen", "restaurant", "neighbour"]
 MealMode = Literal["dine_in", "delivery", "pickup"]
 MealPointStatus = Literal["open", "paused", "closed"]
 Meal = Literal["breakfast", "lunch", "dinner"]
-VolunteerCategory = Literal["companionship", "meal_delivery", "cleaning", "health_clinic", "haircut", "culture", "policy_publicity", "anti_fraud", "other"]
+VolunteerCategory = Literal[
+    "companionship",
+    "meal_delivery",
+    "cleaning",
+    "health_clinic",
+    "haircut",
+    "culture",
+    "policy_publicity",
+    "anti_fraud",
+    "other",
+]
 EventStatus = Literal["planned", "done", "cancelled"]
 
 # The catalogue in seed/ that labels each code list (a test keeps both in step).
 CATALOGUE_OF_TYPE: dict[str, Any] = {
-    "gender": Gender, "living_status": LivingStatus, "hardship_tags": HardshipTag, "visit_risk": VisitRisk,
-    "elder_status": ElderStatus, "consent": Consent, "service_type": ServiceType, "contact_mode": ContactMode,
-    "funding": Funding, "elder_condition": ElderCondition, "visit_issues": VisitIssue, "referral": Referral,
-    "assessment_reason": AssessmentReason, "assessment_level": Level, "retrofit_funding": RetrofitFunding,
-    "retrofit_status": RetrofitStatus, "meal_point_kind": MealPointKind, "meal_mode": MealMode,
-    "meal_point_status": MealPointStatus, "meal": Meal, "volunteer_category": VolunteerCategory,
+    "gender": Gender,
+    "living_status": LivingStatus,
+    "hardship_tags": HardshipTag,
+    "visit_risk": VisitRisk,
+    "elder_status": ElderStatus,
+    "consent": Consent,
+    "service_type": ServiceType,
+    "contact_mode": ContactMode,
+    "funding": Funding,
+    "elder_condition": ElderCondition,
+    "visit_issues": VisitIssue,
+    "referral": Referral,
+    "assessment_reason": AssessmentReason,
+    "assessment_level": Level,
+    "retrofit_funding": RetrofitFunding,
+    "retrofit_status": RetrofitStatus,
+    "meal_point_kind": MealPointKind,
+    "meal_mode": MealMode,
+    "meal_point_status": MealPointStatus,
+    "meal": Meal,
+    "volunteer_category": VolunteerCategory,
     "event_status": EventStatus,
 }
 
@@ -294,17 +386,35 @@ def check_id_number(v: str) -> str:
     """GB 11643-1999: 17 digits + check character (ISO 7064 MOD 11-2) and a real birth date."""
     v = normalise_id_number(v)
     if len(v) != 18:
-        raise rule("id_number", f"身份证号须为18位，现为{len(v)}位", f"must be 18 characters, got {len(v)}")
+        raise rule(
+            "id_number", f"身份证号须为18位，现为{len(v)}位", f"must be 18 characters, got {len(v)}"
+        )
     if not v[:17].isdigit() or not (v[17].isdigit() or v[17] == "X"):
-        raise rule("id_number", "身份证号前17位须为数字，末位为数字或X", "first 17 characters must be digits, the last a digit or X")
+        raise rule(
+            "id_number",
+            "身份证号前17位须为数字，末位为数字或X",
+            "first 17 characters must be digits, the last a digit or X",
+        )
     if ric.calc_check_digit(v) != v[17]:
-        raise rule("id_number", "身份证号校验码不对，请核对每一位", "check digit does not match; check every digit")
+        raise rule(
+            "id_number",
+            "身份证号校验码不对，请核对每一位",
+            "check digit does not match; check every digit",
+        )
     try:
         born = ric.get_birth_date(v)
     except Exception:
-        raise rule("id_number", f"身份证号中的出生日期 {v[6:14]} 不是有效日期", f"birth date {v[6:14]} in the number is not a real date") from None
+        raise rule(
+            "id_number",
+            f"身份证号中的出生日期 {v[6:14]} 不是有效日期",
+            f"birth date {v[6:14]} in the number is not a real date",
+        ) from None
     if born > today() or born.year < 1880:
-        raise rule("id_number", f"身份证号中的出生日期 {born} 不合理", f"birth date {born} in the number is not plausible")
+        raise rule(
+            "id_number",
+            f"身份证号中的出生日期 {born} 不合理",
+            f"birth date {born} in the number is not plausible",
+        )
     return v
 
 
@@ -321,19 +431,25 @@ class Elder(Record):
 
     name: Text = F("姓名", "Name", max_length=50)
     id_number: str | None = F("身份证号", "ID number", None, widget="id_number")
-    id_missing_reason: str | None = F("无身份证号原因", "Reason ID number is missing", None, max_length=200)
+    id_missing_reason: str | None = F(
+        "无身份证号原因", "Reason ID number is missing", None, max_length=200
+    )
     gender: Gender | None = F("性别", "Gender", None, catalogue="gender")
     birth_date: date | None = F("出生日期", "Birth date", None)
     phone: Phone | None = F("联系电话", "Phone", None)
     address: Text = F("住址", "Address")
     community_code: CommunityCode = F("社区", "Community", widget="community")
     living_status: LivingStatus = F("居住状况", "Living situation", catalogue="living_status")
-    hardship_tags: list[HardshipTag] = F("困难类别", "Hardship categories", [], catalogue="hardship_tags")
+    hardship_tags: list[HardshipTag] = F(
+        "困难类别", "Hardship categories", [], catalogue="hardship_tags"
+    )
     visit_risk: VisitRisk = F("探访风险等级", "Visit risk", catalogue="visit_risk")
     status: ElderStatus = F("状态", "Status", "active", catalogue="elder_status")
     emergency_contact_name: str | None = F("紧急联系人", "Emergency contact", None, max_length=50)
     emergency_contact_phone: Phone | None = F("紧急联系人电话", "Emergency contact phone", None)
-    emergency_contact_relation: str | None = F("与老人关系", "Relation to the elder", None, max_length=20)
+    emergency_contact_relation: str | None = F(
+        "与老人关系", "Relation to the elder", None, max_length=20
+    )
     consent: Consent = F("信息采集依据", "Consent", catalogue="consent")
     notes: str | None = F("备注", "Notes", None, max_length=2000)
 
@@ -363,21 +479,43 @@ class Elder(Record):
             if self.birth_date is None:
                 self.birth_date = born
             elif self.birth_date != born:
-                raise rule("birth_date", f"出生日期 {self.birth_date} 与身份证号中的 {born} 不一致", f"{self.birth_date} disagrees with {born} in the ID number")
+                raise rule(
+                    "birth_date",
+                    f"出生日期 {self.birth_date} 与身份证号中的 {born} 不一致",
+                    f"{self.birth_date} disagrees with {born} in the ID number",
+                )
             if self.gender is None:
                 self.gender = gender  # type: ignore[assignment]
             elif self.gender != gender:
                 want = "男" if gender == "M" else "女"
-                raise rule("gender", f"性别与身份证号不一致（身份证号第17位表示{want}）", f"disagrees with the ID number (its 17th digit means {gender})")
+                raise rule(
+                    "gender",
+                    f"性别与身份证号不一致（身份证号第17位表示{want}）",
+                    f"disagrees with the ID number (its 17th digit means {gender})",
+                )
             if self.id_missing_reason:
-                raise rule("id_missing_reason", "已填身份证号时不填无证原因", "must be empty when the ID number is given")
+                raise rule(
+                    "id_missing_reason",
+                    "已填身份证号时不填无证原因",
+                    "must be empty when the ID number is given",
+                )
         else:
             if not self.id_missing_reason:
-                raise rule("id_number", "请填写身份证号；确实没有时填写「无身份证号原因」", "required unless id_missing_reason says why it is missing")
+                raise rule(
+                    "id_number",
+                    "请填写身份证号；确实没有时填写「无身份证号原因」",
+                    "required unless id_missing_reason says why it is missing",
+                )
             if self.gender is None:
-                raise rule("gender", "没有身份证号时须填写性别", "required when there is no ID number")
+                raise rule(
+                    "gender", "没有身份证号时须填写性别", "required when there is no ID number"
+                )
             if self.birth_date is None:
-                raise rule("birth_date", "没有身份证号时须填写出生日期", "required when there is no ID number")
+                raise rule(
+                    "birth_date",
+                    "没有身份证号时须填写出生日期",
+                    "required when there is no ID number",
+                )
         return self
 
     def age_on(self, d: date) -> int | None:
@@ -401,7 +539,9 @@ class HomeVisit(Record):
     contact_mode: ContactMode = F("服务方式", "Contact mode", catalogue="contact_mode")
     funding: Funding = F("经费来源", "Funding", catalogue="funding")
     worker: Text = F("服务人员", "Worker", max_length=50)
-    elder_condition: ElderCondition = F("老人状况", "Elder's condition", catalogue="elder_condition")
+    elder_condition: ElderCondition = F(
+        "老人状况", "Elder's condition", catalogue="elder_condition"
+    )
     issues: list[VisitIssue] = F("发现问题", "Issues found", [], catalogue="visit_issues")
     referral: Referral | None = F("转介", "Referral", None, catalogue="referral")
     satisfaction: int | None = F("满意度（1–5）", "Satisfaction (1–5)", None, ge=1, le=5)
@@ -412,17 +552,33 @@ class HomeVisit(Record):
         if self.start_time and self.end_time:
             minutes = _minutes(self.end_time) - _minutes(self.start_time)
             if minutes < 0:
-                raise rule("end_time", f"结束时间 {self.end_time} 早于开始时间 {self.start_time}", "is earlier than start_time")
+                raise rule(
+                    "end_time",
+                    f"结束时间 {self.end_time} 早于开始时间 {self.start_time}",
+                    "is earlier than start_time",
+                )
             if self.duration_min is None:
                 self.duration_min = minutes
             elif self.duration_min != minutes:
-                raise rule("duration_min", f"时长 {self.duration_min} 分钟与起止时间算出的 {minutes} 分钟不一致", f"{self.duration_min} disagrees with {minutes} computed from the times")
+                raise rule(
+                    "duration_min",
+                    f"时长 {self.duration_min} 分钟与起止时间算出的 {minutes} 分钟不一致",
+                    f"{self.duration_min} disagrees with {minutes} computed from the times",
+                )
         elif self.duration_min is None:
-            raise rule("duration_min", "必填（或同时填写开始和结束时间）", "is required (or give both start and end time)")
+            raise rule(
+                "duration_min",
+                "必填（或同时填写开始和结束时间）",
+                "is required (or give both start and end time)",
+            )
         allowed = reference.load().service_items(self.service_type)
         for item in self.service_items:
             if item not in allowed:
-                raise rule("service_items", f"「{item}」不是服务类型 {self.service_type} 的服务内容", f"{item!r} is not an item of service type {self.service_type}")
+                raise rule(
+                    "service_items",
+                    f"「{item}」不是服务类型 {self.service_type} 的服务内容",
+                    f"{item!r} is not an item of service type {self.service_type}",
+                )
         _no_duplicates("service_items", self.service_items)
         _no_duplicates("issues", list(self.issues))
         return self
@@ -435,21 +591,32 @@ class Assessment(Record):
     elder_id: RecordId = F("老人", "Elder", widget="elder")
     assess_date: PastDate = F("评估日期", "Assessment date")
     reason: AssessmentReason = F("评估原因", "Reason", catalogue="assessment_reason")
-    assessors: list[Annotated[str, Field(min_length=1, max_length=50)]] = F("评估员", "Assessors", min_length=1, max_length=2)
+    assessors: list[Annotated[str, Field(min_length=1, max_length=50)]] = F(
+        "评估员", "Assessors", min_length=1, max_length=2
+    )
     score_self_care: int = F("自理能力得分（0–32）", "Self-care score (0–32)", ge=0, le=32)
     score_mobility: int = F("基础运动能力得分（0–15）", "Mobility score (0–15)", ge=0, le=15)
     score_mental: int = F("精神状态得分（0–28）", "Mental state score (0–28)", ge=0, le=28)
-    score_perception_social: int = F("感知觉与社会参与得分（0–15）", "Perception and social score (0–15)", ge=0, le=15)
+    score_perception_social: int = F(
+        "感知觉与社会参与得分（0–15）", "Perception and social score (0–15)", ge=0, le=15
+    )
     total: int | None = F("总分", "Total", None, ge=0, le=90, widget="computed")
     coma: bool = F("昏迷", "Coma", False)
     dementia_dx: bool = F("确诊痴呆/精神疾病", "Dementia or mental illness diagnosed", False)
     risk_events_30d: int = F("近30天风险事件次数", "Risk events in 30 days", 0, ge=0, le=100)
     level: Level | None = F("能力等级", "Level", None, catalogue="assessment_level")
-    override_reason: str | None = F("调整等级原因", "Reason for overriding the level", None, max_length=500)
+    override_reason: str | None = F(
+        "调整等级原因", "Reason for overriding the level", None, max_length=500
+    )
     next_due: date | None = F("下次评估日期", "Next assessment due", None)
 
     def computed_total(self) -> int:
-        return self.score_self_care + self.score_mobility + self.score_mental + self.score_perception_social
+        return (
+            self.score_self_care
+            + self.score_mobility
+            + self.score_mental
+            + self.score_perception_social
+        )
 
     def computed_level(self) -> str:
         """Level from the score bands, raised by the adjustments of seed/rules.json (both configurable)."""
@@ -472,12 +639,20 @@ class Assessment(Record):
         if self.total is None:
             self.total = total
         elif self.total != total:
-            raise rule("total", f"总分 {self.total} 与四项得分之和 {total} 不一致", f"{self.total} is not the sum of the four scores ({total})")
+            raise rule(
+                "total",
+                f"总分 {self.total} 与四项得分之和 {total} 不一致",
+                f"{self.total} is not the sum of the four scores ({total})",
+            )
         computed = self.computed_level()
         if self.level is None:
             self.level = computed  # type: ignore[assignment]
         elif self.level != computed and not self.override_reason:
-            raise rule("override_reason", f"按得分应为「{computed}」，改为「{self.level}」须填写调整原因", f"level {self.level} differs from the computed {computed}: give override_reason")
+            raise rule(
+                "override_reason",
+                f"按得分应为「{computed}」，改为「{self.level}」须填写调整原因",
+                f"level {self.level} differs from the computed {computed}: give override_reason",
+            )
         months = int(reference.load().rules["assessment"]["next_due_months"])
         if self.next_due is None:
             self.next_due = add_months(self.assess_date, months)
@@ -491,14 +666,20 @@ class RetrofitItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = F("改造项目", "Item", catalogue="retrofit_item")
-    qty: Annotated[Decimal, Field(gt=0, max_digits=8, decimal_places=2), PlainSerializer(_number_json, when_used="json")] = F("数量", "Quantity")
+    qty: Annotated[
+        Decimal,
+        Field(gt=0, max_digits=8, decimal_places=2),
+        PlainSerializer(_number_json, when_used="json"),
+    ] = F("数量", "Quantity")
     unit_price: Money = F("单价（元）", "Unit price (yuan)")
 
     @field_validator("code")
     @classmethod
     def _code(cls, v: str) -> str:
         if v not in reference.load().codes("retrofit_item"):
-            raise rule("items", f"「{v}」不在30项改造清单中", f"{v!r} is not in the retrofit item list")
+            raise rule(
+                "items", f"「{v}」不在30项改造清单中", f"{v!r} is not in the retrofit item list"
+            )
         return v
 
 
@@ -530,24 +711,52 @@ class Retrofit(Record):
         status = ref.entry("retrofit_status", self.status)
         needed = status.extra.get("date_field") if status else None
         if needed and getattr(self, needed) is None:
-            label = dict(zip(RETROFIT_DATES, ("申请日期", "入户评估日期", "开工日期", "验收日期"), strict=True))[needed]
-            raise rule(needed, f"进度为「{status.zh if status else self.status}」时须填写{label}", f"is required when status is {self.status}")
+            label = dict(
+                zip(
+                    RETROFIT_DATES,
+                    ("申请日期", "入户评估日期", "开工日期", "验收日期"),
+                    strict=True,
+                )
+            )[needed]
+            raise rule(
+                needed,
+                f"进度为「{status.zh if status else self.status}」时须填写{label}",
+                f"is required when status is {self.status}",
+            )
         last: tuple[str, date] | None = None
         for name in RETROFIT_DATES:
             d = getattr(self, name)
             if d is None:
                 continue
             if last and d < last[1]:
-                raise rule(name, f"{d} 早于 {last[0]} 的 {last[1]}；日期须按申请→评估→开工→验收的顺序", f"{d} is before {last[0]} {last[1]}: dates must not go backwards")
+                raise rule(
+                    name,
+                    f"{d} 早于 {last[0]} 的 {last[1]}；日期须按申请→评估→开工→验收的顺序",
+                    f"{d} is before {last[0]} {last[1]}: dates must not go backwards",
+                )
             last = (name, d)
         if self.cost_total != self.subsidy + self.self_paid:
-            raise rule("cost_total", f"总费用 {self.cost_total} 须等于补贴 {self.subsidy} + 自付 {self.self_paid}", f"{self.cost_total} must equal subsidy {self.subsidy} + self_paid {self.self_paid}")
+            raise rule(
+                "cost_total",
+                f"总费用 {self.cost_total} 须等于补贴 {self.subsidy} + 自付 {self.self_paid}",
+                f"{self.cost_total} must equal subsidy {self.subsidy} + self_paid {self.self_paid}",
+            )
         _no_duplicates("items", [i.code for i in self.items])
-        items_sum = sum((i.qty * i.unit_price for i in self.items), Decimal(0)).quantize(Decimal("0.01"))
+        items_sum = sum((i.qty * i.unit_price for i in self.items), Decimal(0)).quantize(
+            Decimal("0.01")
+        )
         if self.items and self.cost_total > 0 and items_sum != self.cost_total:
-            raise rule("cost_total", f"总费用 {self.cost_total} 与各项目数量×单价之和 {items_sum} 不一致", f"{self.cost_total} differs from the items' sum {items_sum}")
+            raise rule(
+                "cost_total",
+                f"总费用 {self.cost_total} 与各项目数量×单价之和 {items_sum} 不一致",
+                f"{self.cost_total} differs from the items' sum {items_sum}",
+            )
         if self.status == "accepted" and not self.items:
-            raise rule("items", "验收合格的改造须至少列出一个改造项目", "an accepted retrofit needs at least one item")
+            raise rule(
+                "items",
+                "验收合格的改造须至少列出一个改造项目",
+                "an accepted retrofit needs at least one item",
+            )
         return self
 
 
@@ -579,7 +788,9 @@ class MealCount(Record):
     dine_in: int = F("堂食", "Dine-in", 0, ge=0, le=100000)
     delivery: int = F("送餐", "Delivery", 0, ge=0, le=100000)
     pickup: int = F("自取", "Pick-up", 0, ge=0, le=100000)
-    subsidized: dict[str, Annotated[int, Field(ge=0, le=100000)]] = F("享受补贴人次", "Subsidized servings", {}, catalogue="meal_subsidy")
+    subsidized: dict[str, Annotated[int, Field(ge=0, le=100000)]] = F(
+        "享受补贴人次", "Subsidized servings", {}, catalogue="meal_subsidy"
+    )
     notes: str | None = F("备注", "Notes", None, max_length=2000)
 
     @property
@@ -591,10 +802,18 @@ class MealCount(Record):
         known = reference.load().codes("meal_subsidy")
         for k in self.subsidized:
             if k not in known:
-                raise rule("subsidized", f"补贴类别「{k}」不在目录中", f"subsidy category {k!r} is not in the catalogue")
+                raise rule(
+                    "subsidized",
+                    f"补贴类别「{k}」不在目录中",
+                    f"subsidy category {k!r} is not in the catalogue",
+                )
         sub = sum(self.subsidized.values())
         if sub > self.total:
-            raise rule("subsidized", f"享受补贴 {sub} 人次多于合计 {self.total} 人次", f"{sub} subsidized servings exceed the total {self.total}")
+            raise rule(
+                "subsidized",
+                f"享受补贴 {sub} 人次多于合计 {self.total} 人次",
+                f"{sub} subsidized servings exceed the total {self.total}",
+            )
         return self
 
 
@@ -604,11 +823,13 @@ class Volunteer(Record):
 
     name: Text = F("姓名", "Name", max_length=50)
     phone: Phone | None = F("联系电话", "Phone", None)
-    platform_no: str | None = F("江苏志愿服务平台编号", "Jiangsu volunteer platform no.", None, max_length=40)
+    platform_no: str | None = F(
+        "江苏志愿服务平台编号", "Jiangsu volunteer platform no.", None, max_length=40
+    )
     community_code: CommunityCode = F("社区", "Community", widget="community")
 
 
-Hours = Annotated[Decimal, Field(gt=0, le=24, max_digits=4, decimal_places=1), PlainSerializer(_number_json, when_used="json")]
+Hours = Annotated[Decimal, Field(gt=0, le=24), PlainSerializer(_number_json, when_used="json")]
 
 
 class Participant(BaseModel):
@@ -621,7 +842,11 @@ class Participant(BaseModel):
     @classmethod
     def _half_hours(cls, v: Decimal) -> Decimal:
         if (v * 2) != (v * 2).to_integral_value():
-            raise rule("participants", f"服务时长 {v} 小时须为0.5小时的整数倍", f"{v} hours must be a multiple of 0.5")
+            raise rule(
+                "participants",
+                f"服务时长 {v} 小时须为0.5小时的整数倍",
+                f"{v} hours must be a multiple of 0.5",
+            )
         return v
 
 
@@ -643,37 +868,90 @@ class VolunteerEvent(Record):
 
     def points(self, p: Participant) -> Decimal:
         """Points are computed, never typed: hours × the category's coefficient (seed)."""
-        return (p.hours * Decimal(str(reference.load().coefficient(self.category)))).quantize(Decimal("0.01"))
+        return (p.hours * Decimal(str(reference.load().coefficient(self.category)))).quantize(
+            Decimal("0.01")
+        )
 
     @model_validator(mode="after")
     def _rules(self) -> VolunteerEvent:
         if self.status != "planned" and self.event_date > today():
-            raise rule("event_date", f"状态为已开展/已取消的活动日期 {self.event_date} 不能晚于今天", f"{self.event_date} is in the future but status is {self.status}")
+            raise rule(
+                "event_date",
+                f"状态为已开展/已取消的活动日期 {self.event_date} 不能晚于今天",
+                f"{self.event_date} is in the future but status is {self.status}",
+            )
         span = None
         if self.start_time and self.end_time:
             span = _minutes(self.end_time) - _minutes(self.start_time)
             if span <= 0:
-                raise rule("end_time", f"结束时间 {self.end_time} 须晚于开始时间 {self.start_time}", "must be after start_time")
+                raise rule(
+                    "end_time",
+                    f"结束时间 {self.end_time} 须晚于开始时间 {self.start_time}",
+                    "must be after start_time",
+                )
         _no_duplicates("participants", [p.volunteer_id for p in self.participants])
         for p in self.participants:
             if span is not None and p.hours * 60 > span:
-                raise rule("participants", f"服务时长 {p.hours} 小时超过活动时长 {span / 60:g} 小时", f"{p.hours} hours exceed the event's {span / 60:g} hours")
-        if self.status == "planned" and self.participants and any(p.hours for p in self.participants) and self.event_date > today():
-            raise rule("participants", "未开展的活动不能登记服务时长", "a future planned event cannot have hours yet")
+                raise rule(
+                    "participants",
+                    f"服务时长 {p.hours} 小时超过活动时长 {span / 60:g} 小时",
+                    f"{p.hours} hours exceed the event's {span / 60:g} hours",
+                )
+        if (
+            self.status == "planned"
+            and self.participants
+            and any(p.hours for p in self.participants)
+            and self.event_date > today()
+        ):
+            raise rule(
+                "participants",
+                "未开展的活动不能登记服务时长",
+                "a future planned event cannot have hours yet",
+            )
         return self
 
 
 MODELS: dict[str, type[Record]] = {
-    m.KIND: m for m in (Elder, HomeVisit, Assessment, Retrofit, MealPoint, MealCount, Volunteer, VolunteerEvent)
+    m.KIND: m
+    for m in (
+        Elder,
+        HomeVisit,
+        Assessment,
+        Retrofit,
+        MealPoint,
+        MealCount,
+        Volunteer,
+        VolunteerEvent,
+    )
 }
-Kind = Literal["elder", "home_visit", "assessment", "retrofit", "meal_point", "meal_count", "volunteer", "volunteer_event"]
+Kind = Literal[
+    "elder",
+    "home_visit",
+    "assessment",
+    "retrofit",
+    "meal_point",
+    "meal_count",
+    "volunteer",
+    "volunteer_event",
+]
 
 
 def validate_record(kind: str, data: dict[str, Any] | Record) -> Record:
     """Validate `data` as a record of `kind`; raise RecordInvalid naming each field and rule."""
     model = MODELS.get(kind)
     if model is None:
-        raise RecordInvalid(kind, [Problem("kind", "记录类型", "kind", f"未知的记录类型「{kind}」", f"unknown record kind {kind!r}")])
+        raise RecordInvalid(
+            kind,
+            [
+                Problem(
+                    "kind",
+                    "记录类型",
+                    "kind",
+                    f"未知的记录类型「{kind}」",
+                    f"unknown record kind {kind!r}",
+                )
+            ],
+        )
     if isinstance(data, model):
         return data
     raw = data.model_dump() if isinstance(data, BaseModel) else data
@@ -692,7 +970,9 @@ def canonical_json(obj: Any) -> str:
 
 def content_hash(deleted: bool, payload: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of {deleted, payload} (SPEC §4)."""
-    return hashlib.sha256(canonical_json({"deleted": deleted, "payload": payload}).encode("utf-8")).hexdigest()
+    return hashlib.sha256(
+        canonical_json({"deleted": deleted, "payload": payload}).encode("utf-8")
+    ).hexdigest()
 
 
 HLC_RE = re.compile(r"^\d{13}-\d{5}$")
@@ -700,13 +980,19 @@ HLC_RE = re.compile(r"^\d{13}-\d{5}$")
 
 def _hlc(v: str) -> str:
     if not HLC_RE.match(v):
-        raise rule("hlc", "时钟值须为「13位毫秒-5位计数」", "must be <13-digit ms>-<5-digit counter>")
+        raise rule(
+            "hlc", "时钟值须为「13位毫秒-5位计数」", "must be <13-digit ms>-<5-digit counter>"
+        )
     return v
 
 
 def _sha(v: str) -> str:
     if not re.fullmatch(r"[0-9a-f]{64}", v):
-        raise rule("content_hash", "须为64位小写十六进制 SHA-256", "must be 64 lower-case hex digits (SHA-256)")
+        raise rule(
+            "content_hash",
+            "须为64位小写十六进制 SHA-256",
+            "must be 64 lower-case hex digits (SHA-256)",
+        )
     return v
 
 
@@ -729,7 +1015,11 @@ class Version(BaseModel):
     def _hash(self) -> Version:
         expect = content_hash(self.deleted, self.payload)
         if expect != self.content_hash:
-            raise rule("content_hash", "内容摘要与内容不符（数据被改动或损坏）", f"does not match the content (expected {expect[:12]}…)")
+            raise rule(
+                "content_hash",
+                "内容摘要与内容不符（数据被改动或损坏）",
+                f"does not match the content (expected {expect[:12]}…)",
+            )
         return self
 
     def record(self) -> Record:

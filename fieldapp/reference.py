@@ -121,39 +121,78 @@ def parse_communities(path: Path, street_codes: set[str]) -> tuple[Community, ..
             missing = [c for c in required if c not in header]
             if missing:
                 raise ReferenceError_(
-                    name, 1, f"缺少列：{', '.join(missing)}", f"missing columns: {', '.join(missing)}"
+                    name,
+                    1,
+                    f"缺少列：{', '.join(missing)}",
+                    f"missing columns: {', '.join(missing)}",
                 )
             rows = list(reader)
     except UnicodeDecodeError as e:
-        raise ReferenceError_(name, None, "文件不是 UTF-8 编码", f"file is not UTF-8 ({e.reason})") from e
+        raise ReferenceError_(
+            name, None, "文件不是 UTF-8 编码", f"file is not UTF-8 ({e.reason})"
+        ) from e
     if not rows:
         raise ReferenceError_(name, None, "文件中没有社区", "no communities in the file")
     out: list[Community] = []
     seen: dict[str, int] = {}
     for i, r in enumerate(rows, start=2):
         if None in r or any(r.get(c) is None for c in header):
-            raise ReferenceError_(name, i, "列数与表头不一致", "number of columns differs from the header")
+            raise ReferenceError_(
+                name, i, "列数与表头不一致", "number of columns differs from the header"
+            )
         code = (r["code"] or "").strip()
         street = (r["street_code"] or "").strip()
         if len(code) != 12 or not code.isdigit():
-            raise ReferenceError_(name, i, f"社区代码「{code}」须为12位数字", f"community code {code!r} must be 12 digits")
+            raise ReferenceError_(
+                name,
+                i,
+                f"社区代码「{code}」须为12位数字",
+                f"community code {code!r} must be 12 digits",
+            )
         if street not in street_codes:
-            raise ReferenceError_(name, i, f"街道代码「{street}」不在街道表中", f"street code {street!r} is not a known street")
+            raise ReferenceError_(
+                name,
+                i,
+                f"街道代码「{street}」不在街道表中",
+                f"street code {street!r} is not a known street",
+            )
         if not code.startswith(street):
-            raise ReferenceError_(name, i, f"社区代码「{code}」须以所属街道代码{street}开头", f"community code {code!r} must start with its street code {street}")
+            raise ReferenceError_(
+                name,
+                i,
+                f"社区代码「{code}」须以所属街道代码{street}开头",
+                f"community code {code!r} must start with its street code {street}",
+            )
         if code in seen:
-            raise ReferenceError_(name, i, f"社区代码「{code}」与第{seen[code]}行重复", f"community code {code!r} repeats line {seen[code]}")
+            raise ReferenceError_(
+                name,
+                i,
+                f"社区代码「{code}」与第{seen[code]}行重复",
+                f"community code {code!r} repeats line {seen[code]}",
+            )
         seen[code] = i
         if not (r["name_zh"] or "").strip():
-            raise ReferenceError_(name, i, "社区名称（name_zh）不能为空", "name_zh must not be empty")
+            raise ReferenceError_(
+                name, i, "社区名称（name_zh）不能为空", "name_zh must not be empty"
+            )
         pops = []
         for col in ("pop_60", "pop_80"):
             raw = (r[col] or "").strip()
             if not raw.isdigit():
-                raise ReferenceError_(name, i, f"{col}「{raw}」须为非负整数", f"{col} {raw!r} must be a whole number ≥ 0")
+                raise ReferenceError_(
+                    name,
+                    i,
+                    f"{col}「{raw}」须为非负整数",
+                    f"{col} {raw!r} must be a whole number ≥ 0",
+                )
             pops.append(int(raw))
         if pops[1] > pops[0]:
-            raise ReferenceError_(name, i, "80岁以上人口（pop_80）不能大于60岁以上人口（pop_60）", "pop_80 must not exceed pop_60")
+            raise ReferenceError_(
+                name,
+                i,
+                "80岁以上人口（pop_80）不能大于60岁以上人口（pop_60）",
+                "pop_80 must not exceed pop_60",
+            )
         out.append(
             Community(
                 code=code,
@@ -162,7 +201,8 @@ def parse_communities(path: Path, street_codes: set[str]) -> tuple[Community, ..
                 name_en=(r.get("name_en") or "").strip() or r["name_zh"].strip(),
                 kind=(r.get("kind") or "community").strip() or "community",
                 sample=(r.get("sample") or "no").strip().lower() in ("yes", "1", "true", "是"),
-                code_confirmed=(r.get("code_confirmed") or "yes").strip().lower() in ("yes", "1", "true", "是"),
+                code_confirmed=(r.get("code_confirmed") or "yes").strip().lower()
+                in ("yes", "1", "true", "是"),
                 pop_60=pops[0],
                 pop_80=pops[1],
                 note=(r.get("note") or "").strip(),
@@ -181,14 +221,21 @@ def _load(seed: Path) -> Reference:
     catalogues = {k: _entries(v) for k, v in cats.items() if not k.startswith("_")}
     rules = json.loads((seed / "rules.json").read_text(encoding="utf-8"))
     items = tuple(
-        Entry(r["code"], r["name_zh"], r["name_en"], {"area": r["area"], "category": r["category"], "confirmed": r["confirmed"]})
+        Entry(
+            r["code"],
+            r["name_zh"],
+            r["name_en"],
+            {"area": r["area"], "category": r["category"], "confirmed": r["confirmed"]},
+        )
         for r in _read_csv(seed / "retrofit_items.csv")
     )
     bands = tuple(
-        Band(r["level"], int(r["min_total"]), int(r["max_total"])) for r in _read_csv(seed / "assessment_levels.csv")
+        Band(r["level"], int(r["min_total"]), int(r["max_total"]))
+        for r in _read_csv(seed / "assessment_levels.csv")
     )
     catalogues["assessment_level"] = tuple(
-        Entry(r["level"], r["name_zh"], r["name_en"]) for r in _read_csv(seed / "assessment_levels.csv")
+        Entry(r["level"], r["name_zh"], r["name_en"])
+        for r in _read_csv(seed / "assessment_levels.csv")
     )
     streets = tuple(
         Entry(r["code"], r["name_zh"], r["name_en"], {"kind": r["kind"], "source": r["source"]})

@@ -7,12 +7,12 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from fieldapp import db, hlc, ids, models, reference
-from fieldapp.models import Record, RecordInvalid, mask_id_number
+from fieldapp.models import Record, mask_id_number
 
 KINDS: tuple[str, ...] = tuple(models.MODELS)
 ENVELOPE = ("id", "version_id", "hlc", "device_id", "deleted")
@@ -120,38 +120,49 @@ def current_row(kind: str, record: Record, payload: dict[str, Any]) -> dict[str,
     row = {k: _column_value(v) for k, v in payload.items()}
     if kind in ("elder", "volunteer"):
         row["name_initials"] = _initials(payload["name"])
-    if kind == "assessment":
-        row["level_computed"] = record.computed_level()  # type: ignore[attr-defined]
-    elif kind == "meal_count":
-        row["total"] = record.total  # type: ignore[attr-defined]
-        row["subsidized_total"] = sum(payload["subsidized"].values())
-    elif kind == "volunteer_event":
-        ev: models.VolunteerEvent = record  # type: ignore[assignment]
+    if isinstance(record, models.Assessment):
+        row["level_computed"] = record.computed_level()
+    elif isinstance(record, models.MealCount):
+        row["total"] = record.total
+        row["subsidized_total"] = sum(record.subsidized.values())
+    elif isinstance(record, models.VolunteerEvent):
+        ev = record
         row["total_hours"] = float(sum(p.hours for p in ev.participants))
         row["total_points"] = float(sum(ev.points(p) for p in ev.participants))
     return row
 
 
 def write_current(
-    conn: sqlite3.Connection, kind: str, record_id: str, meta: dict[str, Any], record: Record, payload: dict[str, Any]
+    conn: sqlite3.Connection,
+    kind: str,
+    record_id: str,
+    meta: dict[str, Any],
+    record: Record,
+    payload: dict[str, Any],
 ) -> None:
     """Put a record's winning version into its current table (and the child rows). Used by saves and by the merge."""
     row = {"id": record_id, **meta, **current_row(kind, record, payload)}
     cols = ", ".join(row)
     marks = ", ".join(f":{c}" for c in row)
     conn.execute(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", row)
-    if kind == "retrofit":
+    if isinstance(record, models.Retrofit):
         conn.execute("DELETE FROM retrofit_line WHERE retrofit_id = ?", (record_id,))
         conn.executemany(
             "INSERT INTO retrofit_line (retrofit_id, line_no, code, qty, unit_price) VALUES (?, ?, ?, ?, ?)",
-            [(record_id, i, it.code, float(it.qty), float(it.unit_price)) for i, it in enumerate(record.items)],  # type: ignore[attr-defined]
+            [
+                (record_id, i, it.code, float(it.qty), float(it.unit_price))
+                for i, it in enumerate(record.items)
+            ],
         )
-    elif kind == "volunteer_event":
-        ev: models.VolunteerEvent = record  # type: ignore[assignment]
+    elif isinstance(record, models.VolunteerEvent):
+        ev = record
         conn.execute("DELETE FROM volunteer_participant WHERE event_id = ?", (record_id,))
         conn.executemany(
             "INSERT INTO volunteer_participant (event_id, volunteer_id, hours, points) VALUES (?, ?, ?, ?)",
-            [(record_id, p.volunteer_id, float(p.hours), float(ev.points(p))) for p in ev.participants],
+            [
+                (record_id, p.volunteer_id, float(p.hours), float(ev.points(p)))
+                for p in ev.participants
+            ],
         )
 
 
@@ -171,6 +182,7 @@ class Store:
         self._depth = 0
         self._clock: hlc.Clock | None = None
         self._community_codes: frozenset[str] | None = None
+        self._device: Device | None = None
 
     @classmethod
     def open(cls, path: Path | str, *, create: bool = True, **kw: Any) -> Store:
@@ -199,14 +211,17 @@ class Store:
             return
         self.conn.execute("BEGIN IMMEDIATE")
         self._depth = 1
+        self._clock = (
+            None  # another process may have saved since: the clock state is read inside the lock
+        )
         try:
             yield
             if self._clock is not None:
                 self.conn.execute("UPDATE device SET hlc_last = ?", (self._clock.last,))
+                self._clock = None
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
-            self._clock = None  # re-read from the database: the ticks of a rolled-back batch are gone
             raise
         finally:
             self._depth = 0
@@ -225,14 +240,24 @@ class Store:
         """First run: the worker's community and name; the device id is made here, once."""
         if self.device() is not None:
             raise StoreError("本设备已设置，不能重复设置", "this device is already set up")
-        street = self.conn.execute("SELECT name_zh FROM ref_street WHERE code = ?", (street_code,)).fetchone()
+        street = self.conn.execute(
+            "SELECT name_zh FROM ref_street WHERE code = ?", (street_code,)
+        ).fetchone()
         if street is None:
-            raise StoreError(f"街道代码「{street_code}」不存在", f"unknown street code {street_code!r}", "street_code")
+            raise StoreError(
+                f"街道代码「{street_code}」不存在",
+                f"unknown street code {street_code!r}",
+                "street_code",
+            )
         comm = self.conn.execute(
             "SELECT name_zh, street_code FROM ref_community WHERE code = ?", (community_code,)
         ).fetchone()
         if comm is None:
-            raise StoreError(f"社区代码「{community_code}」不存在", f"unknown community code {community_code!r}", "community_code")
+            raise StoreError(
+                f"社区代码「{community_code}」不存在",
+                f"unknown community code {community_code!r}",
+                "community_code",
+            )
         if comm["street_code"] != street_code:
             raise StoreError(
                 f"社区「{comm['name_zh']}」不属于{street['name_zh']}",
@@ -253,7 +278,9 @@ class Store:
                     worker,
                     street_code,
                     community_code,
-                    datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+                    datetime.fromtimestamp(self._now() / 1000, UTC)
+                    .astimezone()
+                    .isoformat(timespec="seconds"),
                 ),
             )
         dev = self.device()
@@ -261,14 +288,19 @@ class Store:
         return dev
 
     def _require_device(self) -> Device:
-        dev = self.device()
+        dev = self._device = self._device or self.device()
         if dev is None:
-            raise StoreError("本设备尚未设置（请先运行 fieldapp init）", "device not set up: run `fieldapp init` first")
+            raise StoreError(
+                "本设备尚未设置（请先运行 fieldapp init）",
+                "device not set up: run `fieldapp init` first",
+            )
         return dev
 
     def _tick(self) -> str:
         if self._clock is None:
-            self._clock = hlc.Clock(self._require_device().hlc_last, self._now)
+            self._require_device()
+            last = self.conn.execute("SELECT hlc_last FROM device").fetchone()[0]
+            self._clock = hlc.Clock(last, self._now)
         return self._clock.tick()
 
     # ------------------------------------------------------------ writes
@@ -277,14 +309,23 @@ class Store:
         record = models.validate_record(kind, data)
         return self._save(kind, self._new_id(), None, record, deleted=False)
 
-    def update(self, kind: str, record_id: str, data: dict[str, Any] | Record, *, base_version_id: str | None = None) -> Saved:
+    def update(
+        self,
+        kind: str,
+        record_id: str,
+        data: dict[str, Any] | Record,
+        *,
+        base_version_id: str | None = None,
+    ) -> Saved:
         """Edit a record. `base_version_id` is the version the form was opened on: when the record
         has moved on since, the edit is refused instead of overwriting what changed."""
         record = models.validate_record(kind, data)
         with self.transaction():
             cur = self._current_meta(kind, record_id)
             if cur["deleted"]:
-                raise StoreError("该记录已删除，不能修改", "the record is deleted and cannot be edited")
+                raise StoreError(
+                    "该记录已删除，不能修改", "the record is deleted and cannot be edited"
+                )
             self._check_base(cur, base_version_id)
             return self._save(kind, record_id, cur["version_id"], record, deleted=False)
 
@@ -301,17 +342,24 @@ class Store:
     def _check_base(self, cur: sqlite3.Row, base_version_id: str | None) -> None:
         if base_version_id is not None and base_version_id != cur["version_id"]:
             raise StaleEdit(
-                "该记录在您打开后已被修改，请重新打开后再编辑", "the record changed since it was opened: reopen it and edit again"
+                "该记录在您打开后已被修改，请重新打开后再编辑",
+                "the record changed since it was opened: reopen it and edit again",
             )
 
     def _current_meta(self, kind: str, record_id: str) -> sqlite3.Row:
         _check_kind(kind)
-        row = self.conn.execute(f"SELECT version_id, deleted FROM {kind} WHERE id = ?", (record_id,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT version_id, deleted FROM {kind} WHERE id = ?", (record_id,)
+        ).fetchone()
         if row is None:
-            raise NotFound(f"找不到该记录（{models.MODELS[kind].LABEL[0]}）", f"no {kind} record {record_id}")
+            raise NotFound(
+                f"找不到该记录（{models.MODELS[kind].LABEL[0]}）", f"no {kind} record {record_id}"
+            )
         return row
 
-    def _save(self, kind: str, record_id: str, parent: str | None, record: Record, *, deleted: bool) -> Saved:
+    def _save(
+        self, kind: str, record_id: str, parent: str | None, record: Record, *, deleted: bool
+    ) -> Saved:
         with self.transaction():
             if not deleted:
                 self._check_references(kind, record_id, record)
@@ -334,7 +382,12 @@ class Store:
                     models.canonical_json(payload),
                 ),
             )
-            meta = {"version_id": version_id, "hlc": stamp, "device_id": dev.device_id, "deleted": int(deleted)}
+            meta = {
+                "version_id": version_id,
+                "hlc": stamp,
+                "device_id": dev.device_id,
+                "deleted": int(deleted),
+            }
             write_current(self.conn, kind, record_id, meta, record, payload)
         return Saved(kind, record_id, version_id, stamp)
 
@@ -343,13 +396,15 @@ class Store:
         code = getattr(record, "community_code", None)
         if code is not None and code not in self.community_codes():
             raise StoreError(
-                f"社区代码「{code}」不在本库的社区表中", f"community code {code} is not in this database's reference data", "community_code"
+                f"社区代码「{code}」不在本库的社区表中",
+                f"community code {code} is not in this database's reference data",
+                "community_code",
             )
         elder_id = getattr(record, "elder_id", None)
         if elder_id is not None:
             self._require_live("elder", elder_id, "elder_id", "老人")
-        if kind == "meal_count":
-            mc: models.MealCount = record  # type: ignore[assignment]
+        if isinstance(record, models.MealCount):
+            mc = record
             self._require_live("meal_point", mc.point_id, "point_id", "助餐点")
             clash = self.conn.execute(
                 "SELECT id FROM meal_count WHERE point_id = ? AND service_date = ? AND meal = ? AND deleted = 0 AND id != ?",
@@ -361,19 +416,22 @@ class Store:
                     f"{mc.service_date} {mc.meal} already has a count for this point: edit it instead",
                     "meal",
                 )
-        if kind == "volunteer_event":
-            ev: models.VolunteerEvent = record  # type: ignore[assignment]
-            for p in ev.participants:
+        if isinstance(record, models.VolunteerEvent):
+            for p in record.participants:
                 self._require_live("volunteer", p.volunteer_id, "participants", "志愿者")
 
     def _require_live(self, kind: str, rid: str, field: str, what: str) -> None:
         row = self.conn.execute(f"SELECT deleted FROM {kind} WHERE id = ?", (rid,)).fetchone()
         if row is None or row["deleted"]:
-            raise StoreError(f"{what}不存在或已删除", f"{kind} {rid} does not exist or is deleted", field)
+            raise StoreError(
+                f"{what}不存在或已删除", f"{kind} {rid} does not exist or is deleted", field
+            )
 
     def community_codes(self) -> frozenset[str]:
         if self._community_codes is None:
-            self._community_codes = frozenset(r[0] for r in self.conn.execute("SELECT code FROM ref_community"))
+            self._community_codes = frozenset(
+                r[0] for r in self.conn.execute("SELECT code FROM ref_community")
+            )
         return self._community_codes
 
     # ------------------------------------------------------------ reads
@@ -386,11 +444,21 @@ class Store:
             (record_id,),
         ).fetchone()
         if row is None:
-            raise NotFound(f"找不到该记录（{models.MODELS[kind].LABEL[0]}）", f"no {kind} record {record_id}")
+            raise NotFound(
+                f"找不到该记录（{models.MODELS[kind].LABEL[0]}）", f"no {kind} record {record_id}"
+            )
         record = models.MODELS[kind].model_validate(json.loads(row["payload"]))
-        return Current(kind, record_id, row["version_id"], row["hlc"], row["device_id"], bool(row["deleted"]), record)
+        return Current(
+            kind,
+            record_id,
+            row["version_id"],
+            row["hlc"],
+            row["device_id"],
+            bool(row["deleted"]),
+            record,
+        )
 
-    def list(
+    def page(
         self,
         kind: str,
         *,
@@ -406,11 +474,14 @@ class Store:
         sql, params = self._where(kind, where, include_deleted)
         order = ", ".join(_order_term(kind, c, self._columns(kind)) for c in order_by)
         rows = self.conn.execute(
-            f"SELECT * FROM {kind}{sql} ORDER BY {order} LIMIT ? OFFSET ?", [*params, limit, int(offset)]
+            f"SELECT * FROM {kind}{sql} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, limit, int(offset)],
         ).fetchall()
         return [_masked(kind, dict(r)) for r in rows]
 
-    def count(self, kind: str, *, where: dict[str, Any] | None = None, include_deleted: bool = False) -> int:
+    def count(
+        self, kind: str, *, where: dict[str, Any] | None = None, include_deleted: bool = False
+    ) -> int:
         _check_kind(kind)
         sql, params = self._where(kind, where, include_deleted)
         return int(self.conn.execute(f"SELECT count(*) FROM {kind}{sql}", params).fetchone()[0])
@@ -418,7 +489,9 @@ class Store:
     def _columns(self, kind: str) -> set[str]:
         return {r[1] for r in self.conn.execute(f"PRAGMA table_info({kind})")}
 
-    def _where(self, kind: str, where: dict[str, Any] | None, include_deleted: bool) -> tuple[str, list[Any]]:
+    def _where(
+        self, kind: str, where: dict[str, Any] | None, include_deleted: bool
+    ) -> tuple[str, list[Any]]:
         cols = self._columns(kind)
         terms, params = ([] if include_deleted else ["deleted = 0"]), []
         for k, v in (where or {}).items():
@@ -433,7 +506,8 @@ class Store:
     ) -> list[dict[str, Any]]:
         """By name substring, pinyin initials (`zsf` → 张三丰) or the last 4 of the ID number."""
         q = query.strip()
-        terms, params = [], []
+        terms: list[str] = []
+        params: list[Any] = []
         if q:
             terms.append("instr(name, ?) > 0")
             params.append(q)
@@ -455,7 +529,9 @@ class Store:
 
     def history(self, record_id: str) -> list[VersionRow]:
         """Every version of a record, oldest first: the audit trail."""
-        rows = self.conn.execute("SELECT * FROM versions WHERE record_id = ? ORDER BY hlc, seq", (record_id,))
+        rows = self.conn.execute(
+            "SELECT * FROM versions WHERE record_id = ? ORDER BY hlc, seq", (record_id,)
+        )
         return [
             VersionRow(
                 seq=r["seq"],
@@ -473,7 +549,9 @@ class Store:
             for r in rows
         ]
 
-    def due_list(self, today: date | None = None, *, limit: int = 200, community_code: str | None = None) -> list[DueItem]:
+    def due_list(
+        self, today: date | None = None, *, limit: int = 200, community_code: str | None = None
+    ) -> list[DueItem]:
         """Elders whose visit or assessment is due or overdue (SPEC §8), by risk, then oldest due first."""
         today = today or models.today()
         rules = reference.load().rules
@@ -522,12 +600,27 @@ class Store:
         ORDER BY CASE l.visit_risk WHEN 'high' THEN 0 WHEN 'priority' THEN 1 ELSE 2 END, d.due_date, l.name, d.reason
         LIMIT :limit
         """
-        named: dict[str, Any] = {"t": t, "fh": freq["high"], "fp": freq["priority"], "fg": freq["general"], "limit": limit}
+        named: dict[str, Any] = {
+            "t": t,
+            "fh": freq["high"],
+            "fp": freq["priority"],
+            "fg": freq["general"],
+            "limit": limit,
+        }
         named |= {f"m{i}": m for i, m in enumerate(modes)}
         if community_code:
             named["community"] = community_code
         return [
-            DueItem(r["id"], r["name"], mask_id_number(r["id_number"]), r["visit_risk"], r["reason"], r["last_date"], r["due_date"], r["overdue"])
+            DueItem(
+                r["id"],
+                r["name"],
+                mask_id_number(r["id_number"]),
+                r["visit_risk"],
+                r["reason"],
+                r["last_date"],
+                r["due_date"],
+                r["overdue"],
+            )
             for r in self.conn.execute(sql, named)
         ]
 
@@ -538,7 +631,9 @@ class Store:
 
     def communities(self, street_code: str | None = None) -> list[dict[str, Any]]:
         if street_code:
-            rows = self.conn.execute("SELECT * FROM ref_community WHERE street_code = ? ORDER BY code", (street_code,))
+            rows = self.conn.execute(
+                "SELECT * FROM ref_community WHERE street_code = ? ORDER BY code", (street_code,)
+            )
         else:
             rows = self.conn.execute("SELECT * FROM ref_community ORDER BY code")
         return [dict(r) for r in rows]
@@ -558,7 +653,8 @@ class Store:
         dropped = sorted(used - new_codes)
         if dropped:
             raise reference.ReferenceError_(
-                path.name, None,
+                path.name,
+                None,
                 f"新社区表缺少仍在使用的社区代码：{', '.join(dropped)}",
                 f"the new list drops community codes still in use: {', '.join(dropped)}",
             )
@@ -568,7 +664,10 @@ class Store:
         return len(communities)
 
     def rules(self) -> dict[str, Any]:
-        return {r["key"]: json.loads(r["value"]) for r in self.conn.execute("SELECT key, value FROM ref_rule")}
+        return {
+            r["key"]: json.loads(r["value"])
+            for r in self.conn.execute("SELECT key, value FROM ref_rule")
+        }
 
 
 def _check_kind(kind: str) -> None:
@@ -588,4 +687,3 @@ def _masked(kind: str, row: dict[str, Any]) -> dict[str, Any]:
     if kind == "elder":
         row["id_masked"] = mask_id_number(row.pop("id_number", None))
     return row
-

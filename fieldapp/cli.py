@@ -1,0 +1,309 @@
+"""The `fieldapp` command: with no subcommand it opens the worker's TUI; subcommands do the same jobs from a shell."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fieldapp import __version__, paths
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="数据库文件 (database file; default: $FIELDAPP_DB or the per-user data dir).",
+)
+
+
+def _db(db_path: Path | None) -> Path:
+    return db_path or paths.default_db()
+
+
+def _open(db_path: Path | None, *, create: bool = False) -> Any:
+    from fieldapp import db
+    from fieldapp.store import Store
+
+    path = _db(db_path)
+    try:
+        return Store.open(path, create=create)
+    except db.DatabaseError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.version_option(__version__, "--version", "-V", prog_name="fieldapp")
+@db_option
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="打开演示数据库（首次使用时生成）(open the demo database, made on first use).",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    envvar="FIELDAPP_LANG",
+    default="zh",
+    show_default=True,
+    help="界面语言 (UI language).",
+)
+@click.pass_context
+def main(ctx: click.Context, db_path: Path | None, demo: bool, lang: str) -> None:
+    """fieldapp：海陵区居家养老服务记录（离线）。
+
+    Offline records of home visits, assessments, retrofits, meal counts and volunteer events
+    for elderly-care community workers; monthly sync bundles to the district.
+    Without a command, opens the worker's app (TUI).
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["lang"] = lang
+    if ctx.invoked_subcommand is not None:
+        return
+    path = _db(db_path)
+    if demo:
+        path = paths.demo_db() if db_path is None else path
+        if not path.exists():
+            from fieldapp.demo import generate_community
+
+            click.echo(f"正在生成演示数据库 {path} … (making the demo database)", err=True)
+            generate_community(path)
+    try:
+        from fieldapp.tui.app import run
+    except ModuleNotFoundError:
+        raise click.ClickException(
+            "界面（TUI）尚未完成；请先使用子命令，见 fieldapp -h。(the TUI is not built yet: see `fieldapp -h` for the commands)"
+        ) from None
+    run(path, lang=lang)
+
+
+@main.command(context_settings=CONTEXT)
+@db_option
+@click.option(
+    "--street",
+    required=True,
+    help="街道/镇代码，9位 (street or town code, 9 digits), e.g. 321202001.",
+)
+@click.option("--community", required=True, help="社区/村代码，12位 (community code, 12 digits).")
+@click.option("--worker", required=True, help="工作人员姓名 (the worker's name).")
+@click.option("--label", default=None, help="设备名称 (device label; default: community-worker).")
+def init(db_path: Path | None, street: str, community: str, worker: str, label: str | None) -> None:
+    """设置本设备：街道、社区、工作人员 (set up this device; makes the database and the device id)."""
+    from fieldapp.store import StoreError
+
+    with _open(db_path, create=True) as store:
+        try:
+            dev = store.setup_device(
+                street_code=street, community_code=community, worker=worker, label=label
+            )
+        except StoreError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"已设置设备 {dev.label}（{dev.device_id}），数据库 {_db(db_path)}")
+
+
+@main.command(context_settings=CONTEXT)
+@db_option
+@click.option(
+    "--district",
+    "district_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="为全区每个社区生成一个设备数据库，写入此目录 (one device database per community, into DIR).",
+)
+@click.option(
+    "--community",
+    default=None,
+    help="社区代码 (community code; default: 321202001901, a sample community).",
+)
+@click.option(
+    "--seed",
+    default=1,
+    show_default=True,
+    type=int,
+    help="随机种子：同一种子生成同样的数据 (same seed, same data).",
+)
+@click.option(
+    "--today",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="数据截止日期 (last day of the year of data; default: today).",
+)
+@click.option(
+    "--scale",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.001, 10),
+    help="规模系数 (scale of the data set).",
+)
+@click.option(
+    "--elders",
+    default=None,
+    type=click.IntRange(1),
+    help="老人数，覆盖按人口计算的数 (number of elders; single community only).",
+)
+@click.option(
+    "--jobs",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="并行进程数 (processes, --district only).",
+)
+def demo(
+    db_path: Path | None,
+    district_dir: Path | None,
+    community: str | None,
+    seed: int,
+    today: Any,
+    scale: float,
+    elders: int | None,
+    jobs: int,
+) -> None:
+    """生成演示数据 (make a deterministic demo data set: a community's year of work, or the whole district)."""
+    from fieldapp.demo import DEFAULT_COMMUNITY, generate_community, generate_district
+
+    day: date = today.date() if today else date.today()
+    if day > date.today():
+        raise click.BadParameter("不能晚于今天 (must not be after today)", param_hint="--today")
+    started = time.perf_counter()
+    if district_dir is not None:
+        if db_path or community or elders:
+            raise click.UsageError(
+                "--district 不能与 --db/--community/--elders 同用 (--district makes one database per community)"
+            )
+        existing = sorted(district_dir.glob("*.db")) if district_dir.exists() else []
+        if existing:
+            raise click.ClickException(
+                f"{district_dir} 中已有数据库文件，请换一个空目录 (the folder already has databases: use an empty one)"
+            )
+        stats = generate_district(
+            district_dir,
+            seed=seed,
+            today=day,
+            scale=scale,
+            jobs=jobs,
+            progress=lambda d, t: (
+                click.echo(f"\r{d}/{t} 个社区", nl=False, err=True) if sys.stderr.isatty() else None
+            ),
+        )
+        totals: dict[str, int] = {}
+        for s in stats:
+            for k, v in s.counts.items():
+                totals[k] = totals.get(k, 0) + v
+        versions = sum(s.versions for s in stats)
+        click.echo(f"\n{len(stats)} 个社区数据库 → {district_dir}")
+        _print_counts(totals, versions)
+    else:
+        path = _db(db_path) if db_path else (paths.demo_db())
+        if path.exists():
+            raise click.ClickException(
+                f"{path} 已存在；演示数据只写入新文件 (exists: demo data only goes into a new file)"
+            )
+        try:
+            one = generate_community(
+                path,
+                community_code=community or DEFAULT_COMMUNITY,
+                seed=seed,
+                today=day,
+                scale=scale,
+                elders=elders,
+            )
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(f"演示数据库 {path}（社区 {one.community_code}）")
+        _print_counts(one.counts, one.versions)
+    click.echo(f"用时 {time.perf_counter() - started:.1f} 秒 (seconds)")
+
+
+def _print_counts(counts: dict[str, int], versions: int) -> None:
+    from rich.cells import cell_len
+
+    from fieldapp.models import MODELS
+
+    def pad(text: str, width: int) -> str:  # Chinese characters are two cells wide
+        return text + " " * max(0, width - cell_len(text))
+
+    for kind, n in counts.items():
+        label = MODELS[kind].LABEL
+        click.echo(f"  {pad(label[0], 14)}{label[1]:<24}{n:>9,}")
+    click.echo(f"  {pad('版本', 14)}{'versions':<24}{versions:>9,}")
+
+
+@main.command(context_settings=CONTEXT)
+@db_option
+def status(db_path: Path | None) -> None:
+    """显示设备与各类记录数 (show the device and the number of records of each kind)."""
+    with _open(db_path) as store:
+        dev = store.device()
+        if dev:
+            click.echo(
+                f"设备 device: {dev.label} {dev.device_id} 社区 {dev.community_code} 工作人员 {dev.worker}"
+            )
+        else:
+            click.echo("设备尚未设置 (device not set up: run `fieldapp init`)")
+        counts = {
+            k: store.count(k)
+            for k in (
+                "elder",
+                "home_visit",
+                "assessment",
+                "retrofit",
+                "meal_point",
+                "meal_count",
+                "volunteer",
+                "volunteer_event",
+            )
+        }
+        versions = int(store.conn.execute("SELECT count(*) FROM versions").fetchone()[0])
+        _print_counts(counts, versions)
+
+
+@main.group(context_settings=CONTEXT)
+def communities() -> None:
+    """社区与人口参考数据 (communities and their 60+/80+ populations)."""
+
+
+@communities.command("list", context_settings=CONTEXT)
+@db_option
+@click.option("--street", default=None, help="只列出该街道 (only this street code).")
+def communities_list(db_path: Path | None, street: str | None) -> None:
+    """列出社区及人口 (list communities with their populations)."""
+    with _open(db_path) as store:
+        rows = store.communities(street)
+        for r in rows:
+            mark = " 示例" if r["sample"] else ""
+            click.echo(f"{r['code']}  {r['name_zh']}{mark}  60+={r['pop_60']}  80+={r['pop_80']}")
+        click.echo(
+            f"共 {len(rows)} 个；60+ 合计 {sum(r['pop_60'] for r in rows):,}，80+ 合计 {sum(r['pop_80'] for r in rows):,}"
+        )
+
+
+@communities.command("import", context_settings=CONTEXT)
+@db_option
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def communities_import(db_path: Path | None, csv_file: Path) -> None:
+    """用本区的CSV替换社区与人口 (replace communities and populations with the district's own CSV).
+
+    Columns: code, street_code, name_zh, pop_60, pop_80 (required); name_en, kind, sample,
+    code_confirmed, note (optional). A bad line refuses the whole file; nothing changes.
+    """
+    from fieldapp.reference import ReferenceError_
+
+    with _open(db_path, create=True) as store:
+        try:
+            n = store.import_communities(csv_file)
+        except ReferenceError_ as e:
+            raise click.ClickException(
+                f"未导入，数据库未改动 (not imported, nothing changed): {e}"
+            ) from None
+    click.echo(f"已导入 {n} 个社区 (imported {n} communities)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name=os.environ.get("FIELDAPP_PROG", "fieldapp"))

@@ -1,0 +1,74 @@
+"""Shared fixtures: a real SQLite file with the real schema in tmp_path, a device set up on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stdnum.cn import ric
+
+from fieldapp.store import Store
+
+STREET = "321202001"
+COMMUNITY = "321202001901"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the real per-user data dir."""
+    monkeypatch.setenv("FIELDAPP_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FIELDAPP_DB", raising=False)
+    monkeypatch.delenv("FIELDAPP_LANG", raising=False)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "device.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    s = Store.open(db_path)
+    s.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
+    yield s
+    s.close()
+
+
+def make_id(born: date, male: bool, seq: int = 12, area: str = "321202") -> str:
+    body = f"{area}{born:%Y%m%d}{seq * 2 + (1 if male else 0):03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def elder_data(**over: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": "王建国",
+        "id_number": make_id(date(1944, 3, 12), male=True),
+        "address": "海陵区示例路8号2单元301",
+        "community_code": COMMUNITY,
+        "living_status": "alone",
+        "hardship_tags": ["dibao"],
+        "visit_risk": "high",
+        "consent": "statutory_duty",
+    }
+    data.update(over)
+    return data
+
+
+def visit_data(elder_id: str, **over: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "elder_id": elder_id,
+        "visit_date": (date.today() - timedelta(days=3)).isoformat(),
+        "start_time": "09:00",
+        "end_time": "09:45",
+        "service_type": "daily_visit",
+        "service_items": ["chat"],
+        "contact_mode": "in_person",
+        "funding": "gov_purchase",
+        "worker": "周红",
+        "elder_condition": "good",
+    }
+    data.update(over)
+    return data

@@ -1,0 +1,86 @@
+"""The demo generator: deterministic, every record kind, a non-empty due list, district mode."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+from fieldapp.demo import generate_community, generate_district
+from fieldapp.store import Store
+
+TODAY = date(2026, 6, 30)
+TABLES = [
+    "device",
+    "versions",
+    "elder",
+    "home_visit",
+    "assessment",
+    "retrofit",
+    "retrofit_line",
+    "meal_point",
+    "meal_count",
+    "volunteer",
+    "volunteer_event",
+    "volunteer_participant",
+]
+
+
+def _dump(path: Path) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(path)
+    out = {t: [tuple(r) for r in conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2")] for t in TABLES}
+    conn.close()
+    return out
+
+
+def test_same_seed_gives_the_same_data_and_another_seed_differs(tmp_path: Path) -> None:
+    a = generate_community(tmp_path / "a.db", seed=7, today=TODAY, elders=60)
+    b = generate_community(tmp_path / "b.db", seed=7, today=TODAY, elders=60)
+    c = generate_community(tmp_path / "c.db", seed=8, today=TODAY, elders=60)
+    assert a.counts == b.counts
+    assert _dump(tmp_path / "a.db") == _dump(tmp_path / "b.db")
+    assert _dump(tmp_path / "a.db")["elder"] != _dump(tmp_path / "c.db")["elder"]
+    assert c.versions > 0
+
+
+def test_demo_has_every_kind_every_retrofit_status_and_a_due_list(tmp_path: Path) -> None:
+    stats = generate_community(tmp_path / "d.db", seed=1, today=TODAY)
+    assert all(n > 0 for n in stats.counts.values()), stats.counts
+    with Store.open(tmp_path / "d.db") as store:
+        statuses = {r[0] for r in store.conn.execute("SELECT DISTINCT status FROM retrofit")}
+        assert statuses == {
+            "applied",
+            "assessed",
+            "planned",
+            "in_progress",
+            "accepted",
+            "failed",
+            "cancelled",
+        }
+        assert store.due_list(TODAY)
+        edited = store.conn.execute(
+            "SELECT count(*) FROM versions WHERE parent_version_id IS NOT NULL"
+        ).fetchone()[0]
+        assert edited > 0
+        assert (
+            store.conn.execute("SELECT count(*) FROM versions WHERE deleted = 1").fetchone()[0] > 0
+        )  # tombstones too
+        # every version's hlc lies within the year of the data, in the order the work was done
+        first, last = store.conn.execute("SELECT min(hlc), max(hlc) FROM versions").fetchone()
+        assert first < last
+        visits = store.count("home_visit")
+        elders = store.count("elder")
+        assert 4 <= visits / elders <= 12
+        modes = {r[0] for r in store.conn.execute("SELECT DISTINCT contact_mode FROM home_visit")}
+        assert {"in_person", "phone"} <= modes
+
+
+def test_district_mode_makes_one_database_per_community(tmp_path: Path) -> None:
+    stats = generate_district(tmp_path / "d", seed=3, today=TODAY, scale=0.02, jobs=2)
+    files = sorted((tmp_path / "d").glob("*.db"))
+    assert len(files) == len(stats) >= 80
+    codes = {s.community_code for s in stats}
+    assert {f.stem for f in files} == codes
+    with Store.open(files[0]) as store:
+        dev = store.device()
+        assert dev is not None and dev.community_code == files[0].stem

@@ -1,0 +1,411 @@
+"""Every rule of SPEC §3 on the models: a passing and a failing case, and errors that name the field in zh and en."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+
+from fieldapp import models, reference
+from fieldapp.models import RecordInvalid, validate_record, validate_version
+
+from .conftest import COMMUNITY, elder_data, make_id, visit_data
+
+EXAMPLES = (
+    Path(__file__).resolve().parent / "data"
+)  # copy of shared/examples (SPEC §5 example bundle)
+EID = "0193a1b2-8000-7000-8000-000000000001"
+VID = "0193a1b2-8000-7000-8000-000000000002"
+YESTERDAY = (date.today() - timedelta(days=1)).isoformat()
+TOMORROW = (date.today() + timedelta(days=1)).isoformat()
+GOOD_ID = make_id(date(1944, 3, 12), male=True)
+
+
+def with_check(body17: str) -> str:
+    from stdnum.cn import ric
+
+    return body17 + ric.calc_check_digit(body17 + "0")
+
+
+def base(kind: str) -> dict[str, Any]:
+    return {
+        "elder": elder_data(),
+        "home_visit": visit_data(EID),
+        "assessment": {
+            "elder_id": EID,
+            "assess_date": "2025-01-31",
+            "reason": "initial",
+            "assessors": ["周红"],
+            "score_self_care": 30,
+            "score_mobility": 14,
+            "score_mental": 26,
+            "score_perception_social": 14,
+        },
+        "retrofit": {
+            "elder_id": EID,
+            "project_year": 2025,
+            "funding_type": "subsidized",
+            "status": "accepted",
+            "apply_date": "2025-01-01",
+            "assess_date": "2025-02-01",
+            "start_date": "2025-03-01",
+            "accept_date": "2025-04-01",
+            "items": [
+                {"code": "R01", "qty": 2, "unit_price": "150.50"},
+                {"code": "R13", "qty": 1, "unit_price": 100},
+            ],
+            "cost_total": "401.00",
+            "subsidy": 400,
+            "self_paid": 1,
+        },
+        "meal_point": {
+            "name": "示例老年食堂",
+            "community_code": COMMUNITY,
+            "kind": "canteen",
+            "modes": ["dine_in", "delivery"],
+            "capacity_daily": 50,
+        },
+        "meal_count": {
+            "point_id": EID,
+            "service_date": YESTERDAY,
+            "meal": "lunch",
+            "dine_in": 10,
+            "delivery": 3,
+            "pickup": 2,
+            "subsidized": {"age_80": 5, "dibao": 2},
+        },
+        "volunteer": {
+            "name": "李敏",
+            "phone": "13912345678",
+            "platform_no": "JS12345678",
+            "community_code": COMMUNITY,
+        },
+        "volunteer_event": {
+            "title": "理发志愿助老活动",
+            "event_date": YESTERDAY,
+            "start_time": "09:00",
+            "end_time": "11:00",
+            "community_code": COMMUNITY,
+            "category": "haircut",
+            "status": "done",
+            "participants": [
+                {"volunteer_id": EID, "hours": 1.5},
+                {"volunteer_id": VID, "hours": 2},
+            ],
+        },
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", list(models.MODELS))
+def test_valid_record_of_every_kind_passes_and_round_trips(kind: str) -> None:
+    rec = validate_record(kind, base(kind))
+    again = validate_record(kind, json.loads(json.dumps(rec.payload())))
+    assert again.payload() == rec.payload()
+
+
+# (kind, change, field named in the error, words the Chinese message contains)
+FAILING: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "elder",
+        {"id_number": GOOD_ID[:-1] + ("0" if GOOD_ID[-1] != "0" else "1")},
+        "id_number",
+        "校验码",
+    ),
+    ("elder", {"id_number": "3212021944031200"}, "id_number", "18位"),
+    ("elder", {"id_number": "32120219440312A03X"}, "id_number", "数字"),
+    ("elder", {"id_number": with_check("32120219440230003")}, "id_number", "不是有效日期"),
+    (
+        "elder",
+        {"id_number": with_check(f"321202{date.today().year + 1}0101003")},
+        "id_number",
+        "不合理",
+    ),
+    ("elder", {"gender": "F"}, "gender", "不一致"),
+    ("elder", {"birth_date": "1944-03-13"}, "birth_date", "不一致"),
+    ("elder", {"id_number": None}, "id_number", "无身份证号原因"),
+    (
+        "elder",
+        {"id_number": None, "id_missing_reason": "外地户籍", "birth_date": "1950-01-01"},
+        "gender",
+        "性别",
+    ),
+    ("elder", {"id_missing_reason": "外地户籍"}, "id_missing_reason", ""),
+    ("elder", {"phone": "12345"}, "phone", "手机号"),
+    ("elder", {"community_code": "32120200190"}, "community_code", "12位"),
+    ("elder", {"living_status": "unknown"}, "living_status", "以下之一"),
+    ("elder", {"hardship_tags": ["dibao", "dibao"]}, "hardship_tags", "重复"),
+    ("elder", {"name": "  "}, "name", "必填"),
+    ("elder", {"favourite_colour": "red"}, "favourite_colour", "不是此类记录的字段"),
+    ("home_visit", {"visit_date": TOMORROW}, "visit_date", "将来"),
+    ("home_visit", {"end_time": "08:30"}, "end_time", "早于"),
+    ("home_visit", {"duration_min": 30}, "duration_min", "不一致"),
+    ("home_visit", {"start_time": None, "end_time": None}, "duration_min", "必填"),
+    ("home_visit", {"start_time": "9:00"}, "start_time", "HH:MM"),
+    (
+        "home_visit",
+        {"start_time": None, "end_time": None, "duration_min": 721},
+        "duration_min",
+        "不能大于720",
+    ),
+    ("home_visit", {"service_items": ["bathing"]}, "service_items", "不是服务类型"),
+    ("home_visit", {"satisfaction": 6}, "satisfaction", "不能大于5"),
+    ("home_visit", {"elder_id": "not-a-uuid"}, "elder_id", "UUID"),
+    ("home_visit", {"contact_mode": "letter"}, "contact_mode", "以下之一"),
+    ("assessment", {"score_self_care": 33}, "score_self_care", "不能大于32"),
+    ("assessment", {"score_mobility": -1}, "score_mobility", "不能小于0"),
+    ("assessment", {"total": 80}, "total", "之和"),
+    ("assessment", {"level": "intact"}, "override_reason", "调整原因"),
+    ("assessment", {"assessors": []}, "assessors", "至少1项"),
+    ("assessment", {"assessors": ["a", "b", "c"]}, "assessors", "最多2项"),
+    ("assessment", {"assess_date": TOMORROW}, "assess_date", "将来"),
+    ("assessment", {"next_due": "2025-01-01"}, "next_due", "晚于"),
+    ("retrofit", {"accept_date": None}, "accept_date", "须填写验收日期"),
+    ("retrofit", {"start_date": "2025-01-15"}, "start_date", "顺序"),
+    ("retrofit", {"self_paid": 2}, "cost_total", "补贴"),
+    ("retrofit", {"cost_total": 500, "self_paid": 100}, "cost_total", "之和"),
+    ("retrofit", {"items": [{"code": "R99", "qty": 1, "unit_price": 401}]}, "items", "清单"),
+    ("retrofit", {"items": [], "cost_total": 0, "subsidy": 0, "self_paid": 0}, "items", "至少"),
+    ("retrofit", {"subsidy": "399.999"}, "subsidy", "小数"),
+    ("retrofit", {"accept_date": TOMORROW}, "accept_date", "将来"),
+    ("meal_point", {"modes": []}, "modes", "至少1项"),
+    ("meal_point", {"capacity_daily": -1}, "capacity_daily", "不能小于0"),
+    ("meal_count", {"subsidized": {"age_80": 10, "dibao": 6}}, "subsidized", "多于合计"),
+    ("meal_count", {"subsidized": {"vip": 1}}, "subsidized", "类别"),
+    ("meal_count", {"dine_in": -1}, "dine_in", "不能小于0"),
+    ("meal_count", {"service_date": TOMORROW}, "service_date", "将来"),
+    ("meal_count", {"meal": "supper"}, "meal", "以下之一"),
+    ("volunteer", {"phone": "1391234567"}, "phone", "手机号"),
+    (
+        "volunteer_event",
+        {"participants": [{"volunteer_id": EID, "hours": 1.25}]},
+        "participants",
+        "0.5",
+    ),
+    (
+        "volunteer_event",
+        {"participants": [{"volunteer_id": EID, "hours": 2.5}]},
+        "participants",
+        "超过活动时长",
+    ),
+    (
+        "volunteer_event",
+        {"participants": [{"volunteer_id": EID, "hours": 1}, {"volunteer_id": EID, "hours": 1}]},
+        "participants",
+        "重复",
+    ),
+    ("volunteer_event", {"event_date": TOMORROW}, "event_date", "不能晚于今天"),
+    ("volunteer_event", {"end_time": "08:00"}, "end_time", "晚于开始时间"),
+    ("volunteer_event", {"category": "party"}, "category", "以下之一"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "field", "words"),
+    FAILING,
+    ids=[f"{k}-{f}-{i}" for i, (k, _, f, _) in enumerate(FAILING)],
+)
+def test_rule_refuses_bad_value_naming_field(
+    kind: str, change: dict[str, Any], field: str, words: str
+) -> None:
+    data = base(kind) | change
+    with pytest.raises(RecordInvalid) as exc:
+        validate_record(kind, data)
+    fields = [p.field for p in exc.value.problems]
+    assert field in fields, exc.value
+    problem = exc.value.problems[fields.index(field)]
+    assert words in problem.zh, problem
+    assert problem.en and problem.label_en and problem.label_zh
+    assert field in str(exc.value)
+
+
+def test_error_message_names_field_label_in_chinese_and_english() -> None:
+    with pytest.raises(RecordInvalid) as exc:
+        validate_record("elder", elder_data(id_number="32120219440312003Y"))
+    text = str(exc.value)
+    assert "身份证号（id_number）" in text
+    assert "ID number (id_number)" in text
+
+
+def test_id_number_lower_case_x_is_normalised_and_gender_birth_derived() -> None:
+    number = "32120219440312003X"
+    rec = validate_record(
+        "elder", elder_data(id_number=number.lower(), gender=None, birth_date=None)
+    )
+    assert isinstance(rec, models.Elder)
+    assert rec.id_number == number
+    assert rec.gender == "M" and rec.birth_date == date(1944, 3, 12)
+    female = validate_record("elder", elder_data(id_number=make_id(date(1950, 6, 1), male=False)))
+    assert isinstance(female, models.Elder) and female.gender == "F"
+
+
+def test_elder_without_id_needs_reason_gender_and_birth_date() -> None:
+    rec = validate_record(
+        "elder",
+        elder_data(
+            id_number=None,
+            id_missing_reason="外地户籍，证件待补",
+            gender="F",
+            birth_date="1950-01-01",
+        ),
+    )
+    assert isinstance(rec, models.Elder) and rec.gender == "F"
+
+
+def test_home_visit_duration_computed_from_times() -> None:
+    rec = validate_record("home_visit", visit_data(EID, start_time="09:10", end_time="10:05"))
+    assert isinstance(rec, models.HomeVisit) and rec.duration_min == 55
+    typed = validate_record(
+        "home_visit", visit_data(EID, start_time=None, end_time=None, duration_min=40)
+    )
+    assert isinstance(typed, models.HomeVisit) and typed.duration_min == 40
+
+
+@pytest.mark.parametrize(
+    ("scores", "extra", "level"),
+    [
+        ((32, 15, 28, 15), {}, "intact"),
+        ((30, 14, 26, 14), {}, "mild"),  # 84
+        ((20, 10, 20, 10), {}, "moderate"),  # 60
+        ((12, 6, 12, 6), {}, "severe"),  # 36
+        ((5, 3, 10, 5), {}, "total"),  # 23
+        ((30, 14, 26, 14), {"dementia_dx": True}, "moderate"),
+        ((30, 14, 26, 14), {"risk_events_30d": 2}, "moderate"),
+        (
+            (30, 14, 26, 14),
+            {"dementia_dx": True, "risk_events_30d": 3},
+            "moderate",
+        ),  # one level at most
+        ((5, 3, 10, 5), {"dementia_dx": True}, "total"),  # already the worst
+        ((30, 14, 26, 14), {"coma": True}, "total"),
+    ],
+)
+def test_assessment_level_from_bands_and_adjustments(
+    scores: tuple[int, ...], extra: dict[str, Any], level: str
+) -> None:
+    data = (
+        base("assessment")
+        | dict(
+            zip(
+                ("score_self_care", "score_mobility", "score_mental", "score_perception_social"),
+                scores,
+                strict=True,
+            )
+        )
+        | extra
+    )
+    rec = validate_record("assessment", data)
+    assert isinstance(rec, models.Assessment)
+    assert rec.level == level and rec.total == sum(scores)
+
+
+def test_assessment_override_with_reason_and_next_due_default() -> None:
+    rec = validate_record(
+        "assessment",
+        base("assessment") | {"level": "moderate", "override_reason": "家属反映近期明显退化"},
+    )
+    assert isinstance(rec, models.Assessment)
+    assert rec.level == "moderate" and rec.computed_level() == "mild"
+    assert rec.next_due == date(2026, 1, 31)
+    leap = validate_record("assessment", base("assessment") | {"assess_date": "2024-02-29"})
+    assert isinstance(leap, models.Assessment) and leap.next_due == date(2025, 2, 28)
+
+
+def test_retrofit_status_without_later_dates_and_money_serialised_as_numbers() -> None:
+    rec = validate_record(
+        "retrofit",
+        base("retrofit")
+        | {
+            "status": "applied",
+            "assess_date": None,
+            "start_date": None,
+            "accept_date": None,
+            "items": [],
+            "cost_total": 0,
+            "subsidy": 0,
+            "self_paid": 0,
+        },
+    )
+    assert rec.payload()["cost_total"] == 0
+    done = validate_record("retrofit", base("retrofit"))
+    assert done.payload()["items"][0] == {"code": "R01", "qty": 2, "unit_price": 150.5}
+    assert done.payload()["cost_total"] == 401
+
+
+def test_volunteer_points_are_hours_times_category_coefficient() -> None:
+    rec = validate_record("volunteer_event", base("volunteer_event"))
+    assert isinstance(rec, models.VolunteerEvent)
+    coef = reference.load().coefficient("haircut")
+    assert [float(rec.points(p)) for p in rec.participants] == [1.5 * coef, 2 * coef]
+
+
+def test_planned_event_may_be_in_the_future() -> None:
+    rec = validate_record(
+        "volunteer_event",
+        base("volunteer_event") | {"event_date": TOMORROW, "status": "planned", "participants": []},
+    )
+    assert rec.payload()["event_date"] == TOMORROW
+
+
+def test_meal_count_total_and_subsidized_within_it() -> None:
+    rec = validate_record("meal_count", base("meal_count") | {"subsidized": {"age_80": 15}})
+    assert isinstance(rec, models.MealCount) and rec.total == 15
+
+
+def test_mask_id_number_keeps_first_six_and_last_four() -> None:
+    assert models.mask_id_number("32120219440312003X") == "321202********003X"
+    assert models.mask_id_number(None) == ""
+
+
+def test_content_hash_matches_the_example_bundle_and_ignores_key_order() -> None:
+    lines = (EXAMPLES / "versions.ndjson").read_text(encoding="utf-8").splitlines()
+    for line in lines:
+        raw = json.loads(line)
+        version, record = validate_version(raw)
+        assert version.content_hash == raw["content_hash"]
+        assert record.payload() == raw["payload"]
+        shuffled = dict(reversed(list(raw["payload"].items())))
+        assert models.content_hash(raw["deleted"], shuffled) == raw["content_hash"]
+    assert (
+        models.content_hash(True, json.loads(lines[0])["payload"])
+        != json.loads(lines[0])["content_hash"]
+    )
+
+
+def test_version_with_tampered_payload_is_refused() -> None:
+    raw = json.loads((EXAMPLES / "versions.ndjson").read_text(encoding="utf-8").splitlines()[0])
+    raw["payload"]["phone"] = "13800000000"
+    with pytest.raises(RecordInvalid) as exc:
+        validate_version(raw)
+    assert exc.value.problems[0].field == "content_hash"
+
+
+def test_version_envelope_rules() -> None:
+    raw = json.loads((EXAMPLES / "versions.ndjson").read_text(encoding="utf-8").splitlines()[0])
+    for change, field in [
+        ({"hlc": "176213160000-00000"}, "hlc"),
+        ({"kind": "pet"}, "kind"),
+        ({"device_id": "x"}, "device_id"),
+    ]:
+        with pytest.raises(RecordInvalid) as exc:
+            validate_version(raw | change)
+        assert field in [p.field for p in exc.value.problems]
+
+
+@pytest.mark.parametrize("catalogue", list(models.CATALOGUE_OF_TYPE))
+def test_seed_catalogue_codes_equal_the_model_codes(catalogue: str) -> None:
+    assert set(reference.load().codes(catalogue)) == set(
+        get_args(models.CATALOGUE_OF_TYPE[catalogue])
+    )
+
+
+def test_every_field_has_chinese_and_english_labels() -> None:
+    for model in models.MODELS.values():
+        for name, info in model.model_fields.items():
+            extra = info.json_schema_extra
+            assert isinstance(extra, dict) and extra.get("label_zh") and extra.get("label_en"), (
+                model.KIND,
+                name,
+            )

@@ -1,0 +1,282 @@
+"""Store round trips on a real SQLite file: versions, tombstones, paging, search, due list, history."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from fieldapp import models
+from fieldapp.models import RecordInvalid
+from fieldapp.store import NotFound, StaleEdit, Store, StoreError
+
+from .conftest import COMMUNITY, STREET, elder_data, make_id, visit_data
+
+TODAY = date.today()
+
+
+def _elder(store: Store, name: str = "王建国", seq: int = 1, **over: object) -> str:
+    born = over.pop("born", date(1944, 3, 12))
+    assert isinstance(born, date)
+    return store.create(
+        "elder", elder_data(name=name, id_number=make_id(born, True, seq), **over)
+    ).record_id
+
+
+def test_save_then_read_gives_the_same_record(store: Store) -> None:
+    data = models.validate_record(
+        "elder", elder_data(phone="13812345678", hardship_tags=["dibao", "dementia"])
+    )
+    saved = store.create("elder", data)
+    got = store.get("elder", saved.record_id)
+    assert got.record.payload() == data.payload()
+    assert got.version_id == saved.version_id and not got.deleted
+    row = store.page("elder")[0]
+    assert row["name"] == "王建国" and json.loads(row["hardship_tags"]) == ["dibao", "dementia"]
+
+
+def test_every_kind_round_trips_through_the_store(store: Store) -> None:
+    from .test_models import base
+
+    elder = _elder(store)
+    point = store.create("meal_point", base("meal_point")).record_id
+    v1 = store.create("volunteer", base("volunteer")).record_id
+    v2 = store.create("volunteer", base("volunteer") | {"name": "赵强"}).record_id
+    payloads = {
+        "home_visit": base("home_visit") | {"elder_id": elder},
+        "assessment": base("assessment") | {"elder_id": elder},
+        "retrofit": base("retrofit") | {"elder_id": elder},
+        "meal_count": base("meal_count") | {"point_id": point},
+        "volunteer_event": base("volunteer_event")
+        | {"participants": [{"volunteer_id": v1, "hours": 1.5}, {"volunteer_id": v2, "hours": 2}]},
+    }
+    for kind, data in payloads.items():
+        saved = store.create(kind, data)
+        assert (
+            store.get(kind, saved.record_id).record.payload()
+            == models.validate_record(kind, data).payload()
+        )
+    lines = store.conn.execute(
+        "SELECT code, qty, unit_price FROM retrofit_line ORDER BY line_no"
+    ).fetchall()
+    assert [tuple(r) for r in lines] == [("R01", 2.0, 150.5), ("R13", 1.0, 100.0)]
+    ev = store.page("volunteer_event")[0]
+    assert ev["total_hours"] == 3.5 and ev["total_points"] == 3.5
+    mc = store.page("meal_count")[0]
+    assert mc["total"] == 15 and mc["subsidized_total"] == 7
+    assert store.page("assessment")[0]["level_computed"] == "mild"
+
+
+def test_edit_chain_links_each_version_to_its_parent(store: Store) -> None:
+    rid = _elder(store)
+    v1 = store.get("elder", rid).version_id
+    store.update("elder", rid, elder_data(phone="13812345678"))
+    v2 = store.get("elder", rid).version_id
+    store.update("elder", rid, elder_data(phone="13812340000"), base_version_id=v2)
+    hist = store.history(rid)
+    assert [h.parent_version_id for h in hist] == [None, v1, v2]
+    assert [h.payload["phone"] for h in hist] == [None, "13812345678", "13812340000"]
+    assert [h.hlc for h in hist] == sorted(h.hlc for h in hist)
+    assert len({h.version_id for h in hist}) == 3
+    for h in hist:
+        assert h.content_hash == models.content_hash(h.deleted, h.payload)
+
+
+def test_delete_writes_a_tombstone_and_keeps_every_row(store: Store) -> None:
+    rid = _elder(store)
+    vid = store.create("home_visit", visit_data(rid)).record_id
+    store.delete("home_visit", vid)
+    assert store.count("home_visit") == 0
+    assert store.count("home_visit", include_deleted=True) == 1
+    hist = store.history(vid)
+    assert [h.deleted for h in hist] == [False, True]
+    assert hist[1].payload == hist[0].payload and hist[1].parent_version_id == hist[0].version_id
+    assert store.get("home_visit", vid).deleted
+    with pytest.raises(StoreError):
+        store.delete("home_visit", vid)
+    with pytest.raises(StoreError):
+        store.update("home_visit", vid, visit_data(rid))
+
+
+def test_versions_are_append_only(store: Store) -> None:
+    _elder(store)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.conn.execute("UPDATE versions SET deleted = 1")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.conn.execute("DELETE FROM versions")
+
+
+def test_stale_edit_is_refused_and_changes_nothing(store: Store) -> None:
+    rid = _elder(store)
+    opened = store.get("elder", rid).version_id
+    store.update("elder", rid, elder_data(phone="13812345678"))
+    with pytest.raises(StaleEdit):
+        store.update("elder", rid, elder_data(phone="13900000000"), base_version_id=opened)
+    assert store.get("elder", rid).record.payload()["phone"] == "13812345678"
+    assert len(store.history(rid)) == 2
+
+
+def test_invalid_record_saves_nothing(store: Store) -> None:
+    with pytest.raises(RecordInvalid):
+        store.create("elder", elder_data(id_number="32120219440312003Y"))
+    assert store.count("elder", include_deleted=True) == 0
+    assert store.conn.execute("SELECT count(*) FROM versions").fetchone()[0] == 0
+
+
+def test_references_checked_against_the_database(store: Store) -> None:
+    from .test_models import base
+
+    with pytest.raises(StoreError, match="老人不存在"):
+        store.create("home_visit", visit_data("0193a1b2-8000-7000-8000-000000000009"))
+    with pytest.raises(StoreError, match="社区代码"):
+        store.create("elder", elder_data(community_code="321202001999"))
+    point = store.create("meal_point", base("meal_point")).record_id
+    store.create("meal_count", base("meal_count") | {"point_id": point})
+    with pytest.raises(StoreError, match="已有记录") as exc:
+        store.create("meal_count", base("meal_count") | {"point_id": point, "dine_in": 9})
+    assert exc.value.field == "meal"
+    assert store.count("meal_count") == 1
+    with pytest.raises(StoreError, match="志愿者不存在"):
+        store.create("volunteer_event", base("volunteer_event"))
+
+
+def test_failed_save_in_a_batch_rolls_back_the_whole_batch(store: Store) -> None:
+    with pytest.raises(RecordInvalid), store.transaction():
+        _elder(store, "甲", 1)
+        store.create("elder", elder_data(phone="1"))
+    assert store.count("elder", include_deleted=True) == 0
+    rid = _elder(store, "乙", 2)  # the clock and the store still work after a rollback
+    assert store.get("elder", rid).record.payload()["name"] == "乙"
+
+
+def test_hlc_is_persisted_and_never_goes_back_with_the_wall_clock(db_path: Path) -> None:
+    now = [1_800_000_000_000]
+    store = Store.open(db_path, now=lambda: now[0])
+    store.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
+    a = store.create("elder", elder_data())
+    now[0] -= 3_600_000  # the laptop's clock is set back an hour
+    store.close()
+    reopened = Store.open(db_path, now=lambda: now[0])
+    b = reopened.update("elder", a.record_id, elder_data(phone="13812345678"))
+    assert b.hlc > a.hlc
+    assert reopened.device() is not None and reopened.device().hlc_last == b.hlc  # type: ignore[union-attr]
+    reopened.close()
+
+
+def test_list_pages_never_return_more_than_asked(store: Store) -> None:
+    with store.transaction():
+        for i in range(30):
+            _elder(store, f"老人{i:02d}", i)
+    page1 = store.page("elder", order_by=["name"], limit=10)
+    page2 = store.page("elder", order_by=["name"], limit=10, offset=10)
+    assert [r["name"] for r in page1] == [f"老人{i:02d}" for i in range(10)]
+    assert [r["name"] for r in page2] == [f"老人{i:02d}" for i in range(10, 20)]
+    assert store.count("elder") == 30
+    assert all("id_number" not in r and r["id_masked"].count("*") == 8 for r in page1)
+    with pytest.raises(StoreError):
+        store.page("elder", order_by=["name; DROP TABLE elder"])
+    with pytest.raises(StoreError):
+        store.page("elder", where={"1=1 OR name": "x"})
+
+
+def test_search_by_name_pinyin_initials_and_id_tail(store: Store) -> None:
+    zsf = _elder(store, "张三丰", 1)
+    _elder(store, "张三", 2)
+    shan = _elder(store, "单田芳", 3)
+    _elder(store, "李四", 4)
+    by_initials = [r["id"] for r in store.search_elders("zsf")]
+    assert by_initials == [zsf]
+    assert {r["name"] for r in store.search_elders("ZS")} == {"张三丰", "张三"}
+    assert [r["id"] for r in store.search_elders("stf")] == [shan]  # 单 read as a surname: shàn
+    assert [r["name"] for r in store.search_elders("三丰")] == ["张三丰"]
+    tail = store.get("elder", zsf).record.payload()["id_number"][-4:]
+    assert [r["id"] for r in store.search_elders(tail.lower())] == [zsf]
+    assert store.search_elders("王五") == []
+    assert all("id_number" not in r for r in store.search_elders("张"))
+
+
+def test_due_list_by_risk_then_oldest_and_visit_removes_elder(store: Store) -> None:
+    long_ago = (TODAY - timedelta(days=200)).isoformat()
+    high = _elder(store, "高风险", 1, visit_risk="high")
+    general = _elder(store, "一般", 2, visit_risk="general")
+    fresh = _elder(store, "刚探访", 3, visit_risk="general")
+    store.create("home_visit", visit_data(high, visit_date=(TODAY - timedelta(days=8)).isoformat()))
+    store.create("home_visit", visit_data(general, visit_date=long_ago))
+    store.create(
+        "home_visit", visit_data(fresh, visit_date=(TODAY - timedelta(days=10)).isoformat())
+    )
+    phone_only = _elder(store, "只打电话", 4, visit_risk="priority")
+    store.create(
+        "home_visit",
+        visit_data(
+            phone_only, visit_date=(TODAY - timedelta(days=2)).isoformat(), contact_mode="phone"
+        ),
+    )
+    due = [d for d in store.due_list(TODAY) if d.reason == "visit"]
+    assert [d.name for d in due] == ["高风险", "只打电话", "一般"]
+    assert due[0].days_overdue == 1 and due[0].last_date == (TODAY - timedelta(days=8)).isoformat()
+    assert due[2].days_overdue == 200 - 90
+    store.create("home_visit", visit_data(high, visit_date=TODAY.isoformat()))
+    assert "高风险" not in [d.name for d in store.due_list(TODAY) if d.reason == "visit"]
+
+
+def test_due_list_asks_assessment_of_80_plus_and_when_next_due(store: Store) -> None:
+    old = _elder(store, "八十五", 1, born=date(TODAY.year - 85, 1, 1))
+    young = _elder(store, "六十五", 2, born=date(TODAY.year - 65, 1, 1))
+    assessed = _elder(store, "已评估", 3, born=date(TODAY.year - 90, 1, 1))
+    from .test_models import base
+
+    store.create(
+        "assessment",
+        base("assessment")
+        | {"elder_id": assessed, "assess_date": (TODAY - timedelta(days=30)).isoformat()},
+    )
+    store.create(
+        "assessment",
+        base("assessment")
+        | {"elder_id": young, "assess_date": (TODAY - timedelta(days=400)).isoformat()},
+    )
+    due = {d.name for d in store.due_list(TODAY) if d.reason == "assessment"}
+    assert due == {"八十五", "六十五"}
+    assert old  # the 85-year-old has never been assessed
+
+
+def test_moved_out_and_deleted_elders_leave_the_due_list(store: Store) -> None:
+    a = _elder(store, "迁出", 1)
+    b = _elder(store, "删除", 2)
+    store.update(
+        "elder",
+        a,
+        elder_data(id_number=make_id(date(1944, 3, 12), True, 1), name="迁出", status="moved_out"),
+    )
+    store.delete("elder", b)
+    assert store.due_list(TODAY) == []
+
+
+def test_get_unknown_record_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFound):
+        store.get("elder", "0193a1b2-8000-7000-8000-000000000009")
+    with pytest.raises(StoreError):
+        store.get("pets", "x")
+
+
+def test_saving_before_setup_is_refused(db_path: Path) -> None:
+    with Store.open(db_path) as s, pytest.raises(StoreError, match="fieldapp init"):
+        s.create("elder", elder_data())
+
+
+def test_setup_checks_street_community_and_worker(db_path: Path) -> None:
+    with Store.open(db_path) as s:
+        with pytest.raises(StoreError, match="街道代码"):
+            s.setup_device(street_code="321202999", community_code=COMMUNITY, worker="周红")
+        with pytest.raises(StoreError, match="不属于"):
+            s.setup_device(street_code="321202002", community_code=COMMUNITY, worker="周红")
+        with pytest.raises(StoreError, match="姓名"):
+            s.setup_device(street_code=STREET, community_code=COMMUNITY, worker=" ")
+        dev = s.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
+        assert dev.community_code == COMMUNITY and len(dev.device_id) == 36
+        with pytest.raises(StoreError, match="已设置"):
+            s.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
