@@ -409,3 +409,22 @@ def test_every_field_has_chinese_and_english_labels() -> None:
                 model.KIND,
                 name,
             )
+
+
+def test_content_hash_is_the_same_in_another_process_with_another_hash_seed() -> None:
+    import os
+    import subprocess
+    import sys
+
+    payload = base("elder") | {"hardship_tags": ["dibao", "dementia"], "notes": "独居，需关注"}
+    here = models.content_hash(False, payload)
+    code = "import json,sys; from fieldapp.models import content_hash; print(content_hash(False, json.loads(sys.argv[1])))"
+    env = os.environ | {"PYTHONHASHSEED": "12345"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(payload, ensure_ascii=False)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    assert out.stdout.strip() == here
