@@ -126,7 +126,7 @@ def explain(exc: ValidationError, model: type[BaseModel] | None = None) -> list[
         else:
             field = loc[0] if loc else ""
             kind = err["type"]
-            if err.get("input", "") is None and kind.endswith("_type"):
+            if err.get("input", "") is None and (kind.endswith("_type") or kind == "literal_error"):
                 kind = "missing"  # a blank in a form arrives as None
             tzh, ten = _TRANSLATE.get(kind, ("不符合要求：{msg}", "{msg}"))
             fmt = {k: v for k, v in ctx.items()} | {"msg": err["msg"]}

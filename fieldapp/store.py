@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -527,6 +527,17 @@ class Store:
         params += [q or "\x00", max(1, min(limit, 1000)), offset]
         return [_masked("elder", dict(r)) for r in self.conn.execute(sql, params)]
 
+    def elder_names(self, elder_ids: Sequence[str]) -> dict[str, str]:
+        """Names for a page of rows that point at elders (one query, not one per row)."""
+        ids = list(dict.fromkeys(elder_ids))[:1000]
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        return {
+            r[0]: r[1]
+            for r in self.conn.execute(f"SELECT id, name FROM elder WHERE id IN ({marks})", ids)
+        }
+
     def history(self, record_id: str) -> list[VersionRow]:
         """Every version of a record, oldest first: the audit trail."""
         rows = self.conn.execute(
@@ -623,6 +634,125 @@ class Store:
             )
             for r in self.conn.execute(sql, named)
         ]
+
+    def dashboard(
+        self, today: date | None = None, community_code: str | None = None
+    ) -> dict[str, Any]:
+        """This month's counts and the year's progress beside the community's share of the plan's targets."""
+        today = today or models.today()
+        community_code = community_code or (self.device().community_code if self.device() else None)  # type: ignore[union-attr]
+        m0 = today.replace(day=1).isoformat()
+        m1 = (today.replace(day=28) + timedelta(days=4)).replace(day=1).isoformat()
+        y0, y1 = f"{today.year}-01-01", f"{today.year + 1}-01-01"
+        q = self.conn.execute
+        month = {
+            "visits": q(
+                "SELECT count(*) FROM home_visit WHERE deleted = 0 AND visit_date >= ? AND visit_date < ?",
+                (m0, m1),
+            ).fetchone()[0],
+            "elders_served": q(
+                "SELECT count(DISTINCT elder_id) FROM home_visit WHERE deleted = 0 AND visit_date >= ? AND visit_date < ?",
+                (m0, m1),
+            ).fetchone()[0],
+            "assessments": q(
+                "SELECT count(*) FROM assessment WHERE deleted = 0 AND assess_date >= ? AND assess_date < ?",
+                (m0, m1),
+            ).fetchone()[0],
+            "meal_servings": q(
+                "SELECT coalesce(sum(total), 0) FROM meal_count WHERE deleted = 0 AND service_date >= ? AND service_date < ?",
+                (m0, m1),
+            ).fetchone()[0],
+            "volunteer_events": q(
+                "SELECT count(*) FROM volunteer_event WHERE deleted = 0 AND status = 'done' AND event_date >= ? AND event_date < ?",
+                (m0, m1),
+            ).fetchone()[0],
+        }
+        retrofit_status = {
+            r[0]: r[1]
+            for r in q("SELECT status, count(*) FROM retrofit WHERE deleted = 0 GROUP BY status")
+        }
+        comm = q(
+            "SELECT pop_60, pop_80 FROM ref_community WHERE code = ?", (community_code,)
+        ).fetchone()
+        district60 = q("SELECT sum(pop_60) FROM ref_community").fetchone()[0] or 1
+        share = (comm["pop_60"] / district60) if comm else 0.0
+        covered = q(
+            "SELECT count(DISTINCT h.elder_id) FROM home_visit h JOIN elder e ON e.id = h.elder_id"
+            " WHERE h.deleted = 0 AND h.contact_mode = 'in_person' AND h.visit_date >= ? AND h.visit_date < ?"
+            " AND e.deleted = 0 AND e.status = 'active'",
+            (y0, y1),
+        ).fetchone()[0]
+        t = today.isoformat()
+        old = q(
+            "SELECT count(*), sum(EXISTS (SELECT 1 FROM assessment a WHERE a.elder_id = e.id AND a.deleted = 0"
+            " AND a.assess_date > date(?, '-12 months'))) FROM elder e"
+            " WHERE e.deleted = 0 AND e.status = 'active' AND e.birth_date <= date(?, '-80 years')",
+            (t, t),
+        ).fetchone()
+        accepted = q(
+            "SELECT count(DISTINCT elder_id) FROM retrofit WHERE deleted = 0 AND status = 'accepted' AND accept_date >= ? AND accept_date < ?",
+            (y0, y1),
+        ).fetchone()[0]
+        events_year = q(
+            "SELECT count(*) FROM volunteer_event WHERE deleted = 0 AND status = 'done' AND event_date >= ? AND event_date < ?",
+            (y0, y1),
+        ).fetchone()[0]
+
+        def target(indicator: str) -> tuple[float | None, int | None]:
+            row = q(
+                "SELECT value, year FROM ref_target WHERE indicator = ? AND year <= ? ORDER BY year DESC LIMIT 1",
+                (indicator, today.year),
+            ).fetchone()
+            return (row[0], row[1]) if row else (None, None)
+
+        cov_pct, cov_year = target("home_service_coverage")
+        ret_now, ret_year = target("retrofit_households")
+        ret_prev = q(
+            "SELECT value FROM ref_target WHERE indicator = 'retrofit_households' AND year = ?",
+            ((ret_year or 0) - 1,),
+        ).fetchone()
+        meal_t, meal_year = target("meal_monthly_servings")
+        ev_t, ev_year = target("volunteer_events")
+        pop60 = comm["pop_60"] if comm else 0
+        pop80 = comm["pop_80"] if comm else 0
+        year = {
+            "coverage": {
+                "value": covered,
+                "goal": round(pop60 * cov_pct / 100) if cov_pct is not None else None,
+                "target_year": cov_year,
+                "denominator": pop60,
+            },
+            "assessed_80": {
+                "value": old[1] or 0,
+                "goal": pop80,
+                "registered": old[0],
+                "target_year": target("assessment_80_coverage")[1],
+            },
+            "accepted_year": {
+                "value": accepted,
+                "goal": round((ret_now - ret_prev[0]) * share, 1)
+                if ret_now is not None and ret_prev
+                else None,
+                "target_year": ret_year,
+            },
+            "meal_servings": {
+                "value": month["meal_servings"],
+                "goal": round(meal_t * share, 1) if meal_t is not None else None,
+                "target_year": meal_year,
+            },
+            "volunteer_events": {
+                "value": events_year,
+                "goal": round(ev_t * share, 2) if ev_t is not None else None,
+                "target_year": ev_year,
+            },
+        }
+        return {
+            "month": month,
+            "retrofit_status": retrofit_status,
+            "year": year,
+            "share": share,
+            "community_code": community_code,
+        }
 
     # ------------------------------------------------------------ reference data
 

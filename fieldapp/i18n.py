@@ -1,0 +1,157 @@
+"""UI words in Chinese (default) and English; field labels come from the models, code labels from seed/."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fieldapp import models, reference
+
+_LANG = ["zh"]
+
+WORDS: dict[str, tuple[str, str]] = {
+    "app_title": ("海陵区居家养老服务记录", "Hailing elderly-care field records"),
+    "dashboard": ("首页", "Home"),
+    "elders": ("老人档案", "Elders"),
+    "home_visit": ("上门服务", "Home visits"),
+    "assessment": ("能力评估", "Assessments"),
+    "retrofit": ("适老化改造", "Retrofits"),
+    "meals": ("助餐", "Meals"),
+    "meal_point": ("助餐点", "Meal points"),
+    "volunteer_event": ("志愿活动", "Volunteer events"),
+    "volunteer": ("志愿者", "Volunteers"),
+    "help": ("帮助", "Help"),
+    "quit": ("退出", "Quit"),
+    "save": ("保存", "Save"),
+    "cancel": ("取消", "Cancel"),
+    "new": ("新增", "New"),
+    "edit": ("修改", "Edit"),
+    "delete": ("删除", "Delete"),
+    "open": ("打开", "Open"),
+    "search": (
+        "搜索：姓名、拼音首字母（如 zsf）或身份证后4位",
+        "Search: name, pinyin initials (e.g. zsf) or last 4 of ID",
+    ),
+    "first_run": ("首次使用：设置本设备", "First run: set up this device"),
+    "street": ("街道/镇", "Street / town"),
+    "community": ("社区/村", "Community"),
+    "worker": ("工作人员姓名", "Worker's name"),
+    "start": ("开始使用", "Start"),
+    "this_month": ("本月", "This month"),
+    "this_year": ("本年", "This year"),
+    "due_list": ("待探访/待评估", "Due visits and assessments"),
+    "due_visit": ("待探访", "visit due"),
+    "due_assessment": ("待评估", "assessment due"),
+    "visits": ("上门服务人次", "home visits"),
+    "elders_served": ("服务老人数", "elders served"),
+    "assessments": ("能力评估", "assessments"),
+    "retrofits": ("适老化改造", "retrofits"),
+    "meal_servings": ("助餐人次", "meal servings"),
+    "volunteer_events": ("志愿活动（已开展）", "volunteer events (done)"),
+    "coverage": ("上门服务覆盖（本年，入户）", "home-service coverage (year, in person)"),
+    "assessed_80": ("80岁以上评估覆盖", "80+ assessed (12 months)"),
+    "accepted_year": ("改造验收合格（本年）", "retrofits accepted (year)"),
+    "target": ("目标", "target"),
+    "community_share": ("本社区份额", "community share"),
+    "name": ("姓名", "Name"),
+    "gender": ("性别", "Gender"),
+    "age": ("年龄", "Age"),
+    "id_number": ("身份证号", "ID number"),
+    "risk": ("风险", "Risk"),
+    "status": ("状态", "Status"),
+    "address": ("住址", "Address"),
+    "reason": ("事项", "Due for"),
+    "last": ("上次", "Last"),
+    "due": ("应于", "Due"),
+    "overdue_days": ("逾期天数", "Days overdue"),
+    "page": ("第 {page} 页，共 {total} 条", "page {page}, {total} in all"),
+    "saved": ("已保存", "Saved"),
+    "deleted": ("已删除", "Deleted"),
+    "not_saved": ("未保存：请按提示修改", "Not saved: fix the fields shown"),
+    "history": ("记录与版本", "History and versions"),
+    "versions": ("修改记录（版本）", "Versions"),
+    "moved_out": ("标记迁出", "Mark moved out"),
+    "deceased": ("标记已故", "Mark deceased"),
+    "confirm_delete": (
+        "确定删除这条记录？（保留历史，可追溯）",
+        "Delete this record? (its history is kept)",
+    ),
+    "yes": ("确定", "Yes"),
+    "no": ("取消", "No"),
+    "pick_elder": ("选择老人", "Pick an elder"),
+    "date": ("日期", "Date"),
+    "meal_grid": ("助餐登记（按日）", "Meal counts of a day"),
+    "subsidized_total": ("补贴合计", "subsidized"),
+    "grid_help": (
+        "Tab 逐格移动；Ctrl+S 保存当天；回车打开该格明细（补贴类别）",
+        "Tab moves cell by cell; Ctrl+S saves the day; Enter opens the details (subsidy categories)",
+    ),
+    "no_points": (
+        "还没有助餐点：按 p 管理助餐点",
+        "No meal point yet: press p to manage meal points",
+    ),
+    "advance": ("推进到下一状态", "Advance to next status"),
+    "pipeline": ("改造进度", "Pipeline"),
+    "add": ("添加", "Add"),
+    "remove": ("移除", "Remove"),
+    "qty": ("数量", "Qty"),
+    "unit_price": ("单价", "Unit price"),
+    "hours": ("时长（小时）", "Hours"),
+    "points": ("积分", "Points"),
+    "computed": ("自动计算", "computed"),
+    "auto": ("（按规则自动）", "(automatic)"),
+    "keys": ("按键", "Keys"),
+    "none": ("无", "none"),
+    "loading": ("正在加载…", "Loading…"),
+    "empty": ("（无）", "(none)"),
+    "records": ("条", "records"),
+    "log_it": ("登记", "Log it"),
+    "total_hours": ("总时长", "Total hours"),
+    "total_points": ("总积分", "Total points"),
+    "reload": ("刷新", "Reload"),
+    "next_page": ("下一页", "Next page"),
+    "prev_page": ("上一页", "Previous page"),
+    "back": ("返回", "Back"),
+    "search_key": ("搜索", "Search"),
+    "palette": ("命令面板", "Command palette"),
+}
+
+
+def set_lang(lang: str | None) -> str:
+    lang = (lang or os.environ.get("FIELDAPP_LANG") or "zh").lower()
+    _LANG[0] = "en" if lang.startswith("en") else "zh"
+    return _LANG[0]
+
+
+def lang() -> str:
+    return _LANG[0]
+
+
+def t(key: str, **fmt: Any) -> str:
+    zh, en = WORDS[key]
+    text = en if _LANG[0] == "en" else zh
+    return text.format(**fmt) if fmt else text
+
+
+def field_label(model: type[Any], name: str) -> str:
+    extra = model.model_fields[name].json_schema_extra or {}
+    return str(extra.get("label_en" if _LANG[0] == "en" else "label_zh", name))
+
+
+def field_label_kind(kind: str, name: str) -> str:
+    return field_label(models.MODELS[kind], name)
+
+
+def kind_label(kind: str) -> str:
+    zh, en = models.MODELS[kind].LABEL
+    return en if _LANG[0] == "en" else zh
+
+
+def code_label(catalogue: str, code: str | None) -> str:
+    if code is None:
+        return ""
+    return reference.load().label(catalogue, code, _LANG[0])
+
+
+def problem_text(p: models.Problem) -> str:
+    return p.en if _LANG[0] == "en" else p.zh

@@ -1,0 +1,233 @@
+"""The worker's app: screens for every record kind, keyboard first, Chinese by default."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from fieldapp import i18n
+from fieldapp.i18n import t
+from fieldapp.store import Store
+from fieldapp.tui.forms import FormResult, RecordForm
+from fieldapp.tui.keys import translate_bindings
+
+ELDER_KINDS = ("home_visit", "assessment", "retrofit")
+
+# (key, screen name, word) — the main screens, each one key away
+SCREENS: list[tuple[str, str, str]] = [
+    ("1", "dashboard", "dashboard"),
+    ("2", "elders", "elders"),
+    ("3", "home_visit", "home_visit"),
+    ("4", "assessment", "assessment"),
+    ("5", "retrofit", "retrofit"),
+    ("6", "meals", "meals"),
+    ("7", "volunteer_event", "volunteer_event"),
+    ("8", "volunteer", "volunteer"),
+]
+
+
+def _screen_factory(name: str) -> Screen[Any]:
+    from fieldapp.tui.screens.dashboard import DashboardScreen
+    from fieldapp.tui.screens.elders import ElderListScreen
+    from fieldapp.tui.screens.meals import MealGridScreen
+    from fieldapp.tui.screens.records import RecordListScreen, RetrofitScreen
+
+    if name == "dashboard":
+        return DashboardScreen()
+    if name == "elders":
+        return ElderListScreen()
+    if name == "meals":
+        return MealGridScreen()
+    if name == "retrofit":
+        return RetrofitScreen()
+    return RecordListScreen(name)
+
+
+class FieldApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "fieldapp"
+    BINDINGS = [
+        *[Binding(key, f"goto('{name}')", word) for key, name, word in SCREENS],
+        # F2–F9 reach the same screens while typing in a field (digits go into the field then)
+        *[
+            Binding(f"f{int(key) + 1}", f"goto('{name}')", word, show=False, priority=True)
+            for key, name, word in SCREENS
+        ],
+        Binding("f1,question_mark", "help", "help"),
+        Binding("ctrl+q", "quit", "quit", priority=True),
+    ]
+
+    def __init__(self, db_path: Path, *, lang: str | None = None) -> None:
+        self.lang = i18n.set_lang(lang)
+        super().__init__()
+        translate_bindings(self)
+        self.db_path = db_path
+        self.store = Store.open(db_path)
+        self.title = t("app_title")
+
+    def on_mount(self) -> None:
+        if self.store.device() is None:
+            from fieldapp.tui.screens.first_run import FirstRunScreen
+
+            self.push_screen(FirstRunScreen(self.store), self._after_setup)
+        else:
+            self._after_setup(True)
+
+    def _after_setup(self, ok: bool | None) -> None:
+        dev = self.store.device()
+        if dev is not None:
+            self.sub_title = f"{dev.label} · {dev.worker}"
+            self.goto("dashboard")
+
+    def on_unmount(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------ navigation
+
+    def goto(self, name: str) -> None:
+        if self.store.device() is None:
+            return
+        if not self.is_screen_installed(name):
+            self.install_screen(_screen_factory(name), name)
+        if len(self.screen_stack) > 1 and self.screen.is_modal:
+            return
+        if self.screen_stack and self.screen_stack[-1] is self.get_screen(name):
+            return
+        if len(self.screen_stack) <= 1:
+            self.push_screen(name)
+        else:
+            while len(self.screen_stack) > 2:
+                self.pop_screen()
+            self.switch_screen(name)
+
+    def action_goto(self, name: str) -> None:
+        self.goto(name)
+
+    def action_help(self) -> None:
+        from fieldapp.tui.screens.common import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for key, name, word in SCREENS:
+            yield SystemCommand(f"{t(word)} ({key})", t(word), lambda name=name: self.goto(name))
+        for kind in (
+            "elder",
+            "home_visit",
+            "assessment",
+            "retrofit",
+            "meal_point",
+            "volunteer_event",
+            "volunteer",
+        ):
+            yield SystemCommand(
+                f"{t('new')}：{i18n.kind_label(kind)}",
+                i18n.kind_label(kind),
+                lambda kind=kind: self.new_record(kind),
+            )
+        yield SystemCommand(t("help") + " (F1)", t("keys"), self.action_help)
+
+    # ------------------------------------------------------------ records
+
+    def defaults(self, kind: str) -> dict[str, Any]:
+        """What a new record starts with: today, this worker, this community."""
+        dev = self.store.device()
+        today = date.today().isoformat()
+        worker = dev.worker if dev else None
+        community = dev.community_code if dev else None
+        table: dict[str, dict[str, Any]] = {
+            "elder": {"community_code": community, "consent": "statutory_duty", "status": "active"},
+            "home_visit": {
+                "visit_date": today,
+                "worker": worker,
+                "contact_mode": "in_person",
+                "service_type": "daily_visit",
+                "funding": "gov_purchase",
+                "elder_condition": "good",
+                "referral": "none",
+            },
+            "assessment": {
+                "assess_date": today,
+                "assessors": [worker] if worker else [],
+                "reason": "routine",
+            },
+            "retrofit": {
+                "project_year": date.today().year,
+                "status": "applied",
+                "apply_date": today,
+                "funding_type": "subsidized",
+            },
+            "meal_point": {"community_code": community, "status": "open", "modes": ["dine_in"]},
+            "meal_count": {"service_date": today, "meal": "lunch"},
+            "volunteer": {"community_code": community},
+            "volunteer_event": {
+                "event_date": today,
+                "community_code": community,
+                "status": "done",
+                "start_time": "09:00",
+                "end_time": "11:00",
+            },
+        }
+        return table[kind]
+
+    def new_record(
+        self,
+        kind: str,
+        *,
+        elder: tuple[str, str] | None = None,
+        initial: dict[str, Any] | None = None,
+        then: Callable[[FormResult | None], None] | None = None,
+    ) -> None:
+        if kind in ELDER_KINDS and elder is None:
+            from fieldapp.tui.screens.common import ElderPicker
+
+            def picked(choice: tuple[str, str] | None) -> None:
+                if choice:
+                    self.new_record(kind, elder=choice, initial=initial, then=then)
+
+            self.push_screen(ElderPicker(self.store), picked)
+            return
+        data = self.defaults(kind) | (initial or {})
+        context: dict[str, Any] = {}
+        if elder is not None:
+            data["elder_id"] = elder[0]
+            context = {"elder_id": elder[0], "elder_name": elder[1]}
+        self.push_screen(
+            RecordForm(self.store, kind, initial=data, context=context), then or self._saved
+        )
+
+    def edit_record(
+        self, kind: str, record_id: str, *, initial: dict[str, Any] | None = None
+    ) -> None:
+        cur = self.store.get(kind, record_id)
+        context: dict[str, Any] = {}
+        elder_id = cur.record.payload().get("elder_id")
+        if elder_id:
+            context = {
+                "elder_id": elder_id,
+                "elder_name": self.store.elder_names([elder_id]).get(elder_id, "?"),
+            }
+        self.push_screen(
+            RecordForm(self.store, kind, record_id=record_id, initial=initial, context=context),
+            self._saved,
+        )
+
+    def _saved(self, result: FormResult | None) -> None:
+        if result is None:
+            return
+        self.notify(f"{t('saved')}：{i18n.kind_label(result.saved.kind)}")
+        reload = getattr(self.screen, "reload", None)
+        if callable(reload):
+            reload()
+
+
+def run(db_path: Path, *, lang: str | None = None) -> None:
+    FieldApp(db_path, lang=lang).run()

@@ -1,0 +1,245 @@
+"""The one record form: fields from the model, saving through the store with the model's rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic_core import PydanticUndefined
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
+
+from fieldapp import i18n, models, reference
+from fieldapp.i18n import t
+from fieldapp.models import RecordInvalid
+from fieldapp.store import Saved, Store, StoreError
+from fieldapp.tui.fields import FieldRow
+from fieldapp.tui.keys import translate_bindings
+
+# fields the form leaves out: the form does not ask what the record computes itself
+HIDDEN: dict[str, set[str]] = {"assessment": {"total"}}
+
+
+@dataclass
+class FormResult:
+    saved: Saved
+
+
+def preview(kind: str, data: dict[str, Any]) -> str:
+    """What the record will compute, shown live as the worker types (same code as the save)."""
+    try:
+        if kind == "assessment":
+            scores = [
+                int(data[k])
+                for k in (
+                    "score_self_care",
+                    "score_mobility",
+                    "score_mental",
+                    "score_perception_social",
+                )
+            ]
+            a = models.Assessment.model_construct(
+                score_self_care=scores[0],
+                score_mobility=scores[1],
+                score_mental=scores[2],
+                score_perception_social=scores[3],
+                coma=bool(data.get("coma")),
+                dementia_dx=bool(data.get("dementia_dx")),
+                risk_events_30d=int(data.get("risk_events_30d") or 0),
+            )
+            level = a.computed_level()
+            base = reference.load().level_for_total(a.computed_total())
+            note = (
+                ""
+                if level == base
+                else f"（{i18n.code_label('assessment_level', base)} → 调整）"
+                if i18n.lang() == "zh"
+                else f" (adjusted from {base})"
+            )
+            return f"{'总分' if i18n.lang() == 'zh' else 'Total'} {a.computed_total()} → {i18n.code_label('assessment_level', level)}{note}"
+        if kind == "home_visit" and data.get("start_time") and data.get("end_time"):
+            h1, m1 = map(int, str(data["start_time"]).split(":"))
+            h2, m2 = map(int, str(data["end_time"]).split(":"))
+            return f"{'时长' if i18n.lang() == 'zh' else 'Duration'} {(h2 * 60 + m2) - (h1 * 60 + m1)} min"
+        if kind == "retrofit":
+            total = sum(
+                (
+                    Decimal(str(i["qty"])) * Decimal(str(i["unit_price"]))
+                    for i in data.get("items") or []
+                ),
+                Decimal(0),
+            )
+            sub = Decimal(str(data.get("subsidy") or 0)) + Decimal(str(data.get("self_paid") or 0))
+            return f"{'项目合计' if i18n.lang() == 'zh' else 'Items'} {total:.2f} · {'补贴+自付' if i18n.lang() == 'zh' else 'subsidy + self-paid'} {sub:.2f}"
+        if kind == "volunteer_event":
+            coef = Decimal(str(reference.load().coefficient(data.get("category") or "other")))
+            parts = data.get("participants") or []
+            hours = sum((Decimal(str(p["hours"])) for p in parts), Decimal(0))
+            return f"{len(parts)} {t('volunteer')} · {hours} h · {t('points')} {hours * coef:.1f}"
+        if kind == "meal_count":
+            servings = sum(int(data.get(k) or 0) for k in ("dine_in", "delivery", "pickup"))
+            return f"{'合计' if i18n.lang() == 'zh' else 'Total'} {servings}"
+    except (ValueError, KeyError, TypeError, ArithmeticError):
+        return ""
+    return ""
+
+
+class RecordForm(ModalScreen[FormResult | None]):
+    """Add or edit one record. A refused save keeps everything typed and marks each wrong field."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "save", priority=True),
+        Binding("escape", "cancel", "cancel"),
+    ]
+    DEFAULT_CSS = """
+    RecordForm { align: center middle; }
+    RecordForm > Vertical { width: 100%; max-width: 110; height: 100%; border: round $accent; background: $surface; padding: 0 1; }
+    RecordForm #form-title { text-style: bold; height: 1; }
+    RecordForm #form-preview { color: $success; height: auto; }
+    RecordForm #form-summary { color: $error; height: auto; }
+    RecordForm #form-buttons { height: 1; align-horizontal: right; }
+    RecordForm #form-buttons Button { margin-left: 2; }
+    RecordForm VerticalScroll { height: 1fr; }
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        kind: str,
+        *,
+        record_id: str | None = None,
+        initial: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self.store, self.kind, self.record_id = store, kind, record_id
+        self.model = models.MODELS[kind]
+        self.base_version_id: str | None = None
+        self.initial = dict(initial or {})
+        if record_id is not None:
+            cur = store.get(kind, record_id)
+            self.base_version_id = cur.version_id
+            self.initial = cur.record.payload() | self.initial
+        self.context = dict(context or {})
+        self.context.setdefault("communities", store.communities())
+        self.context.setdefault("service_type", self.initial.get("service_type"))
+        if kind == "meal_count" and "point_options" not in self.context:
+            self.context["point_options"] = [
+                (p["name"], p["id"])
+                for p in store.page("meal_point", order_by=["name"], limit=1000)
+            ]
+        if kind == "volunteer_event" and "volunteer_options" not in self.context:
+            self.context["volunteer_options"] = [
+                (v["name"], v["id"]) for v in store.page("volunteer", order_by=["name"], limit=1000)
+            ]
+        self.rows: dict[str, FieldRow] = {}
+
+    def compose(self) -> ComposeResult:
+        verb = t("edit") if self.record_id else t("new")
+        with Vertical():
+            yield Label(f"{verb} · {i18n.kind_label(self.kind)}", id="form-title")
+            with VerticalScroll(id="form-fields"):
+                for name in self.model.model_fields:
+                    if name in HIDDEN.get(self.kind, set()):
+                        continue
+                    row = FieldRow(self.model, name, self.context)
+                    self.rows[name] = row
+                    yield row
+            yield Static("", id="form-preview")
+            yield Static("", id="form-summary")
+            with Horizontal(id="form-buttons"):
+                yield Button(f"{t('save')} (Ctrl+S)", id="save", variant="primary", compact=True)
+                yield Button(f"{t('cancel')} (Esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        for name, row in self.rows.items():
+            if name in self.initial:
+                row.set_value(self.initial[name])
+        if "service_items" in self.rows and "service_items" not in self.initial:
+            self.rows["service_items"].set_service_type(self.context.get("service_type"), [])
+        self._refresh_preview()
+        first = next((r.control for r in self.rows.values() if r.control.can_focus), None)
+        if first is not None:
+            first.focus()
+
+    def data(self) -> dict[str, Any]:
+        """What the worker has typed, as the model takes it (blanks are None, the model decides)."""
+        out: dict[str, Any] = {}
+        for name, row in self.rows.items():
+            value = row.get_value()
+            default = self.model.model_fields[name].default
+            if value in (None, "") and default not in (None, PydanticUndefined):
+                continue  # left blank: the model's default (status active, amounts 0 …)
+            out[name] = value
+        return out
+
+    def _refresh_preview(self) -> None:
+        self.query_one("#form-preview", Static).update(preview(self.kind, self.data()))
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(SelectionList.SelectedChanged)
+    @on(Checkbox.Changed)
+    def _changed(self, event: Any) -> None:
+        control = getattr(event, "select", None) or getattr(event, "control", None)
+        if (
+            self.kind == "home_visit"
+            and control is not None
+            and control.id == "ctl-service_type"
+            and "service_items" in self.rows
+        ):
+            value = None if control.is_blank() else control.value
+            self.context["service_type"] = value
+            self.rows["service_items"].set_service_type(value, [])
+        self._refresh_preview()
+
+    @on(Button.Pressed, "#save")
+    def _save_button(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_button(self) -> None:
+        self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_save(self) -> None:
+        for row in self.rows.values():
+            row.clear_error()
+        summary = self.query_one("#form-summary", Static)
+        data = self.data()
+        try:
+            if self.record_id is None:
+                saved = self.store.create(self.kind, data)
+            else:
+                saved = self.store.update(
+                    self.kind, self.record_id, data, base_version_id=self.base_version_id
+                )
+        except RecordInvalid as e:
+            lines = []
+            for p in e.problems:
+                if p.field in self.rows:
+                    self.rows[p.field].show_error(i18n.problem_text(p))
+                lines.append(p.text(i18n.lang()))
+            more = f"（+{len(lines) - 2}）" if len(lines) > 2 else ""
+            summary.update(t("not_saved") + "：" + "；".join(lines[:2]) + more)
+            first = next((self.rows[p.field] for p in e.problems if p.field in self.rows), None)
+            if first is not None:
+                first.scroll_visible()
+                if first.control.can_focus:
+                    first.control.focus()
+            return
+        except StoreError as e:
+            text = e.en if i18n.lang() == "en" else e.zh
+            if e.field and e.field in self.rows:
+                self.rows[e.field].show_error(text)
+            summary.update(t("not_saved") + "\n" + text)
+            return
+        self.dismiss(FormResult(saved))

@@ -1,0 +1,166 @@
+"""Small dialogs shared by the screens: confirm, pick an elder, help."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Input, Label, Static
+
+from fieldapp import i18n
+from fieldapp.i18n import WORDS, t
+from fieldapp.store import Store
+from fieldapp.tui.keys import translate_bindings
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "no", "no"), Binding("y", "yes", "yes")]
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; }
+    ConfirmDialog > Vertical { width: 60; height: auto; border: round $warning; background: $surface; padding: 1 2; }
+    ConfirmDialog Horizontal { height: 3; align-horizontal: right; }
+    """
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            with Horizontal():
+                yield Button(f"{t('yes')} (Y)", id="yes", variant="warning")
+                yield Button(f"{t('no')} (Esc)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed, "#yes")
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+
+def elder_rows(table: DataTable, rows: list[dict[str, Any]], *, today_year: int) -> None:
+    """The elder columns used by the list and the picker (ID masked, ages, labels in the UI language)."""
+    for r in rows:
+        age = today_year - int(r["birth_date"][:4])
+        table.add_row(
+            r["name"],
+            i18n.code_label("gender", r["gender"]),
+            str(age),
+            r["id_masked"],
+            i18n.code_label("visit_risk", r["visit_risk"]),
+            i18n.code_label("elder_status", r["status"]),
+            r["address"],
+            key=r["id"],
+        )
+
+
+ELDER_COLUMNS = ("name", "gender", "age", "id_number", "risk", "status", "address")
+
+
+class ElderPicker(ModalScreen[tuple[str, str] | None]):
+    """Search as you type and pick one elder (Enter)."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+    DEFAULT_CSS = """
+    ElderPicker { align: center middle; }
+    ElderPicker > Vertical { width: 100%; max-width: 110; height: 90%; border: round $accent; background: $surface; }
+    ElderPicker DataTable { height: 1fr; }
+    """
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self.store = store
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(t("pick_elder"))
+            yield Input(placeholder=t("search"), id="picker-search")
+            yield DataTable(id="picker-table", cursor_type="row")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(*[t(c) for c in ELDER_COLUMNS])
+        self._load("")
+        self.query_one(Input).focus()
+
+    def _load(self, query: str) -> None:
+        from datetime import date
+
+        table = self.query_one(DataTable)
+        table.clear()
+        rows = [r for r in self.store.search_elders(query, limit=200) if r["status"] == "active"]
+        elder_rows(table, rows, today_year=date.today().year)
+
+    @on(Input.Changed, "#picker-search")
+    def _search(self, event: Input.Changed) -> None:
+        self._load(event.value)
+
+    @on(Input.Submitted, "#picker-search")
+    def _to_table(self) -> None:
+        self.query_one(DataTable).focus()
+
+    @on(DataTable.RowSelected)
+    def _picked(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value
+        if key is not None:
+            self.dismiss((key, str(self.query_one(DataTable).get_row(event.row_key)[0])))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the app and of the screen it was opened from (read from the bindings themselves)."""
+
+    BINDINGS = [Binding("escape,f1,question_mark,q", "close", "cancel")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90%; max-width: 90; height: 90%; border: round $accent; background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, under: Screen) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        table = Table(title=t("keys"), expand=True, show_lines=False)
+        table.add_column(t("keys"), no_wrap=True)
+        table.add_column("")
+        seen: set[str] = set()
+        for source in (self.under, self.app):
+            for b in getattr(source, "BINDINGS", []):
+                key, desc, show = (
+                    (b.key, b.description, b.show)
+                    if isinstance(b, Binding)
+                    else (b[0], b[2] if len(b) > 2 else "", True)
+                )
+                first = key.split(",")[0]
+                if not desc or not show or first in seen:
+                    continue
+                seen.add(first)
+                table.add_row(
+                    self.app.get_key_display(Binding(first, "")), t(desc) if desc in WORDS else desc
+                )
+        table.add_row(
+            "F2–F9", "= 1–8（输入时也可用）" if i18n.lang() == "zh" else "= 1–8 (also while typing)"
+        )
+        table.add_row("Ctrl+P", t("palette"))
+        with VerticalScroll():
+            yield Static(table)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

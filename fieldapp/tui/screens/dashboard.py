@@ -1,0 +1,165 @@
+"""首页: this month's counts beside the community's share of the plan's targets, and the due list."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Label, Static
+
+from fieldapp import i18n, models
+from fieldapp.i18n import t
+from fieldapp.tui.keys import translate_bindings
+
+if TYPE_CHECKING:
+    from fieldapp.tui.app import FieldApp
+
+
+def _goal(fig: dict[str, Any]) -> str:
+    goal = fig.get("goal")
+    if goal is None:
+        return "—"
+    year = fig.get("target_year")
+    return f"{goal:g}" + (f" ({year})" if year else "")
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS = [
+        Binding("enter", "log_due", "log_it"),
+        Binding("v", "log_visit", "home_visit"),
+        Binding("a", "log_assessment", "assessment"),
+        Binding("ctrl+r", "reload", "reload"),
+    ]
+    DEFAULT_CSS = """
+    DashboardScreen #figures { height: auto; }
+    DashboardScreen #due-title { text-style: bold; height: 1; }
+    DashboardScreen #due { height: 1fr; }
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        translate_bindings(self)
+
+    @property
+    def fapp(self) -> FieldApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(t("loading"), id="figures")
+        yield Label(t("due_list"), id="due-title")
+        yield DataTable(id="due", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(
+            t("name"),
+            t("id_number"),
+            t("risk"),
+            t("reason"),
+            t("last"),
+            t("due"),
+            t("overdue_days"),
+        )
+        self.call_after_refresh(self.reload)
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        store = self.fapp.store
+        today = models.today()
+        fig = store.dashboard(today)
+        m, y = fig["month"], fig["year"]
+        table = Table(expand=True, box=None, padding=(0, 1), show_header=True)
+        table.add_column(f"{t('this_month')} {today:%Y-%m}", ratio=3)
+        table.add_column("", justify="right", ratio=1)
+        table.add_column(t("this_year"), ratio=3)
+        table.add_column("", justify="right", ratio=1)
+        table.add_column(f"{t('community_share')} {t('target')}", justify="right", ratio=2)
+        statuses = fig["retrofit_status"]
+        pipeline = " ".join(
+            f"{i18n.code_label('retrofit_status', s)}{n}" for s, n in statuses.items()
+        )
+        rows = [
+            (t("visits"), m["visits"], t("coverage"), y["coverage"]["value"], _goal(y["coverage"])),
+            (
+                t("elders_served"),
+                m["elders_served"],
+                t("assessed_80"),
+                f"{y['assessed_80']['value']}/{y['assessed_80']['registered']}",
+                _goal(y["assessed_80"]),
+            ),
+            (
+                t("assessments"),
+                m["assessments"],
+                t("accepted_year"),
+                y["accepted_year"]["value"],
+                _goal(y["accepted_year"]),
+            ),
+            (
+                t("meal_servings"),
+                m["meal_servings"],
+                t("meal_servings"),
+                y["meal_servings"]["value"],
+                _goal(y["meal_servings"]),
+            ),
+            (
+                t("volunteer_events"),
+                m["volunteer_events"],
+                t("volunteer_events"),
+                y["volunteer_events"]["value"],
+                _goal(y["volunteer_events"]),
+            ),
+        ]
+        for r in rows:
+            table.add_row(*(str(x) for x in r))
+        table.add_row(t("retrofits"), "", pipeline or t("empty"), "", "")
+        self.query_one("#figures", Static).update(table)
+        due = self.query_one(DataTable)
+        due.clear()
+        for i, d in enumerate(store.due_list(today, limit=500)):
+            due.add_row(
+                d.name,
+                d.id_masked,
+                i18n.code_label("visit_risk", d.visit_risk),
+                t("due_visit") if d.reason == "visit" else t("due_assessment"),
+                d.last_date or "—",
+                d.due_date,
+                str(d.days_overdue),
+                key=f"{i}|{d.elder_id}|{d.reason}|{d.name}",
+            )
+        self.query_one("#due-title", Label).update(f"{t('due_list')}（{due.row_count}）")
+
+    def _selected(self) -> tuple[str, str, str] | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        assert key is not None
+        _, elder_id, reason, name = key.split("|", 3)
+        return elder_id, reason, name
+
+    def action_log_due(self) -> None:
+        sel = self._selected()
+        if sel:
+            self.fapp.new_record(
+                "home_visit" if sel[1] == "visit" else "assessment", elder=(sel[0], sel[2])
+            )
+
+    def action_log_visit(self) -> None:
+        sel = self._selected()
+        self.fapp.new_record("home_visit", elder=(sel[0], sel[2]) if sel else None)
+
+    def action_log_assessment(self) -> None:
+        sel = self._selected()
+        self.fapp.new_record("assessment", elder=(sel[0], sel[2]) if sel else None)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_log_due()

@@ -1,0 +1,212 @@
+"""助餐: a day's meal counts as a grid (rows = meal point × meal), Tab moving cell by cell like a spreadsheet."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Static
+
+from fieldapp import i18n, reference
+from fieldapp.i18n import t
+from fieldapp.models import RecordInvalid
+from fieldapp.store import StoreError
+from fieldapp.tui.keys import translate_bindings
+
+if TYPE_CHECKING:
+    from fieldapp.tui.app import FieldApp
+
+CELLS = ("dine_in", "delivery", "pickup")
+
+
+class MealGridScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+s", "save", "save", priority=True),
+        Binding("p", "points", "meal_point"),
+        Binding("ctrl+r", "reload", "reload"),
+    ]
+    DEFAULT_CSS = """
+    MealGridScreen #meal-date-row { height: 3; }
+    MealGridScreen #meal-date-row Label { padding: 1 1 0 0; }
+    MealGridScreen #meal-date { width: 16; }
+    MealGridScreen .grid-row { height: 3; }
+    MealGridScreen .grid-head { height: 1; color: $text-muted; }
+    MealGridScreen .slot { width: 26; padding: 1 1 0 0; }
+    MealGridScreen .cell { width: 10; }
+    MealGridScreen .sub { width: 8; padding: 1 0 0 1; }
+    MealGridScreen .row-status { width: 1fr; padding: 1 0 0 1; }
+    MealGridScreen .grid-row.-invalid .row-status { color: $error; }
+    MealGridScreen #grid-help { color: $text-muted; height: auto; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self.day = date.today()
+        self.slots: list[dict[str, Any]] = []
+        self.gen = 0  # widget ids carry the generation: removal of the old grid finishes later
+
+    @property
+    def fapp(self) -> FieldApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="meal-date-row"):
+            yield Label(t("meal_grid"))
+            yield Input(self.day.isoformat(), id="meal-date", placeholder="YYYY-MM-DD")
+        yield Static(t("grid_help"), id="grid-help")
+        yield VerticalScroll(id="meal-grid")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.reload)
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    @on(Input.Submitted, "#meal-date")
+    def _date(self, event: Input.Submitted) -> None:
+        try:
+            self.day = date.fromisoformat(event.value.strip())
+        except ValueError:
+            self.notify(f"{t('date')}：YYYY-MM-DD", severity="error")
+            return
+        self.reload()
+
+    def reload(self) -> None:
+        store = self.fapp.store
+        points = [
+            p
+            for p in store.page("meal_point", order_by=["name"], limit=1000)
+            if p["status"] == "open"
+        ]
+        existing = {
+            (r["point_id"], r["meal"]): r
+            for r in store.page(
+                "meal_count", where={"service_date": self.day.isoformat()}, limit=1000
+            )
+        }
+        grid = self.query_one("#meal-grid", VerticalScroll)
+        grid.remove_children()
+        self.slots = []
+        self.gen += 1
+        g = self.gen
+        if not points:
+            grid.mount(Static(t("no_points")))
+            return
+        labels = [Label("", classes="slot")] + [
+            Label(i18n.code_label("meal_mode", c), classes="cell") for c in CELLS
+        ]
+        labels += [Label(t("subsidized_total"), classes="sub"), Label("", classes="row-status")]
+        rows: list[Horizontal] = [Horizontal(*labels, classes="grid-head")]
+        for p in points:
+            for meal in reference.load().codes("meal"):
+                i = len(self.slots)
+                rec = existing.get((p["id"], meal))
+                self.slots.append(
+                    {"point_id": p["id"], "meal": meal, "record": rec, "name": p["name"]}
+                )
+                cells = [
+                    Input(
+                        "" if rec is None else str(rec[c]),
+                        id=f"mc{g}-{i}-{c}",
+                        classes="cell",
+                        placeholder="0",
+                        type="integer",
+                    )
+                    for c in CELLS
+                ]
+                row = Horizontal(
+                    Label(f"{p['name']} · {i18n.code_label('meal', meal)}", classes="slot"),
+                    *cells,
+                    Static("" if rec is None else str(rec["subsidized_total"]), classes="sub"),
+                    Static("✓" if rec else "", classes="row-status", id=f"mc{g}-{i}-status"),
+                    classes="grid-row",
+                    id=f"mc{g}-row-{i}",
+                )
+                rows.append(row)
+        grid.mount_all(rows)
+
+    def _values(self, i: int) -> list[str]:
+        return [self.query_one(f"#mc{self.gen}-{i}-{c}", Input).value.strip() for c in CELLS]
+
+    def action_save(self) -> None:
+        store = self.fapp.store
+        saved = errors = 0
+        for i, slot in enumerate(self.slots):
+            values = self._values(i)
+            rec = slot["record"]
+            row = self.query_one(f"#mc{self.gen}-row-{i}", Horizontal)
+            status = self.query_one(f"#mc{self.gen}-{i}-status", Static)
+            if rec is None and not any(values):
+                continue
+            counts = {c: (v or "0") for c, v in zip(CELLS, values, strict=True)}
+            try:
+                if rec is None:
+                    data = {
+                        "point_id": slot["point_id"],
+                        "service_date": self.day.isoformat(),
+                        "meal": slot["meal"],
+                        **counts,
+                    }
+                    result = store.create("meal_count", data)
+                else:
+                    if all(str(rec[c]) == counts[c] for c in CELLS):
+                        continue
+                    cur = store.get("meal_count", rec["id"])
+                    result = store.update(
+                        "meal_count",
+                        rec["id"],
+                        cur.record.payload() | counts,
+                        base_version_id=cur.version_id,
+                    )
+                slot["record"] = store.page("meal_count", where={"id": result.record_id}, limit=1)[
+                    0
+                ]
+                row.remove_class("-invalid")
+                status.update("✓ " + t("saved"))
+                saved += 1
+            except RecordInvalid as e:
+                row.add_class("-invalid")
+                status.update("；".join(p.text(i18n.lang()) for p in e.problems))
+                errors += 1
+            except StoreError as e:
+                row.add_class("-invalid")
+                status.update(e.en if i18n.lang() == "en" else e.zh)
+                errors += 1
+        if errors:
+            self.notify(t("not_saved"), severity="error")
+        elif saved:
+            self.notify(f"{t('saved')}：{saved}")
+
+    @on(Input.Submitted, ".cell")
+    def _details(self, event: Input.Submitted) -> None:
+        """Enter on a cell: the full form for that count (subsidy categories, notes)."""
+        assert event.input.id is not None
+        i = int(event.input.id.split("-")[1])
+        slot = self.slots[i]
+        values = dict(zip(CELLS, self._values(i), strict=True))
+        if slot["record"] is not None:
+            self.fapp.edit_record(
+                "meal_count", slot["record"]["id"], initial={k: v for k, v in values.items() if v}
+            )
+        else:
+            initial = {
+                "point_id": slot["point_id"],
+                "service_date": self.day.isoformat(),
+                "meal": slot["meal"],
+                **{k: v for k, v in values.items() if v},
+            }
+            self.fapp.new_record("meal_count", initial=initial)
+
+    def action_points(self) -> None:
+        self.fapp.goto("meal_point")
