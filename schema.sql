@@ -91,8 +91,8 @@ CREATE TABLE home_visit (
     satisfaction    INTEGER,
     notes           TEXT
 ) WITHOUT ROWID;
--- due list (last visit per elder) and an elder's history
-CREATE INDEX home_visit_elder ON home_visit (elder_id, visit_date);
+-- due list (last visit per elder, covering) and an elder's history
+CREATE INDEX home_visit_elder ON home_visit (elder_id, visit_date, contact_mode, deleted);
 -- coverage of a year: covering, so the report never reads the rows
 CREATE INDEX home_visit_date ON home_visit (visit_date, contact_mode, deleted, elder_id);
 

@@ -48,7 +48,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "retrofits": ("适老化改造", "retrofits"),
     "meal_servings": ("助餐人次", "meal servings"),
     "volunteer_events": ("志愿活动（已开展）", "volunteer events (done)"),
-    "coverage": ("上门服务覆盖（本年，入户）", "home-service coverage (year, in person)"),
+    "coverage": ("上门覆盖（入户）", "home-service coverage (in person)"),
     "assessed_80": ("80岁以上评估覆盖", "80+ assessed (12 months)"),
     "accepted_year": ("改造验收合格（本年）", "retrofits accepted (year)"),
     "target": ("目标", "target"),

@@ -573,42 +573,36 @@ class Store:
         mode_marks = ", ".join(f":m{i}" for i in range(len(modes)))
         comm_sql = " AND e.community_code = :community" if community_code else ""
         sql = f"""
-        WITH live AS (
-            SELECT id, name, id_number, visit_risk, birth_date FROM elder e
-            WHERE deleted = 0 AND status = 'active'{comm_sql}
-        ),
-        visit_due AS (
-            SELECT l.id, 'visit' AS reason,
+        WITH base AS MATERIALIZED (
+            SELECT e.id, e.name, e.id_number, e.visit_risk, e.birth_date,
                    (SELECT max(visit_date) FROM home_visit h
-                     WHERE h.elder_id = l.id AND h.deleted = 0 AND h.contact_mode IN ({mode_marks})) AS last_date
-            FROM live l
-        ),
-        assess_due AS (
-            SELECT l.id, 'assessment' AS reason, x.assess_date AS last_date, x.next_due
-            FROM live l LEFT JOIN (
+                     WHERE h.elder_id = e.id AND h.deleted = 0 AND h.contact_mode IN ({mode_marks})) AS last_visit,
+                   x.assess_date, x.next_due
+            FROM elder e LEFT JOIN (
                 SELECT elder_id, max(assess_date) AS assess_date, max(next_due) AS next_due
                 FROM assessment WHERE deleted = 0 GROUP BY elder_id
-            ) x ON x.elder_id = l.id
-            WHERE (x.next_due IS NOT NULL AND x.next_due <= :t)
-               OR (l.birth_date <= date(:t, '-{int(a["due_age"])} years')
-                   AND (x.assess_date IS NULL OR x.assess_date <= date(:t, '-{int(a["next_due_months"])} months')))
+            ) x ON x.elder_id = e.id
+            WHERE e.deleted = 0 AND e.status = 'active'{comm_sql}
         ),
         due AS (
-            SELECT v.id, v.reason, v.last_date,
-                   CASE WHEN v.last_date IS NULL THEN :t
-                        ELSE date(v.last_date, '+' || (CASE l.visit_risk WHEN 'high' THEN :fh WHEN 'priority' THEN :fp ELSE :fg END) || ' days')
+            SELECT id, 'visit' AS reason, last_visit AS last_date,
+                   CASE WHEN last_visit IS NULL THEN :t
+                        ELSE date(last_visit, '+' || (CASE visit_risk WHEN 'high' THEN :fh WHEN 'priority' THEN :fp ELSE :fg END) || ' days')
                    END AS due_date
-            FROM visit_due v JOIN live l ON l.id = v.id
+            FROM base
             UNION ALL
-            SELECT id, reason, last_date,
+            SELECT id, 'assessment', assess_date,
                    CASE WHEN next_due IS NOT NULL AND next_due <= :t THEN next_due ELSE :t END
-            FROM assess_due
+            FROM base
+            WHERE (next_due IS NOT NULL AND next_due <= :t)
+               OR (birth_date <= date(:t, '-{int(a["due_age"])} years')
+                   AND (assess_date IS NULL OR assess_date <= date(:t, '-{int(a["next_due_months"])} months')))
         )
-        SELECT d.id, l.name, l.id_number, l.visit_risk, d.reason, d.last_date, d.due_date,
+        SELECT d.id, b.name, b.id_number, b.visit_risk, d.reason, d.last_date, d.due_date,
                CAST(julianday(:t) - julianday(d.due_date) AS INTEGER) AS overdue
-        FROM due d JOIN live l ON l.id = d.id
+        FROM due d JOIN base b ON b.id = d.id
         WHERE d.due_date <= :t
-        ORDER BY CASE l.visit_risk WHEN 'high' THEN 0 WHEN 'priority' THEN 1 ELSE 2 END, d.due_date, l.name, d.reason
+        ORDER BY CASE b.visit_risk WHEN 'high' THEN 0 WHEN 'priority' THEN 1 ELSE 2 END, d.due_date, b.name, d.reason
         LIMIT :limit
         """
         named: dict[str, Any] = {
@@ -677,9 +671,9 @@ class Store:
         district60 = q("SELECT sum(pop_60) FROM ref_community").fetchone()[0] or 1
         share = (comm["pop_60"] / district60) if comm else 0.0
         covered = q(
-            "SELECT count(DISTINCT h.elder_id) FROM home_visit h JOIN elder e ON e.id = h.elder_id"
-            " WHERE h.deleted = 0 AND h.contact_mode = 'in_person' AND h.visit_date >= ? AND h.visit_date < ?"
-            " AND e.deleted = 0 AND e.status = 'active'",
+            "SELECT count(*) FROM elder e WHERE e.deleted = 0 AND e.status = 'active' AND e.id IN ("
+            " SELECT elder_id FROM home_visit WHERE visit_date >= ? AND visit_date < ?"
+            " AND contact_mode = 'in_person' AND deleted = 0)",
             (y0, y1),
         ).fetchone()[0]
         t = today.isoformat()

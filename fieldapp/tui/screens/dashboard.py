@@ -42,6 +42,7 @@ class DashboardScreen(Screen[None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         translate_bindings(self)
+        self.loaded = False  # the figures and the due list are on screen (start-up benchmark)
 
     @property
     def fapp(self) -> FieldApp:
@@ -64,7 +65,6 @@ class DashboardScreen(Screen[None]):
             t("due"),
             t("overdue_days"),
         )
-        self.call_after_refresh(self.reload)
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -136,6 +136,7 @@ class DashboardScreen(Screen[None]):
                 key=f"{i}|{d.elder_id}|{d.reason}|{d.name}",
             )
         self.query_one("#due-title", Label).update(f"{t('due_list')}（{due.row_count}）")
+        self.loaded = True
 
     def _selected(self) -> tuple[str, str, str] | None:
         table = self.query_one(DataTable)
