@@ -309,3 +309,93 @@ CREATE TABLE ref_rule (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- ------------------------------------------------------------ sync (schema version 2)
+-- exports made on this device (SPEC §5): seq chain and the versions high-water mark
+CREATE TABLE exports (
+    bundle_id   TEXT PRIMARY KEY,
+    seq         INTEGER NOT NULL UNIQUE,
+    period      TEXT NOT NULL,
+    full        INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
+    file_name   TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    versions    INTEGER NOT NULL,
+    upto_seq    INTEGER NOT NULL,        -- versions.seq of the last version in the bundle
+    counts      TEXT NOT NULL
+);
+
+-- bundles merged into this (district) database (SPEC §6 step 7)
+CREATE TABLE bundles (
+    bundle_id      TEXT PRIMARY KEY,
+    device_id      TEXT NOT NULL,
+    device_label   TEXT,
+    worker         TEXT,
+    community_code TEXT NOT NULL,
+    period         TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    file_name      TEXT NOT NULL,
+    file_sha256    TEXT NOT NULL,
+    counts         TEXT NOT NULL,
+    versions_new   INTEGER NOT NULL,
+    versions_dup   INTEGER NOT NULL,
+    rejected       INTEGER NOT NULL,
+    merged_at      TEXT NOT NULL
+);
+CREATE INDEX bundles_device ON bundles (device_id, seq);
+
+-- more than one head for a record: both versions kept, a person decides (SPEC §6 step 5)
+CREATE TABLE conflicts (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    record_id   TEXT NOT NULL,
+    version_a   TEXT NOT NULL,           -- the pair, smaller version_id first
+    version_b   TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'auto_resolved', 'resolved')),
+    created_at  TEXT NOT NULL,
+    decided_by  TEXT,
+    decided_at  TEXT,
+    decision    TEXT,
+    UNIQUE (record_id, version_a, version_b)
+);
+CREATE INDEX conflicts_status ON conflicts (status, kind);
+
+-- natural-key collisions and possible duplicate persons: nothing merged or dropped automatically
+CREATE TABLE review_items (
+    id          INTEGER PRIMARY KEY,
+    queue       TEXT NOT NULL CHECK (queue IN ('meal_slot', 'duplicate_person')),
+    kind        TEXT NOT NULL,
+    record_a    TEXT NOT NULL,           -- smaller record id first
+    record_b    TEXT NOT NULL,
+    natural_key TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'auto_resolved', 'resolved')),
+    created_at  TEXT NOT NULL,
+    decided_by  TEXT,
+    decided_at  TEXT,
+    decision    TEXT,
+    UNIQUE (queue, record_a, record_b)
+);
+CREATE INDEX review_items_status ON review_items (status, queue);
+
+-- versions refused by a merge with --skip-invalid, with the reason (SPEC §6 step 3)
+CREATE TABLE rejected_versions (
+    id         INTEGER PRIMARY KEY,
+    bundle_id  TEXT NOT NULL,
+    line_no    INTEGER NOT NULL,
+    kind       TEXT,
+    record_id  TEXT,
+    version_id TEXT,
+    reason     TEXT NOT NULL,
+    raw        TEXT NOT NULL,
+    UNIQUE (bundle_id, line_no)
+);
+
+-- versions whose hlc is more than a day ahead of the merge time (SPEC §6 step 7)
+CREATE TABLE clock_flags (
+    version_id TEXT PRIMARY KEY,
+    device_id  TEXT NOT NULL,
+    hlc        TEXT NOT NULL,
+    bundle_id  TEXT NOT NULL,
+    merged_at  TEXT NOT NULL
+);

@@ -93,7 +93,13 @@ def main() -> None:
 
 
 @main.command("startup")
-@click.option("--db", "dbs", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True, required=True)
+@click.option(
+    "--db",
+    "dbs",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    required=True,
+)
 @click.option("--runs", default=5, show_default=True, type=click.IntRange(1, 50))
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def startup_cmd(dbs: tuple[Path, ...], runs: int, json_out: Path | None) -> None:

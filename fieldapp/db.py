@@ -9,10 +9,30 @@ from pathlib import Path
 
 from fieldapp import paths, reference
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _create_from_schema(*names: str) -> Callable[[sqlite3.Connection], None]:
+    """A migration step that runs schema.sql's own CREATE statements for the named objects
+    (tables and their indexes), so the DDL stays written once."""
+
+    def step(conn: sqlite3.Connection) -> None:
+        for stmt in _statements(paths.schema_path().read_text(encoding="utf-8")):
+            words = stmt.replace("(", " ").split()
+            if words[:2] == ["CREATE", "TABLE"] and words[2] in names:
+                conn.execute(stmt)
+            elif words[:2] == ["CREATE", "INDEX"] and words[4] in names:
+                conn.execute(stmt)
+
+    return step
+
 
 # user_version N → N+1. Each step gets the open connection inside the migration's transaction.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _create_from_schema(
+        "exports", "bundles", "conflicts", "review_items", "rejected_versions", "clock_flags"
+    ),
+}
 
 
 class DatabaseError(Exception):
