@@ -19,9 +19,9 @@ def _create_from_schema(*names: str) -> Callable[[sqlite3.Connection], None]:
     def step(conn: sqlite3.Connection) -> None:
         for stmt in _statements(paths.schema_path().read_text(encoding="utf-8")):
             words = stmt.replace("(", " ").split()
-            if words[:2] == ["CREATE", "TABLE"] and words[2] in names:
-                conn.execute(stmt)
-            elif words[:2] == ["CREATE", "INDEX"] and words[4] in names:
+            # CREATE TABLE t … / CREATE INDEX i ON t …: where the table's name stands
+            table = {"TABLE": 2, "INDEX": 4}.get(words[1])
+            if words[0] == "CREATE" and table is not None and words[table] in names:
                 conn.execute(stmt)
 
     return step
