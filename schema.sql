@@ -399,3 +399,15 @@ CREATE TABLE clock_flags (
     bundle_id  TEXT NOT NULL,
     merged_at  TEXT NOT NULL
 );
+
+-- one meal count per (point, date, meal) for the figures: while two records for one slot wait in
+-- the review queue, the greatest (hlc, device_id, id) counts and the other does not (never summed twice)
+CREATE VIEW meal_count_effective AS
+SELECT * FROM meal_count m
+WHERE m.deleted = 0
+  AND NOT EXISTS (
+      SELECT 1 FROM meal_count o
+      WHERE o.point_id = m.point_id AND o.service_date = m.service_date AND o.meal = m.meal
+        AND o.deleted = 0 AND (o.hlc, o.device_id, o.id) > (m.hlc, m.device_id, m.id)
+  );
+CREATE INDEX review_items_b ON review_items (queue, record_b);

@@ -264,6 +264,229 @@ def status(db_path: Path | None) -> None:
         _print_counts(counts, versions)
 
 
+@main.command(context_settings=CONTEXT)
+@db_option
+@click.option(
+    "--period",
+    default=None,
+    help="所属月份 YYYY-MM (the month the bundle is for; default: this month).",
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="重新导出全部记录 (export every version again; merging is idempotent).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="写入的文件夹，如U盘 (folder to write to, e.g. a USB stick).",
+)
+def export(db_path: Path | None, period: str | None, full: bool, out_dir: Path) -> None:
+    """导出同步包 (write this month's sync bundle: every version since the last export)."""
+    from fieldapp.store import StoreError
+    from fieldapp.sync.bundle import BundleError, Manifest
+    from fieldapp.sync.export import export as do_export
+
+    if period is not None:
+        try:
+            Manifest._period(period)
+        except ValueError:
+            raise click.BadParameter(
+                "须为 YYYY-MM (must be YYYY-MM)", param_hint="--period"
+            ) from None
+    with _open(db_path) as store:
+        bar = _progress_bar("导出 exporting")
+        try:
+            result = do_export(store, out_dir, period=period, full=full, progress=bar)
+        except (StoreError, BundleError) as e:
+            raise click.ClickException(str(e)) from None
+        finally:
+            bar(None, None)
+    counts = "，".join(f"{k} {v}" for k, v in result.counts.items())
+    click.echo(
+        f"已导出 {result.path}（第 {result.seq} 个，{result.versions} 个版本：{counts}）已校验 OK"
+    )
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def verify(files: tuple[Path, ...]) -> None:
+    """校验同步包，不改动任何数据库 (check bundles without touching any database; exit 1 if any is bad)."""
+    from fieldapp.sync.bundle import verify as do_verify
+    from fieldapp.sync.merge import bundle_files
+
+    bad = 0
+    for path in bundle_files(files):
+        r = do_verify(path)
+        if r.ok:
+            n = sum(r.counts.values())
+            click.echo(
+                f"OK     {path.name}  ({n} versions, seq {r.manifest.seq if r.manifest else '?'})"
+            )
+        else:
+            bad += 1
+            click.echo(f"无效   {path.name}: {r.problem}")
+    if bad:
+        sys.exit(1)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="区级数据库 (the district database).",
+)
+@click.option("--dry-run", is_flag=True, help="只检查，不写入 (check everything, write nothing).")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="跳过不合格的记录，合并其余的 (merge the valid versions, keep the rejected ones with reasons).",
+)
+def merge(files: tuple[Path, ...], db_path: Path, dry_run: bool, skip_invalid: bool) -> None:
+    """合并同步包到区级数据库 (merge bundles into the district database, each all or nothing).
+
+    Exit code 0 when every bundle merged or was already merged, 1 otherwise.
+    """
+    from fieldapp.sync.merge import bundle_files, merge_files, missing_bundles
+
+    paths = bundle_files(files)
+    if not paths:
+        raise click.ClickException("没有找到 .fieldbundle 文件 (no .fieldbundle files found)")
+    with _open(db_path) as store:
+        bar = _progress_bar("合并 merging")
+        totals: dict[str, dict[str, int]] = {}
+
+        def line(r: Any) -> None:
+            for kind, k in r.kinds.items():
+                t = totals.setdefault(
+                    kind, {"new": 0, "updated": 0, "unchanged": 0, "conflicts": 0, "rejected": 0}
+                )
+                for f in t:
+                    t[f] += getattr(k, f)
+            word = {
+                "merged": "已合并",
+                "already": "已合并过",
+                "invalid": "无效",
+                "checked": "检查通过",
+            }[r.status]
+            extra = (
+                f"：{r.reason}"
+                if r.reason
+                else f"（{r.versions} 个新版本，{r.seconds:.1f} 秒）"
+                if r.status == "merged"
+                else ""
+            )
+            click.echo(f"{word:<6} {r.path.name}{extra}")
+            for no, rid, reason in r.rejected:
+                click.echo(f"       拒收 rejected line {no} record {rid}: {reason}")
+            if r.clock_suspect:
+                click.echo(
+                    f"       时钟可疑 clock_suspect: {r.clock_suspect} 个版本的时间超前一天以上"
+                )
+
+        try:
+            results = merge_files(
+                store.conn,
+                paths,
+                skip_invalid=skip_invalid,
+                dry_run=dry_run,
+                progress=bar,
+                on_result=line,
+            )
+        finally:
+            bar(None, None)
+        _print_summary(totals)
+        for device, seqs in missing_bundles(store.conn).items():
+            click.echo(
+                f"缺少同步包 missing bundles: 设备 {device[:8]} 第 {', '.join(map(str, seqs))} 个"
+            )
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
+def _print_summary(totals: dict[str, dict[str, int]]) -> None:
+    from fieldapp.models import MODELS
+
+    if not totals:
+        return
+    click.echo(f"{'':<14}{'new':>8}{'updated':>9}{'unchanged':>10}{'conflicts':>10}{'rejected':>9}")
+    for kind, t in sorted(totals.items()):
+        label = MODELS[kind].LABEL[1] if kind in MODELS else kind
+        click.echo(
+            f"{label:<14}{t['new']:>8}{t['updated']:>9}{t['unchanged']:>10}{t['conflicts']:>10}{t['rejected']:>9}"
+        )
+
+
+def _progress_bar(label: str) -> Any:
+    """A progress bar on a terminal, nothing when piped; call with (None, None) to finish it."""
+    if not sys.stderr.isatty():
+        return lambda done, total: None
+    state: dict[str, Any] = {}
+
+    def update(done: int | None, total: int | None) -> None:
+        if done is None:
+            if state:
+                click.echo("", err=True)
+            return
+        state["x"] = True
+        width = 30
+        frac = (done / total) if total else 1.0
+        click.echo(
+            f"\r{label} [{'#' * int(width * frac):<{width}}] {done}/{total}", nl=False, err=True
+        )
+
+    return update
+
+
+@main.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="区级数据库 (the district database).",
+)
+@click.pass_context
+def district(ctx: click.Context, db_path: Path | None) -> None:
+    """区级：合并同步包、审核 (the supervisor's side; without a command opens the supervisor's app)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    path = db_path or paths.data_dir() / "district.db"
+    if not path.exists():
+        raise click.ClickException(
+            f"区级数据库不存在：{path}（先运行 fieldapp district init --db {path}）"
+        )
+    from fieldapp.tui.district import run_district
+
+    run_district(path, lang=ctx.obj.get("lang") if ctx.obj else None)
+
+
+@district.command("init", context_settings=CONTEXT)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="新的区级数据库文件 (the new district database).",
+)
+def district_init(db_path: Path) -> None:
+    """新建区级数据库 (create the district database: same schema and seed, no device)."""
+    from fieldapp.store import StoreError
+
+    with _open(db_path, create=True) as store:
+        try:
+            store.setup_district()
+        except StoreError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"已创建区级数据库 {db_path}")
+
+
 @main.group(context_settings=CONTEXT)
 def communities() -> None:
     """社区与人口参考数据 (communities and their 60+/80+ populations)."""

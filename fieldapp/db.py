@@ -19,8 +19,8 @@ def _create_from_schema(*names: str) -> Callable[[sqlite3.Connection], None]:
     def step(conn: sqlite3.Connection) -> None:
         for stmt in _statements(paths.schema_path().read_text(encoding="utf-8")):
             words = stmt.replace("(", " ").split()
-            # CREATE TABLE t … / CREATE INDEX i ON t …: where the table's name stands
-            table = {"TABLE": 2, "INDEX": 4}.get(words[1])
+            # CREATE TABLE t … / CREATE VIEW v … / CREATE INDEX i ON t …: where the name stands
+            table = {"TABLE": 2, "VIEW": 2, "INDEX": 4}.get(words[1])
             if words[0] == "CREATE" and table is not None and words[table] in names:
                 conn.execute(stmt)
 

@@ -109,7 +109,7 @@ def _initials(name: str) -> str:
 
 def _column_value(v: Any) -> Any:
     if isinstance(v, list | dict):
-        return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     if isinstance(v, bool):
         return int(v)
     return v
@@ -278,6 +278,27 @@ class Store:
                     worker,
                     street_code,
                     community_code,
+                    datetime.fromtimestamp(self._now() / 1000, UTC)
+                    .astimezone()
+                    .isoformat(timespec="seconds"),
+                ),
+            )
+        dev = self.device()
+        assert dev is not None
+        return dev
+
+    def setup_district(self, label: str = "海陵区民政局") -> Device:
+        """A district database: the same schema and seed, no worker or community of its own."""
+        if self.device() is not None:
+            raise StoreError(
+                "该数据库已设置，不能再设为区级数据库", "this database is already set up"
+            )
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO device (singleton, role, device_id, label, created_at) VALUES (1, 'district', ?, ?, ?)",
+                (
+                    self._new_id(),
+                    label,
                     datetime.fromtimestamp(self._now() / 1000, UTC)
                     .astimezone()
                     .isoformat(timespec="seconds"),

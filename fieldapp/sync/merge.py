@@ -1,0 +1,474 @@
+"""Merge bundles into the district database (SPEC §6): one transaction per bundle, all or nothing.
+
+The result does not depend on the order of the bundles, on merging one twice or on how the
+versions were split into bundles: versions are a set keyed by version_id, and every derived
+row (current tables, conflicts, review queues) is recomputed from that set for each record a
+bundle touches.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fieldapp import hlc, models
+from fieldapp.store import write_current
+from fieldapp.sync.bundle import SUFFIX, BundleError, file_sha256, open_bundle
+
+Progress = Callable[[int, int], None]
+COMMUNITY_KINDS = ("elder", "meal_point", "volunteer", "volunteer_event")
+
+
+@dataclass
+class KindSummary:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class BundleResult:
+    path: Path
+    status: str  # merged | already | invalid | checked (dry run)
+    reason: str | None = None
+    bundle_id: str | None = None
+    device_id: str | None = None
+    seq: int | None = None
+    versions: int = 0
+    kinds: dict[str, KindSummary] = field(default_factory=dict)
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (line, record_id, reason)
+    clock_suspect: int = 0
+    seconds: float = 0.0
+    rejected_rows: list[tuple[Any, ...]] = field(
+        default_factory=list, repr=False
+    )  # for rejected_versions
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("merged", "already", "checked")
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+
+
+def bundle_files(paths: Iterable[Path]) -> list[Path]:
+    """Files and folders → the bundle files, in name order (merging does not depend on it)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(x for x in p.iterdir() if x.suffix == SUFFIX and x.is_file()))
+        else:
+            out.append(p)
+    return out
+
+
+def _refuse(conn: sqlite3.Connection) -> None:
+    role = conn.execute("SELECT role FROM device").fetchone()
+    if role is None or role[0] != "district":
+        raise BundleError(
+            "这不是区级数据库（请先运行 fieldapp district init）",
+            "not a district database: run `fieldapp district init` first",
+        )
+
+
+def bundle_status(
+    conn: sqlite3.Connection, path: Path
+) -> tuple[str, str | None, dict[str, Any] | None]:
+    """new / already / invalid, without merging (for the supervisor's list)."""
+    try:
+        with open_bundle(path) as reader:
+            m = reader.manifest
+    except BundleError as e:
+        return "invalid", str(e), None
+    seen = conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone()
+    return ("already" if seen else "new"), None, m.model_dump()
+
+
+def merge_bundle(
+    conn: sqlite3.Connection,
+    path: Path,
+    *,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    now_ms: int | None = None,
+    progress: Progress | None = None,
+) -> BundleResult:
+    started = time.perf_counter()
+    result = BundleResult(path, "invalid")
+    try:
+        _refuse(conn)
+        reader = open_bundle(path)
+    except BundleError as e:
+        result.reason = str(e)
+        return result
+    with reader:
+        m = reader.manifest
+        result.bundle_id, result.device_id, result.seq = m.bundle_id, m.device_id, m.seq
+        if conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone():
+            result.status = "already"
+            return result
+        communities = {r[0] for r in conn.execute("SELECT code FROM ref_community")}
+        if m.community_code not in communities:
+            result.reason = str(
+                BundleError(
+                    f"社区代码 {m.community_code} 不在区级参考数据中：请先添加该社区（fieldapp communities import），再合并",
+                    f"community code {m.community_code} is unknown to the district: add the community first, then merge again",
+                )
+            )
+            return result
+        total = sum(m.counts.values())
+        now_ms = now_ms if now_ms is not None else hlc.wall_ms()
+        max_ahead = int(
+            json.loads(
+                conn.execute(
+                    "SELECT value FROM ref_rule WHERE key = 'hlc_max_ahead_ms'"
+                ).fetchone()[0]
+            )
+        )
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            touched = _load_versions(
+                conn,
+                reader,
+                m,
+                result,
+                communities,
+                skip_invalid,
+                now_ms,
+                max_ahead,
+                total,
+                progress,
+            )
+            _settle_all(conn, touched, result)
+            merged_at = _now_iso()
+            conn.executemany(
+                "INSERT INTO rejected_versions (bundle_id, line_no, kind, record_id, version_id, reason, raw)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(m.bundle_id, *r) for r in result.rejected_rows],
+            )
+            new = sum(k.new + k.updated for k in result.kinds.values())
+            conn.execute(
+                "INSERT INTO bundles (bundle_id, device_id, device_label, worker, community_code, period, seq, file_name,"
+                " file_sha256, counts, versions_new, versions_dup, rejected, merged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    m.bundle_id,
+                    m.device_id,
+                    m.device_label,
+                    m.worker,
+                    m.community_code,
+                    m.period,
+                    m.seq,
+                    path.name,
+                    file_sha256(path),
+                    json.dumps(m.counts),
+                    new,
+                    sum(k.unchanged for k in result.kinds.values()),
+                    len(result.rejected),
+                    merged_at,
+                ),
+            )
+            if dry_run:
+                conn.execute("ROLLBACK")
+                result.status = "checked"
+            else:
+                conn.execute("COMMIT")
+                result.status = "merged"
+        except BundleError as e:
+            conn.execute("ROLLBACK")
+            result.status, result.reason = "invalid", str(e)
+            result.kinds, result.rejected, result.rejected_rows = {}, [], []
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _load_versions(
+    conn: sqlite3.Connection,
+    reader: Any,
+    m: Any,
+    result: BundleResult,
+    communities: set[str],
+    skip_invalid: bool,
+    now_ms: int,
+    max_ahead: int,
+    total: int,
+    progress: Progress | None,
+) -> dict[str, str]:
+    """Validate and insert the bundle's versions; return the touched records (id → kind)."""
+    touched: dict[str, str] = {}
+    merged_at = _now_iso()
+    for line in reader.lines():
+        data = line.data
+        try:
+            version, record = models.validate_version(data)
+            if version.device_id != m.device_id:
+                raise models.RecordInvalid(
+                    version.kind,
+                    [
+                        models.Problem(
+                            "device_id",
+                            "设备",
+                            "device",
+                            "与同步包清单的设备不一致",
+                            "differs from the bundle's device",
+                        )
+                    ],
+                )
+        except models.RecordInvalid as e:
+            p = e.problems[0]
+            rid = str(data.get("record_id", "?"))
+            if not skip_invalid:
+                raise BundleError(
+                    f"第{line.no}行（记录 {rid}）不合格：{p.text('zh')}；整个同步包未合并（可用 --skip-invalid 合并其余记录）",
+                    f"line {line.no} (record {rid}) is invalid: {p.text('en')}; the bundle was not merged (--skip-invalid merges the rest)",
+                ) from None
+            kind = str(data.get("kind", ""))
+            result.kinds.setdefault(kind or "?", KindSummary()).rejected += 1
+            result.rejected.append((line.no, rid, p.text("zh")))
+            result.rejected_rows.append(
+                (
+                    line.no,
+                    kind or None,
+                    rid,
+                    data.get("version_id"),
+                    f"{p.text('zh')} | {p.text('en')}",
+                    line.raw,
+                )
+            )
+            continue
+        code = getattr(record, "community_code", None)
+        if code is not None and code not in communities:
+            raise BundleError(
+                f"第{line.no}行的社区代码 {code} 不在区级参考数据中：请先添加该社区，再合并",
+                f"line {line.no}: community code {code} is unknown to the district: add it first, then merge again",
+            )
+        summary = result.kinds.setdefault(version.kind, KindSummary())
+        seen = conn.execute(
+            "SELECT content_hash, kind, record_id FROM versions WHERE version_id = ?",
+            (version.version_id,),
+        ).fetchone()
+        if seen is not None:
+            if (
+                seen[0] != version.content_hash
+                or seen[1] != version.kind
+                or seen[2] != version.record_id
+            ):
+                raise BundleError(
+                    f"第{line.no}行：版本 {version.version_id} 已存在但内容不同（疑似被篡改），整个同步包未合并",
+                    f"line {line.no}: version {version.version_id} exists with different content (tampered?); the bundle was not merged",
+                )
+            summary.unchanged += 1
+            continue
+        other_kind = conn.execute(
+            "SELECT kind FROM versions WHERE record_id = ? AND kind != ? LIMIT 1",
+            (version.record_id, version.kind),
+        ).fetchone()
+        if other_kind is not None:
+            raise BundleError(
+                f"第{line.no}行：记录 {version.record_id} 已作为「{other_kind[0]}」存在，不能改为「{version.kind}」",
+                f"line {line.no}: record {version.record_id} exists as {other_kind[0]}, not {version.kind}",
+            )
+        conn.execute(
+            "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id, deleted, content_hash, payload, origin)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                version.version_id,
+                version.kind,
+                version.record_id,
+                version.parent_version_id,
+                version.hlc,
+                version.device_id,
+                int(version.deleted),
+                version.content_hash,
+                models.canonical_json(version.payload),
+                m.bundle_id,
+            ),
+        )
+        touched[version.record_id] = version.kind
+        result.versions += 1
+        if int(version.hlc[:13]) > now_ms + max_ahead:
+            conn.execute(
+                "INSERT OR IGNORE INTO clock_flags (version_id, device_id, hlc, bundle_id, merged_at) VALUES (?, ?, ?, ?, ?)",
+                (version.version_id, version.device_id, version.hlc, m.bundle_id, merged_at),
+            )
+            result.clock_suspect += 1
+        if progress and line.no % 2000 == 0:
+            progress(line.no, total)
+    if progress:
+        progress(total, total)
+    return touched
+
+
+def _settle_all(conn: sqlite3.Connection, touched: dict[str, str], result: BundleResult) -> None:
+    now = _now_iso()
+    for record_id, kind in touched.items():
+        _settle(conn, kind, record_id, result.kinds.setdefault(kind, KindSummary()), now)
+
+
+def _settle(
+    conn: sqlite3.Connection, kind: str, record_id: str, summary: KindSummary, now: str
+) -> None:
+    """Heads are the versions no other version of the record names as its parent; the winner is the
+    greatest (hlc, device_id, version_id) among them (SPEC §4). More than one head: a conflict."""
+    rows = conn.execute(
+        "SELECT version_id, parent_version_id, hlc, device_id, deleted, payload FROM versions WHERE record_id = ?",
+        (record_id,),
+    ).fetchall()
+    parents = {r["parent_version_id"] for r in rows if r["parent_version_id"]}
+    heads = [r for r in rows if r["version_id"] not in parents]
+    winner = max(heads, key=lambda r: (r["hlc"], r["device_id"], r["version_id"]))
+    current = conn.execute(f"SELECT version_id FROM {kind} WHERE id = ?", (record_id,)).fetchone()
+    if current is None or current[0] != winner["version_id"]:
+        payload = json.loads(winner["payload"])
+        record = models.MODELS[kind].model_validate(payload)
+        meta = {
+            "version_id": winner["version_id"],
+            "hlc": winner["hlc"],
+            "device_id": winner["device_id"],
+            "deleted": winner["deleted"],
+        }
+        write_current(conn, kind, record_id, meta, record, payload)
+        if current is None:
+            summary.new += 1
+        else:
+            summary.updated += 1
+    pairs = []
+    for h in heads:
+        if h["version_id"] == winner["version_id"]:
+            continue
+        a, b = sorted((h["version_id"], winner["version_id"]))
+        reason = (
+            "edit_vs_delete" if bool(h["deleted"]) != bool(winner["deleted"]) else "concurrent_edit"
+        )
+        pairs.append((a, b))
+        cur = conn.execute(
+            "INSERT INTO conflicts (kind, record_id, version_a, version_b, reason, status, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)"
+            " ON CONFLICT (record_id, version_a, version_b) DO UPDATE SET status = 'open' WHERE status = 'auto_resolved'",
+            (kind, record_id, a, b, reason, now),
+        )
+        summary.conflicts += cur.rowcount
+    open_rows = conn.execute(
+        "SELECT id, version_a, version_b FROM conflicts WHERE record_id = ? AND status = 'open'",
+        (record_id,),
+    )
+    stale = [r[0] for r in open_rows if (r[1], r[2]) not in pairs]
+    conn.executemany(
+        "UPDATE conflicts SET status = 'auto_resolved' WHERE id = ?", [(i,) for i in stale]
+    )
+    if kind == "meal_count":
+        _review_meal_slot(conn, record_id, now)
+    elif kind == "elder":
+        _review_person(conn, record_id, now)
+
+
+def _review_meal_slot(conn: sqlite3.Connection, record_id: str, now: str) -> None:
+    row = conn.execute(
+        "SELECT point_id, service_date, meal FROM meal_count WHERE id = ? AND deleted = 0",
+        (record_id,),
+    ).fetchone()
+    partners: set[str] = set()
+    key = ""
+    if row is not None:
+        key = "|".join(row)
+        partners = {
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM meal_count WHERE point_id = ? AND service_date = ? AND meal = ? AND deleted = 0 AND id != ?",
+                (*row, record_id),
+            )
+        }
+    _review(conn, "meal_slot", "meal_count", record_id, key, partners, now)
+
+
+def _review_person(conn: sqlite3.Connection, record_id: str, now: str) -> None:
+    row = conn.execute(
+        "SELECT id_number FROM elder WHERE id = ? AND deleted = 0", (record_id,)
+    ).fetchone()
+    partners: set[str] = set()
+    key = ""
+    if row is not None and row[0]:
+        key = models.mask_id_number(row[0])  # the queue never shows a whole ID number
+        partners = {
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM elder WHERE id_number = ? AND deleted = 0 AND id != ?",
+                (row[0], record_id),
+            )
+        }
+    _review(conn, "duplicate_person", "elder", record_id, key, partners, now)
+
+
+def _review(
+    conn: sqlite3.Connection,
+    queue: str,
+    kind: str,
+    record_id: str,
+    key: str,
+    partners: set[str],
+    now: str,
+) -> None:
+    """Open a review item for each record sharing this one's natural key; close (auto) the ones that no longer do."""
+    for other in partners:
+        a, b = sorted((record_id, other))
+        conn.execute(
+            "INSERT INTO review_items (queue, kind, record_a, record_b, natural_key, status, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)"
+            " ON CONFLICT (queue, record_a, record_b) DO UPDATE SET status = 'open', natural_key = excluded.natural_key"
+            " WHERE status = 'auto_resolved'",
+            (queue, kind, a, b, key, now),
+        )
+    stale = conn.execute(
+        "SELECT id, record_a, record_b FROM review_items WHERE queue = ? AND status = 'open' AND (record_a = ? OR record_b = ?)",
+        (queue, record_id, record_id),
+    ).fetchall()
+    gone = [r[0] for r in stale if (r[2] if r[1] == record_id else r[1]) not in partners]
+    conn.executemany(
+        "UPDATE review_items SET status = 'auto_resolved' WHERE id = ?", [(i,) for i in gone]
+    )
+
+
+def missing_bundles(conn: sqlite3.Connection) -> dict[str, list[int]]:
+    """Gaps in each device's seq (1, 2, 4 → 3 is missing): bundles that were never merged."""
+    out: dict[str, list[int]] = {}
+    for device_id, seqs in conn.execute(
+        "SELECT device_id, group_concat(seq) FROM bundles GROUP BY device_id"
+    ):
+        have = {int(s) for s in str(seqs).split(",")}
+        missing = sorted(set(range(1, max(have) + 1)) - have)
+        if missing:
+            out[device_id] = missing
+    return out
+
+
+def merge_files(
+    conn: sqlite3.Connection,
+    files: list[Path],
+    *,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    on_result: Callable[[BundleResult], None] | None = None,
+    cancel: Any = None,
+) -> list[BundleResult]:
+    """Merge bundles one by one (each its own transaction); `progress(done, total)` counts bundles."""
+    results = []
+    for i, path in enumerate(files):
+        if cancel is not None and cancel.is_set():
+            break
+        r = merge_bundle(conn, path, skip_invalid=skip_invalid, dry_run=dry_run)
+        results.append(r)
+        if on_result:
+            on_result(r)
+        if progress:
+            progress(i + 1, len(files))
+    return results

@@ -1,0 +1,113 @@
+"""Helpers for the sync tests: real device databases, real bundles on disk, dumps to compare."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fieldapp import models
+from fieldapp.store import Store
+from fieldapp.sync.bundle import version_line
+
+CURRENT = [
+    "elder",
+    "home_visit",
+    "assessment",
+    "retrofit",
+    "retrofit_line",
+    "meal_point",
+    "meal_count",
+    "volunteer",
+    "volunteer_event",
+    "volunteer_participant",
+]
+
+
+def district(path: Path) -> Store:
+    store = Store.open(path)
+    store.setup_district()
+    return store
+
+
+def dump_hash(path: Path) -> str:
+    """A digest of everything in a database (schema and rows), to prove a refusal changed nothing."""
+    conn = sqlite3.connect(path)
+    h = hashlib.sha256()
+    for line in conn.iterdump():
+        h.update(line.encode())
+    conn.close()
+    return h.hexdigest()
+
+
+def current_tables(conn: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        t: [tuple(r) for r in conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2")] for t in CURRENT
+    }
+
+
+def open_conflicts(conn: sqlite3.Connection) -> set[tuple[str, str, str]]:
+    return {
+        tuple(r)
+        for r in conn.execute(
+            "SELECT record_id, version_a, version_b FROM conflicts WHERE status = 'open'"
+        )
+    }
+
+
+def open_reviews(conn: sqlite3.Connection) -> set[tuple[str, str, str]]:
+    return {
+        tuple(r)
+        for r in conn.execute(
+            "SELECT queue, record_a, record_b FROM review_items WHERE status = 'open'"
+        )
+    }
+
+
+def rebuild(
+    src: Path,
+    dst: Path,
+    *,
+    manifest: Callable[[dict[str, Any]], None] | None = None,
+    lines: Callable[[list[str]], list[str]] | None = None,
+    fix_digests: bool = True,
+    extra_members: dict[str, bytes] | None = None,
+    drop: tuple[str, ...] = (),
+) -> Path:
+    """Copy a bundle with changes: edit the manifest or the lines, keep the digests right or not."""
+    with zipfile.ZipFile(src) as zf:
+        m = json.loads(zf.read("manifest.json"))
+        body = zf.read("versions.ndjson").decode("utf-8")
+    text_lines = body.splitlines(keepends=True)
+    if lines:
+        text_lines = lines(text_lines)
+    data = "".join(text_lines).encode("utf-8")
+    if fix_digests:
+        m["members"]["versions.ndjson"] = {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+            "lines": len(text_lines),
+        }
+    if manifest:
+        manifest(m)
+    with zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        if "manifest.json" not in drop:
+            zf.writestr("manifest.json", json.dumps(m, ensure_ascii=False))
+        if "versions.ndjson" not in drop:
+            zf.writestr("versions.ndjson", data)
+        for name, content in (extra_members or {}).items():
+            zf.writestr(name, content)
+    return dst
+
+
+def edit_payload(line: str, **changes: Any) -> str:
+    """A version line with its payload changed and its content_hash recomputed (a valid envelope)."""
+    v = json.loads(line)
+    v["payload"].update(changes)
+    v["content_hash"] = models.content_hash(v["deleted"], v["payload"])
+    row = {**v, "payload": models.canonical_json(v["payload"])}
+    return version_line(row)
