@@ -29,6 +29,7 @@ SCREENS: list[tuple[str, str, str]] = [
     ("6", "meals", "meals"),
     ("7", "volunteer_event", "volunteer_event"),
     ("8", "volunteer", "volunteer"),
+    ("9", "sync", "sync"),
 ]
 
 
@@ -44,6 +45,10 @@ def _screen_factory(name: str) -> Screen[Any]:
         return ElderListScreen()
     if name == "meals":
         return MealGridScreen()
+    if name == "sync":
+        from fieldapp.tui.screens.sync import SyncScreen
+
+        return SyncScreen()
     if name == "retrofit":
         return RetrofitScreen()
     return RecordListScreen(name)

@@ -1,0 +1,206 @@
+"""The supervisor's app: pick a folder of bundles, see each one's status, merge the chosen ones, read the summary."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Static
+
+from fieldapp import i18n
+from fieldapp.i18n import t
+from fieldapp.store import Store
+from fieldapp.tui.keys import translate_bindings
+
+STATUS_WORD = {
+    "new": "status_new",
+    "already": "status_already",
+    "invalid": "status_invalid",
+    "merged": "status_merged",
+    "checked": "status_new",
+}
+
+
+class MergeScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+o", "scan", "scan"),
+        Binding("space", "toggle_row", "toggle"),
+        Binding("a", "select_new", "select_new"),
+        Binding("m", "merge", "merge_selected"),
+        Binding("escape", "cancel_merge", "cancel"),
+    ]
+    DEFAULT_CSS = """
+    MergeScreen #merge-row { height: 1; }
+    MergeScreen #merge-folder { width: 1fr; }
+    MergeScreen #bundles { height: 1fr; }
+    MergeScreen #summary { height: auto; max-height: 12; }
+    """
+
+    def __init__(self, db_path: Path, folder: Path | None = None) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self.db_path = db_path
+        self.folder = folder or Path.home()
+        self.files: list[Path] = []
+        self.status: dict[str, str] = {}
+        self.selected: set[str] = set()
+        self.cancel = threading.Event()
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="merge-row"):
+            yield Label(t("folder") + "：")
+            yield Input(str(self.folder), id="merge-folder", compact=True)
+            yield Button(t("scan") + " (Ctrl+O)", id="scan", compact=True)
+            yield Button(t("merge_selected") + " (M)", id="merge", compact=True, variant="primary")
+        yield DataTable(id="bundles", cursor_type="row", zebra_stripes=True)
+        yield ProgressBar(id="merge-bar", show_eta=False)
+        yield Static("", id="summary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(
+            "✓", t("file"), t("community"), t("period"), "seq", t("status")
+        )
+        self.action_scan()
+
+    @on(Button.Pressed, "#scan")
+    @on(Input.Submitted, "#merge-folder")
+    def action_scan(self) -> None:
+        from fieldapp.sync.merge import bundle_files, bundle_status
+
+        self.folder = Path(self.query_one("#merge-folder", Input).value.strip()).expanduser()
+        self.files = bundle_files([self.folder]) if self.folder.is_dir() else []
+        table = self.query_one(DataTable)
+        table.clear()
+        self.status.clear()
+        with Store.open(self.db_path) as store:
+            for f in self.files:
+                status, reason, manifest = bundle_status(store.conn, f)
+                self.status[f.name] = status
+                word = t(STATUS_WORD[status]) + (f"：{reason}" if reason else "")
+                table.add_row(
+                    "✓" if f.name in self.selected else "",
+                    word,
+                    (manifest or {}).get("community_code", ""),
+                    (manifest or {}).get("period", ""),
+                    str((manifest or {}).get("seq", "")),
+                    f.name,
+                    key=f.name,
+                )
+        if not self.selected:
+            self.action_select_new()
+        self.query_one("#summary", Static).update(t("bundles_found", n=len(self.files)))
+        if self.files:
+            table.focus()
+        else:
+            self.query_one("#merge-folder", Input).focus()
+
+    def _mark(self) -> None:
+        table = self.query_one(DataTable)
+        for f in self.files:
+            table.update_cell(
+                f.name, table.ordered_columns[0].key, "✓" if f.name in self.selected else ""
+            )
+
+    def action_toggle_row(self) -> None:
+        table = self.query_one(DataTable)
+        if not self.files:
+            return
+        name = self.files[table.cursor_row].name
+        self.selected ^= {name}
+        self._mark()
+
+    def action_select_new(self) -> None:
+        self.selected = {name for name, s in self.status.items() if s == "new"}
+        self._mark()
+
+    @on(Button.Pressed, "#merge")
+    def action_merge(self) -> None:
+        if self.busy:
+            return
+        chosen = [f for f in self.files if f.name in self.selected]
+        if not chosen:
+            self.notify(t("nothing_selected"), severity="warning")
+            return
+        self.busy = True
+        self.cancel.clear()
+        self.run_merge(chosen)
+
+    def action_cancel_merge(self) -> None:
+        self.cancel.set()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def run_merge(self, chosen: list[Path]) -> None:
+        """Merging runs in a thread with its own connection; the UI stays live and shows progress."""
+        from fieldapp.sync.merge import merge_files, missing_bundles
+
+        bar = self.query_one(ProgressBar)
+        results: list[Any] = []
+        with Store.open(self.db_path) as store:
+
+            def progress(done: int, total: int) -> None:
+                self.app.call_from_thread(bar.update, total=total, progress=done)
+
+            results = merge_files(store.conn, chosen, progress=progress, cancel=self.cancel)
+            missing = missing_bundles(store.conn)
+        self.app.call_from_thread(self._merged, results, missing)
+
+    def _merged(self, results: list[Any], missing: dict[str, list[int]]) -> None:
+        from rich.table import Table
+
+        self.busy = False
+        totals: dict[str, list[int]] = {}
+        for r in results:
+            for kind, k in r.kinds.items():
+                row = totals.setdefault(kind, [0, 0, 0, 0, 0])
+                for i, f in enumerate(("new", "updated", "unchanged", "conflicts", "rejected")):
+                    row[i] += getattr(k, f)
+        table = Table(title=t("import_summary"), expand=True)
+        table.add_column("")
+        for h in ("new", "updated", "unchanged", "conflicts", "rejected"):
+            table.add_column(t(f"sum_{h}"), justify="right")
+        for kind, row in sorted(totals.items()):
+            table.add_row(i18n.kind_label(kind), *map(str, row))
+        lines = [
+            f"{r.path.name}: {t(STATUS_WORD[r.status])}" + (f"：{r.reason}" if r.reason else "")
+            for r in results
+            if r.status == "invalid"
+        ]
+        for device, seqs in missing.items():
+            lines.append(t("missing_bundles", device=device[:8], seqs=", ".join(map(str, seqs))))
+        from rich.console import Group
+        from rich.text import Text
+
+        self.selected.clear()
+        self.action_scan()  # the statuses change: merged bundles are now "already merged"
+        self.query_one("#summary", Static).update(Group(table, *[Text(x) for x in lines]))
+
+
+class DistrictApp(App[None]):
+    TITLE = "fieldapp"
+    BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True)]
+
+    def __init__(
+        self, db_path: Path, *, lang: str | None = None, folder: Path | None = None
+    ) -> None:
+        i18n.set_lang(lang)
+        super().__init__()
+        translate_bindings(self)
+        self.db_path = db_path
+        self.folder = folder
+        self.title = t("district_title")
+
+    def on_mount(self) -> None:
+        self.push_screen(MergeScreen(self.db_path, self.folder))
+
+
+def run_district(db_path: Path, *, lang: str | None = None) -> None:
+    DistrictApp(db_path, lang=lang).run()

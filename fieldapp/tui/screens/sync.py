@@ -1,0 +1,125 @@
+"""同步: export this month's bundle to a folder (a USB stick) with a progress bar, and the export history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    ProgressBar,
+    Static,
+)
+
+from fieldapp import i18n
+from fieldapp.i18n import t
+from fieldapp.tui.keys import translate_bindings
+
+if TYPE_CHECKING:
+    from fieldapp.tui.app import FieldApp
+
+
+class SyncScreen(Screen[None]):
+    BINDINGS = [Binding("ctrl+e", "export", "export", priority=True)]
+    DEFAULT_CSS = """
+    SyncScreen #sync-row { height: 1; }
+    SyncScreen #sync-folder { width: 1fr; }
+    SyncScreen #sync-status { height: auto; }
+    SyncScreen DataTable { height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self.busy = False
+
+    @property
+    def fapp(self) -> FieldApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Label(t("export_title"))
+        with Horizontal(id="sync-row"):
+            yield Label(t("folder") + "：")
+            yield Input(str(Path.home()), id="sync-folder", compact=True)
+            yield Checkbox(t("full_export"), id="sync-full", compact=True)
+            yield Button(t("export") + " (Ctrl+E)", id="sync-go", compact=True, variant="primary")
+        yield ProgressBar(id="sync-bar", show_eta=False)
+        yield Static("", id="sync-status")
+        yield Label(t("export_history"))
+        yield DataTable(id="sync-history", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(
+            "#", t("period"), t("date"), t("file"), t("versions_n")
+        )
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        from fieldapp.sync.export import history
+
+        table = self.query_one(DataTable)
+        table.clear()
+        for h in history(self.fapp.store):
+            table.add_row(
+                str(h["seq"]),
+                h["period"],
+                h["created_at"][:16].replace("T", " "),
+                h["file_name"],
+                str(h["versions"]),
+                key=h["bundle_id"],
+            )
+
+    @on(Button.Pressed, "#sync-go")
+    def action_export(self) -> None:
+        if self.busy:
+            return
+        folder = Path(self.query_one("#sync-folder", Input).value.strip()).expanduser()
+        self.busy = True
+        self.query_one("#sync-status", Static).update(t("exporting"))
+        self.run_export(folder, self.query_one("#sync-full", Checkbox).value)
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def run_export(self, folder: Path, full: bool) -> None:
+        """In a thread with its own connection (a SQLite connection stays in the thread that opened it)."""
+        from fieldapp.store import Store, StoreError
+        from fieldapp.sync.bundle import BundleError
+        from fieldapp.sync.export import export
+
+        bar = self.query_one(ProgressBar)
+
+        def progress(done: int, total: int) -> None:
+            self.app.call_from_thread(bar.update, total=max(total, 1), progress=done)
+
+        message: str
+        try:
+            with Store.open(self.fapp.db_path) as store:
+                result = export(store, folder, full=full, progress=progress)
+            message = f"✓ {result.path}（{result.versions} {t('versions_n')}）"
+        except (StoreError, BundleError, OSError) as e:
+            message = "✗ " + (getattr(e, "en" if i18n.lang() == "en" else "zh", None) or str(e))
+        self.app.call_from_thread(self._done, message)
+
+    def _done(self, message: str) -> None:
+        self.busy = False
+        self.query_one("#sync-status", Static).update(message)
+        self.reload()
+
+    def status_text(self) -> Any:
+        return self.query_one("#sync-status", Static).render()
