@@ -87,6 +87,72 @@ def startup(db: Path, runs: int = 5) -> dict[str, Any]:
     }
 
 
+def export_monthly(device_db: Path, out_dir: Path) -> int:
+    """Cut a device's year of work into the monthly bundles it would have exported (one per month
+    with work in it), as a worker exporting at the end of each month would have."""
+    from datetime import date
+
+    from fieldapp.store import Store, StoreError
+    from fieldapp.sync.export import export
+
+    made = 0
+    with Store.open(device_db) as store:
+        first, last = store.conn.execute(
+            "SELECT min(hlc), max(hlc) FROM versions WHERE origin = 'local'"
+        ).fetchone()
+        if first is None:
+            return 0
+        start = date.fromtimestamp(int(first[:13]) / 1000).replace(day=1)
+        end = date.fromtimestamp(int(last[:13]) / 1000)
+        y, m = start.year, start.month
+        while (y, m) <= (end.year, end.month):
+            ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
+            cut = f"{int(time.mktime(date(ny, nm, 1).timetuple()) * 1000):013d}-00000"
+            try:
+                export(store, out_dir, period=f"{y:04d}-{m:02d}", until_hlc=cut)
+                made += 1
+            except StoreError:
+                pass  # nothing that month
+            y, m = ny, nm
+    return made
+
+
+def merge_run(bundles: Path, district_db: Path) -> dict[str, Any]:
+    """Merge a folder of bundles into a new district database in a child process: wall time,
+    versions per second and the child's peak RSS (ru_maxrss of the finished child)."""
+    import resource
+
+    from fieldapp.store import Store
+
+    if district_db.exists():
+        raise click.ClickException(f"{district_db} exists")
+    with Store.open(district_db) as s:
+        s.setup_district()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "fieldapp.cli", "merge", str(bundles), "--db", str(district_db)],
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    with Store.open(district_db) as s:
+        versions = s.conn.execute("SELECT count(*) FROM versions").fetchone()[0]
+        n_bundles = s.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+    return {
+        "bundles": n_bundles,
+        "versions": versions,
+        "seconds": round(seconds, 1),
+        "versions_per_s": round(versions / seconds),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "peak_rss_note": ""
+        if peak_kb > before
+        else "(peak of an earlier child; merge stayed below it)",
+        "exit_code": proc.returncode,
+    }
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """fieldapp benchmarks (medians, ratios to baselines measured in the same run)."""
@@ -112,6 +178,29 @@ def startup_cmd(dbs: tuple[Path, ...], runs: int, json_out: Path | None) -> None
         )
     if json_out:
         json_out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+@main.command("district-merge")
+@click.option(
+    "--district-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="device databases made by `fieldapp demo --district`",
+)
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="folder for bundles and the district database",
+)
+def district_merge_cmd(district_dir: Path, work: Path) -> None:
+    """Export every device's year as monthly bundles, then merge them all into a new district database."""
+    bundles = work / "bundles"
+    start = time.perf_counter()
+    made = sum(export_monthly(db, bundles) for db in sorted(district_dir.glob("*.db")))
+    click.echo(f"exported {made} monthly bundles in {time.perf_counter() - start:.1f} s")
+    r = merge_run(bundles, work / "district.db")
+    click.echo(json.dumps(r, ensure_ascii=False))
 
 
 if __name__ == "__main__":

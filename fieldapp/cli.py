@@ -247,20 +247,8 @@ def status(db_path: Path | None) -> None:
             )
         else:
             click.echo("设备尚未设置 (device not set up: run `fieldapp init`)")
-        counts = {
-            k: store.count(k)
-            for k in (
-                "elder",
-                "home_visit",
-                "assessment",
-                "retrofit",
-                "meal_point",
-                "meal_count",
-                "volunteer",
-                "volunteer_event",
-            )
-        }
-        versions = int(store.conn.execute("SELECT count(*) FROM versions").fetchone()[0])
+        counts = store.counts()
+        versions = counts.pop("versions")
         _print_counts(counts, versions)
 
 

@@ -431,18 +431,7 @@ def generate_community(
     for e in range(max(2, n_events) if every_kind else n_events):
         d = first + timedelta(days=rng.randrange(5, 380) if e else rng.randrange(5, 360))
         status = "planned" if d > today else rng.choices(["done", "cancelled"], [9, 1])[0]
-        cat = rng.choice(
-            [
-                "companionship",
-                "meal_delivery",
-                "cleaning",
-                "health_clinic",
-                "haircut",
-                "culture",
-                "policy_publicity",
-                "anti_fraud",
-            ]
-        )
+        cat = rng.choice([c for c in ref.codes("volunteer_category") if c != "other"])
         ev = {
             "title": f"{ref.label('volunteer_category', cat)}志愿助老活动",
             "event_date": d.isoformat(),
@@ -507,20 +496,8 @@ def generate_community(
         store.close()
         raise
     txn.__exit__(None, None, None)
-    counts = {
-        k: store.count(k, include_deleted=True)
-        for k in (
-            "elder",
-            "home_visit",
-            "assessment",
-            "retrofit",
-            "meal_point",
-            "meal_count",
-            "volunteer",
-            "volunteer_event",
-        )
-    }
-    versions = int(store.conn.execute("SELECT count(*) FROM versions").fetchone()[0])
+    counts = store.counts(include_deleted=True)
+    versions = counts.pop("versions")
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     return DemoStats(str(path), comm.code, counts, versions, time.perf_counter() - started)

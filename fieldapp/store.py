@@ -507,6 +507,12 @@ class Store:
         sql, params = self._where(kind, where, include_deleted)
         return int(self.conn.execute(f"SELECT count(*) FROM {kind}{sql}", params).fetchone()[0])
 
+    def counts(self, *, include_deleted: bool = False) -> dict[str, int]:
+        """Records per kind, and all versions under the key "versions"."""
+        out = {k: self.count(k, include_deleted=include_deleted) for k in KINDS}
+        out["versions"] = int(self.conn.execute("SELECT count(*) FROM versions").fetchone()[0])
+        return out
+
     def _columns(self, kind: str) -> set[str]:
         return {r[1] for r in self.conn.execute(f"PRAGMA table_info({kind})")}
 

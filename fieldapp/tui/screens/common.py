@@ -17,6 +17,38 @@ from fieldapp.i18n import WORDS, t
 from fieldapp.store import Store
 from fieldapp.tui.keys import translate_bindings
 
+PAGE = 100
+PAGE_BINDINGS = [
+    Binding("right_square_bracket", "next_page", "next_page"),
+    Binding("left_square_bracket", "prev_page", "prev_page"),
+]
+
+
+class PagedTable:
+    """A screen whose DataTable shows one page (PAGE rows) of a query; ] and [ move between pages.
+    The screen keeps `page_offset` and re-reads the page in `reload()`."""
+
+    page_offset = 0
+
+    def reload(self) -> None:
+        raise NotImplementedError
+
+    def action_next_page(self) -> None:
+        if self.query_one(DataTable).row_count == PAGE:  # type: ignore[attr-defined]
+            self.page_offset += PAGE
+            self.reload()
+
+    def action_prev_page(self) -> None:
+        if self.page_offset:
+            self.page_offset = max(0, self.page_offset - PAGE)
+            self.reload()
+
+    def current_id(self) -> str | None:
+        table: DataTable = self.query_one(DataTable)  # type: ignore[attr-defined]
+        if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
 
 class ConfirmDialog(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "no", "no"), Binding("y", "yes", "yes")]

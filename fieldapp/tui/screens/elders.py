@@ -15,21 +15,25 @@ from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.models import mask_id_number
 from fieldapp.tui.keys import translate_bindings
-from fieldapp.tui.screens.common import ELDER_COLUMNS, ConfirmDialog, elder_rows
+from fieldapp.tui.screens.common import (
+    ELDER_COLUMNS,
+    PAGE,
+    PAGE_BINDINGS,
+    ConfirmDialog,
+    PagedTable,
+    elder_rows,
+)
 
 if TYPE_CHECKING:
     from fieldapp.tui.app import FieldApp
 
-PAGE = 100
 
-
-class ElderListScreen(Screen[None]):
+class ElderListScreen(PagedTable, Screen[None]):
     BINDINGS = [
         Binding("n", "new", "new"),
         Binding("slash", "search", "search_key"),
         Binding("e", "edit", "edit"),
-        Binding("right_square_bracket", "next_page", "next_page"),
-        Binding("left_square_bracket", "prev_page", "prev_page"),
+        *PAGE_BINDINGS,
     ]
     DEFAULT_CSS = """
     ElderListScreen #elder-table { height: 1fr; }
@@ -39,7 +43,6 @@ class ElderListScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         translate_bindings(self)
-        self.page_offset = 0
         self.query_text = ""
 
     @property
@@ -82,7 +85,6 @@ class ElderListScreen(Screen[None]):
     @on(Input.Changed, "#elder-search")
     def _search(self, event: Input.Changed) -> None:
         self.query_text = event.value
-        self.page_offset = 0
         self.reload()
 
     @on(Input.Submitted, "#elder-search")
@@ -91,22 +93,6 @@ class ElderListScreen(Screen[None]):
 
     def action_search(self) -> None:
         self.query_one(Input).focus()
-
-    def action_next_page(self) -> None:
-        if self.query_one(DataTable).row_count == PAGE:
-            self.page_offset += PAGE
-            self.reload()
-
-    def action_prev_page(self) -> None:
-        if self.page_offset:
-            self.page_offset = max(0, self.page_offset - PAGE)
-            self.reload()
-
-    def _current_id(self) -> str | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:
@@ -117,7 +103,7 @@ class ElderListScreen(Screen[None]):
         self.fapp.new_record("elder")
 
     def action_edit(self) -> None:
-        rid = self._current_id()
+        rid = self.current_id()
         if rid:
             self.fapp.edit_record("elder", rid)
 

@@ -15,12 +15,11 @@ from textual.widgets import DataTable, Footer, Header, Label
 from fieldapp import i18n, models, reference
 from fieldapp.i18n import t
 from fieldapp.tui.keys import translate_bindings
-from fieldapp.tui.screens.common import ConfirmDialog
+from fieldapp.tui.screens.common import PAGE, PAGE_BINDINGS, ConfirmDialog, PagedTable
 
 if TYPE_CHECKING:
     from fieldapp.tui.app import FieldApp
 
-PAGE = 100
 Column = tuple[str, Callable[[dict[str, Any], dict[str, str]], str]]
 
 
@@ -98,13 +97,12 @@ RETROFIT_DATE = {
 }
 
 
-class RecordListScreen(Screen[None]):
+class RecordListScreen(PagedTable, Screen[None]):
     BINDINGS = [
         Binding("n", "new", "new"),
         Binding("e", "edit", "edit"),
         Binding("delete", "delete", "delete"),
-        Binding("right_square_bracket", "next_page", "next_page"),
-        Binding("left_square_bracket", "prev_page", "prev_page"),
+        *PAGE_BINDINGS,
     ]
     DEFAULT_CSS = """
     RecordListScreen #list-title { text-style: bold; height: auto; }
@@ -115,7 +113,6 @@ class RecordListScreen(Screen[None]):
         super().__init__()
         translate_bindings(self)
         self.kind = kind
-        self.page_offset = 0
 
     @property
     def fapp(self) -> FieldApp:
@@ -170,12 +167,6 @@ class RecordListScreen(Screen[None]):
             )
         self.query_one("#list-title", Label).update(title)
 
-    def current_id(self) -> str | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-
     def action_new(self) -> None:
         self.fapp.new_record(self.kind)
 
@@ -201,16 +192,6 @@ class RecordListScreen(Screen[None]):
                 self.reload()
 
         self.app.push_screen(ConfirmDialog(t("confirm_delete")), done)
-
-    def action_next_page(self) -> None:
-        if self.query_one(DataTable).row_count == PAGE:
-            self.page_offset += PAGE
-            self.reload()
-
-    def action_prev_page(self) -> None:
-        if self.page_offset:
-            self.page_offset = max(0, self.page_offset - PAGE)
-            self.reload()
 
 
 class RetrofitScreen(RecordListScreen):
