@@ -65,7 +65,7 @@ CREATE TABLE elder (
     consent                    TEXT NOT NULL,
     notes                      TEXT
 ) WITHOUT ROWID;
-CREATE INDEX elder_community ON elder (community_code, status, birth_date);
+CREATE INDEX elder_community ON elder (community_code, status, deleted, birth_date);
 CREATE INDEX elder_name ON elder (name);
 CREATE INDEX elder_id_number ON elder (id_number);
 
@@ -190,7 +190,7 @@ CREATE TABLE meal_count (
 ) WITHOUT ROWID;
 -- the natural key (point, date, meal): not UNIQUE, because a second record for a slot
 -- is a conflict to review (SPEC §6), never silently dropped
-CREATE INDEX meal_count_slot ON meal_count (point_id, service_date, meal);
+CREATE INDEX meal_count_slot ON meal_count (point_id, service_date, meal, deleted, hlc, device_id);
 CREATE INDEX meal_count_date ON meal_count (service_date, deleted, total);
 
 CREATE TABLE volunteer (

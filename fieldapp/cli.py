@@ -475,6 +475,132 @@ def district_init(db_path: Path) -> None:
     click.echo(f"已创建区级数据库 {db_path}")
 
 
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="区级（或设备）数据库 (the district database).",
+)
+@click.option("--year", type=click.IntRange(2000, 2100), required=True, help="年度 (year).")
+@click.option(
+    "--month", type=click.IntRange(1, 12), default=None, help="只看该月 (one month of the year)."
+)
+@click.option(
+    "--by",
+    type=click.Choice(["district", "street", "community"]),
+    default="street",
+    show_default=True,
+    help="细到哪一级 (down to which level).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="另存为 CSV (UTF-8 BOM).",
+)
+@click.option(
+    "--xlsx",
+    "xlsx_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="另存为 Excel 工作簿 (workbook with charts).",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="语言 (language; default: the UI language).",
+)
+@click.pass_context
+def report(
+    ctx: click.Context,
+    db_path: Path,
+    year: int,
+    month: int | None,
+    by: str,
+    csv_path: Path | None,
+    xlsx_path: Path | None,
+    lang: str | None,
+) -> None:
+    """规划指标报表 (the plan's indicators against its targets, by district, street and community)."""
+    from fieldapp import db
+    from fieldapp import report as rep
+
+    lang = lang or (ctx.obj or {}).get("lang", "zh")
+    try:  # the report reads SQL only: no record models to import (start-up matters here)
+        conn = db.connect(db_path, create=False)
+    except db.DatabaseError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        r = rep.build(conn, year, month, lang=lang or "zh")
+        levels = rep.levels_for(by)
+        _print_report(r, levels, lang or "zh")
+        if csv_path:
+            rep.write_csv(r, csv_path, levels)
+            click.echo(f"CSV → {csv_path}")
+        if xlsx_path:
+            rep.write_xlsx(r, xlsx_path, conn, lang=lang or "zh")
+            click.echo(f"XLSX → {xlsx_path}")
+    finally:
+        conn.close()
+
+
+def _print_report(r: Any, levels: tuple[str, ...], lang: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from fieldapp import report as rep
+
+    zh = lang != "en"
+    console = Console(width=100)
+    table = Table(
+        title=f"{'规划指标' if zh else 'Plan indicators'} {r.period.label}",
+        show_lines=False,
+        expand=True,
+    )
+    for col, just in (
+        ("区域" if zh else "Area", "left"),
+        ("指标" if zh else "Indicator", "left"),
+        ("分子" if zh else "Num.", "right"),
+        ("分母" if zh else "Den.", "right"),
+        ("数值" if zh else "Value", "right"),
+        ("目标" if zh else "Target", "right"),
+        ("状态" if zh else "Status", "left"),
+    ):
+        table.add_column(col, justify=just, no_wrap=col in ("分子", "分母", "Num.", "Den."))  # type: ignore[arg-type]
+    last_area = None
+    for f in r.figures:
+        if f.area_level not in levels:
+            continue
+        area = f.area_name if f.area_code != last_area else ""
+        last_area = f.area_code
+        status = rep.STATUS[f.status][0 if zh else 1]
+        color = {"met": "green", "behind": "red"}.get(f.status, "dim")
+        table.add_row(
+            area,
+            rep.LABELS[f.indicator][0 if zh else 1],
+            rep._num(f.numerator),
+            "" if f.denominator is None else rep._num(f.denominator),
+            "—" if f.value is None else f"{f.value:.2f}{f.unit if f.unit == '%' else ''}",
+            "—" if f.target is None else rep._num(f.target),
+            f"[{color}]{status}[/]",
+        )
+    console.print(table)
+    op = r.operational
+    console.print(
+        (
+            "上门服务 {visits} 人次 / {workers} 名工作人员（人均 {visits_per_worker}）；困难老人本月探访 {hardship_visited}/{hardship_elders}（{hardship_month}）；"
+            "逾期未探访 {overdue_followups}；待处理冲突 {open_conflicts}，待审核 {open_reviews}"
+            if zh
+            else "{visits} visits by {workers} workers ({visits_per_worker} each); hardship elders visited {hardship_visited}/{hardship_elders} ({hardship_month}); "
+            "overdue {overdue_followups}; open conflicts {open_conflicts}, review items {open_reviews}"
+        ).format(**op)
+    )
+
+
 @main.group(context_settings=CONTEXT)
 def communities() -> None:
     """社区与人口参考数据 (communities and their 60+/80+ populations)."""
