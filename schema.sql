@@ -401,13 +401,24 @@ CREATE TABLE clock_flags (
 );
 
 -- one meal count per (point, date, meal) for the figures: while two records for one slot wait in
--- the review queue, the greatest (hlc, device_id, id) counts and the other does not (never summed twice)
+-- the review queue, the greatest (hlc, device_id, id) counts and the other does not (never summed
+-- twice); once a reviewer has chosen, the count not chosen stops counting.
 CREATE VIEW meal_count_effective AS
 SELECT * FROM meal_count m
 WHERE m.deleted = 0
   AND NOT EXISTS (
+      SELECT 1 FROM review_items r
+      WHERE r.queue = 'meal_slot' AND r.status = 'resolved' AND r.decision != m.id
+        AND (r.record_a = m.id OR r.record_b = m.id)
+  )
+  AND NOT EXISTS (
       SELECT 1 FROM meal_count o
       WHERE o.point_id = m.point_id AND o.service_date = m.service_date AND o.meal = m.meal
         AND o.deleted = 0 AND (o.hlc, o.device_id, o.id) > (m.hlc, m.device_id, m.id)
+        AND NOT EXISTS (
+            SELECT 1 FROM review_items r
+            WHERE r.queue = 'meal_slot' AND r.status = 'resolved' AND r.decision != o.id
+              AND (r.record_a = o.id OR r.record_b = o.id)
+        )
   );
 CREATE INDEX review_items_b ON review_items (queue, record_b);

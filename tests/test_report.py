@@ -33,12 +33,24 @@ def db(tmp_path: Path) -> Store:
     return s
 
 
-def _elder(s: Store, name: str, seq: int, community: str = "321202001901", born: date = date(1950, 1, 1), **kw: object) -> str:
-    return s.create("elder", elder_data(name=name, id_number=make_id(born, True, seq), community_code=community, **kw)).record_id
+def _elder(
+    s: Store,
+    name: str,
+    seq: int,
+    community: str = "321202001901",
+    born: date = date(1950, 1, 1),
+    **kw: object,
+) -> str:
+    return s.create(
+        "elder",
+        elder_data(name=name, id_number=make_id(born, True, seq), community_code=community, **kw),
+    ).record_id
 
 
 def _build(s: Store) -> report.Report:
-    s.conn.execute("UPDATE device SET role = 'district'")  # the report reads any database with the schema
+    s.conn.execute(
+        "UPDATE device SET role = 'district'"
+    )  # the report reads any database with the schema
     return report.build(s.conn, Y, today=date(2026, 11, 30))
 
 
@@ -52,10 +64,16 @@ def test_coverage_counts_distinct_active_elders_visited_in_person(db: Store) -> 
     for eid in (a, a, b, c, moved):
         db.create("home_visit", visit_data(eid, visit_date=f"{Y}-03-0{1 + len(eid) % 5}"))
     db.create("home_visit", visit_data(phone, visit_date=f"{Y}-03-01", contact_mode="phone"))
-    db.create("home_visit", visit_data(a, visit_date=f"{Y - 1}-12-31"))  # the year before: not this year's
+    db.create(
+        "home_visit", visit_data(a, visit_date=f"{Y - 1}-12-31")
+    )  # the year before: not this year's
     gone = db.create("home_visit", visit_data(deleted_visit, visit_date=f"{Y}-05-01")).record_id
     db.delete("home_visit", gone)
-    db.update("elder", moved, elder_data(name="迁出", id_number=make_id(date(1950, 1, 1), True, 5), status="moved_out"))
+    db.update(
+        "elder",
+        moved,
+        elder_data(name="迁出", id_number=make_id(date(1950, 1, 1), True, 5), status="moved_out"),
+    )
     r = _build(db)
     d = r.get("321202", "home_service_coverage")
     assert (d.numerator, d.denominator) == (3, 3500) and d.value == round(300 / 3500, 2)
@@ -73,11 +91,19 @@ def test_assessment_coverage_of_those_80_at_the_end_of_the_year(db: Store) -> No
     old = _elder(db, "老", 3, born=date(1930, 1, 1))
     stale = _elder(db, "过期", 4, born=date(1935, 1, 1))
     _elder(db, "未评估", 5, born=date(1936, 1, 1), community="321202002901")
-    for eid, day in ((turns80, f"{Y}-06-01"), (is79, f"{Y}-06-01"), (old, f"{Y}-01-01"), (stale, f"{Y - 1}-11-30")):
+    for eid, day in (
+        (turns80, f"{Y}-06-01"),
+        (is79, f"{Y}-06-01"),
+        (old, f"{Y}-01-01"),
+        (stale, f"{Y - 1}-11-30"),
+    ):
         db.create("assessment", base("assessment") | {"elder_id": eid, "assess_date": day})
     r = _build(db)
     d = r.get("321202", "assessment_80_coverage")
-    assert (d.numerator, d.denominator) == (2, 530)  # 满80 and 老; the 13-month-old one does not count
+    assert (d.numerator, d.denominator) == (
+        2,
+        530,
+    )  # 满80 and 老; the 13-month-old one does not count
     assert d.extra and d.extra["registered_80"] == 4
     assert d.target == 100 and d.status == "behind"
 
@@ -87,8 +113,19 @@ def test_retrofits_since_2023_on_top_of_the_baseline(db: Store) -> None:
 
     def retro(eid: str, accept: str | None, status: str = "accepted") -> None:
         day = accept or f"{Y}-01-01"
-        db.create("retrofit", base("retrofit") | {"elder_id": eid, "status": status, "project_year": int(day[:4]),
-                  "apply_date": day, "assess_date": day, "start_date": day, "accept_date": accept})
+        db.create(
+            "retrofit",
+            base("retrofit")
+            | {
+                "elder_id": eid,
+                "status": status,
+                "project_year": int(day[:4]),
+                "apply_date": day,
+                "assess_date": day,
+                "start_date": day,
+                "accept_date": accept,
+            },
+        )
 
     retro(_elder(db, "今年", 1), f"{Y}-04-01")
     retro(_elder(db, "去年", 2), f"{Y - 1}-04-01")
@@ -100,7 +137,10 @@ def test_retrofits_since_2023_on_top_of_the_baseline(db: Store) -> None:
     r = _build(db)
     d = r.get("321202", "retrofit_households")
     assert d.numerator == 900 + 3 and d.target == 1500 and d.status == "behind"
-    assert r.get("321202001901", "retrofit_households").numerator == 3 and r.get("321202001901", "retrofit_households").target is None
+    assert (
+        r.get("321202001901", "retrofit_households").numerator == 3
+        and r.get("321202001901", "retrofit_households").target is None
+    )
 
 
 def test_meal_servings_per_month_and_volunteer_events_done(db: Store) -> None:
@@ -108,9 +148,14 @@ def test_meal_servings_per_month_and_volunteer_events_done(db: Store) -> None:
 
     point = db.create("meal_point", base("meal_point") | {"capacity_daily": 40}).record_id
     for day, n in ((f"{Y}-01-05", 10), (f"{Y}-02-05", 14), (f"{Y - 1}-12-05", 99)):
-        db.create("meal_count", {"point_id": point, "service_date": day, "meal": "lunch", "dine_in": n})
+        db.create(
+            "meal_count", {"point_id": point, "service_date": day, "meal": "lunch", "dine_in": n}
+        )
     v = db.create("volunteer", base("volunteer")).record_id
-    ev = base("volunteer_event") | {"event_date": f"{Y}-03-03", "participants": [{"volunteer_id": v, "hours": 2}]}
+    ev = base("volunteer_event") | {
+        "event_date": f"{Y}-03-03",
+        "participants": [{"volunteer_id": v, "hours": 2}],
+    }
     db.create("volunteer_event", ev)
     db.create("volunteer_event", ev | {"status": "cancelled", "participants": []})
     db.create("volunteer_event", ev | {"event_date": f"{Y - 1}-03-03"})
@@ -132,9 +177,23 @@ def test_csv_has_bom_exact_columns_and_rounded_values(db: Store, tmp_path: Path)
     rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert list(rows[0]) == report.CSV_COLUMNS
     assert len(rows) == (1 + 2 + 3) * 5
-    cov = next(x for x in rows if x["area_level"] == "district" and x["indicator"] == "home_service_coverage")
-    assert (cov["numerator"], cov["denominator"], cov["value"], cov["target"], cov["unit"]) == ("0", "3500", "0.00", "18", "%")
-    meal = next(x for x in rows if x["area_level"] == "community" and x["indicator"] == "meal_monthly_servings")
+    cov = next(
+        x
+        for x in rows
+        if x["area_level"] == "district" and x["indicator"] == "home_service_coverage"
+    )
+    assert (cov["numerator"], cov["denominator"], cov["value"], cov["target"], cov["unit"]) == (
+        "0",
+        "3500",
+        "0.00",
+        "18",
+        "%",
+    )
+    meal = next(
+        x
+        for x in rows
+        if x["area_level"] == "community" and x["indicator"] == "meal_monthly_servings"
+    )
     assert meal["target"] == ""
     assert {x["indicator"] for x in rows} == set(report.INDICATORS)
 
@@ -142,10 +201,17 @@ def test_csv_has_bom_exact_columns_and_rounded_values(db: Store, tmp_path: Path)
 def test_targets_come_from_the_plan_for_the_year(db: Store) -> None:
     r = _build(db)
     assert r.get("321202", "home_service_coverage").target == 18
-    assert report.build(db.conn, 2026, today=date(2026, 11, 30)).get("321202", "home_service_coverage").target is None
+    assert (
+        report.build(db.conn, 2026, today=date(2026, 11, 30))
+        .get("321202", "home_service_coverage")
+        .target
+        is None
+    )
 
 
-def test_xlsx_has_the_summary_the_level_sheets_the_trend_and_charts(db: Store, tmp_path: Path) -> None:
+def test_xlsx_has_the_summary_the_level_sheets_the_trend_and_charts(
+    db: Store, tmp_path: Path
+) -> None:
     _elder(db, "甲", 1)
     r = _build(db)
     out = tmp_path / "r.xlsx"
@@ -154,7 +220,11 @@ def test_xlsx_has_the_summary_the_level_sheets_the_trend_and_charts(db: Store, t
     assert wb.sheetnames == ["指标汇总", "全区", "街道", "社区", "月度趋势"]
     ws = wb["指标汇总"]
     assert ws.cell(3, 2).value == "指标" and ws.cell(3, 3).value == "2022年基数"
-    assert ws.cell(4, 2).value == "居家上门服务覆盖率" and ws.cell(4, 3).value == 16 and ws.cell(4, 4).value == 18
+    assert (
+        ws.cell(4, 2).value == "居家上门服务覆盖率"
+        and ws.cell(4, 3).value == 16
+        and ws.cell(4, 4).value == 18
+    )
     assert ws.cell(5, 3).value == 900 and ws.cell(5, 4).value == 1500
     assert wb["社区"].max_row == 1 + 3 * 5
     assert wb["月度趋势"].max_row == 13

@@ -328,6 +328,9 @@ def _settle(
     parents = {r["parent_version_id"] for r in rows if r["parent_version_id"]}
     heads = [r for r in rows if r["version_id"] not in parents]
     winner = max(heads, key=lambda r: (r["hlc"], r["device_id"], r["version_id"]))
+    chosen = _decided(conn, record_id, {h["version_id"] for h in heads})
+    if chosen is not None:
+        winner = next(h for h in heads if h["version_id"] == chosen)
     current = conn.execute(f"SELECT version_id FROM {kind} WHERE id = ?", (record_id,)).fetchone()
     if current is None or current[0] != winner["version_id"]:
         payload = json.loads(winner["payload"])
@@ -370,6 +373,22 @@ def _settle(
         _review_meal_slot(conn, record_id, now)
     elif kind == "elder":
         _review_person(conn, record_id, now)
+
+
+def _decided(conn: sqlite3.Connection, record_id: str, head_ids: set[str]) -> str | None:
+    """A reviewer's choice between current heads (conflicts resolved by a person) outranks the clock
+    rule, as long as it was made against every other head; a head nobody weighed opens a new conflict."""
+    rows = conn.execute(
+        "SELECT version_a, version_b, decision FROM conflicts WHERE record_id = ? AND status = 'resolved'"
+        " AND decision IS NOT NULL ORDER BY decided_at, id",
+        (record_id,),
+    ).fetchall()
+    live = [r for r in rows if r[0] in head_ids and r[1] in head_ids]
+    if not live:
+        return None
+    chosen = str(live[-1][2])
+    beaten = {r[0] if r[1] == chosen else r[1] for r in live if r[2] == chosen}
+    return chosen if head_ids - {chosen} <= beaten else None
 
 
 def _review_meal_slot(conn: sqlite3.Connection, record_id: str, now: str) -> None:
