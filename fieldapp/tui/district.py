@@ -186,7 +186,12 @@ class MergeScreen(Screen[None]):
 
 class DistrictApp(App[None]):
     TITLE = "fieldapp"
-    BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True)]
+    BINDINGS = [
+        Binding("f2", "goto('merge')", "merge", priority=True),
+        Binding("f3", "goto('indicators')", "indicators", priority=True),
+        Binding("f4", "goto('review')", "review", priority=True),
+        Binding("ctrl+q", "quit", "quit", priority=True),
+    ]
 
     def __init__(
         self, db_path: Path, *, lang: str | None = None, folder: Path | None = None
@@ -199,7 +204,28 @@ class DistrictApp(App[None]):
         self.title = t("district_title")
 
     def on_mount(self) -> None:
-        self.push_screen(MergeScreen(self.db_path, self.folder))
+        self.goto("merge")
+
+    def goto(self, name: str) -> None:
+        """F2 merge, F3 indicators, F4 review: one instance of each, switched in place."""
+        from fieldapp.tui.district_report import IndicatorScreen, ReviewScreen
+
+        if not self.is_screen_installed(name):
+            factory: dict[str, Any] = {
+                "merge": lambda: MergeScreen(self.db_path, self.folder),
+                "indicators": lambda: IndicatorScreen(self.db_path),
+                "review": lambda: ReviewScreen(self.db_path),
+            }
+            self.install_screen(factory[name](), name)
+        if len(self.screen_stack) > 1 and self.screen.is_modal:
+            return
+        if len(self.screen_stack) <= 1:
+            self.push_screen(name)
+        elif self.screen is not self.get_screen(name):
+            self.switch_screen(name)
+
+    def action_goto(self, name: str) -> None:
+        self.goto(name)
 
 
 def run_district(db_path: Path, *, lang: str | None = None) -> None:

@@ -78,3 +78,69 @@ async def test_district_screen_lists_merges_and_summarises(demo: Path, tmp_path:
         assert "导入汇总" in text and "已合并过" in text
     with Store.open(tmp_path / "district.db") as d, Store.open(device) as s:
         assert current_tables(d.conn) == current_tables(s.conn)
+
+
+async def test_district_indicators_drill_down_and_a_review_decision(
+    demo: Path, tmp_path: Path
+) -> None:
+    from fieldapp import review
+    from fieldapp.sync.export import export
+    from fieldapp.sync.merge import merge_files
+    from fieldapp.tui.district_report import DecisionDialog, IndicatorScreen, ReviewScreen
+
+    from ..conftest import elder_data, make_id
+
+    device = tmp_path / "device.db"
+    shutil.copy(demo, device)
+    with Store.open(device) as s:
+        s.create("elder", elder_data(name="重复甲", id_number=make_id(date(1939, 9, 9), False, 42)))
+        s.create("elder", elder_data(name="重复乙", id_number=make_id(date(1939, 9, 9), False, 42)))
+        path = export(s, tmp_path / "usb").path
+    d = district(tmp_path / "district.db")
+    merge_files(d.conn, [path])
+    d.close()
+    app = DistrictApp(tmp_path / "district.db", folder=tmp_path / "usb")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, IndicatorScreen) and screen.loaded
+        assert "海陵区" in screen_text(app) and "居家上门服务覆盖率" in screen_text(app)
+        sub = screen.query_one(DataTable)
+        assert sub.row_count == 11  # the streets
+        sub.focus()
+        sub.move_cursor(row=0)  # 城东街道
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.path[-1][1] == "321202001" and "城东街道" in screen_text(app)
+        await pilot.press("backspace")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(screen.path) == 1
+        out = tmp_path / "report.xlsx"
+        screen.query_one("#ind-out", Input).value = str(out)
+        await pilot.press("ctrl+x")
+        await app.workers.wait_for_complete()
+        assert out.exists() and out.stat().st_size > 5000
+        await pilot.press("f4")
+        await pilot.pause()
+        rv = app.screen
+        assert isinstance(rv, ReviewScreen)
+        rv.query_one("#review-tabs").active = "tab-dups"  # type: ignore[attr-defined]
+        await pilot.pause()
+        table = rv.query_one("#rv-dups", DataTable)
+        assert table.row_count == 1
+        table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DecisionDialog)
+        assert "重复甲" in screen_text(app) and "重复乙" in screen_text(app)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen) and table.row_count == 0
+    with Store.open(tmp_path / "district.db") as d2:
+        row = d2.conn.execute("SELECT status, decision, decided_by FROM review_items").fetchone()
+        assert (row["status"], row["decision"]) == ("resolved", "different") and row["decided_by"]
+        assert review.counts(d2.conn)["duplicate_person"] == 0
