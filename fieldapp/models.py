@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -970,9 +971,14 @@ def canonical_json(obj: Any) -> str:
 
 def content_hash(deleted: bool, payload: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of {deleted, payload} (SPEC §4)."""
-    return hashlib.sha256(
-        canonical_json({"deleted": deleted, "payload": payload}).encode("utf-8")
-    ).hexdigest()
+    return content_hash_of(deleted, canonical_json(payload))
+
+
+def content_hash_of(deleted: bool, payload_json: str) -> str:
+    """The same from the payload's canonical JSON text: sorted keys put "deleted" before "payload",
+    so the whole is the two pieces joined (the payload is encoded once, not twice)."""
+    text = '{"deleted":' + ("true" if deleted else "false") + ',"payload":' + payload_json + "}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 HLC_RE = re.compile(r"^\d{13}-\d{5}$")
@@ -1000,6 +1006,7 @@ class Version(BaseModel):
     """The envelope of one save (SPEC §4); the payload is checked by the kind's model."""
 
     model_config = ConfigDict(extra="forbid")
+    _payload_json: str = PrivateAttr(default="")
 
     kind: Kind
     record_id: RecordId
@@ -1013,7 +1020,8 @@ class Version(BaseModel):
 
     @model_validator(mode="after")
     def _hash(self) -> Version:
-        expect = content_hash(self.deleted, self.payload)
+        self._payload_json = canonical_json(self.payload)
+        expect = content_hash_of(self.deleted, self._payload_json)
         if expect != self.content_hash:
             raise rule(
                 "content_hash",
@@ -1021,6 +1029,11 @@ class Version(BaseModel):
                 f"does not match the content (expected {expect[:12]}…)",
             )
         return self
+
+    @property
+    def payload_json(self) -> str:
+        """The payload's canonical JSON, as hashed and as stored."""
+        return self._payload_json
 
     def record(self) -> Record:
         return validate_record(self.kind, self.payload)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -212,7 +213,16 @@ def parse_communities(path: Path, street_codes: set[str]) -> tuple[Community, ..
 
 
 def load(seed: Path | None = None) -> Reference:
-    return _load(seed or paths.seed_dir())
+    """The reference data (cached): called by the model validators for every record, so the default
+    location is worked out once per FIELDAPP_SEED value, not per call."""
+    if seed is None:
+        return _load_default(os.environ.get("FIELDAPP_SEED"))
+    return _load(seed)
+
+
+@cache
+def _load_default(_seed_env: str | None) -> Reference:
+    return _load(paths.seed_dir())
 
 
 @cache

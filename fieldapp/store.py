@@ -145,6 +145,11 @@ def write_current(
     cols = ", ".join(row)
     marks = ", ".join(f":{c}" for c in row)
     conn.execute(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", row)
+    _write_children(conn, record_id, record)
+
+
+def _write_children(conn: sqlite3.Connection, record_id: str, record: Record) -> None:
+    """The child rows of a retrofit (items) or a volunteer event (participants), rewritten with the record."""
     if isinstance(record, models.Retrofit):
         conn.execute("DELETE FROM retrofit_line WHERE retrofit_id = ?", (record_id,))
         conn.executemany(
@@ -164,6 +169,24 @@ def write_current(
                 for p in ev.participants
             ],
         )
+
+
+def write_current_many(
+    conn: sqlite3.Connection, kind: str, items: list[tuple[str, dict[str, Any], Record]]
+) -> None:
+    """write_current for many records of one kind (the merge's bulk path): one executemany."""
+    if not items:
+        return
+    rows = [
+        {"id": rid, **meta, **current_row(kind, record, record.payload())}
+        for rid, meta, record in items
+    ]
+    cols = ", ".join(rows[0])
+    marks = ", ".join(f":{c}" for c in rows[0])
+    conn.executemany(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", rows)
+    if kind in ("retrofit", "volunteer_event"):
+        for rid, _, record in items:
+            _write_children(conn, rid, record)
 
 
 class Store:
@@ -386,6 +409,7 @@ class Store:
                 self._check_references(kind, record_id, record)
             dev = self._require_device()
             payload = record.payload()
+            payload_json = models.canonical_json(payload)
             version_id = self._new_id()
             stamp = self._tick()
             self.conn.execute(
@@ -399,8 +423,8 @@ class Store:
                     stamp,
                     dev.device_id,
                     int(deleted),
-                    models.content_hash(deleted, payload),
-                    models.canonical_json(payload),
+                    models.content_hash_of(deleted, payload_json),
+                    payload_json,
                 ),
             )
             meta = {

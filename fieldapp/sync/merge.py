@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldapp import hlc, models
-from fieldapp.store import write_current
+from fieldapp.store import write_current, write_current_many
 from fieldapp.sync.bundle import SUFFIX, BundleError, file_sha256, open_bundle
 
 Progress = Callable[[int, int], None]
@@ -136,7 +136,7 @@ def merge_bundle(
         )
         conn.execute("BEGIN IMMEDIATE")
         try:
-            touched = _load_versions(
+            _load_versions(
                 conn,
                 reader,
                 m,
@@ -148,7 +148,6 @@ def merge_bundle(
                 total,
                 progress,
             )
-            _settle_all(conn, touched, result)
             merged_at = _now_iso()
             conn.executemany(
                 "INSERT INTO rejected_versions (bundle_id, line_no, kind, record_id, version_id, reason, raw)"
@@ -193,6 +192,19 @@ def merge_bundle(
     return result
 
 
+CHUNK_LINES = 2000  # versions validated, inserted and settled together (memory stays bounded)
+_MAX_PARAMS = 900
+
+
+def _in(conn: sqlite3.Connection, sql: str, values: list[str]) -> list[sqlite3.Row]:
+    """Run `sql` (with one `{}` for the IN list) over `values` in slices SQLite accepts."""
+    out: list[sqlite3.Row] = []
+    for k in range(0, len(values), _MAX_PARAMS):
+        part = values[k : k + _MAX_PARAMS]
+        out.extend(conn.execute(sql.format(", ".join("?" * len(part))), part).fetchall())
+    return out
+
+
 def _load_versions(
     conn: sqlite3.Connection,
     reader: Any,
@@ -204,10 +216,11 @@ def _load_versions(
     max_ahead: int,
     total: int,
     progress: Progress | None,
-) -> dict[str, str]:
-    """Validate and insert the bundle's versions; return the touched records (id → kind)."""
-    touched: dict[str, str] = {}
-    merged_at = _now_iso()
+) -> None:
+    """Validate the bundle's versions, insert the new ones and settle the records they touch,
+    CHUNK_LINES at a time (settling is a recomputation, so doing it per chunk gives the same end)."""
+    now = _now_iso()
+    chunk: list[tuple[int, models.Version, models.Record]] = []
     for line in reader.lines():
         data = line.data
         try:
@@ -253,67 +266,171 @@ def _load_versions(
                 f"第{line.no}行的社区代码 {code} 不在区级参考数据中：请先添加该社区，再合并",
                 f"line {line.no}: community code {code} is unknown to the district: add it first, then merge again",
             )
-        summary = result.kinds.setdefault(version.kind, KindSummary())
-        seen = conn.execute(
-            "SELECT content_hash, kind, record_id FROM versions WHERE version_id = ?",
-            (version.version_id,),
-        ).fetchone()
-        if seen is not None:
-            if (
-                seen[0] != version.content_hash
-                or seen[1] != version.kind
-                or seen[2] != version.record_id
-            ):
-                raise BundleError(
-                    f"第{line.no}行：版本 {version.version_id} 已存在但内容不同（疑似被篡改），整个同步包未合并",
-                    f"line {line.no}: version {version.version_id} exists with different content (tampered?); the bundle was not merged",
-                )
-            summary.unchanged += 1
-            continue
-        other_kind = conn.execute(
-            "SELECT kind FROM versions WHERE record_id = ? AND kind != ? LIMIT 1",
-            (version.record_id, version.kind),
-        ).fetchone()
-        if other_kind is not None:
-            raise BundleError(
-                f"第{line.no}行：记录 {version.record_id} 已作为「{other_kind[0]}」存在，不能改为「{version.kind}」",
-                f"line {line.no}: record {version.record_id} exists as {other_kind[0]}, not {version.kind}",
-            )
-        conn.execute(
-            "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id, deleted, content_hash, payload, origin)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                version.version_id,
-                version.kind,
-                version.record_id,
-                version.parent_version_id,
-                version.hlc,
-                version.device_id,
-                int(version.deleted),
-                version.content_hash,
-                models.canonical_json(version.payload),
-                m.bundle_id,
-            ),
-        )
-        touched[version.record_id] = version.kind
-        result.versions += 1
-        if int(version.hlc[:13]) > now_ms + max_ahead:
-            conn.execute(
-                "INSERT OR IGNORE INTO clock_flags (version_id, device_id, hlc, bundle_id, merged_at) VALUES (?, ?, ?, ?, ?)",
-                (version.version_id, version.device_id, version.hlc, m.bundle_id, merged_at),
-            )
-            result.clock_suspect += 1
-        if progress and line.no % 2000 == 0:
-            progress(line.no, total)
+        chunk.append((line.no, version, record))
+        if len(chunk) >= CHUNK_LINES:
+            _apply_chunk(conn, chunk, m, result, now_ms, max_ahead, now)
+            chunk = []
+            if progress:
+                progress(line.no, total)
+    if chunk:
+        _apply_chunk(conn, chunk, m, result, now_ms, max_ahead, now)
     if progress:
         progress(total, total)
-    return touched
 
 
-def _settle_all(conn: sqlite3.Connection, touched: dict[str, str], result: BundleResult) -> None:
-    now = _now_iso()
-    for record_id, kind in touched.items():
-        _settle(conn, kind, record_id, result.kinds.setdefault(kind, KindSummary()), now)
+def _apply_chunk(
+    conn: sqlite3.Connection,
+    chunk: list[tuple[int, models.Version, models.Record]],
+    m: Any,
+    result: BundleResult,
+    now_ms: int,
+    max_ahead: int,
+    now: str,
+) -> None:
+    known = {
+        r[0]: tuple(r)
+        for r in _in(
+            conn,
+            "SELECT version_id, content_hash, kind, record_id FROM versions WHERE version_id IN ({})",
+            [v.version_id for _, v, _ in chunk],
+        )
+    }
+    kinds = {
+        r[0]: r[1]
+        for r in _in(
+            conn,
+            "SELECT DISTINCT record_id, kind FROM versions WHERE record_id IN ({})",
+            list({v.record_id for _, v, _ in chunk}),
+        )
+    }
+    fresh: list[tuple[int, models.Version, models.Record]] = []
+    for no, v, rec in chunk:
+        seen = known.get(v.version_id)
+        if seen is not None:
+            if seen[1:] != (v.content_hash, v.kind, v.record_id):
+                raise BundleError(
+                    f"第{no}行：版本 {v.version_id} 已存在但内容不同（疑似被篡改），整个同步包未合并",
+                    f"line {no}: version {v.version_id} exists with different content (tampered?); the bundle was not merged",
+                )
+            result.kinds.setdefault(v.kind, KindSummary()).unchanged += 1
+            continue
+        other = kinds.setdefault(v.record_id, v.kind)
+        if other != v.kind:
+            raise BundleError(
+                f"第{no}行：记录 {v.record_id} 已作为「{other}」存在，不能改为「{v.kind}」",
+                f"line {no}: record {v.record_id} exists as {other}, not {v.kind}",
+            )
+        known[v.version_id] = (v.version_id, v.content_hash, v.kind, v.record_id)
+        fresh.append((no, v, rec))
+    conn.executemany(
+        "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id, deleted, content_hash, payload, origin)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                v.version_id,
+                v.kind,
+                v.record_id,
+                v.parent_version_id,
+                v.hlc,
+                v.device_id,
+                int(v.deleted),
+                v.content_hash,
+                models.canonical_json(v.payload),
+                m.bundle_id,
+            )
+            for _, v, _ in fresh
+        ],
+    )
+    ahead = [
+        (v.version_id, v.device_id, v.hlc, m.bundle_id, now)
+        for _, v, _ in fresh
+        if int(v.hlc[:13]) > now_ms + max_ahead
+    ]
+    conn.executemany(
+        "INSERT OR IGNORE INTO clock_flags (version_id, device_id, hlc, bundle_id, merged_at) VALUES (?, ?, ?, ?, ?)",
+        ahead,
+    )
+    result.clock_suspect += len(ahead)
+    result.versions += len(fresh)
+    _settle_batch(
+        conn,
+        {v.record_id: v.kind for _, v, _ in fresh},
+        {v.version_id: rec for _, v, rec in fresh},
+        result,
+        now,
+    )
+
+
+def _settle_batch(
+    conn: sqlite3.Connection,
+    touched: dict[str, str],
+    records: dict[str, models.Record],
+    result: BundleResult,
+    now: str,
+) -> None:
+    """The common case in bulk: a record with one head and no conflict history gets that head as its
+    current row (its record was validated a moment ago). Anything else goes through _settle."""
+    if not touched:
+        return
+    rids = list(touched)
+    versions: dict[str, list[sqlite3.Row]] = {}
+    for r in _in(
+        conn,
+        "SELECT record_id, version_id, parent_version_id, hlc, device_id, deleted FROM versions WHERE record_id IN ({})",
+        rids,
+    ):
+        versions.setdefault(r[0], []).append(r)
+    with_conflicts = {
+        r[0]
+        for r in _in(conn, "SELECT DISTINCT record_id FROM conflicts WHERE record_id IN ({})", rids)
+    }
+    by_kind: dict[str, list[str]] = {}
+    for rid, kind in touched.items():
+        by_kind.setdefault(kind, []).append(rid)
+    current: dict[str, str] = {}
+    for kind, ids in by_kind.items():
+        current.update(
+            {
+                r[0]: r[1]
+                for r in _in(conn, f"SELECT id, version_id FROM {kind} WHERE id IN ({{}})", ids)
+            }
+        )
+    writes: dict[str, list[tuple[str, dict[str, Any], models.Record]]] = {}
+    for rid, kind in touched.items():
+        summary = result.kinds.setdefault(kind, KindSummary())
+        rows = versions[rid]
+        parents = {r[2] for r in rows if r[2]}
+        heads = [r for r in rows if r[1] not in parents]
+        if len(heads) > 1 or rid in with_conflicts:
+            _settle(conn, kind, rid, summary, now)
+            continue
+        winner = heads[0]
+        if current.get(rid) == winner[1]:
+            continue
+        record = records.get(winner[1])
+        if record is None:
+            text = conn.execute(
+                "SELECT payload FROM versions WHERE version_id = ?", (winner[1],)
+            ).fetchone()[0]
+            record = models.MODELS[kind].model_validate(json.loads(text))
+        meta = {
+            "version_id": winner[1],
+            "hlc": winner[3],
+            "device_id": winner[4],
+            "deleted": winner[5],
+        }
+        writes.setdefault(kind, []).append((rid, meta, record))
+        if rid in current:
+            summary.updated += 1
+        else:
+            summary.new += 1
+    for kind, items in writes.items():
+        write_current_many(conn, kind, items)
+        for rid, _, _ in items:
+            if kind == "meal_count":
+                _review_meal_slot(conn, rid, now)
+            elif kind == "elder":
+                _review_person(conn, rid, now)
 
 
 def _settle(
@@ -333,8 +450,8 @@ def _settle(
         winner = next(h for h in heads if h["version_id"] == chosen)
     current = conn.execute(f"SELECT version_id FROM {kind} WHERE id = ?", (record_id,)).fetchone()
     if current is None or current[0] != winner["version_id"]:
-        payload = json.loads(winner["payload"])
-        record = models.MODELS[kind].model_validate(payload)
+        record = models.MODELS[kind].model_validate(json.loads(winner["payload"]))
+        payload = record.payload()
         meta = {
             "version_id": winner["version_id"],
             "hlc": winner["hlc"],
