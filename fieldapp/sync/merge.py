@@ -335,7 +335,7 @@ def _apply_chunk(
                 v.device_id,
                 int(v.deleted),
                 v.content_hash,
-                models.canonical_json(v.payload),
+                v.payload_json,
                 m.bundle_id,
             )
             for _, v, _ in fresh
