@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fieldapp import models, reference
+from fieldapp import kinds, reference
+
+if TYPE_CHECKING:
+    from fieldapp import models
 
 _LANG = ["zh"]
 
@@ -213,11 +216,13 @@ def field_label(model: type[Any], name: str) -> str:
 
 
 def field_label_kind(kind: str, name: str) -> str:
+    from fieldapp import models
+
     return field_label(models.MODELS[kind], name)
 
 
 def kind_label(kind: str) -> str:
-    zh, en = models.MODELS[kind].LABEL
+    zh, en = kinds.LABELS[kind]
     return en if _LANG[0] == "en" else zh
 
 

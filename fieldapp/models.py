@@ -30,7 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from stdnum.cn import ric
 
-from fieldapp import reference
+from fieldapp import kinds, reference
 
 SCHEMA_VERSION = 1  # version of the record payloads (SPEC §5 `schema_version`)
 
@@ -43,7 +43,7 @@ def rule(field: str, zh: str, en: str) -> PydanticCustomError:
 
 
 def today() -> date:
-    return date.today()
+    return kinds.today()
 
 
 @dataclass(frozen=True)
@@ -420,15 +420,12 @@ def check_id_number(v: str) -> str:
 
 
 def mask_id_number(v: str | None) -> str:
-    """`321202********123X`: what every screen but the elder's edit form shows."""
-    if not v:
-        return ""
-    return v[:6] + "*" * (len(v) - 10) + v[-4:] if len(v) > 10 else "*" * len(v)
+    return kinds.mask_id_number(v)
 
 
 class Elder(Record):
     KIND = "elder"
-    LABEL = ("老年人档案", "Elder")
+    LABEL = kinds.LABELS["elder"]
 
     name: Text = F("姓名", "Name", max_length=50)
     id_number: str | None = F("身份证号", "ID number", None, widget="id_number")
@@ -528,7 +525,7 @@ class Elder(Record):
 
 class HomeVisit(Record):
     KIND = "home_visit"
-    LABEL = ("居家上门服务", "Home visit")
+    LABEL = kinds.LABELS["home_visit"]
 
     elder_id: RecordId = F("老人", "Elder", widget="elder")
     visit_date: PastDate = F("服务日期", "Visit date")
@@ -587,7 +584,7 @@ class HomeVisit(Record):
 
 class Assessment(Record):
     KIND = "assessment"
-    LABEL = ("能力评估", "Capability assessment")
+    LABEL = kinds.LABELS["assessment"]
 
     elder_id: RecordId = F("老人", "Elder", widget="elder")
     assess_date: PastDate = F("评估日期", "Assessment date")
@@ -689,7 +686,7 @@ RETROFIT_DATES = ("apply_date", "assess_date", "start_date", "accept_date")
 
 class Retrofit(Record):
     KIND = "retrofit"
-    LABEL = ("适老化改造", "Home retrofit")
+    LABEL = kinds.LABELS["retrofit"]
 
     elder_id: RecordId = F("老人（户）", "Elder (household)", widget="elder")
     project_year: int = F("项目年度", "Project year", ge=2015, le=2100)
@@ -763,7 +760,7 @@ class Retrofit(Record):
 
 class MealPoint(Record):
     KIND = "meal_point"
-    LABEL = ("助餐点", "Meal point")
+    LABEL = kinds.LABELS["meal_point"]
 
     name: Text = F("助餐点名称", "Name", max_length=100)
     community_code: CommunityCode = F("社区", "Community", widget="community")
@@ -781,7 +778,7 @@ class MealPoint(Record):
 
 class MealCount(Record):
     KIND = "meal_count"
-    LABEL = ("助餐服务人次", "Meal count")
+    LABEL = kinds.LABELS["meal_count"]
 
     point_id: RecordId = F("助餐点", "Meal point", widget="meal_point")
     service_date: PastDate = F("日期", "Date")
@@ -820,7 +817,7 @@ class MealCount(Record):
 
 class Volunteer(Record):
     KIND = "volunteer"
-    LABEL = ("志愿者", "Volunteer")
+    LABEL = kinds.LABELS["volunteer"]
 
     name: Text = F("姓名", "Name", max_length=50)
     phone: Phone | None = F("联系电话", "Phone", None)
@@ -853,7 +850,7 @@ class Participant(BaseModel):
 
 class VolunteerEvent(Record):
     KIND = "volunteer_event"
-    LABEL = ("志愿助老活动", "Volunteer event")
+    LABEL = kinds.LABELS["volunteer_event"]
 
     title: Text = F("活动名称", "Title", max_length=100)
     event_date: date = F("活动日期", "Event date")

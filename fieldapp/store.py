@@ -9,14 +9,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fieldapp import db, hlc, ids, models, reference
-from fieldapp.models import Record, mask_id_number
+from fieldapp import db, hlc, ids, kinds, reference
+from fieldapp.kinds import mask_id_number
 
-KINDS: tuple[str, ...] = tuple(models.MODELS)
+if (
+    TYPE_CHECKING
+):  # the models (pydantic) load on the first save or read of a record, not at start-up
+    from types import ModuleType
+
+    from fieldapp.models import Record
+
+KINDS: tuple[str, ...] = kinds.KINDS
 ENVELOPE = ("id", "version_id", "hlc", "device_id", "deleted")
 RISK_ORDER = ("high", "priority", "general")
+
+
+def _models() -> ModuleType:
+    """The record models, imported when first needed (pydantic costs ~0.1 s of start-up)."""
+    from fieldapp import models
+
+    return models
 
 
 class StoreError(ValueError):
@@ -120,12 +134,12 @@ def current_row(kind: str, record: Record, payload: dict[str, Any]) -> dict[str,
     row = {k: _column_value(v) for k, v in payload.items()}
     if kind in ("elder", "volunteer"):
         row["name_initials"] = _initials(payload["name"])
-    if isinstance(record, models.Assessment):
+    if isinstance(record, _models().Assessment):
         row["level_computed"] = record.computed_level()
-    elif isinstance(record, models.MealCount):
+    elif isinstance(record, _models().MealCount):
         row["total"] = record.total
         row["subsidized_total"] = sum(record.subsidized.values())
-    elif isinstance(record, models.VolunteerEvent):
+    elif isinstance(record, _models().VolunteerEvent):
         ev = record
         row["total_hours"] = float(sum(p.hours for p in ev.participants))
         row["total_points"] = float(sum(ev.points(p) for p in ev.participants))
@@ -150,7 +164,7 @@ def write_current(
 
 def _write_children(conn: sqlite3.Connection, record_id: str, record: Record) -> None:
     """The child rows of a retrofit (items) or a volunteer event (participants), rewritten with the record."""
-    if isinstance(record, models.Retrofit):
+    if isinstance(record, _models().Retrofit):
         conn.execute("DELETE FROM retrofit_line WHERE retrofit_id = ?", (record_id,))
         conn.executemany(
             "INSERT INTO retrofit_line (retrofit_id, line_no, code, qty, unit_price) VALUES (?, ?, ?, ?, ?)",
@@ -159,7 +173,7 @@ def _write_children(conn: sqlite3.Connection, record_id: str, record: Record) ->
                 for i, it in enumerate(record.items)
             ],
         )
-    elif isinstance(record, models.VolunteerEvent):
+    elif isinstance(record, _models().VolunteerEvent):
         ev = record
         conn.execute("DELETE FROM volunteer_participant WHERE event_id = ?", (record_id,))
         conn.executemany(
@@ -350,7 +364,7 @@ class Store:
     # ------------------------------------------------------------ writes
 
     def create(self, kind: str, data: dict[str, Any] | Record) -> Saved:
-        record = models.validate_record(kind, data)
+        record = _models().validate_record(kind, data)
         return self._save(kind, self._new_id(), None, record, deleted=False)
 
     def update(
@@ -363,7 +377,7 @@ class Store:
     ) -> Saved:
         """Edit a record. `base_version_id` is the version the form was opened on: when the record
         has moved on since, the edit is refused instead of overwriting what changed."""
-        record = models.validate_record(kind, data)
+        record = _models().validate_record(kind, data)
         with self.transaction():
             cur = self._current_meta(kind, record_id)
             if cur["deleted"]:
@@ -397,7 +411,7 @@ class Store:
         ).fetchone()
         if row is None:
             raise NotFound(
-                f"找不到该记录（{models.MODELS[kind].LABEL[0]}）", f"no {kind} record {record_id}"
+                f"找不到该记录（{kinds.LABELS[kind][0]}）", f"no {kind} record {record_id}"
             )
         return row
 
@@ -409,7 +423,7 @@ class Store:
                 self._check_references(kind, record_id, record)
             dev = self._require_device()
             payload = record.payload()
-            payload_json = models.canonical_json(payload)
+            payload_json = _models().canonical_json(payload)
             version_id = self._new_id()
             stamp = self._tick()
             self.conn.execute(
@@ -423,7 +437,7 @@ class Store:
                     stamp,
                     dev.device_id,
                     int(deleted),
-                    models.content_hash_of(deleted, payload_json),
+                    _models().content_hash_of(deleted, payload_json),
                     payload_json,
                 ),
             )
@@ -448,7 +462,7 @@ class Store:
         elder_id = getattr(record, "elder_id", None)
         if elder_id is not None:
             self._require_live("elder", elder_id, "elder_id", "老人")
-        if isinstance(record, models.MealCount):
+        if isinstance(record, _models().MealCount):
             mc = record
             self._require_live("meal_point", mc.point_id, "point_id", "助餐点")
             clash = self.conn.execute(
@@ -461,7 +475,7 @@ class Store:
                     f"{mc.service_date} {mc.meal} already has a count for this point: edit it instead",
                     "meal",
                 )
-        if isinstance(record, models.VolunteerEvent):
+        if isinstance(record, _models().VolunteerEvent):
             for p in record.participants:
                 self._require_live("volunteer", p.volunteer_id, "participants", "志愿者")
 
@@ -490,9 +504,9 @@ class Store:
         ).fetchone()
         if row is None:
             raise NotFound(
-                f"找不到该记录（{models.MODELS[kind].LABEL[0]}）", f"no {kind} record {record_id}"
+                f"找不到该记录（{kinds.LABELS[kind][0]}）", f"no {kind} record {record_id}"
             )
-        record = models.MODELS[kind].model_validate(json.loads(row["payload"]))
+        record = _models().MODELS[kind].model_validate(json.loads(row["payload"]))
         return Current(
             kind,
             record_id,
@@ -615,7 +629,13 @@ class Store:
         self, today: date | None = None, *, limit: int = 200, community_code: str | None = None
     ) -> list[DueItem]:
         """Elders whose visit or assessment is due or overdue (SPEC §8), by risk, then oldest due first."""
-        today = today or models.today()
+        return self.due_page(today, limit=limit, community_code=community_code)[0]
+
+    def due_page(
+        self, today: date | None = None, *, limit: int = 200, community_code: str | None = None
+    ) -> tuple[list[DueItem], int]:
+        """The first `limit` of the due list, and how many are due in all (one query)."""
+        today = today or kinds.today()
         rules = reference.load().rules
         freq = rules["visit_frequency_days"]
         modes = list(rules["visit_counts_for_due"])
@@ -650,7 +670,7 @@ class Store:
                    AND (assess_date IS NULL OR assess_date <= date(:t, '-{int(a["next_due_months"])} months')))
         )
         SELECT d.id, b.name, b.id_number, b.visit_risk, d.reason, d.last_date, d.due_date,
-               CAST(julianday(:t) - julianday(d.due_date) AS INTEGER) AS overdue
+               CAST(julianday(:t) - julianday(d.due_date) AS INTEGER) AS overdue, count(*) OVER () AS total
         FROM due d JOIN base b ON b.id = d.id
         WHERE d.due_date <= :t
         ORDER BY CASE b.visit_risk WHEN 'high' THEN 0 WHEN 'priority' THEN 1 ELSE 2 END, d.due_date, b.name, d.reason
@@ -666,7 +686,8 @@ class Store:
         named |= {f"m{i}": m for i, m in enumerate(modes)}
         if community_code:
             named["community"] = community_code
-        return [
+        rows = self.conn.execute(sql, named).fetchall()
+        items = [
             DueItem(
                 r["id"],
                 r["name"],
@@ -677,14 +698,15 @@ class Store:
                 r["due_date"],
                 r["overdue"],
             )
-            for r in self.conn.execute(sql, named)
+            for r in rows
         ]
+        return items, (int(rows[0]["total"]) if rows else 0)
 
     def dashboard(
         self, today: date | None = None, community_code: str | None = None
     ) -> dict[str, Any]:
         """This month's counts and the year's progress beside the community's share of the plan's targets."""
-        today = today or models.today()
+        today = today or kinds.today()
         community_code = community_code or (self.device().community_code if self.device() else None)  # type: ignore[union-attr]
         m0 = today.replace(day=1).isoformat()
         m1 = (today.replace(day=28) + timedelta(days=4)).replace(day=1).isoformat()
@@ -846,7 +868,7 @@ class Store:
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in models.MODELS:
+    if kind not in kinds.LABELS:
         raise StoreError(f"未知的记录类型「{kind}」", f"unknown record kind {kind!r}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -14,8 +14,10 @@ from textual.screen import Screen
 from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.store import Store
-from fieldapp.tui.forms import FormResult, RecordForm
 from fieldapp.tui.keys import translate_bindings
+
+if TYPE_CHECKING:  # forms import the models: loaded when the first form opens
+    from fieldapp.tui.forms import FormResult
 
 ELDER_KINDS = ("home_visit", "assessment", "retrofit")
 
@@ -200,6 +202,8 @@ class FieldApp(App[None]):
 
             self.push_screen(ElderPicker(self.store), picked)
             return
+        from fieldapp.tui.forms import RecordForm
+
         data = self.defaults(kind) | (initial or {})
         context: dict[str, Any] = {}
         if elder is not None:
@@ -212,6 +216,8 @@ class FieldApp(App[None]):
     def edit_record(
         self, kind: str, record_id: str, *, initial: dict[str, Any] | None = None
     ) -> None:
+        from fieldapp.tui.forms import RecordForm
+
         cur = self.store.get(kind, record_id)
         context: dict[str, Any] = {}
         elder_id = cur.record.payload().get("elder_id")

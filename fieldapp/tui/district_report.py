@@ -225,6 +225,12 @@ class IndicatorScreen(Screen[None]):
         self.app.call_from_thread(self.notify, message, severity=severity)
 
 
+def _fields(kind: str) -> dict[str, Any]:
+    from fieldapp import models
+
+    return models.MODELS[kind].model_fields
+
+
 def _side_table(
     title: str, fields: dict[str, Any], other: dict[str, Any], kind: str | None = None
 ) -> Table:
@@ -237,11 +243,7 @@ def _side_table(
         text = Text("" if v is None else str(v))
         if other.get(k) != v:
             text.stylize("bold yellow")
-        label = (
-            i18n.field_label_kind(kind, k)
-            if kind and k in i18n.models.MODELS[kind].model_fields
-            else k
-        )
+        label = i18n.field_label_kind(kind, k) if kind and k in _fields(kind) else k
         table.add_row(label, text)
     return table
 

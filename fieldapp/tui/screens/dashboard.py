@@ -10,12 +10,15 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
-from fieldapp import i18n, models
+from fieldapp import i18n, kinds
 from fieldapp.i18n import t
 from fieldapp.tui.keys import translate_bindings
 
 if TYPE_CHECKING:
     from fieldapp.tui.app import FieldApp
+
+
+DUE_ROWS = 60  # the most overdue first; a DataTable measures every row it holds, so hold a screenful or two
 
 
 def _goal(fig: dict[str, Any]) -> str:
@@ -74,7 +77,7 @@ class DashboardScreen(Screen[None]):
 
     def reload(self) -> None:
         store = self.fapp.store
-        today = models.today()
+        today = kinds.today()
         fig = store.dashboard(today)
         m, y = fig["month"], fig["year"]
         table = Table(expand=True, box=None, padding=(0, 1), show_header=True)
@@ -124,7 +127,8 @@ class DashboardScreen(Screen[None]):
         self.query_one("#figures", Static).update(table)
         due = self.query_one(DataTable)
         due.clear()
-        for i, d in enumerate(store.due_list(today, limit=500)):
+        items, total = store.due_page(today, limit=DUE_ROWS)
+        for i, d in enumerate(items):
             due.add_row(
                 d.name,
                 d.id_masked,
@@ -135,7 +139,8 @@ class DashboardScreen(Screen[None]):
                 str(d.days_overdue),
                 key=f"{i}|{d.elder_id}|{d.reason}|{d.name}",
             )
-        self.query_one("#due-title", Label).update(f"{t('due_list')}（{due.row_count}）")
+        shown = f"{due.row_count}/{total}" if total > due.row_count else str(total)
+        self.query_one("#due-title", Label).update(f"{t('due_list')}（{shown}）")
         self.loaded = True
 
     def _selected(self) -> tuple[str, str, str] | None:

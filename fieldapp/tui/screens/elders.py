@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static, Tab
 
 from fieldapp import i18n
 from fieldapp.i18n import t
-from fieldapp.models import mask_id_number
+from fieldapp.kinds import mask_id_number
 from fieldapp.tui.keys import translate_bindings
 from fieldapp.tui.screens.common import (
     ELDER_COLUMNS,

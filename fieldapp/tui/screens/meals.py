@@ -14,7 +14,6 @@ from textual.widgets import Footer, Header, Input, Label, Static
 
 from fieldapp import i18n, reference
 from fieldapp.i18n import t
-from fieldapp.models import RecordInvalid
 from fieldapp.store import StoreError
 from fieldapp.tui.keys import translate_bindings
 
@@ -140,6 +139,8 @@ class MealGridScreen(Screen[None]):
         return [self.query_one(f"#mc{self.gen}-{i}-{c}", Input).value.strip() for c in CELLS]
 
     def action_save(self) -> None:
+        from fieldapp.models import RecordInvalid
+
         store = self.fapp.store
         saved = errors = 0
         for i, slot in enumerate(self.slots):

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
 
-from fieldapp import i18n, models, reference
+from fieldapp import i18n, reference
 from fieldapp.i18n import t
 from fieldapp.tui.keys import translate_bindings
 from fieldapp.tui.screens.common import PAGE, PAGE_BINDINGS, ConfirmDialog, PagedTable
@@ -125,6 +125,8 @@ class RecordListScreen(PagedTable, Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        from fieldapp import models
+
         model = models.MODELS[self.kind]
         self.query_one(DataTable).add_columns(
             *[

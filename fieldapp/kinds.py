@@ -1,0 +1,40 @@
+"""The record kinds' names and labels, ID masking and "today": what lists and screens need, without the models.
+
+Kept apart from models.py so that opening the app does not import pydantic before the first screen.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+KINDS: tuple[str, ...] = (
+    "elder",
+    "home_visit",
+    "assessment",
+    "retrofit",
+    "meal_point",
+    "meal_count",
+    "volunteer",
+    "volunteer_event",
+)
+LABELS: dict[str, tuple[str, str]] = {
+    "elder": ("老年人档案", "Elder"),
+    "home_visit": ("居家上门服务", "Home visit"),
+    "assessment": ("能力评估", "Capability assessment"),
+    "retrofit": ("适老化改造", "Home retrofit"),
+    "meal_point": ("助餐点", "Meal point"),
+    "meal_count": ("助餐服务人次", "Meal count"),
+    "volunteer": ("志愿者", "Volunteer"),
+    "volunteer_event": ("志愿助老活动", "Volunteer event"),
+}
+
+
+def today() -> date:
+    return date.today()
+
+
+def mask_id_number(v: str | None) -> str:
+    """`321202********123X`: what every screen but the elder's edit form shows."""
+    if not v:
+        return ""
+    return v[:6] + "*" * (len(v) - 10) + v[-4:] if len(v) > 10 else "*" * len(v)
