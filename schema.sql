@@ -422,3 +422,27 @@ WHERE m.deleted = 0
         )
   );
 CREATE INDEX review_items_b ON review_items (queue, record_b);
+
+-- ------------------------------------------------------------ keys (schema version 3, docs/security.md)
+-- this database's own keys: a device's Ed25519 signing key and the district's public key;
+-- at the district, the secret for ID-number HMACs (the district's private key stays in its file)
+CREATE TABLE device_keys (
+    singleton            INTEGER PRIMARY KEY CHECK (singleton = 1),
+    sign_private         TEXT,    -- device: base64 Ed25519 seed
+    sign_public          TEXT,    -- device: base64 Ed25519 public key
+    district_public      TEXT,    -- device: base64 X25519 public key of the district
+    district_fingerprint TEXT,
+    hmac_secret          TEXT     -- district: base64, keys the HMAC of ID numbers
+);
+
+-- devices whose signatures the district accepts (enrolled after checking the fingerprint)
+CREATE TABLE enrolled_devices (
+    device_id   TEXT PRIMARY KEY,
+    public_key  TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    label       TEXT,
+    enrolled_at TEXT NOT NULL,
+    enrolled_by TEXT NOT NULL,
+    revoked_at  TEXT,
+    revoked_by  TEXT
+);

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fieldapp import paths, reference
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _create_from_schema(*names: str) -> Callable[[sqlite3.Connection], None]:
@@ -30,8 +30,15 @@ def _create_from_schema(*names: str) -> Callable[[sqlite3.Connection], None]:
 # user_version N → N+1. Each step gets the open connection inside the migration's transaction.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_from_schema(
-        "exports", "bundles", "conflicts", "review_items", "rejected_versions", "clock_flags"
+        "exports",
+        "bundles",
+        "conflicts",
+        "review_items",
+        "rejected_versions",
+        "clock_flags",
+        "meal_count_effective",
     ),
+    2: _create_from_schema("device_keys", "enrolled_devices"),
 }
 
 
@@ -46,7 +53,7 @@ def _pragmas(conn: sqlite3.Connection) -> None:
     )  # WAL + NORMAL: durable at checkpoints, no corruption
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
-    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA cache_size = -32768")  # 32 MiB: the merge's peak memory stays under 150 MB
     conn.execute("PRAGMA temp_store = MEMORY")
 
 
