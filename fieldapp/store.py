@@ -305,7 +305,16 @@ class Store:
         if not worker:
             raise StoreError("请填写工作人员姓名", "worker name is required", "worker")
         device_id = self._new_id()
+        from fieldapp.sync import crypto
+
+        sign_private, sign_public = (
+            crypto.new_signing_key()
+        )  # made once, at setup (docs/security.md)
         with self.transaction():
+            self.conn.execute(
+                "INSERT INTO device_keys (singleton, sign_private, sign_public) VALUES (1, ?, ?)",
+                (sign_private, sign_public),
+            )
             self.conn.execute(
                 "INSERT INTO device (singleton, role, device_id, label, worker, street_code, community_code, created_at)"
                 " VALUES (1, 'device', ?, ?, ?, ?, ?, ?)",
@@ -330,7 +339,13 @@ class Store:
             raise StoreError(
                 "该数据库已设置，不能再设为区级数据库", "this database is already set up"
             )
+        from fieldapp.sync import crypto
+
         with self.transaction():
+            self.conn.execute(
+                "INSERT INTO device_keys (singleton, hmac_secret) VALUES (1, ?)",
+                (crypto.new_hmac_secret(),),
+            )
             self.conn.execute(
                 "INSERT INTO device (singleton, role, device_id, label, created_at) VALUES (1, 'district', ?, ?, ?)",
                 (
@@ -344,6 +359,76 @@ class Store:
         dev = self.device()
         assert dev is not None
         return dev
+
+    # ------------------------------------------------------------ keys (docs/security.md)
+
+    def keys(self) -> dict[str, Any]:
+        row = self.conn.execute("SELECT * FROM device_keys").fetchone()
+        return dict(row) if row else {}
+
+    def install_district_key(self, public: bytes, fingerprint: str) -> None:
+        """The district's public key, which this device seals its bundles to."""
+        from fieldapp.sync import crypto
+
+        if self.device() is None or self.device().role != "device":  # type: ignore[union-attr]
+            raise StoreError(
+                "只有设备数据库需要区级公钥", "only a device database takes the district public key"
+            )
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE device_keys SET district_public = ?, district_fingerprint = ?",
+                (crypto.b64(public), fingerprint),
+            )
+
+    def enroll(self, device_id: str, public_b64: str, *, label: str | None, by: str) -> str:
+        """The district accepts this device's signatures from now on; returns the key's fingerprint."""
+        from fieldapp.sync import crypto
+
+        fp = crypto.fingerprint(crypto.unb64(public_b64))
+        with self.transaction():
+            row = self.conn.execute(
+                "SELECT public_key, revoked_at FROM enrolled_devices WHERE device_id = ?",
+                (device_id,),
+            ).fetchone()
+            if row is not None and row["revoked_at"]:
+                raise StoreError(
+                    "该设备已被撤销，不能重新登记（请在设备上重新设置）",
+                    "this device was revoked and cannot be enrolled again",
+                )
+            if row is not None and row["public_key"] != public_b64:
+                raise StoreError(
+                    "该设备已用另一把密钥登记", "this device is enrolled with another key"
+                )
+            self.conn.execute(
+                "INSERT OR IGNORE INTO enrolled_devices (device_id, public_key, fingerprint, label, enrolled_at, enrolled_by)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    device_id,
+                    public_b64,
+                    fp,
+                    label,
+                    datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
+                    by,
+                ),
+            )
+        return fp
+
+    def revoke(self, device_id: str, *, by: str) -> None:
+        with self.transaction():
+            cur = self.conn.execute(
+                "UPDATE enrolled_devices SET revoked_at = ?, revoked_by = ? WHERE device_id = ? AND revoked_at IS NULL",
+                (datetime.now(UTC).astimezone().isoformat(timespec="seconds"), by, device_id),
+            )
+            if cur.rowcount == 0:
+                raise StoreError(
+                    "没有该已登记且未撤销的设备", f"no enrolled, unrevoked device {device_id}"
+                )
+
+    def enrolled(self) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self.conn.execute("SELECT * FROM enrolled_devices ORDER BY enrolled_at")
+        ]
 
     def _require_device(self) -> Device:
         dev = self._device = self._device or self.device()

@@ -8,7 +8,6 @@ against what was actually read.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -18,7 +17,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -27,6 +26,7 @@ from fieldapp import models
 FORMAT = "fieldapp-bundle"
 FORMAT_VERSION = 1
 MEMBERS = ("manifest.json", "versions.ndjson")
+MEMBERS_V2 = ("manifest.json", "manifest.sig", "versions.sealed")
 SUFFIX = ".fieldbundle"
 
 # safety caps (a bundle of a community-month is a few MB; a whole district year of one device ~100 MB)
@@ -52,7 +52,13 @@ class MemberInfo(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sha256: str
     bytes: int
-    lines: int
+    lines: int | None = None  # the sealed member of format 2 has no lines
+
+
+class Encryption(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scheme: str
+    sealed_key: str
 
 
 class Manifest(BaseModel):
@@ -78,6 +84,22 @@ class Manifest(BaseModel):
     counts: dict[str, int]
     members: dict[str, MemberInfo]
     app_version: str
+    # format 2 (docs/security.md): the device's signing key, how the versions are sealed, and the
+    # digest of the plaintext versions.ndjson checked after decryption
+    device_public_key: str | None = None
+    encryption: Encryption | None = None
+    plain: MemberInfo | None = None
+
+    def dump(self) -> dict[str, Any]:
+        """The manifest as written: format 1 has exactly the fields of SPEC §5."""
+        data = self.model_dump()
+        if self.format_version == 1:
+            for key in ("device_public_key", "encryption", "plain"):
+                data.pop(key)
+        for member in data["members"].values():
+            if member.get("lines") is None:
+                member.pop("lines", None)
+        return data
 
     @field_validator("bundle_id", "device_id")
     @classmethod
@@ -145,11 +167,16 @@ def write_bundle(
     *,
     total: int = 0,
     progress: Progress | None = None,
+    seal: Seal | None = None,
 ) -> Written:
     """Write a bundle: `lines` yields (kind, hlc, ndjson line). The versions go to a temporary file
     first (constant memory, digests on the way), then into the ZIP under a temporary name, which is
     fsynced and renamed: a crash never leaves a half bundle under the real name."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if seal is not None:
+        return _write_sealed(
+            out_dir, manifest_fields, lines, total=total, progress=progress, seal=seal
+        )
     digest = hashlib.sha256()
     n_bytes = n_lines = 0
     counts: dict[str, int] = {}
@@ -200,7 +227,7 @@ def write_bundle(
                 ) as zf:
                     zf.writestr(
                         "manifest.json",
-                        json.dumps(manifest.model_dump(), ensure_ascii=False, indent=2),
+                        json.dumps(manifest.dump(), ensure_ascii=False, indent=2),
                     )
                     with zf.open("versions.ndjson", "w", force_zip64=n_bytes > (1 << 31)) as member:
                         shutil.copyfileobj(spool, member, CHUNK)
@@ -213,6 +240,102 @@ def write_bundle(
     _fsync_dir(out_dir)
     if progress:
         progress(n_lines, total or n_lines)
+    return Written(final, manifest, file_sha256(final))
+
+
+@dataclass(frozen=True)
+class Seal:
+    """What a device needs to write format 2: the district's public key and its own signing key."""
+
+    district_public: bytes
+    sign_private: str
+    sign_public: str
+
+
+def _write_sealed(
+    out_dir: Path,
+    manifest_fields: dict[str, Any],
+    lines: Iterator[tuple[str, str, str]],
+    *,
+    total: int,
+    progress: Progress | None,
+    seal: Seal,
+) -> Written:
+    """Format 2: the versions are compressed and encrypted on the way into the ZIP (no plaintext
+    ever touches the disk), then the manifest, which names the digests of both, is signed."""
+    from fieldapp.sync import crypto
+
+    plain = hashlib.sha256()
+    stats = {"bytes": 0, "lines": 0}
+    counts: dict[str, int] = {}
+    span: list[str] = []
+
+    def plain_chunks() -> Iterator[bytes]:
+        for kind, hlc, line in lines:
+            data = line.encode("utf-8")
+            plain.update(data)
+            stats["bytes"] += len(data)
+            stats["lines"] += 1
+            counts[kind] = counts.get(kind, 0) + 1
+            span[:] = [min([hlc, *span[:1]]), max([hlc, *span[1:]])]
+            if progress and stats["lines"] % 2000 == 0:
+                progress(stats["lines"], total)
+            yield data
+
+    sealed_key, cipher = crypto.seal_stream(plain_chunks(), seal.district_public)
+    name = bundle_name(
+        manifest_fields["community_code"],
+        manifest_fields["period"],
+        manifest_fields["device_id"],
+        manifest_fields["seq"],
+    )
+    final = out_dir / name
+    if final.exists():
+        raise BundleError(f"文件已存在：{name}", f"file exists: {name}")
+    tmp = out_dir / f".{name}.tmp"
+    sealed = hashlib.sha256()
+    n_sealed = 0
+    try:
+        with open(tmp, "wb") as raw:
+            with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
+                with zf.open("versions.sealed", "w", force_zip64=True) as member:
+                    for chunk in cipher:
+                        member.write(chunk)
+                        sealed.update(chunk)
+                        n_sealed += len(chunk)
+                manifest = Manifest.model_validate(
+                    {
+                        "format": FORMAT,
+                        "format_version": 2,
+                        "schema_version": models.SCHEMA_VERSION,
+                        **manifest_fields,
+                        "hlc_from": span[0] if span else None,
+                        "hlc_to": span[1] if span else None,
+                        "counts": dict(sorted(counts.items())),
+                        "members": {
+                            "versions.sealed": {"sha256": sealed.hexdigest(), "bytes": n_sealed}
+                        },
+                        "device_public_key": seal.sign_public,
+                        "encryption": {"scheme": crypto.SCHEME, "sealed_key": sealed_key},
+                        "plain": {
+                            "sha256": plain.hexdigest(),
+                            "bytes": stats["bytes"],
+                            "lines": stats["lines"],
+                        },
+                    }
+                )
+                body = json.dumps(manifest.dump(), ensure_ascii=False, indent=2).encode("utf-8")
+                zf.writestr("manifest.json", body)
+                zf.writestr("manifest.sig", crypto.b64(crypto.sign(seal.sign_private, body)))
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(out_dir)
+    if progress:
+        progress(stats["lines"], total or stats["lines"])
     return Written(final, manifest, file_sha256(final))
 
 
@@ -251,13 +374,20 @@ class Line:
 @dataclass
 class BundleReader:
     """An opened, structurally checked bundle. `lines()` streams the versions and, at its end,
-    checks them against the manifest (sha256, bytes, lines)."""
+    checks them against the manifest (sha256, bytes, lines). Format 2 needs the signature checked
+    by the caller (`signed_by`) and the district's private key to read the versions."""
 
     path: Path
     manifest: Manifest
     _zip: zipfile.ZipFile
     _info: zipfile.ZipInfo
+    manifest_raw: bytes = b""
+    signature: bytes | None = None
     stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        return self.manifest.format_version
 
     def close(self) -> None:
         self._zip.close()
@@ -268,62 +398,129 @@ class BundleReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def lines(self) -> Iterator[Line]:
-        want = self.manifest.members["versions.ndjson"]
+    def signed_by(self, public_b64: str) -> bool:
+        """Whether manifest.json was signed by this Ed25519 key (the enrolled one, not the one the manifest names)."""
+        from fieldapp.sync import crypto
+
+        return self.signature is not None and crypto.verify(
+            public_b64, self.manifest_raw, self.signature
+        )
+
+    def _member_chunks(self, want: MemberInfo, name: str) -> Iterator[bytes]:
+        """The member's bytes, checked against the manifest's sha256 and size at the end."""
         digest = hashlib.sha256()
-        n_bytes = n_lines = 0
+        n = 0
         with self._zip.open(self._info) as member:
-            stream: IO[bytes] = io.BufferedReader(member, CHUNK)  # type: ignore[type-var]
             while True:
-                data = stream.readline(MAX_LINE_BYTES + 1)
+                data = member.read(CHUNK)
                 if not data:
                     break
-                n_bytes += len(data)
-                if n_bytes > want.bytes or n_bytes > MAX_VERSIONS_BYTES:
+                n += len(data)
+                if n > want.bytes:
                     raise BundleError(
-                        f"versions.ndjson 比清单所列的 {want.bytes} 字节长",
-                        f"versions.ndjson is longer than the manifest's {want.bytes} bytes",
+                        f"{name} 比清单所列的 {want.bytes} 字节长",
+                        f"{name} is longer than the manifest's {want.bytes} bytes",
                     )
                 digest.update(data)
-                n_lines += 1
-                if len(data) > MAX_LINE_BYTES:
-                    raise BundleError(
-                        f"第{n_lines}行过长（超过1 MiB）", f"line {n_lines} is longer than 1 MiB"
-                    )
-                if not data.endswith(b"\n"):
-                    raise BundleError(
-                        f"第{n_lines}行没有换行结尾（文件被截断？）",
-                        f"line {n_lines} does not end with a newline (truncated?)",
-                    )
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise BundleError(
-                        f"第{n_lines}行不是 UTF-8", f"line {n_lines} is not UTF-8"
-                    ) from None
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as e:
-                    raise BundleError(
-                        f"第{n_lines}行不是有效的 JSON：{e.msg}",
-                        f"line {n_lines} is not valid JSON: {e.msg}",
-                    ) from None
-                if not isinstance(obj, dict):
-                    raise BundleError(
-                        f"第{n_lines}行不是 JSON 对象", f"line {n_lines} is not a JSON object"
-                    )
-                yield Line(n_lines, text, obj)
-        got = digest.hexdigest()
-        if n_bytes != want.bytes or n_lines != want.lines or got != want.sha256:
+                yield data
+        if n != want.bytes or digest.hexdigest() != want.sha256:
             raise BundleError(
-                f"versions.ndjson 与清单不符（字节 {n_bytes}/{want.bytes}，行 {n_lines}/{want.lines}，摘要{'一致' if got == want.sha256 else '不一致'}）",
-                f"versions.ndjson does not match the manifest (bytes {n_bytes}/{want.bytes}, lines {n_lines}/{want.lines}, sha256 {'ok' if got == want.sha256 else 'differs'})",
+                f"{name} 与清单不符（字节 {n}/{want.bytes}，摘要{'一致' if digest.hexdigest() == want.sha256 else '不一致'}）",
+                f"{name} does not match the manifest (bytes {n}/{want.bytes}, sha256 {'ok' if digest.hexdigest() == want.sha256 else 'differs'})",
             )
-        self.stats = {"bytes": n_bytes, "lines": n_lines}
+
+    def lines(self, district_key: Any = None) -> Iterator[Line]:
+        if self.version == 1:
+            want = self.manifest.members["versions.ndjson"]
+            yield from _parse_lines(
+                self._member_chunks(want, "versions.ndjson"), want, "versions.ndjson", self.stats
+            )
+            return
+        from fieldapp.sync import crypto
+
+        if district_key is None:
+            raise BundleError(
+                "读取加密同步包需要区级私钥（--key）",
+                "reading an encrypted bundle needs the district private key (--key)",
+            )
+        assert self.manifest.encryption is not None and self.manifest.plain is not None
+        want = self.manifest.plain
+        cipher = self._member_chunks(self.manifest.members["versions.sealed"], "versions.sealed")
+        try:
+            plain = crypto.open_stream(
+                self.manifest.encryption.sealed_key,
+                district_key,
+                cipher,
+                min(want.bytes, MAX_VERSIONS_BYTES),
+            )
+            yield from _parse_lines(plain, want, "versions.ndjson", self.stats)
+        except crypto.KeyError_ as e:
+            raise BundleError(e.zh, e.en) from None
 
 
-def open_bundle(path: Path) -> BundleReader:
-    """Open and check the structure: size, ZIP, exactly the two members, caps, the manifest."""
+def _parse_lines(
+    chunks: Iterator[bytes], want: MemberInfo, name: str, stats: dict[str, int]
+) -> Iterator[Line]:
+    """Split a byte stream into JSON lines, checking each and, at the end, sha256/bytes/lines."""
+    digest = hashlib.sha256()
+    n_bytes = n_lines = 0
+    pending = b""
+
+    def one(data: bytes, no: int) -> Line:
+        if len(data) > MAX_LINE_BYTES:
+            raise BundleError(f"第{no}行过长（超过1 MiB）", f"line {no} is longer than 1 MiB")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BundleError(f"第{no}行不是 UTF-8", f"line {no} is not UTF-8") from None
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise BundleError(
+                f"第{no}行不是有效的 JSON：{e.msg}", f"line {no} is not valid JSON: {e.msg}"
+            ) from None
+        if not isinstance(obj, dict):
+            raise BundleError(f"第{no}行不是 JSON 对象", f"line {no} is not a JSON object")
+        return Line(no, text, obj)
+
+    for chunk in chunks:
+        n_bytes += len(chunk)
+        if n_bytes > want.bytes or n_bytes > MAX_VERSIONS_BYTES:
+            raise BundleError(
+                f"{name} 比清单所列的 {want.bytes} 字节长",
+                f"{name} is longer than the manifest's {want.bytes} bytes",
+            )
+        digest.update(chunk)
+        pending += chunk
+        while True:
+            cut = pending.find(b"\n")
+            if cut < 0:
+                if len(pending) > MAX_LINE_BYTES:
+                    raise BundleError(
+                        f"第{n_lines + 1}行过长（超过1 MiB）",
+                        f"line {n_lines + 1} is longer than 1 MiB",
+                    )
+                break
+            data, pending = pending[: cut + 1], pending[cut + 1 :]
+            n_lines += 1
+            yield one(data, n_lines)
+    if pending:
+        raise BundleError(
+            f"第{n_lines + 1}行没有换行结尾（文件被截断？）",
+            f"line {n_lines + 1} does not end with a newline (truncated?)",
+        )
+    got = digest.hexdigest()
+    if n_bytes != want.bytes or n_lines != want.lines or got != want.sha256:
+        raise BundleError(
+            f"{name} 与清单不符（字节 {n_bytes}/{want.bytes}，行 {n_lines}/{want.lines}，摘要{'一致' if got == want.sha256 else '不一致'}）",
+            f"{name} does not match the manifest (bytes {n_bytes}/{want.bytes}, lines {n_lines}/{want.lines}, sha256 {'ok' if got == want.sha256 else 'differs'})",
+        )
+    stats.update({"bytes": n_bytes, "lines": n_lines})
+
+
+def open_bundle(path: Path, *, allow_v1: bool = True) -> BundleReader:
+    """Open and check the structure: size, ZIP, exactly the members of its format, caps, the manifest.
+    Format 1 (unsigned, unencrypted) is refused unless `allow_v1`."""
     name = path.name
     try:
         size = path.stat().st_size
@@ -340,9 +537,19 @@ def open_bundle(path: Path) -> BundleReader:
     try:
         infos = zf.infolist()
         names = [i.filename for i in infos]
-        if sorted(names) != sorted(MEMBERS) or len(set(names)) != len(names):
-            extra = sorted(set(names) - set(MEMBERS))
-            missing = sorted(set(MEMBERS) - set(names))
+        expected = MEMBERS_V2 if "versions.sealed" in names else MEMBERS
+        if (
+            expected is MEMBERS_V2
+            and "manifest.sig" not in names
+            and sorted(set(names) | {"manifest.sig"}) == sorted(MEMBERS_V2)
+        ):
+            raise BundleError(
+                "同步包未签名（缺少 manifest.sig），不予接受",
+                "unsigned bundle (manifest.sig is missing): refused",
+            )
+        if sorted(names) != sorted(expected) or len(set(names)) != len(names):
+            extra = sorted(set(names) - set(expected))
+            missing = sorted(set(expected) - set(names))
             raise BundleError(
                 f"成员不符：多出 {extra or '无'}，缺少 {missing or '无'}",
                 f"wrong members: unexpected {extra or 'none'}, missing {missing or 'none'}",
@@ -350,7 +557,9 @@ def open_bundle(path: Path) -> BundleReader:
         by_name = {i.filename: i for i in infos}
         total = 0
         for info in infos:
-            cap = MAX_MANIFEST_BYTES if info.filename == "manifest.json" else MAX_VERSIONS_BYTES
+            cap = (
+                MAX_VERSIONS_BYTES if info.filename.startswith("versions.") else MAX_MANIFEST_BYTES
+            )
             if info.file_size > cap:
                 raise BundleError(
                     f"{info.filename} 超过大小上限", f"{info.filename} is over its size cap"
@@ -366,15 +575,19 @@ def open_bundle(path: Path) -> BundleReader:
                 )
             if info.flag_bits & 0x1:
                 raise BundleError(
-                    f"{info.filename} 已加密，v1 格式不支持",
-                    f"{info.filename} is encrypted: not format v1",
+                    f"{info.filename} 使用了 ZIP 加密，格式不符",
+                    f"{info.filename} uses ZIP encryption: not this format",
                 )
             total += info.file_size
-        if total > MAX_VERSIONS_BYTES + MAX_MANIFEST_BYTES:
+        if total > MAX_VERSIONS_BYTES + 2 * MAX_MANIFEST_BYTES:
             raise BundleError("解压后总大小超过上限", "total uncompressed size over the cap")
         try:
             with zf.open(by_name["manifest.json"]) as f:
                 raw = f.read(MAX_MANIFEST_BYTES + 1)
+            signature = None
+            if "manifest.sig" in by_name:
+                with zf.open(by_name["manifest.sig"]) as f:
+                    signature = f.read(1024)
         except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise BundleError(
                 "manifest.json 无法解压（文件损坏）", f"manifest.json cannot be read ({e})"
@@ -394,10 +607,21 @@ def open_bundle(path: Path) -> BundleReader:
                 f"不是 fieldapp 同步包（format={data.get('format')!r}）",
                 f"not a fieldapp bundle (format={data.get('format')!r})",
             )
-        if data.get("format_version") != FORMAT_VERSION:
+        version = data.get("format_version")
+        if version not in (1, 2):
             raise BundleError(
-                f"不支持的格式版本 format_version={data.get('format_version')!r}（本程序读取版本 {FORMAT_VERSION}）",
-                f"unknown format_version {data.get('format_version')!r} (this fieldapp reads {FORMAT_VERSION})",
+                f"不支持的格式版本 format_version={version!r}（本程序读取版本 1 和 2）",
+                f"unknown format_version {version!r} (this fieldapp reads 1 and 2)",
+            )
+        if (version == 2) != (expected is MEMBERS_V2):
+            raise BundleError(
+                f"格式版本 {version} 与成员不符",
+                f"format_version {version} does not match the members",
+            )
+        if version == 1 and not allow_v1:
+            raise BundleError(
+                "v1 格式的同步包未签名、未加密，只在明确允许时接受（--allow-v1）",
+                "format 1 bundles are unsigned and unencrypted: accepted only with --allow-v1",
             )
         if data.get("schema_version") != models.SCHEMA_VERSION:
             raise BundleError(
@@ -413,18 +637,38 @@ def open_bundle(path: Path) -> BundleReader:
                 f"manifest.json 字段 {where} 不符合要求：{first['msg']}",
                 f"manifest.json field {where}: {first['msg']}",
             ) from None
-        if set(manifest.members) != {"versions.ndjson"}:
+        member = "versions.sealed" if version == 2 else "versions.ndjson"
+        if set(manifest.members) != {member}:
             raise BundleError(
-                "manifest.json 的 members 须只列 versions.ndjson",
-                "manifest members must list versions.ndjson only",
+                f"manifest.json 的 members 须只列 {member}",
+                f"manifest members must list {member} only",
             )
-        info = by_name["versions.ndjson"]
-        if info.file_size != manifest.members["versions.ndjson"].bytes:
+        if version == 2 and (
+            manifest.encryption is None
+            or manifest.plain is None
+            or manifest.device_public_key is None
+        ):
             raise BundleError(
-                f"versions.ndjson 大小 {info.file_size} 与清单的 {manifest.members['versions.ndjson'].bytes} 不符",
-                f"versions.ndjson size {info.file_size} differs from the manifest's {manifest.members['versions.ndjson'].bytes}",
+                "v2 清单缺少加密或签名信息",
+                "the format 2 manifest lacks its encryption or signing fields",
             )
-        return BundleReader(path, manifest, zf, info)
+        info = by_name[member]
+        if info.file_size != manifest.members[member].bytes:
+            raise BundleError(
+                f"{member} 大小 {info.file_size} 与清单的 {manifest.members[member].bytes} 不符",
+                f"{member} size {info.file_size} differs from the manifest's {manifest.members[member].bytes}",
+            )
+        sig = None
+        if signature is not None:
+            from fieldapp.sync import crypto
+
+            try:
+                sig = crypto.unb64(signature.decode("ascii").strip())
+            except (ValueError, UnicodeDecodeError):
+                raise BundleError(
+                    "manifest.sig 不是有效的签名", "manifest.sig is not a valid signature"
+                ) from None
+        return BundleReader(path, manifest, zf, info, manifest_raw=raw, signature=sig)
     except BaseException:
         zf.close()
         raise
@@ -437,20 +681,69 @@ class Report:
     problem: str | None
     manifest: Manifest | None
     counts: dict[str, int]
+    signature: str = ""  # format 2: what is known of the signer
 
 
-def verify(path: Path) -> Report:
-    """Check a bundle completely without touching any database: structure, every line's envelope
-    and payload with the record models, counts and hlc range against the manifest."""
+def verify(
+    path: Path,
+    *,
+    enrolled: dict[str, tuple[str, str | None]] | None = None,
+    district_key: Any = None,
+) -> Report:
+    """Check a bundle without touching any database: structure, and (format 1, or format 2 with the
+    district's private key) every line's envelope and payload with the record models, counts and hlc
+    range against the manifest. Format 2 without the key: the signature and the sealed member's digest.
+    `enrolled` maps device_id → (public key, revoked_at) to report the enrolment too."""
     try:
         reader = open_bundle(path)
     except BundleError as e:
         return Report(path, False, str(e), None, {})
     counts: dict[str, int] = {}
+    signature = ""
     try:
         with reader:
             m = reader.manifest
-            for line in reader.lines():
+            if reader.version == 2:
+                from fieldapp.sync import crypto
+
+                assert m.device_public_key is not None
+                fp = crypto.fingerprint(crypto.unb64(m.device_public_key))
+                if not reader.signed_by(m.device_public_key):
+                    raise BundleError(
+                        "签名与清单中的设备密钥不符（伪造或被改动）",
+                        "the signature does not match the manifest's device key (forged or altered)",
+                    )
+                signature = f"signed by device {m.device_id[:8]} key {fp}"
+                if enrolled is not None:
+                    known = enrolled.get(m.device_id)
+                    if known is None:
+                        raise BundleError(
+                            f"设备 {m.device_id[:8]}（指纹 {fp}）未登记",
+                            f"device {m.device_id[:8]} (fingerprint {fp}) is not enrolled",
+                        )
+                    if known[1]:
+                        raise BundleError(
+                            f"设备 {m.device_id[:8]} 已于 {known[1]} 撤销",
+                            f"device {m.device_id[:8]} was revoked on {known[1]}",
+                        )
+                    if not reader.signed_by(known[0]):
+                        raise BundleError(
+                            "签名与登记的设备密钥不符",
+                            "the signature does not match the enrolled device key",
+                        )
+                    signature += ", enrolled"
+                if district_key is None:
+                    for _ in reader._member_chunks(m.members["versions.sealed"], "versions.sealed"):
+                        pass
+                    return Report(
+                        path,
+                        True,
+                        None,
+                        m,
+                        dict(m.counts),
+                        signature + "; content sealed (not decrypted)",
+                    )
+            for line in reader.lines(district_key):
                 assert line.data is not None
                 try:
                     version, _ = models.validate_version(line.data)
@@ -477,7 +770,7 @@ def verify(path: Path) -> Report:
                     f"counts {counts} differ from the manifest's {m.counts}",
                 )
     except BundleError as e:
-        return Report(path, False, str(e), reader.manifest, counts)
+        return Report(path, False, str(e), reader.manifest, counts, signature)
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
         return Report(
             path,
@@ -485,5 +778,6 @@ def verify(path: Path) -> Report:
             str(BundleError("文件损坏，无法解压", f"damaged file, cannot decompress ({e})")),
             reader.manifest,
             counts,
+            signature,
         )
-    return Report(path, True, None, reader.manifest, counts)
+    return Report(path, True, None, reader.manifest, counts, signature)

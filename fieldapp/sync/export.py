@@ -32,6 +32,7 @@ def export(
     full: bool = False,
     progress: Progress | None = None,
     until_hlc: str | None = None,
+    allow_v1: bool = True,
 ) -> ExportResult:
     """Write, read back and verify a bundle of the versions made on this device, then record the export. Local data is never changed
     (only the export history); a failure leaves no bundle behind and records nothing.
@@ -43,6 +44,19 @@ def export(
         raise StoreError(
             "本设备尚未设置（请先运行 fieldapp init）",
             "device not set up: run `fieldapp init` first",
+        )
+    keys = store.keys()
+    seal = None
+    if keys.get("district_public"):
+        from fieldapp.sync import crypto
+
+        seal = bundle.Seal(
+            crypto.unb64(keys["district_public"]), keys["sign_private"], keys["sign_public"]
+        )
+    elif not allow_v1:
+        raise StoreError(
+            "本设备尚未安装区级公钥，不能导出加密同步包（fieldapp init --district-key 公钥文件）",
+            "no district public key on this device: install it first (fieldapp init --district-key FILE)",
         )
     period = period or date.today().strftime("%Y-%m")
     conn = store.conn
@@ -89,7 +103,9 @@ def export(
         for row in cur:
             yield row["kind"], row["hlc"], bundle.version_line(row)
 
-    written = bundle.write_bundle(out_dir, fields, lines(), total=int(total), progress=progress)
+    written = bundle.write_bundle(
+        out_dir, fields, lines(), total=int(total), progress=progress, seal=seal
+    )
     report = bundle.verify(written.path)
     if not report.ok:
         written.path.unlink(missing_ok=True)

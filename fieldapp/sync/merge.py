@@ -101,14 +101,25 @@ def merge_bundle(
     dry_run: bool = False,
     now_ms: int | None = None,
     progress: Progress | None = None,
+    district_key: Any = None,
+    allow_v1: bool = True,
 ) -> BundleResult:
     started = time.perf_counter()
     result = BundleResult(path, "invalid")
     try:
         _refuse(conn)
-        reader = open_bundle(path)
+        reader = open_bundle(path, allow_v1=allow_v1)
+        if reader.version == 2:
+            _check_signer(conn, reader)
+            if district_key is None:
+                raise BundleError(
+                    "合并加密同步包需要区级私钥（--key）",
+                    "merging an encrypted bundle needs the district private key (--key)",
+                )
     except BundleError as e:
         result.reason = str(e)
+        if "reader" in locals():
+            reader.close()
         return result
     with reader:
         m = reader.manifest
@@ -147,6 +158,7 @@ def merge_bundle(
                 max_ahead,
                 total,
                 progress,
+                district_key,
             )
             merged_at = _now_iso()
             conn.executemany(
@@ -205,6 +217,33 @@ def _in(conn: sqlite3.Connection, sql: str, values: list[str]) -> list[sqlite3.R
     return out
 
 
+def _check_signer(conn: sqlite3.Connection, reader: Any) -> None:
+    """Format 2: the manifest must be signed by the enrolled, unrevoked key of the device it names,
+    checked before anything is decrypted."""
+    from fieldapp.sync import crypto
+
+    m = reader.manifest
+    fp = crypto.fingerprint(crypto.unb64(m.device_public_key))
+    row = conn.execute(
+        "SELECT public_key, revoked_at FROM enrolled_devices WHERE device_id = ?", (m.device_id,)
+    ).fetchone()
+    if row is None:
+        raise BundleError(
+            f"设备 {m.device_id[:8]}（{m.device_label}，指纹 {fp}）未登记：请与设备上显示的指纹核对后运行 fieldapp district enroll",
+            f"device {m.device_id[:8]} ({m.device_label}, fingerprint {fp}) is not enrolled: check the fingerprint shown on the device, then `fieldapp district enroll`",
+        )
+    if row["revoked_at"]:
+        raise BundleError(
+            f"设备 {m.device_id[:8]} 已于 {row['revoked_at']} 撤销，其同步包不予接受",
+            f"device {m.device_id[:8]} was revoked on {row['revoked_at']}: its bundles are refused",
+        )
+    if not reader.signed_by(row["public_key"]) or m.device_public_key != row["public_key"]:
+        raise BundleError(
+            "签名与登记的设备密钥不符（伪造或被改动），整个同步包未合并",
+            "the signature does not match the enrolled device key (forged or altered): the bundle was not merged",
+        )
+
+
 def _load_versions(
     conn: sqlite3.Connection,
     reader: Any,
@@ -216,12 +255,13 @@ def _load_versions(
     max_ahead: int,
     total: int,
     progress: Progress | None,
+    district_key: Any = None,
 ) -> None:
     """Validate the bundle's versions, insert the new ones and settle the records they touch,
     CHUNK_LINES at a time (settling is a recomputation, so doing it per chunk gives the same end)."""
     now = _now_iso()
     chunk: list[tuple[int, models.Version, models.Record]] = []
-    for line in reader.lines():
+    for line in reader.lines(district_key):
         data = line.data
         try:
             version, record = models.validate_version(data)
@@ -595,13 +635,22 @@ def merge_files(
     progress: Progress | None = None,
     on_result: Callable[[BundleResult], None] | None = None,
     cancel: Any = None,
+    district_key: Any = None,
+    allow_v1: bool = True,
 ) -> list[BundleResult]:
     """Merge bundles one by one (each its own transaction); `progress(done, total)` counts bundles."""
     results = []
     for i, path in enumerate(files):
         if cancel is not None and cancel.is_set():
             break
-        r = merge_bundle(conn, path, skip_invalid=skip_invalid, dry_run=dry_run)
+        r = merge_bundle(
+            conn,
+            path,
+            skip_invalid=skip_invalid,
+            dry_run=dry_run,
+            district_key=district_key,
+            allow_v1=allow_v1,
+        )
         results.append(r)
         if on_result:
             on_result(r)

@@ -1,0 +1,313 @@
+"""Keys and the sealed stream of bundle format 2 (docs/security.md), all by libsodium through PyNaCl.
+
+- the district's X25519 key pair: the private key at rest under a passphrase (Argon2id + SecretBox);
+- each device's Ed25519 signing key, made at setup; the district enrols its public key;
+- a bundle's versions: compressed, then encrypted with a fresh key by XChaCha20-Poly1305
+  secretstream (chunked, so memory stays bounded), the key sealed to the district's public key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import struct
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nacl.bindings as sodium
+import nacl.pwhash
+import nacl.utils
+from nacl.exceptions import BadSignatureError, CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.secret import SecretBox
+from nacl.signing import SigningKey, VerifyKey
+
+PUBLIC_FORMAT = "fieldapp-district-public-key"
+PRIVATE_FORMAT = "fieldapp-district-private-key"
+DEVICE_FORMAT = "fieldapp-device-public-key"
+SCHEME = "x25519-sealedbox+xchacha20poly1305-secretstream+zlib"
+PLAIN_CHUNK = 64 * 1024
+_TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+_TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+
+
+class KeyError_(ValueError):
+    """A key file or a signature that cannot be used, and why (zh, then en)."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        self.zh, self.en = zh, en
+        super().__init__(f"{zh}（{en}）")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def fingerprint(public: bytes) -> str:
+    """What a person compares by eye: 32 hex digits of SHA-256, in groups of four."""
+    h = hashlib.sha256(public).hexdigest()[:32].upper()
+    return "-".join(h[i : i + 4] for i in range(0, 32, 4))
+
+
+def _kdf_limits() -> tuple[int, int]:
+    # FIELDAPP_KDF=interactive makes tests fast; keys for real use take the moderate limits
+    if os.environ.get("FIELDAPP_KDF") == "interactive":
+        return nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE, nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
+    return nacl.pwhash.argon2id.OPSLIMIT_MODERATE, nacl.pwhash.argon2id.MEMLIMIT_MODERATE
+
+
+# ------------------------------------------------------------------ the district's key pair
+
+
+def district_keygen(
+    out_dir: Path, passphrase: str, name: str = "district"
+) -> tuple[Path, Path, str]:
+    """Write `<name>.public.json` (for devices) and `<name>.private.json` (passphrase-protected)."""
+    if len(passphrase) < 10:
+        raise KeyError_("口令至少10个字符", "the passphrase needs at least 10 characters")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    public_path, private_path = out_dir / f"{name}.public.json", out_dir / f"{name}.private.json"
+    for p in (public_path, private_path):
+        if p.exists():
+            raise KeyError_(f"文件已存在：{p}", f"file exists: {p}")
+    sk = PrivateKey.generate()
+    pk = bytes(sk.public_key)
+    ops, mem = _kdf_limits()
+    salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+    key = nacl.pwhash.argon2id.kdf(
+        SecretBox.KEY_SIZE, passphrase.encode("utf-8"), salt, opslimit=ops, memlimit=mem
+    )
+    sealed = SecretBox(key).encrypt(bytes(sk))
+    fp = fingerprint(pk)
+    private_path.write_text(
+        json.dumps(
+            {
+                "format": PRIVATE_FORMAT,
+                "kdf": "argon2id",
+                "opslimit": ops,
+                "memlimit": mem,
+                "salt": b64(salt),
+                "secret": b64(bytes(sealed)),
+                "public": b64(pk),
+                "fingerprint": fp,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    os.chmod(private_path, 0o600)
+    public_path.write_text(
+        json.dumps({"format": PUBLIC_FORMAT, "public": b64(pk), "fingerprint": fp}, indent=2),
+        encoding="utf-8",
+    )
+    return public_path, private_path, fp
+
+
+def _read_json(path: Path, fmt: str, what_zh: str, what_en: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise KeyError_(
+            f"无法读取{what_zh}：{path.name}", f"cannot read the {what_en}: {path.name}"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise KeyError_(f"{path.name} 不是{what_zh}", f"{path.name} is not a {what_en}")
+    return data
+
+
+def load_district_public(path: Path) -> tuple[bytes, str]:
+    data = _read_json(path, PUBLIC_FORMAT, "区级公钥文件", "district public key file")
+    pk = unb64(data["public"])
+    if len(pk) != 32:
+        raise KeyError_("区级公钥长度不对", "the district public key has the wrong length")
+    return pk, fingerprint(pk)
+
+
+def load_district_private(path: Path, passphrase: str) -> PrivateKey:
+    data = _read_json(path, PRIVATE_FORMAT, "区级私钥文件", "district private key file")
+    key = nacl.pwhash.argon2id.kdf(
+        SecretBox.KEY_SIZE,
+        passphrase.encode("utf-8"),
+        unb64(data["salt"]),
+        opslimit=int(data["opslimit"]),
+        memlimit=int(data["memlimit"]),
+    )
+    try:
+        raw = SecretBox(key).decrypt(unb64(data["secret"]))
+    except CryptoError:
+        raise KeyError_(
+            "口令不对，无法打开区级私钥",
+            "wrong passphrase: the district private key cannot be opened",
+        ) from None
+    return PrivateKey(raw)
+
+
+# ------------------------------------------------------------------ device keys
+
+
+def new_signing_key() -> tuple[str, str]:
+    """(private seed, public key), base64, for the device_keys table."""
+    sk = SigningKey.generate()
+    return b64(bytes(sk)), b64(bytes(sk.verify_key))
+
+
+def device_public_file(path: Path, device_id: str, label: str, public_b64: str) -> Path:
+    pub = unb64(public_b64)
+    path.write_text(
+        json.dumps(
+            {
+                "format": DEVICE_FORMAT,
+                "device_id": device_id,
+                "label": label,
+                "public": public_b64,
+                "fingerprint": fingerprint(pub),
+            },
+            ensure_ascii=False,
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def read_device_public(path: Path) -> dict[str, Any]:
+    data = _read_json(path, DEVICE_FORMAT, "设备公钥文件", "device public key file")
+    if len(unb64(data["public"])) != 32:
+        raise KeyError_("设备公钥长度不对", "the device public key has the wrong length")
+    return data
+
+
+def sign(private_b64: str, message: bytes) -> bytes:
+    return SigningKey(unb64(private_b64)).sign(message).signature
+
+
+def verify(public_b64: str, message: bytes, signature: bytes) -> bool:
+    try:
+        VerifyKey(unb64(public_b64)).verify(message, signature)
+    except (BadSignatureError, ValueError):
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ the sealed stream
+
+
+def seal_stream(plain: Iterable[bytes], district_public: bytes) -> tuple[str, Iterator[bytes]]:
+    """Compress and encrypt a byte stream. Returns the sealed stream key (base64, for the manifest)
+    and an iterator of the ciphertext: the secretstream header, then length-prefixed chunks."""
+    key = sodium.crypto_secretstream_xchacha20poly1305_keygen()
+    sealed_key = b64(SealedBox(PublicKey(district_public)).encrypt(key))
+
+    def chunks() -> Iterator[bytes]:
+        state = sodium.crypto_secretstream_xchacha20poly1305_state()
+        yield sodium.crypto_secretstream_xchacha20poly1305_init_push(state, key)
+        z = zlib.compressobj(6)
+        pending = b""
+        for data in plain:
+            pending += z.compress(data)
+            while len(pending) >= PLAIN_CHUNK:
+                part, pending = pending[:PLAIN_CHUNK], pending[PLAIN_CHUNK:]
+                c = sodium.crypto_secretstream_xchacha20poly1305_push(
+                    state, part, None, _TAG_MESSAGE
+                )
+                yield struct.pack(">I", len(c)) + c
+        pending += z.flush()
+        c = sodium.crypto_secretstream_xchacha20poly1305_push(state, pending, None, _TAG_FINAL)
+        yield struct.pack(">I", len(c)) + c
+
+    return sealed_key, chunks()
+
+
+def open_stream(
+    sealed_key: str, district_private: PrivateKey, cipher: Iterator[bytes], max_plain: int
+) -> Iterator[bytes]:
+    """Decrypt and decompress; any change to a single bit, a missing end, or a key sealed to another
+    district stops it with a clear error. `cipher` yields raw bytes in any chunking."""
+    try:
+        key = SealedBox(district_private).decrypt(unb64(sealed_key))
+    except (CryptoError, ValueError):
+        raise KeyError_(
+            "同步包不是加密给本区的（密钥不符）", "the bundle is not sealed to this district's key"
+        ) from None
+    reader = _Buffered(cipher)
+    header = reader.take(sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES)
+    state = sodium.crypto_secretstream_xchacha20poly1305_state()
+    try:
+        sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header, key)
+    except (CryptoError, ValueError):
+        raise KeyError_("加密数据头损坏", "the encrypted stream's header is damaged") from None
+    z = zlib.decompressobj()
+    produced = 0
+    while True:
+        size_bytes = reader.take(4)
+        if not size_bytes:
+            raise KeyError_("加密数据不完整（截断）", "the encrypted stream ends early (truncated)")
+        (size,) = struct.unpack(">I", size_bytes)
+        if size > PLAIN_CHUNK + 1024:
+            raise KeyError_("加密数据块长度异常", "an encrypted chunk has an impossible length")
+        c = reader.take(size)
+        try:
+            part, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, c, None)
+        except (CryptoError, ValueError):
+            raise KeyError_(
+                "加密数据被改动或损坏（校验失败）",
+                "the encrypted data was altered or damaged (authentication failed)",
+            ) from None
+        out = z.decompress(part, max_plain - produced + 1)
+        produced += len(out)
+        if produced > max_plain:
+            raise KeyError_(
+                "解密后数据超过清单所列大小", "the decrypted data is larger than the manifest says"
+            )
+        if out:
+            yield out
+        if tag == _TAG_FINAL:
+            rest = z.flush()
+            produced += len(rest)
+            if produced > max_plain:
+                raise KeyError_(
+                    "解密后数据超过清单所列大小",
+                    "the decrypted data is larger than the manifest says",
+                )
+            if rest:
+                yield rest
+            if reader.take(1):
+                raise KeyError_(
+                    "加密数据结尾之后还有多余内容",
+                    "there is data after the end of the encrypted stream",
+                )
+            return
+
+
+class _Buffered:
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks, self.buf = chunks, b""
+
+    def take(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            more = next(self.chunks, b"")
+            if not more:
+                break
+            self.buf += more
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+
+def id_hmac(secret_b64: str, id_number: str) -> str:
+    """The key for duplicate-person detection: an HMAC under the district's secret (a plain hash of
+    an 18-digit ID number can be brute-forced in minutes)."""
+    normal = id_number.strip().upper()
+    return hmac.new(unb64(secret_b64), normal.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+
+
+def new_hmac_secret() -> str:
+    return b64(nacl.utils.random(32))
