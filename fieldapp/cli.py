@@ -94,18 +94,94 @@ def main(ctx: click.Context, db_path: Path | None, demo: bool, lang: str) -> Non
 @click.option("--community", required=True, help="社区/村代码，12位 (community code, 12 digits).")
 @click.option("--worker", required=True, help="工作人员姓名 (the worker's name).")
 @click.option("--label", default=None, help="设备名称 (device label; default: community-worker).")
-def init(db_path: Path | None, street: str, community: str, worker: str, label: str | None) -> None:
-    """设置本设备：街道、社区、工作人员 (set up this device; makes the database and the device id)."""
+@click.option(
+    "--district-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="区级公钥文件，同步包将加密给它 (the district's public key file; bundles are sealed to it).",
+)
+def init(
+    db_path: Path | None,
+    street: str,
+    community: str,
+    worker: str,
+    label: str | None,
+    district_key: Path | None,
+) -> None:
+    """设置本设备：街道、社区、工作人员 (set up this device: database, device id and signing key)."""
     from fieldapp.store import StoreError
+    from fieldapp.sync import crypto
 
     with _open(db_path, create=True) as store:
         try:
+            public = crypto.load_district_public(district_key) if district_key else None
             dev = store.setup_device(
                 street_code=street, community_code=community, worker=worker, label=label
             )
-        except StoreError as e:
+            if public:
+                store.install_district_key(*public)
+        except (StoreError, crypto.KeyError_) as e:
             raise click.ClickException(str(e)) from None
+        fp = crypto.fingerprint(crypto.unb64(store.keys()["sign_public"]))
     click.echo(f"已设置设备 {dev.label}（{dev.device_id}），数据库 {_db(db_path)}")
+    click.echo(f"本设备签名密钥指纹 (device key fingerprint): {fp}")
+    if public:
+        click.echo(f"区级公钥指纹 (district key fingerprint): {public[1]}")
+    else:
+        click.echo(
+            "尚未安装区级公钥：导出前请运行 fieldapp device-key install 公钥文件 (no district key yet)"
+        )
+
+
+@main.group("device-key", context_settings=CONTEXT)
+def device_key() -> None:
+    """本设备的签名密钥与区级公钥 (this device's signing key and the district's public key)."""
+
+
+@device_key.command("show", context_settings=CONTEXT)
+@db_option
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="把设备公钥写入文件，交给区级登记 (write the device public key to a file for enrolment).",
+)
+def device_key_show(db_path: Path | None, out_file: Path | None) -> None:
+    """显示设备密钥指纹，可导出公钥文件 (show this device's key fingerprint; export its public key file)."""
+    from fieldapp.sync import crypto
+
+    with _open(db_path) as store:
+        dev, keys = store.device(), store.keys()
+        if dev is None or not keys.get("sign_public"):
+            raise click.ClickException("本设备尚未设置 (device not set up: run `fieldapp init`)")
+        click.echo(f"设备 device {dev.device_id}  {dev.label}")
+        click.echo(
+            f"签名密钥指纹 key fingerprint: {crypto.fingerprint(crypto.unb64(keys['sign_public']))}"
+        )
+        click.echo(
+            f"区级公钥指纹 district key: {keys.get('district_fingerprint') or '未安装 (not installed)'}"
+        )
+        if out_file:
+            crypto.device_public_file(out_file, dev.device_id, dev.label, keys["sign_public"])
+            click.echo(f"已写入 {out_file}")
+
+
+@device_key.command("install", context_settings=CONTEXT)
+@db_option
+@click.argument("public_key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def device_key_install(db_path: Path | None, public_key_file: Path) -> None:
+    """安装区级公钥（或轮换后换新） (install the district's public key, or the new one after a rotation)."""
+    from fieldapp.store import StoreError
+    from fieldapp.sync import crypto
+
+    with _open(db_path) as store:
+        try:
+            public, fp = crypto.load_district_public(public_key_file)
+            store.install_district_key(public, fp)
+        except (StoreError, crypto.KeyError_) as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"已安装区级公钥，指纹 {fp}（请与区级管理员核对）")
 
 
 @main.command(context_settings=CONTEXT)
@@ -272,8 +348,15 @@ def status(db_path: Path | None) -> None:
     show_default=True,
     help="写入的文件夹，如U盘 (folder to write to, e.g. a USB stick).",
 )
-def export(db_path: Path | None, period: str | None, full: bool, out_dir: Path) -> None:
-    """导出同步包 (write this month's sync bundle: every version since the last export)."""
+@click.option(
+    "--allow-v1",
+    is_flag=True,
+    help="没有区级公钥时导出未加密的 v1 包 (write an unsigned, unencrypted format 1 bundle).",
+)
+def export(
+    db_path: Path | None, period: str | None, full: bool, out_dir: Path, allow_v1: bool
+) -> None:
+    """导出同步包 (write this month's sync bundle: every version since the last export, signed and sealed)."""
     from fieldapp.store import StoreError
     from fieldapp.sync.bundle import BundleError, Manifest
     from fieldapp.sync.export import export as do_export
@@ -288,7 +371,9 @@ def export(db_path: Path | None, period: str | None, full: bool, out_dir: Path) 
     with _open(db_path) as store:
         bar = _progress_bar("导出 exporting")
         try:
-            result = do_export(store, out_dir, period=period, full=full, progress=bar)
+            result = do_export(
+                store, out_dir, period=period, full=full, progress=bar, allow_v1=allow_v1
+            )
         except (StoreError, BundleError) as e:
             raise click.ClickException(str(e)) from None
         finally:
@@ -301,19 +386,44 @@ def export(db_path: Path | None, period: str | None, full: bool, out_dir: Path) 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def verify(files: tuple[Path, ...]) -> None:
-    """校验同步包，不改动任何数据库 (check bundles without touching any database; exit 1 if any is bad)."""
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="区级数据库：同时核对设备登记（只读） (district database: check the enrolment too; read only).",
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="区级私钥：解密并逐条校验 (district private key: decrypt and check every version).",
+)
+def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None) -> None:
+    """校验同步包，不改动任何数据库 (check bundles without changing any database; exit 1 if any is bad)."""
+    import sqlite3
+
     from fieldapp.sync.bundle import verify as do_verify
     from fieldapp.sync.merge import bundle_files
 
+    enrolled = None
+    if db_path is not None:
+        ro = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        enrolled = {
+            r[0]: (r[1], r[2])
+            for r in ro.execute("SELECT device_id, public_key, revoked_at FROM enrolled_devices")
+        }
+        ro.close()
+    key = _district_key(key_file) if key_file else None
     bad = 0
     for path in bundle_files(files):
-        r = do_verify(path)
+        r = do_verify(path, enrolled=enrolled, district_key=key)
         if r.ok:
             n = sum(r.counts.values())
-            click.echo(
-                f"OK     {path.name}  ({n} versions, seq {r.manifest.seq if r.manifest else '?'})"
-            )
+            fmt = r.manifest.format_version if r.manifest else "?"
+            seq = r.manifest.seq if r.manifest else "?"
+            click.echo(f"OK     {path.name}  (format {fmt}, {n} versions, seq {seq}) {r.signature}")
         else:
             bad += 1
             click.echo(f"无效   {path.name}: {r.problem}")
@@ -336,7 +446,26 @@ def verify(files: tuple[Path, ...]) -> None:
     is_flag=True,
     help="跳过不合格的记录，合并其余的 (merge the valid versions, keep the rejected ones with reasons).",
 )
-def merge(files: tuple[Path, ...], db_path: Path, dry_run: bool, skip_invalid: bool) -> None:
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="区级私钥文件；口令取自 FIELDAPP_KEY_PASSPHRASE 或提示输入 (district private key; passphrase from env or prompt).",
+)
+@click.option(
+    "--allow-v1",
+    is_flag=True,
+    help="也接受未签名、未加密的 v1 包 (also accept unsigned, unencrypted format 1 bundles).",
+)
+def merge(
+    files: tuple[Path, ...],
+    db_path: Path,
+    dry_run: bool,
+    skip_invalid: bool,
+    key_file: Path | None,
+    allow_v1: bool,
+) -> None:
     """合并同步包到区级数据库 (merge bundles into the district database, each all or nothing).
 
     Exit code 0 when every bundle merged or was already merged, 1 otherwise.
@@ -386,6 +515,8 @@ def merge(files: tuple[Path, ...], db_path: Path, dry_run: bool, skip_invalid: b
                 dry_run=dry_run,
                 progress=bar,
                 on_result=line,
+                district_key=_district_key(key_file) if key_file else None,
+                allow_v1=allow_v1,
             )
         finally:
             bar(None, None)
@@ -396,6 +527,21 @@ def merge(files: tuple[Path, ...], db_path: Path, dry_run: bool, skip_invalid: b
             )
     if not all(r.ok for r in results):
         sys.exit(1)
+
+
+def _district_key(key_file: Path) -> Any:
+    """The district's private key, opened with the passphrase (FIELDAPP_KEY_PASSPHRASE, or asked)."""
+    from fieldapp.sync import crypto
+
+    passphrase = os.environ.get("FIELDAPP_KEY_PASSPHRASE")
+    if passphrase is None:
+        passphrase = click.prompt(
+            "区级私钥口令 (district key passphrase)", hide_input=True, err=True
+        )
+    try:
+        return crypto.load_district_private(key_file, passphrase)
+    except crypto.KeyError_ as e:
+        raise click.ClickException(str(e)) from None
 
 
 def _print_summary(totals: dict[str, dict[str, int]]) -> None:
@@ -453,6 +599,125 @@ def district(ctx: click.Context, db_path: Path | None) -> None:
     from fieldapp.tui.district import run_district
 
     run_district(path, lang=ctx.obj.get("lang") if ctx.obj else None)
+
+
+@district.command("keygen", context_settings=CONTEXT)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="写入密钥的文件夹 (folder for the key files).",
+)
+def district_keygen(out_dir: Path) -> None:
+    """生成区级密钥对 (make the district's key pair; the private key is protected by a passphrase)."""
+    from fieldapp.sync import crypto
+
+    passphrase = os.environ.get("FIELDAPP_KEY_PASSPHRASE")
+    if passphrase is None:
+        passphrase = click.prompt(
+            "设置私钥口令 (passphrase, ≥ 10 characters)",
+            hide_input=True,
+            confirmation_prompt=True,
+            err=True,
+        )
+    try:
+        public, private, fp = crypto.district_keygen(out_dir, passphrase)
+    except crypto.KeyError_ as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"公钥 public key (给各设备 for the devices): {public}")
+    click.echo(f"私钥 private key (只留在区级电脑 keep at the district only): {private}")
+    click.echo(f"公钥指纹 fingerprint: {fp}")
+
+
+@district.command("enroll", context_settings=CONTEXT)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="区级数据库 (district database).",
+)
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--yes", is_flag=True, help="不再询问（已核对指纹） (do not ask: the fingerprint was checked)."
+)
+def district_enroll(db_path: Path, source: Path, yes: bool) -> None:
+    """登记设备：设备公钥文件，或它的第一个同步包 (enrol a device from its public key file or its first bundle)."""
+    from fieldapp import review
+    from fieldapp.store import StoreError
+    from fieldapp.sync import crypto
+    from fieldapp.sync.bundle import BundleError, open_bundle
+
+    try:
+        if source.suffix == ".fieldbundle":
+            with open_bundle(source, allow_v1=False) as reader:
+                m = reader.manifest
+                if m.device_public_key is None or not reader.signed_by(m.device_public_key):
+                    raise click.ClickException(
+                        "同步包的签名与其中的设备公钥不符 (the bundle's signature does not match its key)"
+                    )
+                device_id, label, public = m.device_id, m.device_label, str(m.device_public_key)
+        else:
+            data = crypto.read_device_public(source)
+            device_id, label, public = (
+                str(data["device_id"]),
+                str(data.get("label") or ""),
+                str(data["public"]),
+            )
+    except (BundleError, crypto.KeyError_) as e:
+        raise click.ClickException(str(e)) from None
+    fp = crypto.fingerprint(crypto.unb64(public))
+    click.echo(f"设备 device {device_id}  {label}")
+    click.echo(f"指纹 fingerprint: {fp}")
+    if not yes and not click.confirm(
+        "与设备上显示的指纹一致吗？(does it match the fingerprint shown on the device?)", err=True
+    ):
+        raise click.ClickException("未登记 (not enrolled)")
+    with _open(db_path) as store:
+        try:
+            store.enroll(device_id, public, label=label, by=review.who())
+        except StoreError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo("已登记 (enrolled)")
+
+
+@district.command("devices", context_settings=CONTEXT)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="区级数据库 (district database).",
+)
+def district_devices(db_path: Path) -> None:
+    """列出已登记的设备 (list enrolled devices)."""
+    with _open(db_path) as store:
+        for d in store.enrolled():
+            state = f"已撤销 revoked {d['revoked_at']}" if d["revoked_at"] else "有效 active"
+            click.echo(f"{d['device_id']}  {d['label'] or ''}  {d['fingerprint']}  {state}")
+
+
+@district.command("revoke", context_settings=CONTEXT)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="区级数据库 (district database).",
+)
+@click.argument("device_id")
+def district_revoke(db_path: Path, device_id: str) -> None:
+    """撤销设备（如笔记本丢失） (revoke a device, e.g. a lost laptop: its bundles are refused from now on)."""
+    from fieldapp import review
+    from fieldapp.store import StoreError
+
+    with _open(db_path) as store:
+        try:
+            store.revoke(device_id, by=review.who())
+        except StoreError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"已撤销 {device_id} (revoked)")
 
 
 @district.command("init", context_settings=CONTEXT)
