@@ -112,11 +112,23 @@ def decide_conflict(
 def reviews(
     conn: sqlite3.Connection, queue: str, status: str = "open", limit: int = 500
 ) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT * FROM review_items WHERE queue = ? AND status = ? ORDER BY id LIMIT ?",
-        (queue, status, limit),
-    )
-    return [dict(r) for r in rows]
+    """Open items of a queue; `shown_key` is what a reviewer may see (a masked ID number, not the HMAC key)."""
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            "SELECT * FROM review_items WHERE queue = ? AND status = ? ORDER BY id LIMIT ?",
+            (queue, status, limit),
+        )
+    ]
+    for r in rows:
+        if queue == "duplicate_person":
+            e = conn.execute(
+                "SELECT id_number FROM elder WHERE id = ?", (r["record_a"],)
+            ).fetchone()
+            r["shown_key"] = mask_id_number(e[0] if e else None)
+        else:
+            r["shown_key"] = r["natural_key"]
+    return rows
 
 
 def review_sides(
@@ -130,7 +142,11 @@ def review_sides(
         r = conn.execute(f"SELECT * FROM {item['kind']} WHERE id = ?", (rid,)).fetchone()
         d = dict(r) if r else {"id": rid}
         out.append(_shown(d))
-    return dict(item), out[0], out[1]
+    shown = dict(item)
+    shown["shown_key"] = (
+        out[0].get("id_number", "") if item["queue"] == "duplicate_person" else item["natural_key"]
+    )
+    return shown, out[0], out[1]
 
 
 DECISIONS = {"duplicate_person": ("same", "different")}

@@ -568,13 +568,21 @@ def _review_meal_slot(conn: sqlite3.Connection, record_id: str, now: str) -> Non
 
 
 def _review_person(conn: sqlite3.Connection, record_id: str, now: str) -> None:
+    """Possible duplicates share an ID number; the queue keys them by an HMAC under the district's
+    secret (never the number, nor a plain hash of it, which could be brute-forced)."""
     row = conn.execute(
         "SELECT id_number FROM elder WHERE id = ? AND deleted = 0", (record_id,)
     ).fetchone()
     partners: set[str] = set()
     key = ""
     if row is not None and row[0]:
-        key = models.mask_id_number(row[0])  # the queue never shows a whole ID number
+        secret = conn.execute("SELECT hmac_secret FROM device_keys").fetchone()
+        if secret is not None and secret[0]:
+            from fieldapp.sync import crypto
+
+            key = "hmac:" + crypto.id_hmac(secret[0], row[0])
+        else:
+            key = models.mask_id_number(row[0])
         partners = {
             r[0]
             for r in conn.execute(

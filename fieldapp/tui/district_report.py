@@ -364,7 +364,7 @@ class ReviewScreen(Screen[None]):
                 for r in review.reviews(conn, queue):
                     tbl.add_row(
                         str(r["id"]),
-                        r["natural_key"],
+                        r["shown_key"],
                         r["record_a"][:13],
                         r["record_b"][:13],
                         r["created_at"][:10],
@@ -470,6 +470,6 @@ class ReviewScreen(Screen[None]):
                 self.reload()
 
         self.app.push_screen(
-            DecisionDialog(f"{item['queue']} · {item['natural_key']}", a, b, choices, item["kind"]),
+            DecisionDialog(f"{item['queue']} · {item['shown_key']}", a, b, choices, item["kind"]),
             done,
         )

@@ -75,7 +75,16 @@ def test_sigkill_during_merge_never_leaves_half_a_bundle(
     shutil.copy(empty, reference)
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "fieldapp.cli", "merge", str(bundles), "--db", str(reference), "--allow-v1"],
+        [
+            sys.executable,
+            "-m",
+            "fieldapp.cli",
+            "merge",
+            str(bundles),
+            "--db",
+            str(reference),
+            "--allow-v1",
+        ],
         check=True,
         capture_output=True,
     )
@@ -87,7 +96,16 @@ def test_sigkill_during_merge_never_leaves_half_a_bundle(
         db = tmp_path / f"k{k}.db"
         shutil.copy(empty, db)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fieldapp.cli", "merge", str(bundles), "--db", str(db), "--allow-v1"],
+            [
+                sys.executable,
+                "-m",
+                "fieldapp.cli",
+                "merge",
+                str(bundles),
+                "--db",
+                str(db),
+                "--allow-v1",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
