@@ -429,6 +429,11 @@ class BundleReader:
                 f"{name} does not match the manifest (bytes {n}/{want.bytes}, sha256 {'ok' if digest.hexdigest() == want.sha256 else 'differs'})",
             )
 
+    def check_sealed(self) -> None:
+        """Format 2: the sealed member matches the signed manifest's digest (before decrypting anything)."""
+        for _ in self._member_chunks(self.manifest.members["versions.sealed"], "versions.sealed"):
+            pass
+
     def lines(self, district_key: Any = None) -> Iterator[Line]:
         if self.version == 1:
             want = self.manifest.members["versions.ndjson"]
@@ -732,9 +737,8 @@ def verify(
                             "the signature does not match the enrolled device key",
                         )
                     signature += ", enrolled"
+                reader.check_sealed()
                 if district_key is None:
-                    for _ in reader._member_chunks(m.members["versions.sealed"], "versions.sealed"):
-                        pass
                     return Report(
                         path,
                         True,

@@ -111,6 +111,7 @@ def merge_bundle(
         reader = open_bundle(path, allow_v1=allow_v1)
         if reader.version == 2:
             _check_signer(conn, reader)
+            reader.check_sealed()
             if district_key is None:
                 raise BundleError(
                     "合并加密同步包需要区级私钥（--key）",
