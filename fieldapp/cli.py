@@ -586,8 +586,15 @@ def _progress_bar(label: str) -> Any:
     default=None,
     help="区级数据库 (the district database).",
 )
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="区级私钥文件（口令在界面中输入） (district private key; the passphrase is typed in the app).",
+)
 @click.pass_context
-def district(ctx: click.Context, db_path: Path | None) -> None:
+def district(ctx: click.Context, db_path: Path | None, key_file: Path | None) -> None:
     """区级：合并同步包、审核 (the supervisor's side; without a command opens the supervisor's app)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -598,7 +605,7 @@ def district(ctx: click.Context, db_path: Path | None) -> None:
         )
     from fieldapp.tui.district import run_district
 
-    run_district(path, lang=ctx.obj.get("lang") if ctx.obj else None)
+    run_district(path, lang=ctx.obj.get("lang") if ctx.obj else None, key_file=key_file)
 
 
 @district.command("keygen", context_settings=CONTEXT)

@@ -111,6 +111,17 @@ WORDS: dict[str, tuple[str, str]] = {
     "log_it": ("登记", "Log it"),
     "total_hours": ("总时长", "Total hours"),
     "sync": ("同步", "Sync"),
+    "key_line": (
+        "本设备密钥指纹 {device} · 区级公钥 {district}",
+        "Device key {device} · district key {district}",
+    ),
+    "not_installed": (
+        "未安装（fieldapp device-key install）",
+        "not installed (fieldapp device-key install)",
+    ),
+    "key_file": ("区级私钥文件", "District key file"),
+    "passphrase": ("口令", "Passphrase"),
+    "allow_v1": ("接受未加密的 v1 包", "accept unencrypted v1"),
     "merge": ("合并", "Merge"),
     "short_home_service_coverage": ("上门覆盖率", "Coverage"),
     "short_retrofit_households": ("改造户数", "Retrofits"),

@@ -11,7 +11,17 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    ProgressBar,
+    Static,
+)
 
 from fieldapp import i18n
 from fieldapp.i18n import t
@@ -36,16 +46,21 @@ class MergeScreen(Screen[None]):
         Binding("escape", "cancel_merge", "cancel"),
     ]
     DEFAULT_CSS = """
-    MergeScreen #merge-row { height: 1; }
+    MergeScreen #merge-row, MergeScreen #merge-key-row { height: 1; }
+    MergeScreen #merge-key { width: 1fr; }
+    MergeScreen #merge-pass { width: 24; }
     MergeScreen #merge-folder { width: 1fr; }
     MergeScreen #bundles { height: 1fr; }
     MergeScreen #summary { height: auto; max-height: 12; }
     """
 
-    def __init__(self, db_path: Path, folder: Path | None = None) -> None:
+    def __init__(
+        self, db_path: Path, folder: Path | None = None, key_file: Path | None = None
+    ) -> None:
         super().__init__()
         translate_bindings(self)
         self.db_path = db_path
+        self.key_file = key_file
         self.folder = folder or Path.home()
         self.files: list[Path] = []
         self.status: dict[str, str] = {}
@@ -60,6 +75,12 @@ class MergeScreen(Screen[None]):
             yield Input(str(self.folder), id="merge-folder", compact=True)
             yield Button(t("scan") + " (Ctrl+O)", id="scan", compact=True)
             yield Button(t("merge_selected") + " (M)", id="merge", compact=True, variant="primary")
+        with Horizontal(id="merge-key-row"):
+            yield Label(t("key_file") + "：")
+            yield Input(str(self.key_file or ""), id="merge-key", compact=True)
+            yield Label(t("passphrase") + "：")
+            yield Input("", id="merge-pass", password=True, compact=True)
+            yield Checkbox(t("allow_v1"), id="merge-v1", compact=True)
         yield DataTable(id="bundles", cursor_type="row", zebra_stripes=True)
         yield ProgressBar(id="merge-bar", show_eta=False)
         yield Static("", id="summary")
@@ -130,15 +151,30 @@ class MergeScreen(Screen[None]):
         if not chosen:
             self.notify(t("nothing_selected"), severity="warning")
             return
+        key = None
+        key_path = self.query_one("#merge-key", Input).value.strip()
+        if key_path:
+            from fieldapp.sync import crypto
+
+            try:
+                key = crypto.load_district_private(
+                    Path(key_path).expanduser(), self.query_one("#merge-pass", Input).value
+                )
+            except (crypto.KeyError_, OSError) as e:
+                self.notify(
+                    getattr(e, "zh", str(e)) if i18n.lang() == "zh" else getattr(e, "en", str(e)),
+                    severity="error",
+                )
+                return
         self.busy = True
         self.cancel.clear()
-        self.run_merge(chosen)
+        self.run_merge(chosen, key, self.query_one("#merge-v1", Checkbox).value)
 
     def action_cancel_merge(self) -> None:
         self.cancel.set()
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def run_merge(self, chosen: list[Path]) -> None:
+    def run_merge(self, chosen: list[Path], district_key: Any, allow_v1: bool) -> None:
         """Merging runs in a thread with its own connection; the UI stays live and shows progress."""
         from fieldapp.sync.merge import merge_files, missing_bundles
 
@@ -149,7 +185,14 @@ class MergeScreen(Screen[None]):
             def progress(done: int, total: int) -> None:
                 self.app.call_from_thread(bar.update, total=total, progress=done)
 
-            results = merge_files(store.conn, chosen, progress=progress, cancel=self.cancel)
+            results = merge_files(
+                store.conn,
+                chosen,
+                progress=progress,
+                cancel=self.cancel,
+                district_key=district_key,
+                allow_v1=allow_v1,
+            )
             missing = missing_bundles(store.conn)
         self.app.call_from_thread(self._merged, results, missing)
 
@@ -194,13 +237,19 @@ class DistrictApp(App[None]):
     ]
 
     def __init__(
-        self, db_path: Path, *, lang: str | None = None, folder: Path | None = None
+        self,
+        db_path: Path,
+        *,
+        lang: str | None = None,
+        folder: Path | None = None,
+        key_file: Path | None = None,
     ) -> None:
         i18n.set_lang(lang)
         super().__init__()
         translate_bindings(self)
         self.db_path = db_path
         self.folder = folder
+        self.key_file = key_file
         self.title = t("district_title")
 
     def on_mount(self) -> None:
@@ -212,7 +261,7 @@ class DistrictApp(App[None]):
 
         if not self.is_screen_installed(name):
             factory: dict[str, Any] = {
-                "merge": lambda: MergeScreen(self.db_path, self.folder),
+                "merge": lambda: MergeScreen(self.db_path, self.folder, self.key_file),
                 "indicators": lambda: IndicatorScreen(self.db_path),
                 "review": lambda: ReviewScreen(self.db_path),
             }
@@ -228,5 +277,5 @@ class DistrictApp(App[None]):
         self.goto(name)
 
 
-def run_district(db_path: Path, *, lang: str | None = None) -> None:
-    DistrictApp(db_path, lang=lang).run()
+def run_district(db_path: Path, *, lang: str | None = None, key_file: Path | None = None) -> None:
+    DistrictApp(db_path, lang=lang, key_file=key_file).run()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import zipfile
 from datetime import date
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Checkbox, DataTable, Input, Static
 
 from fieldapp.demo import generate_community
 from fieldapp.store import Store
@@ -28,10 +30,30 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def test_export_screen_writes_a_bundle_and_lists_it(demo: Path, tmp_path: Path) -> None:
+async def test_export_screen_writes_a_bundle_and_lists_it(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fieldapp.sync import crypto
+
+    monkeypatch.setenv("FIELDAPP_KDF", "interactive")
     db = tmp_path / "device.db"
     shutil.copy(demo, db)
     usb = tmp_path / "usb"
+    app = FieldApp(db)
+    async with app.run_test(
+        size=SIZE
+    ) as pilot:  # without the district's key: refused, nothing written
+        await pilot.press("9")
+        await pilot.pause()
+        app.screen.query_one("#sync-folder", Input).value = str(usb)
+        await pilot.press("ctrl+e")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "区级公钥" in str(app.screen.query_one("#sync-status", Static).render())
+    assert not list(usb.glob("*.fieldbundle")) if usb.exists() else True
+    pub, _, fp = crypto.district_keygen(tmp_path / "keys", "correct horse battery")
+    with Store.open(db) as s:
+        s.install_district_key(*crypto.load_district_public(pub))
     app = FieldApp(db)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("9")
@@ -50,6 +72,7 @@ async def test_export_screen_writes_a_bundle_and_lists_it(demo: Path, tmp_path: 
         assert "没有新的记录" in str(screen.query_one("#sync-status", Static).render())
     files = list(usb.glob("*.fieldbundle"))
     assert len(files) == 1 and files[0].name.startswith("321202001901-")
+    assert json.loads(zipfile.ZipFile(files[0]).read("manifest.json"))["format_version"] == 2
 
 
 async def test_district_screen_lists_merges_and_summarises(demo: Path, tmp_path: Path) -> None:
@@ -71,6 +94,7 @@ async def test_district_screen_lists_merges_and_summarises(demo: Path, tmp_path:
         assert table.row_count == 2
         text = screen_text(app)
         assert "无效" in text and "新" in text
+        screen.query_one("#merge-v1", Checkbox).value = True  # these test bundles are format 1
         await pilot.press("m")
         await app.workers.wait_for_complete()
         await pilot.pause()

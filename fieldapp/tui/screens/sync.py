@@ -51,6 +51,7 @@ class SyncScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Label(t("export_title"))
+        yield Static("", id="sync-keys")
         with Horizontal(id="sync-row"):
             yield Label(t("folder") + "：")
             yield Input(str(Path.home()), id="sync-folder", compact=True)
@@ -72,7 +73,22 @@ class SyncScreen(Screen[None]):
         self.reload()
 
     def reload(self) -> None:
+        from fieldapp.sync import crypto
         from fieldapp.sync.export import history
+
+        keys = self.fapp.store.keys()
+        mine = (
+            crypto.fingerprint(crypto.unb64(keys["sign_public"]))
+            if keys.get("sign_public")
+            else "—"
+        )
+        self.query_one("#sync-keys", Static).update(
+            t(
+                "key_line",
+                device=mine,
+                district=keys.get("district_fingerprint") or t("not_installed"),
+            )
+        )
 
         table = self.query_one(DataTable)
         table.clear()
@@ -110,7 +126,7 @@ class SyncScreen(Screen[None]):
         message: str
         try:
             with Store.open(self.fapp.db_path) as store:
-                result = export(store, folder, full=full, progress=progress)
+                result = export(store, folder, full=full, progress=progress, allow_v1=False)
             message = f"✓ {result.path}（{result.versions} {t('versions_n')}）"
         except (StoreError, BundleError, OSError) as e:
             message = "✗ " + (getattr(e, "en" if i18n.lang() == "en" else "zh", None) or str(e))
