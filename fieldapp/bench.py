@@ -88,8 +88,13 @@ from fieldapp import db
 from fieldapp.sync.merge import bundle_files, merge_files
 conn = db.connect(sys.argv[2], create=False)
 files = bundle_files([Path(sys.argv[1])])
+key = None
+if len(sys.argv) > 3:  # format 2: the district's private key (its passphrase in FIELDAPP_KEY_PASSPHRASE)
+    import os
+    from fieldapp.sync import crypto
+    key = crypto.load_district_private(Path(sys.argv[3]), os.environ["FIELDAPP_KEY_PASSPHRASE"])
 start = time.perf_counter()
-results = merge_files(conn, files)
+results = merge_files(conn, files, district_key=key)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "versions": sum(r.versions for r in results),
                   "ok": all(r.ok for r in results), "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -185,18 +190,45 @@ def _export_monthly_timed(device_db: Path, out_dir: Path) -> list[float]:
     return times
 
 
+_ENROL: list[tuple[str, str, str]] = []  # (device_id, public key, label) of the data set's devices
+_KEY: list[Path] = []  # the district's private key file, when the data set is sealed (format 2)
+PASSPHRASE = "fieldapp benchmark passphrase"
+
+
 def _new_district(path: Path) -> Path:
     from fieldapp.store import Store
 
     with Store.open(path) as s:
         s.setup_district()
+        for device_id, public, label in _ENROL:
+            s.enroll(device_id, public, label=label, by="bench")
         s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
 
 
+def _seal_devices(devices: Path, keys: Path) -> None:
+    """Format 2, the default path: a district key pair, installed on every device, every device enrolled."""
+    from fieldapp.store import Store
+    from fieldapp.sync import crypto
+
+    os.environ.setdefault("FIELDAPP_KDF", "interactive")
+    os.environ["FIELDAPP_KEY_PASSPHRASE"] = PASSPHRASE
+    public, private, _ = crypto.district_keygen(keys, PASSPHRASE)
+    pub = crypto.load_district_public(public)
+    _KEY[:] = [private]
+    _ENROL.clear()
+    for dev in sorted(devices.glob("*.db")):
+        with Store.open(dev) as s:
+            s.install_district_key(*pub)
+            d = s.device()
+            assert d is not None
+            _ENROL.append((d.device_id, s.keys()["sign_public"], d.label))
+
+
 def _merge_child(bundles: Path, db: Path) -> dict[str, Any]:
+    args = [str(bundles), str(db)] + ([str(_KEY[0])] if _KEY else [])
     out = subprocess.run(
-        _py(_MERGE_CHILD, str(bundles), str(db)), check=True, capture_output=True, text=True
+        _py(_MERGE_CHILD, *args), check=True, capture_output=True, text=True, timeout=3600
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -333,7 +365,10 @@ def run(work: Path, *, quick: bool, scale: float | None, echo: Callable[[str], N
     devices = work / "devices"
     t0 = time.perf_counter()
     generate_district(devices, seed=1, today=today, scale=scale, jobs=2)
-    step(f"  made in {time.perf_counter() - t0:.0f} s; exporting 12 monthly bundles per community")
+    _seal_devices(devices, work / "keys")
+    step(
+        f"  made in {time.perf_counter() - t0:.0f} s; exporting 12 monthly bundles per community (format 2: signed, sealed)"
+    )
     bundles = work / "bundles"
     export_times: list[float] = []
     for dev in sorted(devices.glob("*.db")):
@@ -413,6 +448,7 @@ def run(work: Path, *, quick: bool, scale: float | None, echo: Callable[[str], N
         step("merge peak memory at scale 0.25")
         small = work / "small"
         generate_district(small / "devices", seed=2, today=today, scale=0.25, jobs=2)
+        _seal_devices(small / "devices", small / "keys")
         for dev in sorted((small / "devices").glob("*.db")):
             _export_monthly_timed(dev, small / "bundles")
         quarter = [

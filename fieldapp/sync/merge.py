@@ -111,7 +111,6 @@ def merge_bundle(
         reader = open_bundle(path, allow_v1=allow_v1)
         if reader.version == 2:
             _check_signer(conn, reader)
-            reader.check_sealed()
             if district_key is None:
                 raise BundleError(
                     "合并加密同步包需要区级私钥（--key）",
@@ -128,6 +127,12 @@ def merge_bundle(
         if conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone():
             result.status = "already"
             return result
+        if reader.version == 2:
+            try:
+                reader.check_sealed()  # the signed digest of the sealed member, before decrypting
+            except BundleError as e:
+                result.reason = str(e)
+                return result
         communities = {r[0] for r in conn.execute("SELECT code FROM ref_community")}
         if m.community_code not in communities:
             result.reason = str(
