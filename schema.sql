@@ -446,3 +446,15 @@ CREATE TABLE enrolled_devices (
     revoked_at  TEXT,
     revoked_by  TEXT
 );
+
+-- the district report as last computed, keyed by the state of the data it was computed from
+-- (bundles merged and review decisions): the supervisor's dashboard opens on it at once
+CREATE TABLE report_cache (
+    year       INTEGER NOT NULL,
+    month      INTEGER NOT NULL DEFAULT 0,
+    lang       TEXT NOT NULL,
+    data_state TEXT NOT NULL,
+    built_at   TEXT NOT NULL,
+    report     TEXT NOT NULL,
+    PRIMARY KEY (year, month, lang)
+);

@@ -38,7 +38,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
         "clock_flags",
         "meal_count_effective",
     ),
-    2: _create_from_schema("device_keys", "enrolled_devices"),
+    2: _create_from_schema("device_keys", "enrolled_devices", "report_cache"),
 }
 
 

@@ -120,6 +120,12 @@ WORDS: dict[str, tuple[str, str]] = {
         "not installed (fieldapp device-key install)",
     ),
     "key_file": ("区级私钥文件", "District key file"),
+    "district_key_file": ("区级公钥文件", "District public key file"),
+    "install_key": ("安装公钥", "Install key"),
+    "key_installed": (
+        "已安装区级公钥，指纹 {fp}：请与区级管理员核对",
+        "District key installed, fingerprint {fp}: check it with the supervisor",
+    ),
     "passphrase": ("口令", "Passphrase"),
     "allow_v1": ("接受未加密的 v1 包", "accept unencrypted v1"),
     "merge": ("合并", "Merge"),

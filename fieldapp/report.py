@@ -9,6 +9,7 @@ elders, points or events that belong to exactly one community.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import csv
 import json
 import sqlite3
@@ -337,6 +338,64 @@ def build(
             district_only_target=True,
         )
     return Report(p, figures, operational(conn, p, today=today))
+
+
+def data_state(conn: sqlite3.Connection) -> str:
+    """What the figures depend on at the district: the versions merged and the review decisions."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM versions), (SELECT max(seq) FROM versions),"
+        " (SELECT coalesce(max(decided_at), '') FROM conflicts), (SELECT coalesce(max(decided_at), '') FROM review_items),"
+        " (SELECT count(*) FROM review_items WHERE status = 'resolved'), (SELECT count(*) FROM ref_community),"
+        " (SELECT coalesce(sum(pop_60), 0) FROM ref_community)"
+    ).fetchone()
+    return "|".join(str(x) for x in row)
+
+
+def build_cached(
+    conn: sqlite3.Connection, year: int, month: int | None = None, *, lang: str = "zh"
+) -> Report:
+    """build(), kept in report_cache until the data changes (a merge, a decision, new reference data).
+    Only a past or the current day's figures are cached: "this month" moves with the date."""
+    state = f"{data_state(conn)}|{date.today().isoformat()}"
+    row = conn.execute(
+        "SELECT data_state, report FROM report_cache WHERE year = ? AND month = ? AND lang = ?",
+        (year, month or 0, lang),
+    ).fetchone()
+    if row is not None and row[0] == state:
+        data = json.loads(row[1])
+        p = data["period"]
+        return Report(
+            Period(
+                p["year"],
+                p["month"],
+                date.fromisoformat(p["start"]),
+                date.fromisoformat(p["end"]),
+                p["months"],
+            ),
+            [Figure(**f) for f in data["figures"]],
+            data["operational"],
+        )
+    r = build(conn, year, month, lang=lang)
+    p = r.period
+    payload = {
+        "period": {
+            "year": p.year,
+            "month": p.month,
+            "start": p.start.isoformat(),
+            "end": p.end.isoformat(),
+            "months": p.months,
+        },
+        "figures": [asdict(f) for f in r.figures],
+        "operational": r.operational,
+    }
+    with contextlib.suppress(
+        sqlite3.OperationalError
+    ):  # a read-only database: right, just not kept
+        conn.execute(
+            "INSERT OR REPLACE INTO report_cache (year, month, lang, data_state, built_at, report) VALUES (?, ?, ?, ?, datetime('now'), ?)",
+            (year, month or 0, lang, state, json.dumps(payload, ensure_ascii=False)),
+        )
+    return r
 
 
 def operational(

@@ -230,3 +230,19 @@ def test_xlsx_has_the_summary_the_level_sheets_the_trend_and_charts(
     assert wb["月度趋势"].max_row == 13
     names = zipfile.ZipFile(out).namelist()
     assert sum(n.startswith("xl/charts/chart") for n in names) == 2
+
+
+def test_cached_report_equals_a_fresh_one_and_is_dropped_when_the_data_changes(db: Store) -> None:
+    a = _elder(db, "甲", 1)
+    db.create("home_visit", visit_data(a, visit_date=f"{Y}-03-01"))
+    db.conn.execute("UPDATE device SET role = 'district'")
+    first = report.build_cached(db.conn, Y)
+    assert [f.numerator for f in first.figures] == [f.numerator for f in report.build(db.conn, Y).figures]
+    assert db.conn.execute("SELECT count(*) FROM report_cache").fetchone()[0] == 1
+    again = report.build_cached(db.conn, Y)
+    assert again.figures == first.figures and again.period == first.period
+    db.conn.execute("UPDATE device SET role = 'device'")
+    b = _elder(db, "乙", 2)
+    db.create("home_visit", visit_data(b, visit_date=f"{Y}-04-01"))
+    fresh = report.build_cached(db.conn, Y)
+    assert fresh.get("321202", "home_service_coverage").numerator == 2

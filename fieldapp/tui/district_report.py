@@ -106,11 +106,12 @@ class IndicatorScreen(Screen[None]):
 
         conn = db.connect(self.db_path, create=False)
         try:
-            r = report.build(conn, self.year, lang=i18n.lang())
-            months = report.trend(conn, self.year)
+            r = report.build_cached(conn, self.year, lang=i18n.lang())
+            self.app.call_from_thread(self._show, r, [])
+            months = report.trend(conn, self.year)  # the sparklines follow the numbers
         finally:
             conn.close()
-        self.app.call_from_thread(self._show, r, months)
+        self.app.call_from_thread(self._show_trend, months)
 
     def _show(self, r: report.Report, months: list[dict[str, Any]]) -> None:
         self.report = r
@@ -145,10 +146,8 @@ class IndicatorScreen(Screen[None]):
         op = r.operational
         ops = t("ops_line", **op)
         self.query_one("#ind-head", Static).update(head)
-        for key in ("coverage_pct", "retrofit_households", "meal_servings", "volunteer_events"):
-            self.query_one(f"#spark-{key}", Sparkline).data = [float(m[key]) for m in months] or [
-                0.0
-            ]
+        if months:
+            self._show_trend(months)
         sub = self.query_one(DataTable)
         sub.clear()
         children = self._children(r, level, code)
@@ -162,6 +161,12 @@ class IndicatorScreen(Screen[None]):
             sub.add_row(child_name, *cells, key=child_code)
         self.sub_title = ops
         self.loaded = True
+
+    def _show_trend(self, months: list[dict[str, Any]]) -> None:
+        for key in ("coverage_pct", "retrofit_households", "meal_servings", "volunteer_events"):
+            self.query_one(f"#spark-{key}", Sparkline).data = [float(m[key]) for m in months] or [
+                0.0
+            ]
 
     def _children(self, r: report.Report, level: str, code: str) -> list[tuple[str, str]]:
         if level == "district":

@@ -30,7 +30,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def test_export_screen_writes_a_bundle_and_lists_it(
+async def test_export_screen_needs_the_district_key_installs_it_and_exports_sealed(
     demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fieldapp.sync import crypto
@@ -39,21 +39,7 @@ async def test_export_screen_writes_a_bundle_and_lists_it(
     db = tmp_path / "device.db"
     shutil.copy(demo, db)
     usb = tmp_path / "usb"
-    app = FieldApp(db)
-    async with app.run_test(
-        size=SIZE
-    ) as pilot:  # without the district's key: refused, nothing written
-        await pilot.press("9")
-        await pilot.pause()
-        app.screen.query_one("#sync-folder", Input).value = str(usb)
-        await pilot.press("ctrl+e")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert "区级公钥" in str(app.screen.query_one("#sync-status", Static).render())
-    assert not list(usb.glob("*.fieldbundle")) if usb.exists() else True
     pub, _, fp = crypto.district_keygen(tmp_path / "keys", "correct horse battery")
-    with Store.open(db) as s:
-        s.install_district_key(*crypto.load_district_public(pub))
     app = FieldApp(db)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("9")
@@ -61,11 +47,28 @@ async def test_export_screen_writes_a_bundle_and_lists_it(
         screen = app.screen
         assert isinstance(screen, SyncScreen)
         screen.query_one("#sync-folder", Input).value = str(usb)
+        await pilot.press("ctrl+e")  # no district key yet: refused with the reason, nothing written
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "区级公钥" in str(screen.query_one("#sync-status", Static).render())
+        assert not usb.exists() or not list(usb.glob("*.fieldbundle"))
+        screen.query_one("#sync-key-file", Input).value = str(
+            tmp_path / "keys" / "district.private.json"
+        )
+        screen.query_one("#sync-key-file", Input).focus()
+        await pilot.press("enter")  # the private key file is not a public key: refused
+        await pilot.pause()
+        assert "不是区级公钥文件" in str(screen.query_one("#sync-status", Static).render())
+        screen.query_one("#sync-key-file", Input).value = str(pub)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert fp in str(screen.query_one("#sync-status", Static).render())
+        assert fp in str(screen.query_one("#sync-keys", Static).render())
         await pilot.press("ctrl+e")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "✓" in str(screen.query_one("#sync-status", Static).render())
-        assert screen.query_one(DataTable).row_count == 1
+        assert screen.query_one("#sync-history", DataTable).row_count == 1
         await pilot.press("ctrl+e")  # nothing new since: refused with the reason, nothing written
         await app.workers.wait_for_complete()
         await pilot.pause()

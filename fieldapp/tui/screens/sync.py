@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 class SyncScreen(Screen[None]):
     BINDINGS = [Binding("ctrl+e", "export", "export", priority=True)]
     DEFAULT_CSS = """
-    SyncScreen #sync-row { height: 1; }
+    SyncScreen #sync-row, SyncScreen #sync-key-row { height: 1; }
+    SyncScreen #sync-key-file { width: 1fr; }
     SyncScreen #sync-folder { width: 1fr; }
     SyncScreen #sync-status { height: auto; }
     SyncScreen DataTable { height: 1fr; }
@@ -52,6 +53,10 @@ class SyncScreen(Screen[None]):
         yield Header()
         yield Label(t("export_title"))
         yield Static("", id="sync-keys")
+        with Horizontal(id="sync-key-row"):
+            yield Label(t("district_key_file") + "：")
+            yield Input("", id="sync-key-file", compact=True, placeholder="district.public.json")
+            yield Button(t("install_key"), id="sync-key-install", compact=True)
         with Horizontal(id="sync-row"):
             yield Label(t("folder") + "：")
             yield Input(str(Path.home()), id="sync-folder", compact=True)
@@ -101,6 +106,25 @@ class SyncScreen(Screen[None]):
                 str(h["versions"]),
                 key=h["bundle_id"],
             )
+
+    @on(Button.Pressed, "#sync-key-install")
+    @on(Input.Submitted, "#sync-key-file")
+    def install_key(self) -> None:
+        """The settings step of docs/security.md: install (or, after a rotation, replace) the district's public key."""
+        from fieldapp.store import StoreError
+        from fieldapp.sync import crypto
+
+        path = Path(self.query_one("#sync-key-file", Input).value.strip()).expanduser()
+        try:
+            public, fp = crypto.load_district_public(path)
+            self.fapp.store.install_district_key(public, fp)
+        except (crypto.KeyError_, StoreError) as e:
+            self.query_one("#sync-status", Static).update(
+                "✗ " + (e.en if i18n.lang() == "en" else e.zh)
+            )
+            return
+        self.query_one("#sync-status", Static).update("✓ " + t("key_installed", fp=fp))
+        self.reload()
 
     @on(Button.Pressed, "#sync-go")
     def action_export(self) -> None:
