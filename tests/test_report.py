@@ -237,7 +237,9 @@ def test_cached_report_equals_a_fresh_one_and_is_dropped_when_the_data_changes(d
     db.create("home_visit", visit_data(a, visit_date=f"{Y}-03-01"))
     db.conn.execute("UPDATE device SET role = 'district'")
     first = report.build_cached(db.conn, Y)
-    assert [f.numerator for f in first.figures] == [f.numerator for f in report.build(db.conn, Y).figures]
+    assert [f.numerator for f in first.figures] == [
+        f.numerator for f in report.build(db.conn, Y).figures
+    ]
     assert db.conn.execute("SELECT count(*) FROM report_cache").fetchone()[0] == 1
     again = report.build_cached(db.conn, Y)
     assert again.figures == first.figures and again.period == first.period

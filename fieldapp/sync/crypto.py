@@ -220,7 +220,11 @@ def seal_stream(plain: Iterable[bytes], district_public: bytes) -> tuple[str, It
                     state, part, None, _TAG_MESSAGE
                 )
                 yield struct.pack(">I", len(c)) + c
-        pending += z.flush()
+        pending += z.flush()  # what zlib still held: may be more than one chunk
+        while len(pending) > PLAIN_CHUNK:
+            part, pending = pending[:PLAIN_CHUNK], pending[PLAIN_CHUNK:]
+            c = sodium.crypto_secretstream_xchacha20poly1305_push(state, part, None, _TAG_MESSAGE)
+            yield struct.pack(">I", len(c)) + c
         c = sodium.crypto_secretstream_xchacha20poly1305_push(state, pending, None, _TAG_FINAL)
         yield struct.pack(">I", len(c)) + c
 

@@ -219,3 +219,44 @@ def test_wrong_passphrase_and_verify_report(setup: dict[str, object]) -> None:
     assert report.ok and "signed by device" in report.signature
     full = verify(setup["first"], district_key=setup["key"], enrolled={})  # type: ignore[arg-type]
     assert not full.ok and "未登记" in (full.problem or "")
+
+
+@pytest.mark.parametrize("size", [0, 1, 65_535, 65_536, 300_000, 470_000, 951_000, 2_000_000])
+def test_sealed_stream_round_trips_any_size_in_bounded_chunks(size: int) -> None:
+    """Chunks never exceed the reader's cap, whatever zlib holds back until its flush."""
+    import random
+    import struct
+
+    from nacl.public import PrivateKey
+
+    rng = random.Random(size)
+    # like versions.ndjson: JSON lines with ids and numbers, which zlib compresses about 5:1
+    lines: list[bytes] = []
+    while sum(map(len, lines)) < size:
+        row = {
+            "id": f"{rng.getrandbits(128):032x}",
+            "n": rng.random(),
+            "name": "王建国" * rng.randrange(1, 4),
+        }
+        lines.append(json.dumps(row).encode() + b"\n")
+    data = b"".join(lines)[:size]
+    sk = PrivateKey.generate()
+    sealed_key, cipher = crypto.seal_stream(
+        [data[i : i + 10_000] for i in range(0, len(data), 10_000)] or [b""], bytes(sk.public_key)
+    )
+    blob = b"".join(cipher)
+    pos, header = 24, blob[:24]
+    assert header
+    while pos < len(blob):
+        (n,) = struct.unpack(">I", blob[pos : pos + 4])
+        assert n <= crypto.PLAIN_CHUNK + 1024
+        pos += 4 + n
+    out = b"".join(
+        crypto.open_stream(
+            sealed_key,
+            sk,
+            iter([blob[i : i + 7_777] for i in range(0, len(blob), 7_777)]),
+            len(data),
+        )
+    )
+    assert out == data
