@@ -821,48 +821,55 @@ def report(
 
 
 def _print_report(r: Any, levels: tuple[str, ...], lang: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    """A plain table readable at 100 columns; Chinese is two cells wide (rich.cells measures it).
+    Written line by line: a Rich Table of 500 rows costs more than computing the report."""
+    from rich.cells import cell_len
 
     from fieldapp import report as rep
 
     zh = lang != "en"
-    console = Console(width=100)
-    table = Table(
-        title=f"{'规划指标' if zh else 'Plan indicators'} {r.period.label}",
-        show_lines=False,
-        expand=True,
+    heads = (
+        ("区域", "指标", "分子", "分母", "数值", "目标", "状态")
+        if zh
+        else ("Area", "Indicator", "Num.", "Den.", "Value", "Target", "Status")
     )
-    for col, just in (
-        ("区域" if zh else "Area", "left"),
-        ("指标" if zh else "Indicator", "left"),
-        ("分子" if zh else "Num.", "right"),
-        ("分母" if zh else "Den.", "right"),
-        ("数值" if zh else "Value", "right"),
-        ("目标" if zh else "Target", "right"),
-        ("状态" if zh else "Status", "left"),
-    ):
-        table.add_column(col, justify=just, no_wrap=col in ("分子", "分母", "Num.", "Den."))  # type: ignore[arg-type]
+    widths = (16, 30, 9, 9, 11, 7, 8)
+    right = (False, False, True, True, True, True, False)
+
+    def fit(text: str, width: int, align_right: bool) -> str:
+        while cell_len(text) > width:
+            text = text[:-1]
+        pad = " " * (width - cell_len(text))
+        return pad + text if align_right else text + pad
+
+    def line(cells: tuple[str, ...]) -> str:
+        return " ".join(fit(c, w, a) for c, w, a in zip(cells, widths, right, strict=True))
+
+    click.echo(f"{'规划指标' if zh else 'Plan indicators'} {r.period.label}")
+    click.echo(line(heads))
+    click.echo("-" * (sum(widths) + len(widths) - 1))
     last_area = None
+    colors = {"met": "green", "behind": "red"}
     for f in r.figures:
         if f.area_level not in levels:
             continue
         area = f.area_name if f.area_code != last_area else ""
         last_area = f.area_code
         status = rep.STATUS[f.status][0 if zh else 1]
-        color = {"met": "green", "behind": "red"}.get(f.status, "dim")
-        table.add_row(
-            area,
-            rep.LABELS[f.indicator][0 if zh else 1],
-            rep._num(f.numerator),
-            "" if f.denominator is None else rep._num(f.denominator),
-            "—" if f.value is None else f"{f.value:.2f}{f.unit if f.unit == '%' else ''}",
-            "—" if f.target is None else rep._num(f.target),
-            f"[{color}]{status}[/]",
+        text = line(
+            (
+                area,
+                rep.LABELS[f.indicator][0 if zh else 1],
+                rep._num(f.numerator),
+                "" if f.denominator is None else rep._num(f.denominator),
+                "—" if f.value is None else f"{f.value:.2f}{f.unit if f.unit == '%' else ''}",
+                "—" if f.target is None else rep._num(f.target),
+                "",
+            )
         )
-    console.print(table)
+        click.echo(text.rstrip() + " " + click.style(status, fg=colors.get(f.status)))
     op = r.operational
-    console.print(
+    click.echo(
         (
             "上门服务 {visits} 人次 / {workers} 名工作人员（人均 {visits_per_worker}）；困难老人本月探访 {hardship_visited}/{hardship_elders}（{hardship_month}）；"
             "逾期未探访 {overdue_followups}；待处理冲突 {open_conflicts}，待审核 {open_reviews}"

@@ -145,15 +145,10 @@ def _per_community(conn: sqlite3.Connection, p: Period) -> dict[str, dict[str, f
             for i, name in enumerate(names, start=1):
                 d[name] = float(row[i] or 0)
 
-    # elders with ≥ 1 in-person visit in the period, active and not deleted, by the elder's community
-    # (one index seek per elder on home_visit_elder beats collecting the distinct ids of 300,000 visits)
-    put(
-        "SELECT e.community_code, sum(EXISTS (SELECT 1 FROM home_visit h WHERE h.elder_id = e.id"
-        " AND h.visit_date BETWEEN ? AND ? AND h.contact_mode = 'in_person' AND h.deleted = 0))"
-        " FROM elder e WHERE e.deleted = 0 AND e.status = 'active' GROUP BY e.community_code",
-        (start, end),
-        "covered",
-    )
+    # elders with ≥ 1 in-person visit in the period (and the operational figures that need the same
+    # visits): one pass over the active elders, one index seek each
+    for code, figures in elder_pass(conn, p).items():
+        out.setdefault(code, {}).update(figures)
     # households (elders) whose retrofit was accepted from 2023 up to the end of the period
     put(
         "SELECT e.community_code, count(DISTINCT r.elder_id) FROM retrofit r JOIN elder e ON e.id = r.elder_id"
@@ -337,7 +332,57 @@ def build(
             {"hours": s.get("hours", 0.0), "points": s.get("points", 0.0)},
             district_only_target=True,
         )
-    return Report(p, figures, operational(conn, p, today=today))
+    return Report(p, figures, operational(conn, p, today=today, per_community=raw))
+
+
+def _ref_month(p: Period, today: date | None = None) -> date:
+    today = today or date.today()
+    return today if p.start <= today <= p.end else p.end
+
+
+def elder_pass(
+    conn: sqlite3.Connection, p: Period, *, today: date | None = None
+) -> dict[str, dict[str, float]]:
+    """Per community, from one pass over the active elders and their in-person visits: covered in
+    the period, overdue for a visit at the reference date, hardship elders and those visited in
+    the reference month. Each elder's visits are read once (a packed max() of three facts)."""
+    ref = _ref_month(p, today)
+    m0 = ref.replace(day=1).isoformat()
+    m1 = ref.replace(day=calendar.monthrange(ref.year, ref.month)[1]).isoformat()
+    freq = json.loads(
+        conn.execute("SELECT value FROM ref_rule WHERE key = 'visit_frequency_days'").fetchone()[0]
+    )
+    # whole numbers from seed/rules.json, written into the SQL so the planner sees constants
+    days = {k: int(freq[k]) for k in ("high", "priority", "general")}
+    # MATERIALIZED: the per-elder subquery runs once per elder (flattened, it would run once per use of v)
+    rows = conn.execute(
+        "WITH x AS MATERIALIZED ("
+        " SELECT e.community_code AS c, e.visit_risk AS risk, e.hardship_tags != '[]' AS hard,"
+        "  (SELECT max(h.visit_date) || '|' || max(h.visit_date BETWEEN :p0 AND :p1) || '|' || max(h.visit_date BETWEEN :m0 AND :m1)"
+        "   FROM home_visit h WHERE h.elder_id = e.id AND h.deleted = 0 AND h.contact_mode = 'in_person') AS v"
+        " FROM elder e WHERE e.deleted = 0 AND e.status = 'active')"
+        " SELECT c, sum(v IS NOT NULL AND substr(v, 12, 1) = '1'), sum(hard),"
+        " sum(hard AND v IS NOT NULL AND substr(v, 14, 1) = '1'),"
+        f" sum(v IS NULL OR date(substr(v, 1, 10), CASE risk WHEN 'high' THEN '+{days['high']} days'"
+        f" WHEN 'priority' THEN '+{days['priority']} days' ELSE '+{days['general']} days' END) < :t)"
+        " FROM x GROUP BY c",
+        {
+            "p0": p.start.isoformat(),
+            "p1": p.end.isoformat(),
+            "m0": m0,
+            "m1": m1,
+            "t": ref.isoformat(),
+        },
+    )
+    return {
+        r[0]: {
+            "covered": float(r[1] or 0),
+            "hardship": float(r[2] or 0),
+            "hardship_visited": float(r[3] or 0),
+            "overdue": float(r[4] or 0),
+        }
+        for r in rows
+    }
 
 
 def data_state(conn: sqlite3.Connection) -> str:
@@ -352,11 +397,16 @@ def data_state(conn: sqlite3.Connection) -> str:
 
 
 def build_cached(
-    conn: sqlite3.Connection, year: int, month: int | None = None, *, lang: str = "zh"
+    conn: sqlite3.Connection,
+    year: int,
+    month: int | None = None,
+    *,
+    lang: str = "zh",
+    with_trend: bool = False,
 ) -> Report:
-    """build(), kept in report_cache until the data changes (a merge, a decision, new reference data).
-    Only a past or the current day's figures are cached: "this month" moves with the date."""
-    state = f"{data_state(conn)}|{date.today().isoformat()}"
+    """build() (and, with_trend, the monthly trend), kept in report_cache until the data changes: a
+    merge, a decision, new reference data, or a new day ("this month" moves with the date)."""
+    state = f"{data_state(conn)}|{date.today().isoformat()}|{int(with_trend)}"
     row = conn.execute(
         "SELECT data_state, report FROM report_cache WHERE year = ? AND month = ? AND lang = ?",
         (year, month or 0, lang),
@@ -374,8 +424,11 @@ def build_cached(
             ),
             [Figure(**f) for f in data["figures"]],
             data["operational"],
+            data.get("trend"),
         )
     r = build(conn, year, month, lang=lang)
+    if with_trend:
+        r.trend = trend(conn, year)
     p = r.period
     payload = {
         "period": {
@@ -387,24 +440,29 @@ def build_cached(
         },
         "figures": [asdict(f) for f in r.figures],
         "operational": r.operational,
+        "trend": r.trend,
     }
     with contextlib.suppress(
         sqlite3.OperationalError
     ):  # a read-only database: right, just not kept
         conn.execute(
-            "INSERT OR REPLACE INTO report_cache (year, month, lang, data_state, built_at, report) VALUES (?, ?, ?, ?, datetime('now'), ?)",
+            "INSERT OR REPLACE INTO report_cache (year, month, lang, data_state, built_at, report)"
+            " VALUES (?, ?, ?, ?, datetime('now'), ?)",
             (year, month or 0, lang, state, json.dumps(payload, ensure_ascii=False)),
         )
     return r
 
 
 def operational(
-    conn: sqlite3.Connection, p: Period, *, today: date | None = None
+    conn: sqlite3.Connection,
+    p: Period,
+    *,
+    today: date | None = None,
+    per_community: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Visits per worker, hardship elders visited this month (national target: all of them), overdue
     follow-ups, open conflicts and review items (SPEC §7)."""
-    today = today or date.today()
-    ref_month = today if p.start <= today <= p.end else p.end
+    ref_month = _ref_month(p, today)
     m0 = ref_month.replace(day=1).isoformat()
     m1 = ref_month.replace(day=calendar.monthrange(ref_month.year, ref_month.month)[1]).isoformat()
     # operational figures are about the month at hand (this month, or the period's last month)
@@ -412,25 +470,10 @@ def operational(
         "SELECT worker, count(*) FROM home_visit WHERE deleted = 0 AND visit_date BETWEEN ? AND ? GROUP BY worker ORDER BY 2 DESC",
         (m0, m1),
     ).fetchall()
-    hardship = conn.execute(
-        "SELECT count(*), sum(EXISTS (SELECT 1 FROM home_visit h WHERE h.elder_id = e.id AND h.deleted = 0"
-        " AND h.contact_mode = 'in_person' AND h.visit_date BETWEEN ? AND ?))"
-        " FROM elder e WHERE e.deleted = 0 AND e.status = 'active' AND e.hardship_tags != '[]'",
-        (m0, m1),
-    ).fetchone()
-    freq = json.loads(
-        conn.execute("SELECT value FROM ref_rule WHERE key = 'visit_frequency_days'").fetchone()[0]
-    )
-    t = ref_month.isoformat()
-    # the frequencies are whole numbers from seed/rules.json, written into the SQL so the planner sees constants
-    days = {k: int(freq[k]) for k in ("high", "priority", "general")}
-    overdue = conn.execute(
-        "SELECT count(*) FROM elder e WHERE e.deleted = 0 AND e.status = 'active' AND coalesce(("
-        " SELECT date(max(h.visit_date), CASE e.visit_risk"
-        f" WHEN 'high' THEN '+{days['high']} days' WHEN 'priority' THEN '+{days['priority']} days' ELSE '+{days['general']} days' END)"
-        " FROM home_visit h WHERE h.elder_id = e.id AND h.deleted = 0 AND h.contact_mode = 'in_person'), '0000-00-00') < ?",
-        (t,),
-    ).fetchone()[0]
+    elders = per_community if per_community is not None else elder_pass(conn, p, today=today)
+
+    def total(key: str) -> int:
+        return int(sum(v.get(key, 0.0) for v in elders.values()))
 
     def count(sql: str) -> int:
         try:
@@ -446,9 +489,9 @@ def operational(
         "visits_per_worker": round(visits / len(per_worker), 1) if per_worker else 0,
         "by_worker": [(r[0], r[1]) for r in per_worker[:20]],
         "hardship_month": f"{ref_month:%Y-%m}",
-        "hardship_elders": int(hardship[0] or 0),
-        "hardship_visited": int(hardship[1] or 0),
-        "overdue_followups": int(overdue),
+        "hardship_elders": total("hardship"),
+        "hardship_visited": total("hardship_visited"),
+        "overdue_followups": total("overdue"),
         "open_conflicts": count("SELECT count(*) FROM conflicts WHERE status = 'open'"),
         "open_reviews": count("SELECT count(*) FROM review_items WHERE status = 'open'"),
         "rejected_versions": count("SELECT count(*) FROM rejected_versions"),

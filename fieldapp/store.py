@@ -667,7 +667,9 @@ class Store:
             if len(q) == 4 and all(c.isdigit() or c in "xX" for c in q):
                 terms.append("substr(id_number, -4) = ?")
                 params.append(q.upper())
-        sql = "SELECT * FROM elder WHERE deleted = 0"
+        # find the ids on the narrow elder_search index (every column the match needs is in it),
+        # then read the whole rows of that page only: a scan of 40,000 wide rows costs ~50 ms
+        sql = "SELECT id FROM elder INDEXED BY elder_search WHERE deleted = 0"
         if terms:
             sql += " AND (" + " OR ".join(terms) + ")"
         if community_code:
@@ -675,7 +677,16 @@ class Store:
             params.append(community_code)
         sql += " ORDER BY status != 'active', instr(name, ?) != 1, name, id LIMIT ? OFFSET ?"
         params += [q or "\x00", max(1, min(limit, 1000)), offset]
-        return [_masked("elder", dict(r)) for r in self.conn.execute(sql, params)]
+        ids = [r[0] for r in self.conn.execute(sql, params)]
+        if not ids:
+            return []
+        rows = {
+            r["id"]: r
+            for r in self.conn.execute(
+                f"SELECT * FROM elder WHERE id IN ({', '.join('?' * len(ids))})", ids
+            )
+        }
+        return [_masked("elder", dict(rows[i])) for i in ids]
 
     def elder_names(self, elder_ids: Sequence[str]) -> dict[str, str]:
         """Names for a page of rows that point at elders (one query, not one per row)."""

@@ -106,12 +106,10 @@ class IndicatorScreen(Screen[None]):
 
         conn = db.connect(self.db_path, create=False)
         try:
-            r = report.build_cached(conn, self.year, lang=i18n.lang())
-            self.app.call_from_thread(self._show, r, [])
-            months = report.trend(conn, self.year)  # the sparklines follow the numbers
+            r = report.build_cached(conn, self.year, lang=i18n.lang(), with_trend=True)
         finally:
             conn.close()
-        self.app.call_from_thread(self._show_trend, months)
+        self.app.call_from_thread(self._show, r, r.trend or [])
 
     def _show(self, r: report.Report, months: list[dict[str, Any]]) -> None:
         self.report = r
