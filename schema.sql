@@ -68,8 +68,10 @@ CREATE TABLE elder (
 CREATE INDEX elder_community ON elder (community_code, status, deleted, birth_date);
 CREATE INDEX elder_name ON elder (name);
 CREATE INDEX elder_id_number ON elder (id_number);
--- search as you type: a scan of this narrow index instead of the wide rows
-CREATE INDEX elder_search ON elder (deleted, status, name, name_initials, id_number, community_code);
+-- search as you type: a scan of this narrow index instead of the wide rows. It must not start with
+-- deleted or status: the planner would then take it for equality lookups (by ID number in the merge)
+-- and scan every elder each time
+CREATE INDEX elder_search ON elder (name, name_initials, id_number, deleted, status, community_code);
 
 CREATE TABLE home_visit (
     id              TEXT PRIMARY KEY,

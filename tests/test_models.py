@@ -428,3 +428,10 @@ def test_content_hash_is_the_same_in_another_process_with_another_hash_seed() ->
         env=env,
     )
     assert out.stdout.strip() == here
+
+
+def test_the_kind_lists_agree() -> None:
+    from fieldapp import kinds
+
+    assert tuple(models.MODELS) == kinds.KINDS == get_args(models.Kind)
+    assert {k: m.LABEL for k, m in models.MODELS.items()} == kinds.LABELS

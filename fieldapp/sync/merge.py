@@ -592,7 +592,7 @@ def _review_person(conn: sqlite3.Connection, record_id: str, now: str) -> None:
         partners = {
             r[0]
             for r in conn.execute(
-                "SELECT id FROM elder WHERE id_number = ? AND deleted = 0 AND id != ?",
+                "SELECT id FROM elder INDEXED BY elder_id_number WHERE id_number = ? AND deleted = 0 AND id != ?",
                 (row[0], record_id),
             )
         }
