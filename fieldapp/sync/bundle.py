@@ -215,29 +215,14 @@ def write_bundle(
         name = bundle_name(
             manifest.community_code, manifest.period, manifest.device_id, manifest.seq
         )
-        final = out_dir / name
-        if final.exists():
-            raise BundleError(f"文件已存在：{name}", f"file exists: {name}")
-        tmp = out_dir / f".{name}.tmp"
         spool.seek(0)
-        try:
-            with open(tmp, "wb") as raw:
-                with zipfile.ZipFile(
-                    raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6
-                ) as zf:
-                    zf.writestr(
-                        "manifest.json",
-                        json.dumps(manifest.dump(), ensure_ascii=False, indent=2),
-                    )
-                    with zf.open("versions.ndjson", "w", force_zip64=n_bytes > (1 << 31)) as member:
-                        shutil.copyfileobj(spool, member, CHUNK)
-                raw.flush()
-                os.fsync(raw.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    _fsync_dir(out_dir)
+
+        def fill(zf: zipfile.ZipFile) -> None:
+            zf.writestr("manifest.json", json.dumps(manifest.dump(), ensure_ascii=False, indent=2))
+            with zf.open("versions.ndjson", "w", force_zip64=n_bytes > (1 << 31)) as member:
+                shutil.copyfileobj(spool, member, CHUNK)
+
+        final = _atomic_zip(out_dir, name, zipfile.ZIP_DEFLATED, fill)
     if progress:
         progress(n_lines, total or n_lines)
     return Written(final, manifest, file_sha256(final))
@@ -289,44 +274,65 @@ def _write_sealed(
         manifest_fields["device_id"],
         manifest_fields["seq"],
     )
+    sealed = hashlib.sha256()
+    written: list[Manifest] = []
+
+    def fill(zf: zipfile.ZipFile) -> None:
+        n_sealed = 0
+        with zf.open("versions.sealed", "w", force_zip64=True) as member:
+            for chunk in cipher:
+                member.write(chunk)
+                sealed.update(chunk)
+                n_sealed += len(chunk)
+        manifest = Manifest.model_validate(
+            {
+                "format": FORMAT,
+                "format_version": 2,
+                "schema_version": models.SCHEMA_VERSION,
+                **manifest_fields,
+                "hlc_from": span[0] if span else None,
+                "hlc_to": span[1] if span else None,
+                "counts": dict(sorted(counts.items())),
+                "members": {"versions.sealed": {"sha256": sealed.hexdigest(), "bytes": n_sealed}},
+                "device_public_key": seal.sign_public,
+                "encryption": {"scheme": crypto.SCHEME, "sealed_key": sealed_key},
+                "plain": {
+                    "sha256": plain.hexdigest(),
+                    "bytes": stats["bytes"],
+                    "lines": stats["lines"],
+                },
+            }
+        )
+        body = json.dumps(manifest.dump(), ensure_ascii=False, indent=2).encode("utf-8")
+        zf.writestr("manifest.json", body)
+        zf.writestr("manifest.sig", crypto.b64(crypto.sign(seal.sign_private, body)))
+        written.append(manifest)
+
+    final = _atomic_zip(out_dir, name, zipfile.ZIP_STORED, fill)
+    manifest = written[0]
+    if progress:
+        progress(stats["lines"], total or stats["lines"])
+    return Written(final, manifest, file_sha256(final))
+
+
+def _atomic_zip(
+    out_dir: Path, name: str, compression: int, fill: Callable[[zipfile.ZipFile], object]
+) -> Path:
+    """Write a ZIP under a temporary name, fsync it, rename it, fsync the folder: a crash never
+    leaves a half bundle under the real name, and an existing bundle is never overwritten."""
     final = out_dir / name
     if final.exists():
         raise BundleError(f"文件已存在：{name}", f"file exists: {name}")
     tmp = out_dir / f".{name}.tmp"
-    sealed = hashlib.sha256()
-    n_sealed = 0
     try:
         with open(tmp, "wb") as raw:
-            with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
-                with zf.open("versions.sealed", "w", force_zip64=True) as member:
-                    for chunk in cipher:
-                        member.write(chunk)
-                        sealed.update(chunk)
-                        n_sealed += len(chunk)
-                manifest = Manifest.model_validate(
-                    {
-                        "format": FORMAT,
-                        "format_version": 2,
-                        "schema_version": models.SCHEMA_VERSION,
-                        **manifest_fields,
-                        "hlc_from": span[0] if span else None,
-                        "hlc_to": span[1] if span else None,
-                        "counts": dict(sorted(counts.items())),
-                        "members": {
-                            "versions.sealed": {"sha256": sealed.hexdigest(), "bytes": n_sealed}
-                        },
-                        "device_public_key": seal.sign_public,
-                        "encryption": {"scheme": crypto.SCHEME, "sealed_key": sealed_key},
-                        "plain": {
-                            "sha256": plain.hexdigest(),
-                            "bytes": stats["bytes"],
-                            "lines": stats["lines"],
-                        },
-                    }
-                )
-                body = json.dumps(manifest.dump(), ensure_ascii=False, indent=2).encode("utf-8")
-                zf.writestr("manifest.json", body)
-                zf.writestr("manifest.sig", crypto.b64(crypto.sign(seal.sign_private, body)))
+            with zipfile.ZipFile(
+                raw,
+                "w",
+                compression=compression,
+                compresslevel=6 if compression == zipfile.ZIP_DEFLATED else None,
+            ) as zf:
+                fill(zf)
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, final)
@@ -334,9 +340,7 @@ def _write_sealed(
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(out_dir)
-    if progress:
-        progress(stats["lines"], total or stats["lines"])
-    return Written(final, manifest, file_sha256(final))
+    return final
 
 
 def _fsync_dir(path: Path) -> None:
