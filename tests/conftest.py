@@ -12,6 +12,19 @@ from stdnum.cn import ric
 
 from fieldapp.store import Store
 
+# the current tables (and their child tables) that hold records
+CURRENT_TABLES = [
+    "elder",
+    "home_visit",
+    "assessment",
+    "retrofit",
+    "retrofit_line",
+    "meal_point",
+    "meal_count",
+    "volunteer",
+    "volunteer_event",
+    "volunteer_participant",
+]
 STREET = "321202001"
 COMMUNITY = "321202001901"
 

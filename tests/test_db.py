@@ -10,6 +10,8 @@ import pytest
 from fieldapp import db, reference
 from fieldapp.store import Store
 
+from .conftest import CURRENT_TABLES
+
 
 def test_new_database_has_schema_version_and_seed(tmp_path: Path) -> None:
     conn = db.connect(tmp_path / "a.db")
@@ -127,22 +129,5 @@ def test_schema_statements_all_apply(tmp_path: Path) -> None:
     assert any(s.startswith("CREATE TRIGGER versions_no_update") for s in stmts)
     conn = db.connect(tmp_path / "a.db")
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert (
-        set(reference.load().catalogues)
-        and {
-            "elder",
-            "home_visit",
-            "assessment",
-            "retrofit",
-            "retrofit_line",
-            "meal_point",
-            "meal_count",
-            "volunteer",
-            "volunteer_event",
-            "volunteer_participant",
-            "versions",
-            "device",
-        }
-        <= tables
-    )
+    assert set(reference.load().catalogues) and {*CURRENT_TABLES, "versions", "device"} <= tables
     conn.close()

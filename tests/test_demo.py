@@ -9,21 +9,10 @@ from pathlib import Path
 from fieldapp.demo import generate_community, generate_district
 from fieldapp.store import Store
 
+from .conftest import CURRENT_TABLES
+
 TODAY = date(2026, 6, 30)
-TABLES = [
-    "device",
-    "versions",
-    "elder",
-    "home_visit",
-    "assessment",
-    "retrofit",
-    "retrofit_line",
-    "meal_point",
-    "meal_count",
-    "volunteer",
-    "volunteer_event",
-    "volunteer_participant",
-]
+TABLES = ["device", "versions", *CURRENT_TABLES]
 
 
 def _dump(path: Path) -> dict[str, list[tuple]]:

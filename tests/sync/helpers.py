@@ -14,18 +14,9 @@ from fieldapp import models
 from fieldapp.store import Store
 from fieldapp.sync.bundle import version_line
 
-CURRENT = [
-    "elder",
-    "home_visit",
-    "assessment",
-    "retrofit",
-    "retrofit_line",
-    "meal_point",
-    "meal_count",
-    "volunteer",
-    "volunteer_event",
-    "volunteer_participant",
-]
+from ..conftest import CURRENT_TABLES
+
+CURRENT = CURRENT_TABLES
 
 
 def district(path: Path) -> Store:
