@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from textual import on
@@ -16,6 +16,23 @@ from fieldapp import i18n
 from fieldapp.i18n import WORDS, t
 from fieldapp.store import Store
 from fieldapp.tui.keys import translate_bindings
+
+if TYPE_CHECKING:
+    from fieldapp.tui.app import FieldApp
+
+
+class AppScreen(Screen[None]):
+    """A screen of the worker's app: its key descriptions in the UI language, the app (and so the
+    store) at hand as `fapp`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        translate_bindings(self)
+
+    @property
+    def fapp(self) -> FieldApp:
+        return self.app  # type: ignore[return-value]
+
 
 PAGE = 100
 PAGE_BINDINGS = [

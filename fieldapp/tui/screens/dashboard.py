@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from fieldapp import i18n, kinds
 from fieldapp.i18n import t
-from fieldapp.tui.keys import translate_bindings
-
-if TYPE_CHECKING:
-    from fieldapp.tui.app import FieldApp
-
+from fieldapp.tui.screens.common import AppScreen
 
 DUE_ROWS = 60  # the most overdue first; a DataTable measures every row it holds, so hold a screenful or two
 
@@ -29,7 +24,7 @@ def _goal(fig: dict[str, Any]) -> str:
     return f"{goal:g}" + (f" ({year})" if year else "")
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(AppScreen):
     BINDINGS = [
         Binding("enter", "log_due", "log_it"),
         Binding("v", "log_visit", "home_visit"),
@@ -44,12 +39,7 @@ class DashboardScreen(Screen[None]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        translate_bindings(self)
         self.loaded = False  # the figures and the due list are on screen (start-up benchmark)
-
-    @property
-    def fapp(self) -> FieldApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()

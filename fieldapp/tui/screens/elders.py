@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static, TabbedContent, TabPane
 
 from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.kinds import mask_id_number
-from fieldapp.tui.keys import translate_bindings
 from fieldapp.tui.screens.common import (
     ELDER_COLUMNS,
     PAGE,
     PAGE_BINDINGS,
+    AppScreen,
     ConfirmDialog,
     PagedTable,
     elder_rows,
 )
 
-if TYPE_CHECKING:
-    from fieldapp.tui.app import FieldApp
 
-
-class ElderListScreen(PagedTable, Screen[None]):
+class ElderListScreen(PagedTable, AppScreen):
     BINDINGS = [
         Binding("n", "new", "new"),
         Binding("slash", "search", "search_key"),
@@ -42,12 +37,7 @@ class ElderListScreen(PagedTable, Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        translate_bindings(self)
         self.query_text = ""
-
-    @property
-    def fapp(self) -> FieldApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -108,7 +98,7 @@ class ElderListScreen(PagedTable, Screen[None]):
             self.fapp.edit_record("elder", rid)
 
 
-class ElderDetailScreen(Screen[None]):
+class ElderDetailScreen(AppScreen):
     """One elder: their data (ID masked), visits, assessments, retrofits and every version."""
 
     BINDINGS = [
@@ -127,12 +117,7 @@ class ElderDetailScreen(Screen[None]):
 
     def __init__(self, elder_id: str) -> None:
         super().__init__()
-        translate_bindings(self)
         self.elder_id = elder_id
-
-    @property
-    def fapp(self) -> FieldApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()

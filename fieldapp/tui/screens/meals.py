@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 
 from fieldapp import i18n, reference
 from fieldapp.i18n import t
 from fieldapp.store import StoreError
-from fieldapp.tui.keys import translate_bindings
-
-if TYPE_CHECKING:
-    from fieldapp.tui.app import FieldApp
+from fieldapp.tui.screens.common import AppScreen
 
 CELLS = ("dine_in", "delivery", "pickup")
 
 
-class MealGridScreen(Screen[None]):
+class MealGridScreen(AppScreen):
     BINDINGS = [
         Binding("ctrl+s", "save", "save", priority=True),
         Binding("p", "points", "meal_point"),
@@ -45,14 +41,9 @@ class MealGridScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        translate_bindings(self)
         self.day = date.today()
         self.slots: list[dict[str, Any]] = []
         self.gen = 0  # widget ids carry the generation: removal of the old grid finishes later
-
-    @property
-    def fapp(self) -> FieldApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()

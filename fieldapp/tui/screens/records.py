@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
 
 from fieldapp import i18n, reference
 from fieldapp.i18n import t
-from fieldapp.tui.keys import translate_bindings
-from fieldapp.tui.screens.common import PAGE, PAGE_BINDINGS, ConfirmDialog, PagedTable
-
-if TYPE_CHECKING:
-    from fieldapp.tui.app import FieldApp
+from fieldapp.tui.screens.common import PAGE, PAGE_BINDINGS, AppScreen, ConfirmDialog, PagedTable
 
 Column = tuple[str, Callable[[dict[str, Any], dict[str, str]], str]]
 
@@ -97,7 +92,7 @@ RETROFIT_DATE = {
 }
 
 
-class RecordListScreen(PagedTable, Screen[None]):
+class RecordListScreen(PagedTable, AppScreen):
     BINDINGS = [
         Binding("n", "new", "new"),
         Binding("e", "edit", "edit"),
@@ -111,12 +106,7 @@ class RecordListScreen(PagedTable, Screen[None]):
 
     def __init__(self, kind: str) -> None:
         super().__init__()
-        translate_bindings(self)
         self.kind = kind
-
-    @property
-    def fapp(self) -> FieldApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -206,7 +196,6 @@ class RetrofitScreen(RecordListScreen):
 
     def __init__(self) -> None:
         super().__init__("retrofit")
-        translate_bindings(self)
 
     def action_advance(self) -> None:
         rid = self.current_id()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import (
     Button,
     Checkbox,
@@ -24,13 +23,10 @@ from textual.widgets import (
 
 from fieldapp import i18n
 from fieldapp.i18n import t
-from fieldapp.tui.keys import translate_bindings
-
-if TYPE_CHECKING:
-    from fieldapp.tui.app import FieldApp
+from fieldapp.tui.screens.common import AppScreen
 
 
-class SyncScreen(Screen[None]):
+class SyncScreen(AppScreen):
     BINDINGS = [Binding("ctrl+e", "export", "export", priority=True)]
     DEFAULT_CSS = """
     SyncScreen #sync-row, SyncScreen #sync-key-row { height: 1; }
@@ -42,12 +38,7 @@ class SyncScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        translate_bindings(self)
         self.busy = False
-
-    @property
-    def fapp(self) -> FieldApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
