@@ -5,7 +5,7 @@ Kept apart from models.py so that opening the app does not import pydantic befor
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 KINDS: tuple[str, ...] = (
     "elder",
@@ -31,6 +31,11 @@ LABELS: dict[str, tuple[str, str]] = {
 
 def today() -> date:
     return date.today()
+
+
+def now_iso() -> str:
+    """The local time with its offset, to the second: when a bundle, a decision or an enrolment happened."""
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
 def mask_id_number(v: str | None) -> str:

@@ -9,9 +9,9 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from fieldapp.kinds import now_iso
 from fieldapp.models import mask_id_number
 
 
@@ -23,10 +23,6 @@ class ReviewError(ValueError):
 
 def who() -> str:
     return os.environ.get("FIELDAPP_USER") or getpass.getuser()
-
-
-def _now() -> str:
-    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -100,9 +96,9 @@ def decide_conflict(
     try:
         conn.execute(
             "UPDATE conflicts SET status = 'resolved', decision = ?, decided_by = ?, decided_at = ? WHERE id = ?",
-            (chosen_version_id, decided_by or who(), _now(), conflict_id),
+            (chosen_version_id, decided_by or who(), now_iso(), conflict_id),
         )
-        _settle(conn, row["kind"], row["record_id"], KindSummary(), _now())
+        _settle(conn, row["kind"], row["record_id"], KindSummary(), now_iso())
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -169,7 +165,7 @@ def decide_review(
     try:
         conn.execute(
             "UPDATE review_items SET status = 'resolved', decision = ?, decided_by = ?, decided_at = ? WHERE id = ?",
-            (decision, decided_by or who(), _now(), item_id),
+            (decision, decided_by or who(), now_iso(), item_id),
         )
         conn.execute("COMMIT")
     except BaseException:

@@ -407,7 +407,7 @@ class Store:
                     public_b64,
                     fp,
                     label,
-                    datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
+                    kinds.now_iso(),
                     by,
                 ),
             )
@@ -417,7 +417,7 @@ class Store:
         with self.transaction():
             cur = self.conn.execute(
                 "UPDATE enrolled_devices SET revoked_at = ?, revoked_by = ? WHERE device_id = ? AND revoked_at IS NULL",
-                (datetime.now(UTC).astimezone().isoformat(timespec="seconds"), by, device_id),
+                (kinds.now_iso(), by, device_id),
             )
             if cur.rowcount == 0:
                 raise StoreError(
@@ -803,7 +803,9 @@ class Store:
     ) -> dict[str, Any]:
         """This month's counts and the year's progress beside the community's share of the plan's targets."""
         today = today or kinds.today()
-        community_code = community_code or (self.device().community_code if self.device() else None)  # type: ignore[union-attr]
+        if community_code is None:
+            dev = self.device()
+            community_code = dev.community_code if dev else None
         m0 = today.replace(day=1).isoformat()
         m1 = (today.replace(day=28) + timedelta(days=4)).replace(day=1).isoformat()
         y0, y1 = f"{today.year}-01-01", f"{today.year + 1}-01-01"

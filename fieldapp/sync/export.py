@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fieldapp import __version__, ids
+from fieldapp import __version__, ids, kinds
 from fieldapp.store import Store, StoreError
 from fieldapp.sync import bundle
 from fieldapp.sync.bundle import BundleError, Progress
@@ -88,7 +88,7 @@ def export(
         "street_code": dev.street_code,
         "community_code": dev.community_code,
         "period": period,
-        "created_at": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
+        "created_at": kinds.now_iso(),
         "seq": seq,
         "prev_bundle_id": last["bundle_id"] if last else None,
         "app_version": __version__,

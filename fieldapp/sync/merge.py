@@ -13,11 +13,11 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fieldapp import hlc, models
+from fieldapp.kinds import now_iso
 from fieldapp.store import write_current, write_current_many
 from fieldapp.sync.bundle import SUFFIX, BundleError, file_sha256, open_bundle
 
@@ -54,10 +54,6 @@ class BundleResult:
     @property
     def ok(self) -> bool:
         return self.status in ("merged", "already", "checked")
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
 def bundle_files(paths: Iterable[Path]) -> list[Path]:
@@ -166,7 +162,7 @@ def merge_bundle(
                 progress,
                 district_key,
             )
-            merged_at = _now_iso()
+            merged_at = now_iso()
             conn.executemany(
                 "INSERT INTO rejected_versions (bundle_id, line_no, kind, record_id, version_id, reason, raw)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -265,7 +261,7 @@ def _load_versions(
 ) -> None:
     """Validate the bundle's versions, insert the new ones and settle the records they touch,
     CHUNK_LINES at a time (settling is a recomputation, so doing it per chunk gives the same end)."""
-    now = _now_iso()
+    now = now_iso()
     chunk: list[tuple[int, models.Version, models.Record]] = []
     for line in reader.lines(district_key):
         data = line.data
