@@ -563,14 +563,6 @@ def levels_for(by: str) -> tuple[str, ...]:
     }[by]
 
 
-def as_dict(report: Report) -> dict[str, Any]:
-    return {
-        "period": report.period.label,
-        "figures": [asdict(f) for f in report.figures],
-        "operational": report.operational,
-    }
-
-
 def write_xlsx(
     report: Report,
     path: Path,

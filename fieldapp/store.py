@@ -22,8 +22,6 @@ if (
     from fieldapp.models import Record
 
 KINDS: tuple[str, ...] = kinds.KINDS
-ENVELOPE = ("id", "version_id", "hlc", "device_id", "deleted")
-RISK_ORDER = ("high", "priority", "general")
 
 
 def _models() -> ModuleType:

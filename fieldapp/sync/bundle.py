@@ -372,7 +372,6 @@ class Line:
     no: int  # 1-based line number in versions.ndjson
     raw: str
     data: dict[str, Any] | None
-    error: str | None = None
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -151,6 +150,3 @@ class SyncScreen(AppScreen):
         self.busy = False
         self.query_one("#sync-status", Static).update(message)
         self.reload()
-
-    def status_text(self) -> Any:
-        return self.query_one("#sync-status", Static).render()
