@@ -1,4 +1,4 @@
-"""The record kinds' names and labels, ID masking and "today": what lists and screens need, without the models.
+"""The record kinds' names, groups and labels, ID masking and "today": what screens need, no models.
 
 Kept apart from the models package so that opening the app does not import pydantic before the first screen.
 """

@@ -1,4 +1,4 @@
-"""The eight record kinds of SPEC §3 and the version envelope of SPEC §4, with every rule written once.
+"""The eight record kinds of SPEC §3 and the version envelope of SPEC §4, each rule written once.
 
 The form, the store, the bundle reader and the merge all validate with these models, so a rule
 lives here and nowhere else. Field metadata (Chinese and English labels, catalogue, widget)

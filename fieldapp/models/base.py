@@ -1,4 +1,4 @@
-"""The base of the eight record kinds: strict fields, blanks read as empty, a payload for versions."""
+"""The base of the eight record kinds: strict fields, blanks read as empty, a version payload."""
 
 from __future__ import annotations
 

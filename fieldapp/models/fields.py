@@ -1,4 +1,4 @@
-"""The field types every record kind is built from: labelled fields, checked strings, money, and the code lists.
+"""The field types the record kinds are built from: labelled fields, checked strings, code lists.
 
 A type carries its rule (a UUID, an HH:MM time, a phone number, a community code, a date not in
 the future), so a model that declares `phone: Phone` cannot forget to check it.

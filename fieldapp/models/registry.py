@@ -1,4 +1,4 @@
-"""Which model checks which record kind: MODELS in the order of `kinds.KINDS`, the Kind type, validate_record.
+"""Which model checks which kind: MODELS (in the order of kinds.KINDS), Kind, validate_record.
 
 `kinds.KINDS` is the one list of kinds; `Kind` spells it again only because a type checker needs
 literals, and tests/test_models.py fails if the two differ in any way.

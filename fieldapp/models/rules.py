@@ -1,4 +1,4 @@
-"""The rule helpers and the error messages: how a broken rule names its field in Chinese and English.
+"""The rule helpers and error messages: how a broken rule names its field in Chinese and English.
 
 Every model module raises through `rule()` and every caller reads `RecordInvalid.problems`, so a
 worker sees the same wording whether the form, the store or the bundle reader refused a record.

@@ -1,4 +1,4 @@
-"""The records of what is done for one elder: home visits, capability assessments, home retrofits."""
+"""The records of what is done for one elder: home visits, capability assessments, retrofits."""
 
 from __future__ import annotations
 

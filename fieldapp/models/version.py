@@ -1,4 +1,4 @@
-"""The version envelope of SPEC §4: one save of one record, its hash over canonical JSON, and its checks."""
+"""The version envelope of SPEC §4: one save of one record, its content hash and its checks."""
 
 from __future__ import annotations
 
