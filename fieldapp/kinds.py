@@ -1,6 +1,6 @@
-"""The record kinds' names and labels, ID masking and "today": what lists and screens need, without the models.
+"""The record kinds' names, groups and labels, ID masking and "today": what screens need, no models.
 
-Kept apart from models.py so that opening the app does not import pydantic before the first screen.
+Kept apart from the models package so that opening the app does not import pydantic before the first screen.
 """
 
 from __future__ import annotations
@@ -17,6 +17,18 @@ KINDS: tuple[str, ...] = (
     "volunteer",
     "volunteer_event",
 )
+"""The one list of record kinds, in the order screens and reports show them. `models.Kind` spells
+it again for the type checker (a test keeps the two equal); everything else reads this tuple."""
+
+ELDER_KINDS: tuple[str, ...] = ("home_visit", "assessment", "retrofit")
+"""The kinds recorded for one elder (their model has `elder_id`): a new one starts by picking the elder."""
+
+COMMUNITY_KINDS: tuple[str, ...] = ("elder", "meal_point", "volunteer", "volunteer_event")
+"""The kinds that carry a `community_code` of their own (the others belong to an elder or a point)."""
+
+FORM_KINDS: tuple[str, ...] = tuple(k for k in KINDS if k != "meal_count")
+"""The kinds entered one record at a time in a form; meal counts are typed in the meal grid."""
+
 LABELS: dict[str, tuple[str, str]] = {
     "elder": ("老年人档案", "Elder"),
     "home_visit": ("居家上门服务", "Home visit"),

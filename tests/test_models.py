@@ -430,8 +430,39 @@ def test_content_hash_is_the_same_in_another_process_with_another_hash_seed() ->
     assert out.stdout.strip() == here
 
 
-def test_the_kind_lists_agree() -> None:
+def test_the_kind_literal_is_kinds_KINDS_both_ways() -> None:
+    """kinds.KINDS is the source; the Literal and the model classes must name the same kinds."""
     from fieldapp import kinds
 
-    assert tuple(models.MODELS) == kinds.KINDS == get_args(models.Kind)
+    literal = get_args(models.Kind)
+    assert [k for k in kinds.KINDS if k not in literal] == []  # a kind the Literal lacks
+    assert [k for k in literal if k not in kinds.KINDS] == []  # a Literal value that is no kind
+    assert literal == kinds.KINDS  # same order, no repeats
+    # every Record class, registered or not, is one of the kinds and each kind has exactly one
+    classes = sorted(m.KIND for m in models.Record.__subclasses__())
+    assert classes == sorted(kinds.KINDS)
+    assert tuple(models.MODELS) == kinds.KINDS
     assert {k: m.LABEL for k, m in models.MODELS.items()} == kinds.LABELS
+
+
+def test_the_kind_groups_match_the_models_fields() -> None:
+    """The pydantic-free groups in kinds.py say what the models' fields say."""
+    from fieldapp import kinds
+
+    def having(field: str) -> tuple[str, ...]:
+        return tuple(k for k, m in models.MODELS.items() if field in m.model_fields)
+
+    assert kinds.ELDER_KINDS == having("elder_id") == ("home_visit", "assessment", "retrofit")
+    assert having("community_code") == kinds.COMMUNITY_KINDS
+    assert kinds.COMMUNITY_KINDS == ("elder", "meal_point", "volunteer", "volunteer_event")
+    assert set(kinds.KINDS) - set(kinds.FORM_KINDS) == {"meal_count"}
+
+
+def test_the_kinds_module_does_not_import_pydantic() -> None:
+    """The first screen needs the kinds' names and labels, not the models (STYLE: start-up)."""
+    import subprocess
+    import sys
+
+    code = "import sys, fieldapp.kinds; print(sorted(m for m in sys.modules if m.startswith(('pydantic', 'fieldapp.models'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
