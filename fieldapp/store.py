@@ -303,7 +303,7 @@ class Store:
         if not worker:
             raise StoreError("请填写工作人员姓名", "worker name is required", "worker")
         device_id = self._new_id()
-        from fieldapp.sync import crypto
+        from fieldapp import crypto
 
         sign_private, sign_public = (
             crypto.new_signing_key()
@@ -337,7 +337,7 @@ class Store:
             raise StoreError(
                 "该数据库已设置，不能再设为区级数据库", "this database is already set up"
             )
-        from fieldapp.sync import crypto
+        from fieldapp import crypto
 
         with self.transaction():
             self.conn.execute(
@@ -366,7 +366,7 @@ class Store:
 
     def install_district_key(self, public: bytes, fingerprint: str) -> None:
         """The district's public key, which this device seals its bundles to."""
-        from fieldapp.sync import crypto
+        from fieldapp import crypto
 
         if self.device() is None or self.device().role != "device":  # type: ignore[union-attr]
             raise StoreError(
@@ -380,7 +380,7 @@ class Store:
 
     def enroll(self, device_id: str, public_b64: str, *, label: str | None, by: str) -> str:
         """The district accepts this device's signatures from now on; returns the key's fingerprint."""
-        from fieldapp.sync import crypto
+        from fieldapp import crypto
 
         fp = crypto.fingerprint(crypto.unb64(public_b64))
         with self.transaction():
