@@ -91,7 +91,7 @@ files = bundle_files([Path(sys.argv[1])])
 key = None
 if len(sys.argv) > 3:  # format 2: the district's private key (its passphrase in FIELDAPP_KEY_PASSPHRASE)
     import os
-    from fieldapp.sync import crypto
+    from fieldapp import crypto
     key = crypto.load_district_private(Path(sys.argv[3]), os.environ["FIELDAPP_KEY_PASSPHRASE"])
 start = time.perf_counter()
 results = merge_files(conn, files, district_key=key)
@@ -209,7 +209,7 @@ def _new_district(path: Path) -> Path:
 def _seal_devices(devices: Path, keys: Path) -> None:
     """Format 2, the default path: a district key pair, installed on every device, every device enrolled."""
     from fieldapp.store import Store
-    from fieldapp.sync import crypto
+    from fieldapp import crypto
 
     os.environ.setdefault("FIELDAPP_KDF", "interactive")
     os.environ["FIELDAPP_KEY_PASSPHRASE"] = PASSPHRASE

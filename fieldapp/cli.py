@@ -110,7 +110,7 @@ def init(
 ) -> None:
     """设置本设备：街道、社区、工作人员 (set up this device: database, device id and signing key)."""
     from fieldapp.store import StoreError
-    from fieldapp.sync import crypto
+    from fieldapp import crypto
 
     with _open(db_path, create=True) as store:
         try:
@@ -149,7 +149,7 @@ def device_key() -> None:
 )
 def device_key_show(db_path: Path | None, out_file: Path | None) -> None:
     """显示设备密钥指纹，可导出公钥文件 (show this device's key fingerprint; export its public key file)."""
-    from fieldapp.sync import crypto
+    from fieldapp import crypto
 
     with _open(db_path) as store:
         dev, keys = store.device(), store.keys()
@@ -173,7 +173,7 @@ def device_key_show(db_path: Path | None, out_file: Path | None) -> None:
 def device_key_install(db_path: Path | None, public_key_file: Path) -> None:
     """安装区级公钥（或轮换后换新） (install the district's public key, or the new one after a rotation)."""
     from fieldapp.store import StoreError
-    from fieldapp.sync import crypto
+    from fieldapp import crypto
 
     with _open(db_path) as store:
         try:
@@ -531,7 +531,7 @@ def merge(
 
 def _district_key(key_file: Path) -> Any:
     """The district's private key, opened with the passphrase (FIELDAPP_KEY_PASSPHRASE, or asked)."""
-    from fieldapp.sync import crypto
+    from fieldapp import crypto
 
     passphrase = os.environ.get("FIELDAPP_KEY_PASSPHRASE")
     if passphrase is None:
@@ -618,7 +618,7 @@ def district(ctx: click.Context, db_path: Path | None, key_file: Path | None) ->
 )
 def district_keygen(out_dir: Path) -> None:
     """生成区级密钥对 (make the district's key pair; the private key is protected by a passphrase)."""
-    from fieldapp.sync import crypto
+    from fieldapp import crypto
 
     passphrase = os.environ.get("FIELDAPP_KEY_PASSPHRASE")
     if passphrase is None:
@@ -653,7 +653,7 @@ def district_enroll(db_path: Path, source: Path, yes: bool) -> None:
     """登记设备：设备公钥文件，或它的第一个同步包 (enrol a device from its public key file or its first bundle)."""
     from fieldapp import review
     from fieldapp.store import StoreError
-    from fieldapp.sync import crypto
+    from fieldapp import crypto
     from fieldapp.sync.bundle import BundleError, open_bundle
 
     try:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from fieldapp import models
+from fieldapp import crypto, models
 from fieldapp.models import RecordInvalid
 from fieldapp.store import NotFound, StaleEdit, Store, StoreError
 
@@ -272,6 +274,8 @@ def test_setup_checks_street_community_and_worker(db_path: Path) -> None:
     with Store.open(db_path) as s:
         with pytest.raises(StoreError, match="街道代码"):
             s.setup_device(street_code="321202999", community_code=COMMUNITY, worker="周红")
+        with pytest.raises(StoreError, match="社区代码「321202999999」不存在"):
+            s.setup_device(street_code=STREET, community_code="321202999999", worker="周红")
         with pytest.raises(StoreError, match="不属于"):
             s.setup_device(street_code="321202002", community_code=COMMUNITY, worker="周红")
         with pytest.raises(StoreError, match="姓名"):
@@ -280,3 +284,40 @@ def test_setup_checks_street_community_and_worker(db_path: Path) -> None:
         assert dev.community_code == COMMUNITY and len(dev.device_id) == 36
         with pytest.raises(StoreError, match="已设置"):
             s.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
+
+
+def test_district_enrols_and_revokes_a_device_once(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "device.db") as device, Store.open(tmp_path / "d.db") as district:
+        dev = device.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
+        district.setup_district()
+        public = device.keys()["sign_public"]
+        with pytest.raises(StoreError, match="只有设备数据库需要区级公钥"):
+            district.install_district_key(crypto.unb64(public), "X")
+        fp = district.enroll(dev.device_id, public, label=dev.label, by="区")
+        assert fp == crypto.fingerprint(crypto.unb64(public))
+        assert district.enroll(dev.device_id, public, label=dev.label, by="区") == fp
+        other = crypto.new_signing_key()[1]
+        with pytest.raises(StoreError, match="已用另一把密钥登记"):
+            district.enroll(dev.device_id, other, label=dev.label, by="区")
+        district.revoke(dev.device_id, by="区")
+        with pytest.raises(StoreError, match="没有该已登记且未撤销的设备"):
+            district.revoke(dev.device_id, by="区")
+        with pytest.raises(StoreError, match="已被撤销"):
+            district.enroll(dev.device_id, public, label=dev.label, by="区")
+        [row] = district.enrolled()
+        assert (row["device_id"], row["fingerprint"], row["revoked_by"]) == (
+            dev.device_id,
+            fp,
+            "区",
+        )
+
+
+def test_store_imports_neither_sync_nor_pydantic() -> None:
+    """The keys sit below the store (no hidden cycle through fieldapp.sync), and the models load
+    on the first save, not at start-up."""
+    code = (
+        "import sys, fieldapp.store\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('fieldapp.sync', 'pydantic'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

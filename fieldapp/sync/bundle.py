@@ -248,7 +248,7 @@ def _write_sealed(
 ) -> Written:
     """Format 2: the versions are compressed and encrypted on the way into the ZIP (no plaintext
     ever touches the disk), then the manifest, which names the digests of both, is signed."""
-    from fieldapp.sync import crypto
+    from fieldapp import crypto
 
     plain = hashlib.sha256()
     stats = {"bytes": 0, "lines": 0}
@@ -403,7 +403,7 @@ class BundleReader:
 
     def signed_by(self, public_b64: str) -> bool:
         """Whether manifest.json was signed by this Ed25519 key (the enrolled one, not the one the manifest names)."""
-        from fieldapp.sync import crypto
+        from fieldapp import crypto
 
         return self.signature is not None and crypto.verify(
             public_b64, self.manifest_raw, self.signature
@@ -444,7 +444,7 @@ class BundleReader:
                 self._member_chunks(want, "versions.ndjson"), want, "versions.ndjson", self.stats
             )
             return
-        from fieldapp.sync import crypto
+        from fieldapp import crypto
 
         if district_key is None:
             raise BundleError(
@@ -668,7 +668,7 @@ def open_bundle(path: Path, *, allow_v1: bool = True) -> BundleReader:
             )
         sig = None
         if signature is not None:
-            from fieldapp.sync import crypto
+            from fieldapp import crypto
 
             try:
                 sig = crypto.unb64(signature.decode("ascii").strip())
@@ -712,7 +712,7 @@ def verify(
         with reader:
             m = reader.manifest
             if reader.version == 2:
-                from fieldapp.sync import crypto
+                from fieldapp import crypto
 
                 assert m.device_public_key is not None
                 fp = crypto.fingerprint(crypto.unb64(m.device_public_key))

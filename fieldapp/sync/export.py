@@ -48,7 +48,7 @@ def export(
     keys = store.keys()
     seal = None
     if keys.get("district_public"):
-        from fieldapp.sync import crypto
+        from fieldapp import crypto
 
         seal = bundle.Seal(
             crypto.unb64(keys["district_public"]), keys["sign_private"], keys["sign_public"]

@@ -222,7 +222,7 @@ def _in(conn: sqlite3.Connection, sql: str, values: list[str]) -> list[sqlite3.R
 def _check_signer(conn: sqlite3.Connection, reader: Any) -> None:
     """Format 2: the manifest must be signed by the enrolled, unrevoked key of the device it names,
     checked before anything is decrypted."""
-    from fieldapp.sync import crypto
+    from fieldapp import crypto
 
     m = reader.manifest
     fp = crypto.fingerprint(crypto.unb64(m.device_public_key))
@@ -580,7 +580,7 @@ def _review_person(conn: sqlite3.Connection, record_id: str, now: str) -> None:
     if row is not None and row[0]:
         secret = conn.execute("SELECT hmac_secret FROM device_keys").fetchone()
         if secret is not None and secret[0]:
-            from fieldapp.sync import crypto
+            from fieldapp import crypto
 
             key = "hmac:" + crypto.id_hmac(secret[0], row[0])
         else:

@@ -154,7 +154,7 @@ class MergeScreen(Screen[None]):
         key = None
         key_path = self.query_one("#merge-key", Input).value.strip()
         if key_path:
-            from fieldapp.sync import crypto
+            from fieldapp import crypto
 
             try:
                 key = crypto.load_district_private(

@@ -12,7 +12,7 @@ import pytest
 
 from fieldapp.demo import generate_community
 from fieldapp.store import Store
-from fieldapp.sync import crypto
+from fieldapp import crypto
 from fieldapp.sync.bundle import verify
 from fieldapp.sync.export import export
 from fieldapp.sync.merge import merge_bundle

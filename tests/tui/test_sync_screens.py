@@ -33,7 +33,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def test_export_screen_needs_the_district_key_installs_it_and_exports_sealed(
     demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fieldapp.sync import crypto
+    from fieldapp import crypto
 
     monkeypatch.setenv("FIELDAPP_KDF", "interactive")
     db = tmp_path / "device.db"

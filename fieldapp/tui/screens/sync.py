@@ -68,7 +68,7 @@ class SyncScreen(AppScreen):
         self.reload()
 
     def reload(self) -> None:
-        from fieldapp.sync import crypto
+        from fieldapp import crypto
         from fieldapp.sync.export import history
 
         keys = self.fapp.store.keys()
@@ -102,7 +102,7 @@ class SyncScreen(AppScreen):
     def install_key(self) -> None:
         """The settings step of docs/security.md: install (or, after a rotation, replace) the district's public key."""
         from fieldapp.store import StoreError
-        from fieldapp.sync import crypto
+        from fieldapp import crypto
 
         path = Path(self.query_one("#sync-key-file", Input).value.strip()).expanduser()
         try:

@@ -252,36 +252,14 @@ def open_stream(
     z = zlib.decompressobj()
     produced = 0
     while True:
-        size_bytes = reader.take(4)
-        if not size_bytes:
-            raise KeyError_("加密数据不完整（截断）", "the encrypted stream ends early (truncated)")
-        (size,) = struct.unpack(">I", size_bytes)
-        if size > PLAIN_CHUNK + 1024:
-            raise KeyError_("加密数据块长度异常", "an encrypted chunk has an impossible length")
-        c = reader.take(size)
-        try:
-            part, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, c, None)
-        except (CryptoError, ValueError):
-            raise KeyError_(
-                "加密数据被改动或损坏（校验失败）",
-                "the encrypted data was altered or damaged (authentication failed)",
-            ) from None
+        part, tag = _pull_chunk(reader, state)
         out = z.decompress(part, max_plain - produced + 1)
-        produced += len(out)
-        if produced > max_plain:
-            raise KeyError_(
-                "解密后数据超过清单所列大小", "the decrypted data is larger than the manifest says"
-            )
+        produced = _within(produced + len(out), max_plain)
         if out:
             yield out
         if tag == _TAG_FINAL:
             rest = z.flush()
-            produced += len(rest)
-            if produced > max_plain:
-                raise KeyError_(
-                    "解密后数据超过清单所列大小",
-                    "the decrypted data is larger than the manifest says",
-                )
+            produced = _within(produced + len(rest), max_plain)
             if rest:
                 yield rest
             if reader.take(1):
@@ -290,6 +268,37 @@ def open_stream(
                     "there is data after the end of the encrypted stream",
                 )
             return
+
+
+def _within(produced: int, max_plain: int) -> int:
+    """The plain bytes so far, refused as soon as they pass what the manifest declared (a zip bomb stops here)."""
+    if produced > max_plain:
+        raise KeyError_(
+            "解密后数据超过清单所列大小", "the decrypted data is larger than the manifest says"
+        )
+    return produced
+
+
+def _pull_chunk(
+    reader: _Buffered, state: sodium.crypto_secretstream_xchacha20poly1305_state
+) -> tuple[bytes, int]:
+    """One length-prefixed chunk of the stream, authenticated: (plain part, tag)."""
+    size_bytes = reader.take(4)
+    if not size_bytes:
+        raise KeyError_("加密数据不完整（截断）", "the encrypted stream ends early (truncated)")
+    (size,) = struct.unpack(">I", size_bytes)
+    if size > PLAIN_CHUNK + 1024:
+        raise KeyError_("加密数据块长度异常", "an encrypted chunk has an impossible length")
+    try:
+        part, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(
+            state, reader.take(size), None
+        )
+    except (CryptoError, ValueError):
+        raise KeyError_(
+            "加密数据被改动或损坏（校验失败）",
+            "the encrypted data was altered or damaged (authentication failed)",
+        ) from None
+    return part, tag
 
 
 class _Buffered:

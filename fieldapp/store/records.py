@@ -1,0 +1,303 @@
+"""A record's life: saving a version and its current row in one transaction, reading it back, paging, history."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fieldapp import kinds, reference
+from fieldapp.kinds import mask_id_number
+from fieldapp.store.base import StoreBase
+from fieldapp.store.errors import NotFound, StaleEdit, StoreError
+from fieldapp.store.rows import lazy_models, write_current
+
+if TYPE_CHECKING:
+    from fieldapp.models import Record
+
+KINDS: tuple[str, ...] = kinds.KINDS
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a save made: the record's id and the new version's id and stamp."""
+
+    kind: str
+    record_id: str
+    version_id: str
+    hlc: str
+
+
+@dataclass(frozen=True)
+class Current:
+    """A record as the current table holds it: its winning version and its validated fields."""
+
+    kind: str
+    id: str
+    version_id: str
+    hlc: str
+    device_id: str
+    deleted: bool
+    record: Record
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One version as the append-only `versions` table holds it (the audit trail)."""
+
+    seq: int
+    version_id: str
+    kind: str
+    record_id: str
+    parent_version_id: str | None
+    hlc: str
+    device_id: str
+    deleted: bool
+    content_hash: str
+    payload: dict[str, Any]
+    origin: str
+
+
+class RecordsMixin(StoreBase):
+    """Create, update and delete records (each a new version), and read the current tables a page at a time."""
+
+    # ------------------------------------------------------------ writes
+
+    def create(self, kind: str, data: dict[str, Any] | Record) -> Saved:
+        record = lazy_models().validate_record(kind, data)
+        return self._save(kind, self._new_id(), None, record, deleted=False)
+
+    def update(
+        self,
+        kind: str,
+        record_id: str,
+        data: dict[str, Any] | Record,
+        *,
+        base_version_id: str | None = None,
+    ) -> Saved:
+        """Edit a record. `base_version_id` is the version the form was opened on: when the record
+        has moved on since, the edit is refused instead of overwriting what changed."""
+        record = lazy_models().validate_record(kind, data)
+        with self.transaction():
+            cur = self._current_meta(kind, record_id)
+            if cur["deleted"]:
+                raise StoreError(
+                    "该记录已删除，不能修改", "the record is deleted and cannot be edited"
+                )
+            self._check_base(cur, base_version_id)
+            return self._save(kind, record_id, cur["version_id"], record, deleted=False)
+
+    def delete(self, kind: str, record_id: str, *, base_version_id: str | None = None) -> Saved:
+        """A tombstone version carrying the last payload; the rows stay, flagged deleted."""
+        with self.transaction():
+            cur = self._current_meta(kind, record_id)
+            if cur["deleted"]:
+                raise StoreError("该记录已删除", "the record is already deleted")
+            self._check_base(cur, base_version_id)
+            record = self.get(kind, record_id).record
+            return self._save(kind, record_id, cur["version_id"], record, deleted=True)
+
+    def _check_base(self, cur: sqlite3.Row, base_version_id: str | None) -> None:
+        if base_version_id is not None and base_version_id != cur["version_id"]:
+            raise StaleEdit(
+                "该记录在您打开后已被修改，请重新打开后再编辑",
+                "the record changed since it was opened: reopen it and edit again",
+            )
+
+    def _current_meta(self, kind: str, record_id: str) -> sqlite3.Row:
+        _check_kind(kind)
+        row: sqlite3.Row | None = self.conn.execute(
+            f"SELECT version_id, deleted FROM {kind} WHERE id = ?", (record_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(
+                f"找不到该记录（{kinds.LABELS[kind][0]}）", f"no {kind} record {record_id}"
+            )
+        return row
+
+    def _save(
+        self, kind: str, record_id: str, parent: str | None, record: Record, *, deleted: bool
+    ) -> Saved:
+        with self.transaction():
+            if not deleted:
+                self._check_references(kind, record_id, record)
+            dev = self._require_device()
+            payload = record.payload()
+            payload_json = lazy_models().canonical_json(payload)
+            version_id = self._new_id()
+            stamp = self._tick()
+            self.conn.execute(
+                "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id, deleted,"
+                " content_hash, payload, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'local')",
+                (
+                    version_id,
+                    kind,
+                    record_id,
+                    parent,
+                    stamp,
+                    dev.device_id,
+                    int(deleted),
+                    lazy_models().content_hash_of(deleted, payload_json),
+                    payload_json,
+                ),
+            )
+            meta = {
+                "version_id": version_id,
+                "hlc": stamp,
+                "device_id": dev.device_id,
+                "deleted": int(deleted),
+            }
+            write_current(self.conn, kind, record_id, meta, record, payload)
+        return Saved(kind, record_id, version_id, stamp)
+
+    def _check_references(self, kind: str, record_id: str, record: Record) -> None:
+        """Rules that need the database: known community, the elder/point/volunteers exist, one meal count a slot."""
+        code = getattr(record, "community_code", None)
+        if code is not None and code not in self.community_codes():
+            raise StoreError(
+                f"社区代码「{code}」不在本库的社区表中",
+                f"community code {code} is not in this database's reference data",
+                "community_code",
+            )
+        elder_id = getattr(record, "elder_id", None)
+        if elder_id is not None:
+            self._require_live("elder", elder_id, "elder_id", "老人")
+        if isinstance(record, lazy_models().MealCount):
+            mc = record
+            self._require_live("meal_point", mc.point_id, "point_id", "助餐点")
+            clash = self.conn.execute(
+                "SELECT id FROM meal_count WHERE point_id = ? AND service_date = ? AND meal = ? AND deleted = 0 AND id != ?",
+                (mc.point_id, mc.service_date.isoformat(), mc.meal, record_id),
+            ).fetchone()
+            if clash:
+                raise StoreError(
+                    f"{mc.service_date} 该助餐点的{reference.load().label('meal', mc.meal)}已有记录，请修改原记录",
+                    f"{mc.service_date} {mc.meal} already has a count for this point: edit it instead",
+                    "meal",
+                )
+        if isinstance(record, lazy_models().VolunteerEvent):
+            for p in record.participants:
+                self._require_live("volunteer", p.volunteer_id, "participants", "志愿者")
+
+    def _require_live(self, kind: str, rid: str, field: str, what: str) -> None:
+        row = self.conn.execute(f"SELECT deleted FROM {kind} WHERE id = ?", (rid,)).fetchone()
+        if row is None or row["deleted"]:
+            raise StoreError(
+                f"{what}不存在或已删除", f"{kind} {rid} does not exist or is deleted", field
+            )
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, kind: str, record_id: str) -> Current:
+        _check_kind(kind)
+        row = self.conn.execute(
+            "SELECT v.version_id, v.hlc, v.device_id, v.deleted, v.payload FROM "
+            f"{kind} c JOIN versions v ON v.version_id = c.version_id WHERE c.id = ?",
+            (record_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound(
+                f"找不到该记录（{kinds.LABELS[kind][0]}）", f"no {kind} record {record_id}"
+            )
+        record = lazy_models().MODELS[kind].model_validate(json.loads(row["payload"]))
+        return Current(
+            kind,
+            record_id,
+            row["version_id"],
+            row["hlc"],
+            row["device_id"],
+            bool(row["deleted"]),
+            record,
+        )
+
+    def page(
+        self,
+        kind: str,
+        *,
+        where: dict[str, Any] | None = None,
+        order_by: Sequence[str] = ("id",),
+        limit: int = 100,
+        offset: int = 0,
+        include_deleted: bool = False,
+    ) -> list[dict[str, Any]]:
+        """A page of a current table (never the whole table): `where` is column = value, ANDed."""
+        _check_kind(kind)
+        limit = max(1, min(int(limit), 1000))
+        sql, params = self._where(kind, where, include_deleted)
+        order = ", ".join(_order_term(kind, c, self._columns(kind)) for c in order_by)
+        rows = self.conn.execute(
+            f"SELECT * FROM {kind}{sql} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, limit, int(offset)],
+        ).fetchall()
+        return [masked_row(kind, dict(r)) for r in rows]
+
+    def count(
+        self, kind: str, *, where: dict[str, Any] | None = None, include_deleted: bool = False
+    ) -> int:
+        _check_kind(kind)
+        sql, params = self._where(kind, where, include_deleted)
+        return int(self.conn.execute(f"SELECT count(*) FROM {kind}{sql}", params).fetchone()[0])
+
+    def counts(self, *, include_deleted: bool = False) -> dict[str, int]:
+        """Records per kind, and all versions under the key "versions"."""
+        out = {k: self.count(k, include_deleted=include_deleted) for k in KINDS}
+        out["versions"] = int(self.conn.execute("SELECT count(*) FROM versions").fetchone()[0])
+        return out
+
+    def _columns(self, kind: str) -> set[str]:
+        return {r[1] for r in self.conn.execute(f"PRAGMA table_info({kind})")}
+
+    def _where(
+        self, kind: str, where: dict[str, Any] | None, include_deleted: bool
+    ) -> tuple[str, list[Any]]:
+        cols = self._columns(kind)
+        terms, params = ([] if include_deleted else ["deleted = 0"]), []
+        for k, v in (where or {}).items():
+            if k not in cols:
+                raise StoreError(f"「{k}」不是{kind}的字段", f"{k!r} is not a column of {kind}")
+            terms.append(f"{k} = ?")
+            params.append(v)
+        return (" WHERE " + " AND ".join(terms) if terms else ""), params
+
+    def history(self, record_id: str) -> list[VersionRow]:
+        """Every version of a record, oldest first: the audit trail."""
+        rows = self.conn.execute(
+            "SELECT * FROM versions WHERE record_id = ? ORDER BY hlc, seq", (record_id,)
+        )
+        return [
+            VersionRow(
+                seq=r["seq"],
+                version_id=r["version_id"],
+                kind=r["kind"],
+                record_id=r["record_id"],
+                parent_version_id=r["parent_version_id"],
+                hlc=r["hlc"],
+                device_id=r["device_id"],
+                deleted=bool(r["deleted"]),
+                content_hash=r["content_hash"],
+                payload=json.loads(r["payload"]),
+                origin=r["origin"],
+            )
+            for r in rows
+        ]
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in kinds.LABELS:
+        raise StoreError(f"未知的记录类型「{kind}」", f"unknown record kind {kind!r}")
+
+
+def _order_term(kind: str, term: str, cols: set[str]) -> str:
+    name, _, direction = term.partition(" ")
+    if name not in cols or direction.upper() not in ("", "ASC", "DESC"):
+        raise StoreError(f"不能按「{term}」排序", f"cannot order {kind} by {term!r}")
+    return f"{name} {direction.upper()}".strip()
+
+
+def masked_row(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Rows for lists carry the masked ID number only; the edit form reads the record with get()."""
+    if kind == "elder":
+        row["id_masked"] = mask_id_number(row.pop("id_number", None))
+    return row

@@ -1,0 +1,118 @@
+"""The current tables' rows derived from a record: one function for the device's saves and the district's merge."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+if (
+    TYPE_CHECKING
+):  # the models (pydantic) load on the first save or read of a record, not at start-up
+    from types import ModuleType
+
+    from fieldapp.models import Record
+
+
+def lazy_models() -> ModuleType:
+    """The record models, imported when first needed (pydantic costs ~0.1 s of start-up)."""
+    from fieldapp import models
+
+    return models
+
+
+def _initials(name: str) -> str:
+    """Pinyin initials of a name, with every reading of the surname (单 → d/s/c, 曾 → z/c):
+    "dtf stf ctf". pypinyin is imported only when a name is saved (it costs ~0.25 s)."""
+    from pypinyin import Style, lazy_pinyin, pinyin
+
+    if not name:
+        return ""
+    rest = "".join(lazy_pinyin(name[1:], style=Style.FIRST_LETTER, errors="ignore")).lower()
+    firsts = pinyin(name[0], style=Style.FIRST_LETTER, heteronym=True, errors="ignore")
+    heads = list(dict.fromkeys(h.lower() for h in (firsts[0] if firsts else [""])))
+    return " ".join(h + rest for h in heads)
+
+
+def _column_value(v: Any) -> Any:
+    if isinstance(v, list | dict):
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    if isinstance(v, bool):
+        return int(v)
+    return v
+
+
+def current_row(kind: str, record: Record, payload: dict[str, Any]) -> dict[str, Any]:
+    """The current table's columns for a record: its payload plus the derived columns."""
+    models = lazy_models()
+    row = {k: _column_value(v) for k, v in payload.items()}
+    if kind in ("elder", "volunteer"):
+        row["name_initials"] = _initials(payload["name"])
+    if isinstance(record, models.Assessment):
+        row["level_computed"] = record.computed_level()
+    elif isinstance(record, models.MealCount):
+        row["total"] = record.total
+        row["subsidized_total"] = sum(record.subsidized.values())
+    elif isinstance(record, models.VolunteerEvent):
+        ev = record
+        row["total_hours"] = float(sum(p.hours for p in ev.participants))
+        row["total_points"] = float(sum(ev.points(p) for p in ev.participants))
+    return row
+
+
+def write_current(
+    conn: sqlite3.Connection,
+    kind: str,
+    record_id: str,
+    meta: dict[str, Any],
+    record: Record,
+    payload: dict[str, Any],
+) -> None:
+    """Put a record's winning version into its current table (and the child rows). Used by saves and by the merge."""
+    row = {"id": record_id, **meta, **current_row(kind, record, payload)}
+    cols = ", ".join(row)
+    marks = ", ".join(f":{c}" for c in row)
+    conn.execute(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", row)
+    _write_children(conn, record_id, record)
+
+
+def _write_children(conn: sqlite3.Connection, record_id: str, record: Record) -> None:
+    """The child rows of a retrofit (items) or a volunteer event (participants), rewritten with the record."""
+    models = lazy_models()
+    if isinstance(record, models.Retrofit):
+        conn.execute("DELETE FROM retrofit_line WHERE retrofit_id = ?", (record_id,))
+        conn.executemany(
+            "INSERT INTO retrofit_line (retrofit_id, line_no, code, qty, unit_price) VALUES (?, ?, ?, ?, ?)",
+            [
+                (record_id, i, it.code, float(it.qty), float(it.unit_price))
+                for i, it in enumerate(record.items)
+            ],
+        )
+    elif isinstance(record, models.VolunteerEvent):
+        ev = record
+        conn.execute("DELETE FROM volunteer_participant WHERE event_id = ?", (record_id,))
+        conn.executemany(
+            "INSERT INTO volunteer_participant (event_id, volunteer_id, hours, points) VALUES (?, ?, ?, ?)",
+            [
+                (record_id, p.volunteer_id, float(p.hours), float(ev.points(p)))
+                for p in ev.participants
+            ],
+        )
+
+
+def write_current_many(
+    conn: sqlite3.Connection, kind: str, items: list[tuple[str, dict[str, Any], Record]]
+) -> None:
+    """write_current for many records of one kind (the merge's bulk path): one executemany."""
+    if not items:
+        return
+    rows = [
+        {"id": rid, **meta, **current_row(kind, record, record.payload())}
+        for rid, meta, record in items
+    ]
+    cols = ", ".join(rows[0])
+    marks = ", ".join(f":{c}" for c in rows[0])
+    conn.executemany(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", rows)
+    if kind in ("retrofit", "volunteer_event"):
+        for rid, _, record in items:
+            _write_children(conn, rid, record)
