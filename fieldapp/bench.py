@@ -94,7 +94,7 @@ if len(sys.argv) > 3:  # format 2: the district's private key (its passphrase in
     from fieldapp import crypto
     key = crypto.load_district_private(Path(sys.argv[3]), os.environ["FIELDAPP_KEY_PASSPHRASE"])
 start = time.perf_counter()
-results = merge_files(conn, files, district_key=key)
+results = merge_files(conn, files, district_key=key, allow_v1=key is None)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "versions": sum(r.versions for r in results),
                   "ok": all(r.ok for r in results), "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -182,7 +182,7 @@ def _export_monthly_timed(device_db: Path, out_dir: Path) -> list[float]:
             cut = f"{int(time.mktime(date(ny, nm, 1).timetuple()) * 1000):013d}-00000"
             t0 = time.perf_counter()
             try:
-                export(store, out_dir, period=f"{y:04d}-{m:02d}", until_hlc=cut)
+                export(store, out_dir, period=f"{y:04d}-{m:02d}", until_hlc=cut, allow_v1=True)
                 times.append(time.perf_counter() - t0)
             except StoreError:
                 pass  # nothing that month

@@ -81,7 +81,8 @@ def decide_conflict(
     decided_by: str | None = None,
 ) -> None:
     """The chosen version becomes the record's current state and stays so across re-merges."""
-    from fieldapp.sync.merge import KindSummary, _settle
+    from fieldapp.sync.settle import KindSummary
+    from fieldapp.sync.settle import settle as _settle
 
     row = conn.execute(
         "SELECT kind, record_id, version_a, version_b FROM conflicts WHERE id = ?", (conflict_id,)

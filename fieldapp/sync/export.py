@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -10,8 +11,9 @@ from typing import Any
 
 from fieldapp import __version__, ids, kinds
 from fieldapp.store import Store, StoreError
-from fieldapp.sync import bundle
-from fieldapp.sync.bundle import BundleError, Progress
+from fieldapp.sync.bundle_check import verify
+from fieldapp.sync.bundle_format import BundleError, Progress
+from fieldapp.sync.bundle_write import Seal, version_line, write_bundle
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,13 @@ def export(
     full: bool = False,
     progress: Progress | None = None,
     until_hlc: str | None = None,
-    allow_v1: bool = True,
+    allow_v1: bool = False,
 ) -> ExportResult:
     """Write, read back and verify a bundle of the versions made on this device, then record the export. Local data is never changed
     (only the export history); a failure leaves no bundle behind and records nothing.
+
+    Without the district's public key on the device, only `allow_v1=True` writes a format 1 bundle
+    (unsigned, unencrypted); the default refuses.
 
     `until_hlc` stops at the first version made at or after that time (the demo and the
     benchmark use it to cut a year of work into the monthly bundles it would have made)."""
@@ -50,7 +55,7 @@ def export(
     if keys.get("district_public"):
         from fieldapp import crypto
 
-        seal = bundle.Seal(
+        seal = Seal(
             crypto.unb64(keys["district_public"]), keys["sign_private"], keys["sign_public"]
         )
     elif not allow_v1:
@@ -94,19 +99,17 @@ def export(
         "app_version": __version__,
     }
 
-    def lines() -> Any:
+    def lines() -> Iterator[tuple[str, str, str]]:
         cur = conn.execute(
             "SELECT version_id, kind, record_id, parent_version_id, hlc, device_id, deleted, content_hash, payload"
             " FROM versions WHERE origin = 'local' AND device_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
             (dev.device_id, since, upto),
         )
         for row in cur:
-            yield row["kind"], row["hlc"], bundle.version_line(row)
+            yield row["kind"], row["hlc"], version_line(row)
 
-    written = bundle.write_bundle(
-        out_dir, fields, lines(), total=int(total), progress=progress, seal=seal
-    )
-    report = bundle.verify(written.path)
+    written = write_bundle(out_dir, fields, lines(), total=int(total), progress=progress, seal=seal)
+    report = verify(written.path)
     if not report.ok:
         written.path.unlink(missing_ok=True)
         raise BundleError(

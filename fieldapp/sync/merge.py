@@ -2,8 +2,8 @@
 
 The result does not depend on the order of the bundles, on merging one twice or on how the
 versions were split into bundles: versions are a set keyed by version_id, and every derived
-row (current tables, conflicts, review queues) is recomputed from that set for each record a
-bundle touches.
+row (current tables, conflicts, review queues) is recomputed from that set (sync/settle.py) for
+each record a bundle touches.
 """
 
 from __future__ import annotations
@@ -14,24 +14,39 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from fieldapp import hlc, models
 from fieldapp.kinds import now_iso
-from fieldapp.store import write_current, write_current_many
-from fieldapp.sync.bundle import SUFFIX, BundleError, file_sha256, open_bundle
+from fieldapp.sync.bundle_check import Enrolment, LineInvalid, check_line, check_signer
+from fieldapp.sync.bundle_format import SUFFIX, BundleError, Manifest, Progress, file_sha256
+from fieldapp.sync.bundle_read import BundleReader, open_bundle
+from fieldapp.sync.settle import KindSummary, in_slices, settle_batch
 
-Progress = Callable[[int, int], None]
+if TYPE_CHECKING:
+    from nacl.public import PrivateKey
+
 COMMUNITY_KINDS = ("elder", "meal_point", "volunteer", "volunteer_event")
 
 
-@dataclass
-class KindSummary:
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    conflicts: int = 0
-    rejected: int = 0
+class Cancel(Protocol):
+    """What stops a run of merges between bundles (a `threading.Event` set by the supervisor's screen)."""
+
+    def is_set(self) -> bool: ...
+
+
+class MergeOptions(TypedDict, total=False):
+    """How each bundle of a `merge_files` run is merged: the keyword arguments of `merge_bundle`,
+    whose defaults are the safe ones (format 1 refused, invalid lines refuse the whole bundle)."""
+
+    skip_invalid: bool
+    dry_run: bool
+    district_key: PrivateKey | None
+    allow_v1: bool
+
+
+# (line, kind, record_id, version_id, reason, raw line): a row of rejected_versions without its bundle
+Rejected = tuple[int, str | None, str, object, str, str]
 
 
 @dataclass
@@ -47,9 +62,7 @@ class BundleResult:
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (line, record_id, reason)
     clock_suspect: int = 0
     seconds: float = 0.0
-    rejected_rows: list[tuple[Any, ...]] = field(
-        default_factory=list, repr=False
-    )  # for rejected_versions
+    rejected_rows: list[Rejected] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -79,14 +92,43 @@ def _refuse(conn: sqlite3.Connection) -> None:
 def bundle_status(
     conn: sqlite3.Connection, path: Path
 ) -> tuple[str, str | None, dict[str, Any] | None]:
-    """new / already / invalid, without merging (for the supervisor's list)."""
+    """new / already / invalid, without merging (for the supervisor's list). A format 1 bundle is
+    listed as what it is; whether it may be merged is decided at merge time (`allow_v1`)."""
     try:
-        with open_bundle(path) as reader:
+        with open_bundle(path, allow_v1=True) as reader:
             m = reader.manifest
     except BundleError as e:
         return "invalid", str(e), None
     seen = conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone()
     return ("already" if seen else "new"), None, m.model_dump()
+
+
+def _enrolment(conn: sqlite3.Connection, device_id: str) -> dict[str, Enrolment]:
+    """The district's enrolment of one device, in the shape `check_signer` reads."""
+    row = conn.execute(
+        "SELECT public_key, revoked_at FROM enrolled_devices WHERE device_id = ?", (device_id,)
+    ).fetchone()
+    return {} if row is None else {device_id: Enrolment(row[0], row[1])}
+
+
+def _open_checked(
+    conn: sqlite3.Connection, path: Path, district_key: PrivateKey | None, allow_v1: bool
+) -> BundleReader:
+    """The bundle opened, and (format 2) its signer checked before anything is decrypted."""
+    _refuse(conn)
+    reader = open_bundle(path, allow_v1=allow_v1)
+    try:
+        if reader.version == 2:
+            check_signer(reader, _enrolment(conn, reader.manifest.device_id))
+            if district_key is None:
+                raise BundleError(
+                    "合并加密同步包需要区级私钥（--key）",
+                    "merging an encrypted bundle needs the district private key (--key)",
+                )
+    except BaseException:
+        reader.close()
+        raise
+    return reader
 
 
 def merge_bundle(
@@ -97,25 +139,17 @@ def merge_bundle(
     dry_run: bool = False,
     now_ms: int | None = None,
     progress: Progress | None = None,
-    district_key: Any = None,
-    allow_v1: bool = True,
+    district_key: PrivateKey | None = None,
+    allow_v1: bool = False,
 ) -> BundleResult:
+    """Merge one bundle in one transaction. Format 1 bundles (unsigned, unencrypted) are refused
+    unless `allow_v1=True`; format 2 needs `district_key`."""
     started = time.perf_counter()
     result = BundleResult(path, "invalid")
     try:
-        _refuse(conn)
-        reader = open_bundle(path, allow_v1=allow_v1)
-        if reader.version == 2:
-            _check_signer(conn, reader)
-            if district_key is None:
-                raise BundleError(
-                    "合并加密同步包需要区级私钥（--key）",
-                    "merging an encrypted bundle needs the district private key (--key)",
-                )
+        reader = _open_checked(conn, path, district_key, allow_v1)
     except BundleError as e:
         result.reason = str(e)
-        if "reader" in locals():
-            reader.close()
         return result
     with reader:
         m = reader.manifest
@@ -123,72 +157,17 @@ def merge_bundle(
         if conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone():
             result.status = "already"
             return result
-        if reader.version == 2:
-            try:
+        try:
+            if reader.version == 2:
                 reader.check_sealed()  # the signed digest of the sealed member, before decrypting
-            except BundleError as e:
-                result.reason = str(e)
-                return result
-        communities = {r[0] for r in conn.execute("SELECT code FROM ref_community")}
-        if m.community_code not in communities:
-            result.reason = str(
-                BundleError(
-                    f"社区代码 {m.community_code} 不在区级参考数据中：请先添加该社区（fieldapp communities import），再合并",
-                    f"community code {m.community_code} is unknown to the district: add the community first, then merge again",
-                )
-            )
+            batch = _Batch.start(conn, m, result, skip_invalid, now_ms)
+        except BundleError as e:
+            result.reason = str(e)
             return result
-        total = sum(m.counts.values())
-        now_ms = now_ms if now_ms is not None else hlc.wall_ms()
-        max_ahead = int(
-            json.loads(
-                conn.execute(
-                    "SELECT value FROM ref_rule WHERE key = 'hlc_max_ahead_ms'"
-                ).fetchone()[0]
-            )
-        )
         conn.execute("BEGIN IMMEDIATE")
         try:
-            _load_versions(
-                conn,
-                reader,
-                m,
-                result,
-                communities,
-                skip_invalid,
-                now_ms,
-                max_ahead,
-                total,
-                progress,
-                district_key,
-            )
-            merged_at = now_iso()
-            conn.executemany(
-                "INSERT INTO rejected_versions (bundle_id, line_no, kind, record_id, version_id, reason, raw)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(m.bundle_id, *r) for r in result.rejected_rows],
-            )
-            new = sum(k.new + k.updated for k in result.kinds.values())
-            conn.execute(
-                "INSERT INTO bundles (bundle_id, device_id, device_label, worker, community_code, period, seq, file_name,"
-                " file_sha256, counts, versions_new, versions_dup, rejected, merged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    m.bundle_id,
-                    m.device_id,
-                    m.device_label,
-                    m.worker,
-                    m.community_code,
-                    m.period,
-                    m.seq,
-                    path.name,
-                    file_sha256(path),
-                    json.dumps(m.counts),
-                    new,
-                    sum(k.unchanged for k in result.kinds.values()),
-                    len(result.rejected),
-                    merged_at,
-                ),
-            )
+            _load_versions(batch, reader, progress, district_key)
+            _record_bundle(conn, path, m, result)
             if dry_run:
                 conn.execute("ROLLBACK")
                 result.status = "checked"
@@ -206,101 +185,89 @@ def merge_bundle(
     return result
 
 
+def _record_bundle(conn: sqlite3.Connection, path: Path, m: Manifest, result: BundleResult) -> None:
+    """The bundle's row in `bundles` (what makes a second merge 'already') and its rejected lines."""
+    conn.executemany(
+        "INSERT INTO rejected_versions (bundle_id, line_no, kind, record_id, version_id, reason, raw)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(m.bundle_id, *r) for r in result.rejected_rows],
+    )
+    new = sum(k.new + k.updated for k in result.kinds.values())
+    conn.execute(
+        "INSERT INTO bundles (bundle_id, device_id, device_label, worker, community_code, period, seq, file_name,"
+        " file_sha256, counts, versions_new, versions_dup, rejected, merged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            m.bundle_id,
+            m.device_id,
+            m.device_label,
+            m.worker,
+            m.community_code,
+            m.period,
+            m.seq,
+            path.name,
+            file_sha256(path),
+            json.dumps(m.counts),
+            new,
+            sum(k.unchanged for k in result.kinds.values()),
+            len(result.rejected),
+            now_iso(),
+        ),
+    )
+
+
 CHUNK_LINES = 2000  # versions validated, inserted and settled together (memory stays bounded)
-_MAX_PARAMS = 900
 
 
-def _in(conn: sqlite3.Connection, sql: str, values: list[str]) -> list[sqlite3.Row]:
-    """Run `sql` (with one `{}` for the IN list) over `values` in slices SQLite accepts."""
-    out: list[sqlite3.Row] = []
-    for k in range(0, len(values), _MAX_PARAMS):
-        part = values[k : k + _MAX_PARAMS]
-        out.extend(conn.execute(sql.format(", ".join("?" * len(part))), part).fetchall())
-    return out
+@dataclass
+class _Batch:
+    """What every chunk of one bundle's merge needs, read from the district database once."""
 
+    conn: sqlite3.Connection
+    manifest: Manifest
+    result: BundleResult
+    communities: set[str]
+    skip_invalid: bool
+    now_ms: int  # the district's clock, for the clock-ahead flags
+    max_ahead: int
+    now: str  # when conflicts, review items and clock flags are stamped
 
-def _check_signer(conn: sqlite3.Connection, reader: Any) -> None:
-    """Format 2: the manifest must be signed by the enrolled, unrevoked key of the device it names,
-    checked before anything is decrypted."""
-    from fieldapp import crypto
-
-    m = reader.manifest
-    fp = crypto.fingerprint(crypto.unb64(m.device_public_key))
-    row = conn.execute(
-        "SELECT public_key, revoked_at FROM enrolled_devices WHERE device_id = ?", (m.device_id,)
-    ).fetchone()
-    if row is None:
-        raise BundleError(
-            f"设备 {m.device_id[:8]}（{m.device_label}，指纹 {fp}）未登记：请与设备上显示的指纹核对后运行 fieldapp district enroll",
-            f"device {m.device_id[:8]} ({m.device_label}, fingerprint {fp}) is not enrolled: check the fingerprint shown on the device, then `fieldapp district enroll`",
-        )
-    if row["revoked_at"]:
-        raise BundleError(
-            f"设备 {m.device_id[:8]} 已于 {row['revoked_at']} 撤销，其同步包不予接受",
-            f"device {m.device_id[:8]} was revoked on {row['revoked_at']}: its bundles are refused",
-        )
-    if not reader.signed_by(row["public_key"]) or m.device_public_key != row["public_key"]:
-        raise BundleError(
-            "签名与登记的设备密钥不符（伪造或被改动），整个同步包未合并",
-            "the signature does not match the enrolled device key (forged or altered): the bundle was not merged",
-        )
+    @classmethod
+    def start(
+        cls,
+        conn: sqlite3.Connection,
+        m: Manifest,
+        result: BundleResult,
+        skip_invalid: bool,
+        now_ms: int | None,
+    ) -> _Batch:
+        communities = {r[0] for r in conn.execute("SELECT code FROM ref_community")}
+        if m.community_code not in communities:
+            raise BundleError(
+                f"社区代码 {m.community_code} 不在区级参考数据中：请先添加该社区（fieldapp communities import），再合并",
+                f"community code {m.community_code} is unknown to the district: add the community first, then merge again",
+            )
+        rule = "SELECT value FROM ref_rule WHERE key = 'hlc_max_ahead_ms'"
+        max_ahead = int(json.loads(conn.execute(rule).fetchone()[0]))
+        now_ms = now_ms if now_ms is not None else hlc.wall_ms()
+        return cls(conn, m, result, communities, skip_invalid, now_ms, max_ahead, now_iso())
 
 
 def _load_versions(
-    conn: sqlite3.Connection,
-    reader: Any,
-    m: Any,
-    result: BundleResult,
-    communities: set[str],
-    skip_invalid: bool,
-    now_ms: int,
-    max_ahead: int,
-    total: int,
+    b: _Batch,
+    reader: BundleReader,
     progress: Progress | None,
-    district_key: Any = None,
+    district_key: PrivateKey | None,
 ) -> None:
     """Validate the bundle's versions, insert the new ones and settle the records they touch,
     CHUNK_LINES at a time (settling is a recomputation, so doing it per chunk gives the same end)."""
-    now = now_iso()
+    total = sum(b.manifest.counts.values())
+    device_id, communities = b.manifest.device_id, b.communities
     chunk: list[tuple[int, models.Version, models.Record]] = []
     for line in reader.lines(district_key):
-        data = line.data
         try:
-            version, record = models.validate_version(data)
-            if version.device_id != m.device_id:
-                raise models.RecordInvalid(
-                    version.kind,
-                    [
-                        models.Problem(
-                            "device_id",
-                            "设备",
-                            "device",
-                            "与同步包清单的设备不一致",
-                            "differs from the bundle's device",
-                        )
-                    ],
-                )
-        except models.RecordInvalid as e:
-            p = e.problems[0]
-            rid = str(data.get("record_id", "?"))
-            if not skip_invalid:
-                raise BundleError(
-                    f"第{line.no}行（记录 {rid}）不合格：{p.text('zh')}；整个同步包未合并（可用 --skip-invalid 合并其余记录）",
-                    f"line {line.no} (record {rid}) is invalid: {p.text('en')}; the bundle was not merged (--skip-invalid merges the rest)",
-                ) from None
-            kind = str(data.get("kind", ""))
-            result.kinds.setdefault(kind or "?", KindSummary()).rejected += 1
-            result.rejected.append((line.no, rid, p.text("zh")))
-            result.rejected_rows.append(
-                (
-                    line.no,
-                    kind or None,
-                    rid,
-                    data.get("version_id"),
-                    f"{p.text('zh')} | {p.text('en')}",
-                    line.raw,
-                )
-            )
+            version, record = check_line(line, device_id)
+        except LineInvalid as e:
+            _reject(b, e)
             continue
         code = getattr(record, "community_code", None)
         if code is not None and code not in communities:
@@ -310,28 +277,46 @@ def _load_versions(
             )
         chunk.append((line.no, version, record))
         if len(chunk) >= CHUNK_LINES:
-            _apply_chunk(conn, chunk, m, result, now_ms, max_ahead, now)
+            _apply_chunk(b, chunk)
             chunk = []
             if progress:
                 progress(line.no, total)
     if chunk:
-        _apply_chunk(conn, chunk, m, result, now_ms, max_ahead, now)
+        _apply_chunk(b, chunk)
     if progress:
         progress(total, total)
 
 
-def _apply_chunk(
-    conn: sqlite3.Connection,
-    chunk: list[tuple[int, models.Version, models.Record]],
-    m: Any,
-    result: BundleResult,
-    now_ms: int,
-    max_ahead: int,
-    now: str,
-) -> None:
+def _reject(b: _Batch, e: LineInvalid) -> None:
+    """An invalid line refuses the whole bundle, or with skip_invalid is kept aside with its reason."""
+    if not b.skip_invalid:
+        raise BundleError(
+            f"{e.zh}；整个同步包未合并（可用 --skip-invalid 合并其余记录）",
+            f"{e.en}; the bundle was not merged (--skip-invalid merges the rest)",
+        ) from None
+    data, p = e.line.data, e.problem
+    kind = str(data.get("kind", ""))
+    b.result.kinds.setdefault(kind or "?", KindSummary()).rejected += 1
+    b.result.rejected.append((e.line.no, e.record_id, p.text("zh")))
+    b.result.rejected_rows.append(
+        (
+            e.line.no,
+            kind or None,
+            e.record_id,
+            data.get("version_id"),
+            f"{p.text('zh')} | {p.text('en')}",
+            e.line.raw,
+        )
+    )
+
+
+def _apply_chunk(b: _Batch, chunk: list[tuple[int, models.Version, models.Record]]) -> None:
+    """Insert the chunk's new versions (a known version_id must carry the same content), flag the
+    clocks far ahead, and settle the records they touch."""
+    conn, result, bundle_id = b.conn, b.result, b.manifest.bundle_id
     known = {
         r[0]: tuple(r)
-        for r in _in(
+        for r in in_slices(
             conn,
             "SELECT version_id, content_hash, kind, record_id FROM versions WHERE version_id IN ({})",
             [v.version_id for _, v, _ in chunk],
@@ -339,7 +324,7 @@ def _apply_chunk(
     }
     kinds = {
         r[0]: r[1]
-        for r in _in(
+        for r in in_slices(
             conn,
             "SELECT DISTINCT record_id, kind FROM versions WHERE record_id IN ({})",
             list({v.record_id for _, v, _ in chunk}),
@@ -378,15 +363,16 @@ def _apply_chunk(
                 int(v.deleted),
                 v.content_hash,
                 v.payload_json,
-                m.bundle_id,
+                bundle_id,
             )
             for _, v, _ in fresh
         ],
     )
+    limit = b.now_ms + b.max_ahead
     ahead = [
-        (v.version_id, v.device_id, v.hlc, m.bundle_id, now)
+        (v.version_id, v.device_id, v.hlc, bundle_id, b.now)
         for _, v, _ in fresh
-        if int(v.hlc[:13]) > now_ms + max_ahead
+        if int(v.hlc[:13]) > limit
     ]
     conn.executemany(
         "INSERT OR IGNORE INTO clock_flags (version_id, device_id, hlc, bundle_id, merged_at) VALUES (?, ?, ?, ?, ?)",
@@ -394,232 +380,12 @@ def _apply_chunk(
     )
     result.clock_suspect += len(ahead)
     result.versions += len(fresh)
-    _settle_batch(
+    settle_batch(
         conn,
         {v.record_id: v.kind for _, v, _ in fresh},
         {v.version_id: rec for _, v, rec in fresh},
-        result,
-        now,
-    )
-
-
-def _settle_batch(
-    conn: sqlite3.Connection,
-    touched: dict[str, str],
-    records: dict[str, models.Record],
-    result: BundleResult,
-    now: str,
-) -> None:
-    """The common case in bulk: a record with one head and no conflict history gets that head as its
-    current row (its record was validated a moment ago). Anything else goes through _settle."""
-    if not touched:
-        return
-    rids = list(touched)
-    versions: dict[str, list[sqlite3.Row]] = {}
-    for r in _in(
-        conn,
-        "SELECT record_id, version_id, parent_version_id, hlc, device_id, deleted FROM versions WHERE record_id IN ({})",
-        rids,
-    ):
-        versions.setdefault(r[0], []).append(r)
-    with_conflicts = {
-        r[0]
-        for r in _in(conn, "SELECT DISTINCT record_id FROM conflicts WHERE record_id IN ({})", rids)
-    }
-    by_kind: dict[str, list[str]] = {}
-    for rid, kind in touched.items():
-        by_kind.setdefault(kind, []).append(rid)
-    current: dict[str, str] = {}
-    for kind, ids in by_kind.items():
-        current.update(
-            {
-                r[0]: r[1]
-                for r in _in(conn, f"SELECT id, version_id FROM {kind} WHERE id IN ({{}})", ids)
-            }
-        )
-    writes: dict[str, list[tuple[str, dict[str, Any], models.Record]]] = {}
-    for rid, kind in touched.items():
-        summary = result.kinds.setdefault(kind, KindSummary())
-        rows = versions[rid]
-        parents = {r[2] for r in rows if r[2]}
-        heads = [r for r in rows if r[1] not in parents]
-        if len(heads) > 1 or rid in with_conflicts:
-            _settle(conn, kind, rid, summary, now)
-            continue
-        winner = heads[0]
-        if current.get(rid) == winner[1]:
-            continue
-        record = records.get(winner[1])
-        if record is None:
-            text = conn.execute(
-                "SELECT payload FROM versions WHERE version_id = ?", (winner[1],)
-            ).fetchone()[0]
-            record = models.MODELS[kind].model_validate(json.loads(text))
-        meta = {
-            "version_id": winner[1],
-            "hlc": winner[3],
-            "device_id": winner[4],
-            "deleted": winner[5],
-        }
-        writes.setdefault(kind, []).append((rid, meta, record))
-        if rid in current:
-            summary.updated += 1
-        else:
-            summary.new += 1
-    for kind, items in writes.items():
-        write_current_many(conn, kind, items)
-        for rid, _, _ in items:
-            if kind == "meal_count":
-                _review_meal_slot(conn, rid, now)
-            elif kind == "elder":
-                _review_person(conn, rid, now)
-
-
-def _settle(
-    conn: sqlite3.Connection, kind: str, record_id: str, summary: KindSummary, now: str
-) -> None:
-    """Heads are the versions no other version of the record names as its parent; the winner is the
-    greatest (hlc, device_id, version_id) among them (SPEC §4). More than one head: a conflict."""
-    rows = conn.execute(
-        "SELECT version_id, parent_version_id, hlc, device_id, deleted, payload FROM versions WHERE record_id = ?",
-        (record_id,),
-    ).fetchall()
-    parents = {r["parent_version_id"] for r in rows if r["parent_version_id"]}
-    heads = [r for r in rows if r["version_id"] not in parents]
-    winner = max(heads, key=lambda r: (r["hlc"], r["device_id"], r["version_id"]))
-    chosen = _decided(conn, record_id, {h["version_id"] for h in heads})
-    if chosen is not None:
-        winner = next(h for h in heads if h["version_id"] == chosen)
-    current = conn.execute(f"SELECT version_id FROM {kind} WHERE id = ?", (record_id,)).fetchone()
-    if current is None or current[0] != winner["version_id"]:
-        record = models.MODELS[kind].model_validate(json.loads(winner["payload"]))
-        payload = record.payload()
-        meta = {
-            "version_id": winner["version_id"],
-            "hlc": winner["hlc"],
-            "device_id": winner["device_id"],
-            "deleted": winner["deleted"],
-        }
-        write_current(conn, kind, record_id, meta, record, payload)
-        if current is None:
-            summary.new += 1
-        else:
-            summary.updated += 1
-    pairs = []
-    for h in heads:
-        if h["version_id"] == winner["version_id"]:
-            continue
-        a, b = sorted((h["version_id"], winner["version_id"]))
-        reason = (
-            "edit_vs_delete" if bool(h["deleted"]) != bool(winner["deleted"]) else "concurrent_edit"
-        )
-        pairs.append((a, b))
-        cur = conn.execute(
-            "INSERT INTO conflicts (kind, record_id, version_a, version_b, reason, status, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)"
-            " ON CONFLICT (record_id, version_a, version_b) DO UPDATE SET status = 'open' WHERE status = 'auto_resolved'",
-            (kind, record_id, a, b, reason, now),
-        )
-        summary.conflicts += cur.rowcount
-    open_rows = conn.execute(
-        "SELECT id, version_a, version_b FROM conflicts WHERE record_id = ? AND status = 'open'",
-        (record_id,),
-    )
-    stale = [r[0] for r in open_rows if (r[1], r[2]) not in pairs]
-    conn.executemany(
-        "UPDATE conflicts SET status = 'auto_resolved' WHERE id = ?", [(i,) for i in stale]
-    )
-    if kind == "meal_count":
-        _review_meal_slot(conn, record_id, now)
-    elif kind == "elder":
-        _review_person(conn, record_id, now)
-
-
-def _decided(conn: sqlite3.Connection, record_id: str, head_ids: set[str]) -> str | None:
-    """A reviewer's choice between current heads (conflicts resolved by a person) outranks the clock
-    rule, as long as it was made against every other head; a head nobody weighed opens a new conflict."""
-    rows = conn.execute(
-        "SELECT version_a, version_b, decision FROM conflicts WHERE record_id = ? AND status = 'resolved'"
-        " AND decision IS NOT NULL ORDER BY decided_at, id",
-        (record_id,),
-    ).fetchall()
-    live = [r for r in rows if r[0] in head_ids and r[1] in head_ids]
-    if not live:
-        return None
-    chosen = str(live[-1][2])
-    beaten = {r[0] if r[1] == chosen else r[1] for r in live if r[2] == chosen}
-    return chosen if head_ids - {chosen} <= beaten else None
-
-
-def _review_meal_slot(conn: sqlite3.Connection, record_id: str, now: str) -> None:
-    row = conn.execute(
-        "SELECT point_id, service_date, meal FROM meal_count WHERE id = ? AND deleted = 0",
-        (record_id,),
-    ).fetchone()
-    partners: set[str] = set()
-    key = ""
-    if row is not None:
-        key = "|".join(row)
-        partners = {
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM meal_count WHERE point_id = ? AND service_date = ? AND meal = ? AND deleted = 0 AND id != ?",
-                (*row, record_id),
-            )
-        }
-    _review(conn, "meal_slot", "meal_count", record_id, key, partners, now)
-
-
-def _review_person(conn: sqlite3.Connection, record_id: str, now: str) -> None:
-    """Possible duplicates share an ID number; the queue keys them by an HMAC under the district's
-    secret (never the number, nor a plain hash of it, which could be brute-forced)."""
-    row = conn.execute(
-        "SELECT id_number FROM elder WHERE id = ? AND deleted = 0", (record_id,)
-    ).fetchone()
-    partners: set[str] = set()
-    key = ""
-    if row is not None and row[0]:
-        secret = conn.execute("SELECT hmac_secret FROM device_keys").fetchone()
-        if secret is not None and secret[0]:
-            from fieldapp import crypto
-
-            key = "hmac:" + crypto.id_hmac(secret[0], row[0])
-        else:
-            key = models.mask_id_number(row[0])
-        partners = {
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM elder INDEXED BY elder_id_number WHERE id_number = ? AND deleted = 0 AND id != ?",
-                (row[0], record_id),
-            )
-        }
-    _review(conn, "duplicate_person", "elder", record_id, key, partners, now)
-
-
-def _review(
-    conn: sqlite3.Connection,
-    queue: str,
-    kind: str,
-    record_id: str,
-    key: str,
-    partners: set[str],
-    now: str,
-) -> None:
-    """Open a review item for each record sharing this one's natural key; close (auto) the ones that no longer do."""
-    for other in partners:
-        a, b = sorted((record_id, other))
-        conn.execute(
-            "INSERT INTO review_items (queue, kind, record_a, record_b, natural_key, status, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)"
-            " ON CONFLICT (queue, record_a, record_b) DO UPDATE SET status = 'open', natural_key = excluded.natural_key"
-            " WHERE status = 'auto_resolved'",
-            (queue, kind, a, b, key, now),
-        )
-    stale = conn.execute(
-        "SELECT id, record_a, record_b FROM review_items WHERE queue = ? AND status = 'open' AND (record_a = ? OR record_b = ?)",
-        (queue, record_id, record_id),
-    ).fetchall()
-    gone = [r[0] for r in stale if (r[2] if r[1] == record_id else r[1]) not in partners]
-    conn.executemany(
-        "UPDATE review_items SET status = 'auto_resolved' WHERE id = ?", [(i,) for i in gone]
+        result.kinds,
+        b.now,
     )
 
 
@@ -640,27 +406,18 @@ def merge_files(
     conn: sqlite3.Connection,
     files: list[Path],
     *,
-    skip_invalid: bool = False,
-    dry_run: bool = False,
     progress: Progress | None = None,
     on_result: Callable[[BundleResult], None] | None = None,
-    cancel: Any = None,
-    district_key: Any = None,
-    allow_v1: bool = True,
+    cancel: Cancel | None = None,
+    **options: Unpack[MergeOptions],
 ) -> list[BundleResult]:
-    """Merge bundles one by one (each its own transaction); `progress(done, total)` counts bundles."""
+    """Merge bundles one by one (each its own transaction, with `options` as in `merge_bundle`);
+    `progress(done, total)` counts bundles, `cancel` stops before the next bundle."""
     results = []
     for i, path in enumerate(files):
         if cancel is not None and cancel.is_set():
             break
-        r = merge_bundle(
-            conn,
-            path,
-            skip_invalid=skip_invalid,
-            dry_run=dry_run,
-            district_key=district_key,
-            allow_v1=allow_v1,
-        )
+        r = merge_bundle(conn, path, **options)
         results.append(r)
         if on_result:
             on_result(r)

@@ -41,17 +41,17 @@ def device(demo_device: Path, tmp_path: Path) -> Store:
 
 @pytest.fixture
 def one_bundle(device: Store, tmp_path: Path) -> Path:
-    return export(device, tmp_path / "usb", period="2026-06").path
+    return export(device, tmp_path / "usb", period="2026-06", allow_v1=True).path
 
 
 def test_round_trip_device_to_district_equals_row_for_row(device: Store, tmp_path: Path) -> None:
-    result = export(device, tmp_path / "usb", period="2026-06")
+    result = export(device, tmp_path / "usb", period="2026-06", allow_v1=True)
     assert result.path.name.startswith("321202001901-2026-06-") and result.path.name.endswith(
         "-1.fieldbundle"
     )
     assert bundle.verify(result.path).ok
     dist = district(tmp_path / "district.db")
-    merged = merge_bundle(dist.conn, result.path)
+    merged = merge_bundle(dist.conn, result.path, allow_v1=True)
     assert merged.status == "merged", merged.reason
     assert current_tables(dist.conn) == current_tables(device.conn)
     versions = "SELECT version_id, kind, record_id, parent_version_id, hlc, device_id, deleted, content_hash, payload FROM versions ORDER BY version_id"
@@ -63,21 +63,21 @@ def test_monthly_exports_chain_and_merge_to_the_same_result_as_one_full_export(
 ) -> None:
     first = device.conn.execute("SELECT min(hlc) FROM versions").fetchone()[0]
     cut = str(int(first[:13]) + 90 * 86_400_000).zfill(13) + "-00000"
-    a = export(device, tmp_path / "usb", period="2025-09", until_hlc=cut)
-    b = export(device, tmp_path / "usb", period="2026-06")
+    a = export(device, tmp_path / "usb", period="2025-09", until_hlc=cut, allow_v1=True)
+    b = export(device, tmp_path / "usb", period="2026-06", allow_v1=True)
     with pytest.raises(StoreError, match="没有新的记录"):
-        export(device, tmp_path / "usb")
-    full = export(device, tmp_path / "usb", full=True)
+        export(device, tmp_path / "usb", allow_v1=True)
+    full = export(device, tmp_path / "usb", full=True, allow_v1=True)
     assert (a.seq, b.seq, full.seq) == (1, 2, 3)
     assert a.versions + b.versions == full.versions
     assert [h["seq"] for h in history(device)] == [3, 2, 1]
     with zipfile.ZipFile(b.path) as zf:
         assert json.loads(zf.read("manifest.json"))["prev_bundle_id"] == a.bundle_id
     d1, d2 = district(tmp_path / "d1.db"), district(tmp_path / "d2.db")
-    assert all(r.status == "merged" for r in merge_files(d1.conn, [b.path, a.path]))
-    assert merge_bundle(d2.conn, full.path).status == "merged"
+    assert all(r.status == "merged" for r in merge_files(d1.conn, [b.path, a.path], allow_v1=True))
+    assert merge_bundle(d2.conn, full.path, allow_v1=True).status == "merged"
     assert current_tables(d1.conn) == current_tables(d2.conn) == current_tables(device.conn)
-    again = merge_bundle(d1.conn, full.path)  # a re-export of what is already there
+    again = merge_bundle(d1.conn, full.path, allow_v1=True)  # a re-export of what is already there
     assert (
         again.status == "merged" and sum(k.unchanged for k in again.kinds.values()) == full.versions
     )
@@ -86,9 +86,9 @@ def test_monthly_exports_chain_and_merge_to_the_same_result_as_one_full_export(
 
 def test_merging_the_same_bundle_twice_is_already_merged(one_bundle: Path, tmp_path: Path) -> None:
     dist = district(tmp_path / "d.db")
-    assert merge_bundle(dist.conn, one_bundle).status == "merged"
+    assert merge_bundle(dist.conn, one_bundle, allow_v1=True).status == "merged"
     before = dump_hash(tmp_path / "d.db")
-    r = merge_bundle(dist.conn, one_bundle)
+    r = merge_bundle(dist.conn, one_bundle, allow_v1=True)
     assert r.status == "already" and r.ok
     assert dump_hash(tmp_path / "d.db") == before
 
@@ -101,7 +101,7 @@ def test_the_shared_example_bundle_verifies_and_merges() -> None:
 
 def test_example_bundle_merges_into_a_fresh_district(tmp_path: Path) -> None:
     dist = district(tmp_path / "d.db")
-    r = merge_bundle(dist.conn, EXAMPLE)
+    r = merge_bundle(dist.conn, EXAMPLE, allow_v1=True)
     assert r.status == "merged", r.reason
     elder = dist.conn.execute("SELECT phone, version_id FROM elder").fetchone()
     assert tuple(elder) == (
@@ -190,7 +190,7 @@ def test_bad_bundle_is_refused_with_its_reason_and_the_database_unchanged(
     dist = district(tmp_path / "d.db")
     dist.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = dump_hash(tmp_path / "d.db")
-    r = merge_bundle(dist.conn, bad)
+    r = merge_bundle(dist.conn, bad, allow_v1=True)
     assert r.status == "invalid" and not r.ok
     assert r.reason and words in r.reason, r.reason
     assert dump_hash(tmp_path / "d.db") == before
@@ -207,13 +207,13 @@ def test_skip_invalid_merges_the_rest_and_keeps_the_rejected_line(
     )
     line = first_line_of(one_bundle, "elder")
     dist = district(tmp_path / "d.db")
-    strict = merge_bundle(dist.conn, bad)
+    strict = merge_bundle(dist.conn, bad, allow_v1=True)
     assert (
         strict.status == "invalid"
         and f"第{line}行" in (strict.reason or "")
         and "--skip-invalid" in (strict.reason or "")
     )
-    r = merge_bundle(dist.conn, bad, skip_invalid=True)
+    r = merge_bundle(dist.conn, bad, skip_invalid=True, allow_v1=True)
     assert r.status == "merged" and len(r.rejected) == 1 and r.rejected[0][0] == line
     row = dist.conn.execute("SELECT line_no, kind, reason, raw FROM rejected_versions").fetchone()
     assert (
@@ -231,7 +231,7 @@ def test_same_version_id_with_other_content_is_refused_as_tampered(
     one_bundle: Path, tmp_path: Path
 ) -> None:
     dist = district(tmp_path / "d.db")
-    assert merge_bundle(dist.conn, one_bundle).status == "merged"
+    assert merge_bundle(dist.conn, one_bundle, allow_v1=True).status == "merged"
     forged = rebuild(
         one_bundle,
         tmp_path / "forged.fieldbundle",
@@ -240,7 +240,7 @@ def test_same_version_id_with_other_content_is_refused_as_tampered(
     )
     dist.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = dump_hash(tmp_path / "d.db")
-    r = merge_bundle(dist.conn, forged)
+    r = merge_bundle(dist.conn, forged, allow_v1=True)
     assert r.status == "invalid" and "篡改" in (r.reason or "")
     assert dump_hash(tmp_path / "d.db") == before
 
@@ -257,12 +257,12 @@ def test_zip_bomb_is_refused_before_decompressing(tmp_path: Path, one_bundle: Pa
             for _ in range(64):
                 member.write(block)
     dist = district(tmp_path / "d.db")
-    r = merge_bundle(dist.conn, bomb)
+    r = merge_bundle(dist.conn, bomb, allow_v1=True)
     assert r.status == "invalid" and "压缩炸弹" in (r.reason or "")
 
 
 def test_a_device_database_is_not_a_merge_target(one_bundle: Path, device: Store) -> None:
-    r = merge_bundle(device.conn, one_bundle)
+    r = merge_bundle(device.conn, one_bundle, allow_v1=True)
     assert r.status == "invalid" and "district init" in (r.reason or "")
 
 
@@ -270,7 +270,7 @@ def test_dry_run_checks_everything_and_writes_nothing(one_bundle: Path, tmp_path
     dist = district(tmp_path / "d.db")
     dist.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = dump_hash(tmp_path / "d.db")
-    r = merge_bundle(dist.conn, one_bundle, dry_run=True)
+    r = merge_bundle(dist.conn, one_bundle, dry_run=True, allow_v1=True)
     assert r.status == "checked" and r.versions > 0
     assert dump_hash(tmp_path / "d.db") == before
 
@@ -278,11 +278,11 @@ def test_dry_run_checks_everything_and_writes_nothing(one_bundle: Path, tmp_path
 def test_seq_gap_is_reported_as_a_missing_bundle(device: Store, tmp_path: Path) -> None:
     first = device.conn.execute("SELECT min(hlc) FROM versions").fetchone()[0]
     cuts = [str(int(first[:13]) + d * 86_400_000).zfill(13) + "-00000" for d in (60, 120)]
-    a = export(device, tmp_path / "usb", until_hlc=cuts[0])
-    export(device, tmp_path / "usb", until_hlc=cuts[1])
-    c = export(device, tmp_path / "usb")
+    a = export(device, tmp_path / "usb", until_hlc=cuts[0], allow_v1=True)
+    export(device, tmp_path / "usb", until_hlc=cuts[1], allow_v1=True)
+    c = export(device, tmp_path / "usb", allow_v1=True)
     dist = district(tmp_path / "d.db")
-    merge_files(dist.conn, [a.path, c.path])
+    merge_files(dist.conn, [a.path, c.path], allow_v1=True)
     dev = device.device()
     assert dev is not None and missing_bundles(dist.conn) == {dev.device_id: [2]}
 
@@ -291,7 +291,7 @@ def test_clock_more_than_a_day_ahead_is_flagged(one_bundle: Path, tmp_path: Path
     dist = district(tmp_path / "d.db")
     with zipfile.ZipFile(one_bundle) as zf:
         last = max(json.loads(x)["hlc"] for x in zf.read("versions.ndjson").decode().splitlines())
-    r = merge_bundle(dist.conn, one_bundle, now_ms=int(last[:13]) - 2 * 86_400_000)
+    r = merge_bundle(dist.conn, one_bundle, now_ms=int(last[:13]) - 2 * 86_400_000, allow_v1=True)
     assert r.clock_suspect > 0
     assert dist.conn.execute("SELECT count(*) FROM clock_flags").fetchone()[0] == r.clock_suspect
 
@@ -335,10 +335,13 @@ def test_two_devices_counting_one_meal_slot_go_to_review_never_summed_twice(
     person = elder_data(name="重复人", id_number=make_id(date(1941, 5, 6), True, 77))
     device.create("elder", person)
     other.create("elder", person)
-    a = export(device, tmp_path / "a")
-    b = export(other, tmp_path / "b")
+    a = export(device, tmp_path / "a", allow_v1=True)
+    b = export(other, tmp_path / "b", allow_v1=True)
     dist = district(tmp_path / "d.db")
-    assert [r.status for r in merge_files(dist.conn, [a.path, b.path])] == ["merged", "merged"]
+    assert [r.status for r in merge_files(dist.conn, [a.path, b.path], allow_v1=True)] == [
+        "merged",
+        "merged",
+    ]
     queues = {q for q, _, _ in open_reviews(dist.conn)}
     assert queues == {"meal_slot", "duplicate_person"}
     slot = dist.conn.execute(
@@ -360,3 +363,56 @@ def test_two_devices_counting_one_meal_slot_go_to_review_never_summed_twice(
         key.startswith("hmac:") and make_id(date(1941, 5, 6), True, 77)[6:14] not in key
     )  # keyed, not the number
     assert existing is not None
+
+
+def test_library_calls_refuse_format_1_unless_the_caller_allows_it(
+    device: Store, tmp_path: Path
+) -> None:
+    """The safe default: a caller who forgets `allow_v1` gets format 1 refused, not accepted."""
+    dist = district(tmp_path / "d.db")
+    dist.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = dump_hash(tmp_path / "d.db")
+    refusal = "v1 格式的同步包未签名、未加密，只在明确允许时接受（--allow-v1）"
+    r = merge_bundle(dist.conn, EXAMPLE)
+    assert (r.status, r.reason) == (
+        "invalid",
+        f"{refusal}（format 1 bundles are unsigned and unencrypted: accepted only with --allow-v1）",
+    )
+    [again] = merge_files(dist.conn, [EXAMPLE])
+    assert again.status == "invalid" and again.reason == r.reason
+    assert dump_hash(tmp_path / "d.db") == before
+    with pytest.raises(bundle.BundleError) as refused:
+        bundle.open_bundle(EXAMPLE)
+    assert refused.value.zh == refusal
+    with bundle.open_bundle(EXAMPLE, allow_v1=True) as reader:
+        assert reader.version == 1
+    with pytest.raises(StoreError, match="本设备尚未安装区级公钥"):
+        export(device, tmp_path / "usb")
+    assert not (tmp_path / "usb").exists() or not list((tmp_path / "usb").iterdir())
+    assert history(device) == []
+
+
+def test_verify_and_merge_refuse_a_bad_line_in_the_same_words(
+    one_bundle: Path, tmp_path: Path
+) -> None:
+    """One line check (bundle_check.check_line) for both paths: the merge only adds its consequence."""
+    other = "0193a1b2-0000-7000-8000-00000000ffff"
+    line = first_line_of(one_bundle, "elder")
+    with zipfile.ZipFile(one_bundle) as zf:
+        rid = json.loads(zf.read("versions.ndjson").decode().splitlines()[line - 1])["record_id"]
+
+    def move(ls: list[str]) -> list[str]:
+        data = json.loads(ls[line - 1])
+        data["device_id"] = other  # not part of the content hash: only the device rule fails
+        return [*ls[: line - 1], json.dumps(data) + "\n", *ls[line:]]
+
+    bad = rebuild(one_bundle, tmp_path / "o.fieldbundle", lines=move)
+    zh = f"第{line}行（记录 {rid}）不合格：设备（device_id）：与同步包清单的设备不一致"
+    en = f"line {line} (record {rid}) is invalid: device (device_id): differs from the bundle's device"
+    report = bundle.verify(bad)
+    assert not report.ok and report.problem == f"{zh}（{en}）"
+    r = merge_bundle(district(tmp_path / "d.db").conn, bad, allow_v1=True)
+    assert r.reason == (
+        f"{zh}；整个同步包未合并（可用 --skip-invalid 合并其余记录）"
+        f"（{en}; the bundle was not merged (--skip-invalid merges the rest)）"
+    )

@@ -40,7 +40,13 @@ def monthly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         )
         cut = f"{int(time.mktime(first_of_next.timetuple()) * 1000):013d}-00000"
         try:
-            export(store, root / "bundles", period=f"{first_of_next:%Y-%m}", until_hlc=cut)
+            export(
+                store,
+                root / "bundles",
+                period=f"{first_of_next:%Y-%m}",
+                until_hlc=cut,
+                allow_v1=True,
+            )
         except Exception:
             continue  # a month with nothing new
     store.close()
@@ -123,7 +129,7 @@ def test_sigkill_during_merge_never_leaves_half_a_bundle(
         partial += 0 < len(merged) < len(lines)
         conn.close()
         s = Store.open(db)
-        assert all(r.ok for r in merge_files(s.conn, files))  # finishing the merge
+        assert all(r.ok for r in merge_files(s.conn, files, allow_v1=True))  # finishing the merge
         s.close()
         assert _state(db) == expected
     assert partial > 0  # some kills did land in the middle of the run

@@ -35,13 +35,17 @@ def _clone(a: Store, path: Path) -> Store:
 def test_conflict_choice_is_kept_across_re_merges(tmp_path: Path) -> None:
     a = _device(tmp_path)
     rid = a.create("elder", elder_data(phone="13800000000")).record_id
-    first = export(a, tmp_path / "usb")
+    first = export(a, tmp_path / "usb", allow_v1=True)
     b = _clone(a, tmp_path / "b.db")  # the second laptop has the record and edits it too
     b.update("elder", rid, elder_data(phone="13811111111"))
     a.update("elder", rid, elder_data(phone="13822222222"))
-    bundles = [first.path, export(a, tmp_path / "usb").path, export(b, tmp_path / "usb2").path]
+    bundles = [
+        first.path,
+        export(a, tmp_path / "usb", allow_v1=True).path,
+        export(b, tmp_path / "usb2", allow_v1=True).path,
+    ]
     d = district(tmp_path / "d.db")
-    assert all(r.status == "merged" for r in merge_files(d.conn, bundles))
+    assert all(r.status == "merged" for r in merge_files(d.conn, bundles, allow_v1=True))
     [c] = review.conflicts(d.conn)
     info, left, right = review.conflict_sides(d.conn, c["id"])
     assert {left.payload["phone"], right.payload["phone"]} == {"13811111111", "13822222222"}
@@ -67,9 +71,10 @@ def test_conflict_choice_is_kept_across_re_merges(tmp_path: Path) -> None:
         d.conn,
         [
             *bundles,
-            export(a, tmp_path / "usb3", full=True).path,
-            export(b, tmp_path / "usb4", full=True).path,
+            export(a, tmp_path / "usb3", full=True, allow_v1=True).path,
+            export(b, tmp_path / "usb4", full=True, allow_v1=True).path,
         ],
+        allow_v1=True,
     )
     assert [r.status for r in again] == ["already", "already", "already", "merged", "merged"]
     assert (
@@ -97,9 +102,12 @@ def test_duplicate_person_and_meal_slot_decisions_are_kept(tmp_path: Path) -> No
     mb = b.create(
         "meal_count", {"point_id": point, "service_date": day, "meal": "lunch", "dine_in": 30}
     ).record_id
-    bundles = [export(a, tmp_path / "u1").path, export(b, tmp_path / "u2").path]
+    bundles = [
+        export(a, tmp_path / "u1", allow_v1=True).path,
+        export(b, tmp_path / "u2", allow_v1=True).path,
+    ]
     d = district(tmp_path / "d.db")
-    merge_files(d.conn, bundles)
+    merge_files(d.conn, bundles, allow_v1=True)
     [dup] = review.reviews(d.conn, "duplicate_person")
     [slot] = review.reviews(d.conn, "meal_slot")
     item, left, right = review.review_sides(d.conn, dup["id"])
@@ -117,7 +125,11 @@ def test_duplicate_person_and_meal_slot_decisions_are_kept(tmp_path: Path) -> No
     assert [tuple(r) for r in effective] == [(ma, 8)]
     merge_files(
         d.conn,
-        [export(a, tmp_path / "u3", full=True).path, export(b, tmp_path / "u4", full=True).path],
+        [
+            export(a, tmp_path / "u3", full=True, allow_v1=True).path,
+            export(b, tmp_path / "u4", full=True, allow_v1=True).path,
+        ],
+        allow_v1=True,
     )
     assert (
         review.reviews(d.conn, "duplicate_person") == []

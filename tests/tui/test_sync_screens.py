@@ -85,7 +85,7 @@ async def test_district_screen_lists_merges_and_summarises(demo: Path, tmp_path:
     shutil.copy(demo, device)
     usb = tmp_path / "usb"
     with Store.open(device) as s:
-        export(s, usb)
+        export(s, usb, allow_v1=True)
     (usb / "broken.fieldbundle").write_text("not a zip")
     district(tmp_path / "district.db").close()
     app = DistrictApp(tmp_path / "district.db", folder=usb)
@@ -122,9 +122,9 @@ async def test_district_indicators_drill_down_and_a_review_decision(
     with Store.open(device) as s:
         s.create("elder", elder_data(name="重复甲", id_number=make_id(date(1939, 9, 9), False, 42)))
         s.create("elder", elder_data(name="重复乙", id_number=make_id(date(1939, 9, 9), False, 42)))
-        path = export(s, tmp_path / "usb").path
+        path = export(s, tmp_path / "usb", allow_v1=True).path
     d = district(tmp_path / "district.db")
-    merge_files(d.conn, [path])
+    merge_files(d.conn, [path], allow_v1=True)
     d.close()
     app = DistrictApp(tmp_path / "district.db", folder=tmp_path / "usb")
     async with app.run_test(size=SIZE) as pilot:
