@@ -261,7 +261,7 @@ def test_overdue_and_hardship_are_judged_at_the_as_of_date(db: Store) -> None:
     on_time = _elder(db, "按时", 1)
     boundary = _elder(db, "正好到期", 2)
     late = _elder(db, "逾期", 3, community="321202002901")
-    never = _elder(db, "从未", 4, hardship_tags=[], visit_risk="general")
+    _elder(db, "从未", 4, hardship_tags=[], visit_risk="general")
     phoned = _elder(db, "电话", 5, visit_risk="general")
     gone = _elder(db, "迁出", 6)
     _visit(db, on_time, f"{Y}-12-28")
