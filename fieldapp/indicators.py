@@ -14,8 +14,9 @@ import calendar
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 INDICATORS = (
     "home_service_coverage",
@@ -99,10 +100,9 @@ def month_end(day: date) -> date:
 # ------------------------------------------------------------------ counts per community
 
 
-@dataclass(frozen=True)
-class Counts:
-    """The raw counts behind the indicators for one area. Areas add up (`+`) because every count
-    is of distinct elders, points or events that belong to exactly one community."""
+class Counts(NamedTuple):
+    """The raw counts behind the indicators for one area. Areas add up (`total`) because every
+    count is of distinct elders, points or events that belong to exactly one community."""
 
     covered: int = 0  # elders with a covering visit in the period
     hardship: int = 0  # hardship elders
@@ -117,17 +117,10 @@ class Counts:
     hours: float = 0.0
     points: float = 0.0
 
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
-        )
-
     @staticmethod
     def total(items: Iterable[Counts]) -> Counts:
-        out = Counts()
-        for c in items:
-            out = out + c
-        return out
+        """The field-by-field sum (a street's or the district's counts from its communities')."""
+        return Counts(*map(sum, zip(*items, strict=False)))
 
 
 def _where_community(alias: str, community: str | None) -> str:
