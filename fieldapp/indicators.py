@@ -347,3 +347,15 @@ def retrofit_baseline(conn: sqlite3.Connection) -> float:
         (BASELINE_YEAR,),
     ).fetchone()
     return float(row[0]) if row else 0.0
+
+
+def targets_in_force(conn: sqlite3.Connection, year: int) -> dict[str, tuple[int, Target]]:
+    """Per indicator, the target of the latest year up to `year` the plan sets, with that year:
+    what the device's dashboard compares with after the plan's last year."""
+    rows = conn.execute(
+        "SELECT t.indicator, t.year, t.value, t.unit, t.comparison, t.kind FROM ref_target t"
+        " WHERE t.year = (SELECT max(year) FROM ref_target u"
+        "  WHERE u.indicator = t.indicator AND u.year <= ?)",
+        (year,),
+    )
+    return {r[0]: (int(r[1]), Target(float(r[2]), r[3], r[4], r[5])) for r in rows}

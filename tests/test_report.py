@@ -373,3 +373,21 @@ def test_terminal_table_cells_and_operational_line(db: Store) -> None:
     assert line.startswith(
         "1 visits by 1 workers (1.0 each); hardship elders visited 1/1 (2025-12)"
     )
+
+
+def test_targets_of_the_year_and_those_in_force_after_the_plan(db: Store) -> None:
+    assert ind.targets(db.conn, 2025)["home_service_coverage"] == ind.Target(
+        18, "%", ">=", "binding"
+    )
+    assert ind.targets(db.conn, 2026) == {}
+    in_force = ind.targets_in_force(db.conn, 2026)
+    assert in_force["home_service_coverage"] == (
+        2025,
+        ind.targets(db.conn, 2025)["home_service_coverage"],
+    )
+    assert (
+        in_force["retrofit_households"][0] == 2025
+        and in_force["retrofit_households"][1].value == 1500
+    )
+    assert ind.targets_in_force(db.conn, 2021) == {}
+    assert ind.retrofit_baseline(db.conn) == 900
