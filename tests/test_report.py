@@ -10,6 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from fieldapp import indicators as ind
 from fieldapp import report
 from fieldapp.store import Store
 
@@ -248,3 +249,145 @@ def test_cached_report_equals_a_fresh_one_and_is_dropped_when_the_data_changes(d
     db.create("home_visit", visit_data(b, visit_date=f"{Y}-04-01"))
     fresh = report.build_cached(db.conn, Y)
     assert fresh.get("321202", "home_service_coverage").numerator == 2
+
+
+def _visit(s: Store, eid: str, day: str, mode: str = "in_person") -> None:
+    s.create("home_visit", visit_data(eid, visit_date=day, contact_mode=mode))
+
+
+def test_overdue_and_hardship_are_judged_at_the_as_of_date(db: Store) -> None:
+    """A past year is judged at 31 Dec: a high-risk elder (7 days) last visited on 24 Dec is due on
+    the 31st, not overdue; visited on the 23rd, overdue. Phone visits reset no clock."""
+    on_time = _elder(db, "按时", 1)
+    boundary = _elder(db, "正好到期", 2)
+    late = _elder(db, "逾期", 3, community="321202002901")
+    _elder(db, "从未", 4, hardship_tags=[], visit_risk="general")
+    phoned = _elder(db, "电话", 5, visit_risk="general")
+    gone = _elder(db, "迁出", 6)
+    _visit(db, on_time, f"{Y}-12-28")
+    _visit(db, boundary, f"{Y}-12-24")
+    _visit(db, late, f"{Y}-12-23")
+    _visit(db, phoned, f"{Y}-12-20", mode="phone")
+    db.update(
+        "elder",
+        gone,
+        elder_data(name="迁出", id_number=make_id(date(1950, 1, 1), True, 6), status="moved_out"),
+    )
+    op = _build(db).operational
+    assert (op["hardship_month"], op["hardship_elders"], op["hardship_visited"]) == (
+        f"{Y}-12",
+        4,
+        3,
+    )
+    assert op["overdue_followups"] == 3  # late, never, phoned
+    assert (op["visits"], op["workers"], op["by_worker"]) == (4, 1, [("周红", 4)])
+    per = ind.elder_counts(db.conn, date(Y, 1, 1), date(Y, 12, 31), date(Y, 12, 31))
+    assert per["321202002901"] == ind.ElderCounts(1, 1, 1, 1)
+    assert per["321202001901"] == ind.ElderCounts(2, 3, 2, 2)
+
+
+def test_trend_month_by_month_ends_on_the_year_figures(db: Store) -> None:
+    from .test_models import base
+
+    a, b = _elder(db, "甲", 1), _elder(db, "乙", 2)
+    _visit(db, a, f"{Y}-01-10")
+    _visit(db, a, f"{Y}-03-01")
+    _visit(db, b, f"{Y}-03-02")
+    day = f"{Y}-02-10"
+    db.create(
+        "retrofit",
+        base("retrofit")
+        | {
+            "elder_id": a,
+            "status": "accepted",
+            "project_year": Y,
+            "apply_date": day,
+            "assess_date": day,
+            "start_date": day,
+            "accept_date": day,
+        },
+    )
+    point = db.create("meal_point", base("meal_point") | {"capacity_daily": 40}).record_id
+    for d, n in ((f"{Y}-01-05", 10), (f"{Y}-02-05", 14)):
+        db.create(
+            "meal_count", {"point_id": point, "service_date": d, "meal": "lunch", "dine_in": n}
+        )
+    v = db.create("volunteer", base("volunteer")).record_id
+    db.create(
+        "volunteer_event",
+        base("volunteer_event")
+        | {"event_date": f"{Y}-03-03", "participants": [{"volunteer_id": v, "hours": 2}]},
+    )
+    rows = report.trend(db.conn, Y, today=date(2026, 11, 30))
+    assert [r["month"] for r in rows] == [f"{Y}-{m:02d}" for m in range(1, 13)]
+    cells = [
+        (r["coverage_pct"], r["retrofit_households"], r["meal_servings"], r["volunteer_events"])
+        for r in rows[:4]
+    ]
+    assert cells == [(0.03, 900, 10, 0), (0.03, 901, 14, 0), (0.06, 901, 0, 1), (0.06, 901, 0, 0)]
+    year = _build(db)
+    assert rows[-1]["coverage_pct"] == year.get("321202", "home_service_coverage").value
+    assert rows[-1]["retrofit_households"] == year.get("321202", "retrofit_households").value
+    assert len(report.trend(db.conn, Y, today=date(Y, 3, 15))) == 3  # no month not yet begun
+
+
+def test_one_community_counted_alone_equals_its_row_of_the_district(db: Store) -> None:
+    """The device's dashboard counts its own community with community=; the district counts all
+    in one pass: the same function, so the same numbers."""
+    from .test_models import base
+
+    a = _elder(db, "甲", 1, born=date(1940, 1, 1))
+    c = _elder(db, "丙", 2, community="321202002901", born=date(1941, 1, 1))
+    _visit(db, a, f"{Y}-05-01")
+    _visit(db, c, f"{Y}-06-01")
+    db.create("assessment", base("assessment") | {"elder_id": c, "assess_date": f"{Y}-06-01"})
+    p = ind.period(Y, today=date(2026, 11, 30))
+    every = ind.counts(db.conn, p, p.end)
+    assert set(every) == {"321202001901", "321202002901"}
+    for code, counted in every.items():
+        assert ind.counts(db.conn, p, p.end, community=code) == {code: counted}
+    assert every["321202002901"].assessed_80 == 1 and every["321202001901"].registered_80 == 1
+    assert ind.counts(db.conn, p, p.end, community="321202001902") == {}
+    total = ind.Counts.total(every.values())
+    assert (total.covered, total.registered_80, total.assessed_80) == (2, 2, 1)
+
+
+def test_terminal_table_cells_and_operational_line(db: Store) -> None:
+    a = _elder(db, "甲", 1)
+    _visit(db, a, f"{Y}-12-30")
+    r = _build(db)
+    cells = list(report.table_cells(r, report.levels_for("district"), "zh"))
+    assert len(cells) == 5
+    assert cells[0] == (
+        "海陵区",
+        "居家上门服务覆盖率",
+        "1",
+        "3500",
+        "0.03%",
+        "18",
+        "未达标",
+        "behind",
+    )
+    assert cells[1][0] == "" and cells[1][1:4] == ("居家适老化改造户数（累计）", "900", "")
+    line = report.operational_line(r.operational, "en")
+    assert line.startswith(
+        "1 visits by 1 workers (1.0 each); hardship elders visited 1/1 (2025-12)"
+    )
+
+
+def test_targets_of_the_year_and_those_in_force_after_the_plan(db: Store) -> None:
+    assert ind.targets(db.conn, 2025)["home_service_coverage"] == ind.Target(
+        18, "%", ">=", "binding"
+    )
+    assert ind.targets(db.conn, 2026) == {}
+    in_force = ind.targets_in_force(db.conn, 2026)
+    assert in_force["home_service_coverage"] == (
+        2025,
+        ind.targets(db.conn, 2025)["home_service_coverage"],
+    )
+    assert (
+        in_force["retrofit_households"][0] == 2025
+        and in_force["retrofit_households"][1].value == 1500
+    )
+    assert ind.targets_in_force(db.conn, 2021) == {}
+    assert ind.retrofit_baseline(db.conn) == 900
