@@ -208,8 +208,8 @@ def _new_district(path: Path) -> Path:
 
 def _seal_devices(devices: Path, keys: Path) -> None:
     """Format 2, the default path: a district key pair, installed on every device, every device enrolled."""
-    from fieldapp.store import Store
     from fieldapp import crypto
+    from fieldapp.store import Store
 
     os.environ.setdefault("FIELDAPP_KDF", "interactive")
     os.environ["FIELDAPP_KEY_PASSPHRASE"] = PASSPHRASE

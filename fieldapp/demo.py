@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
@@ -27,18 +27,8 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 GIVEN_M = "建国华明德文志军平海林强福荣贵生成根发祥宝金兴明忠良庆春永"
 GIVEN_F = "秀英兰芳珍凤玉梅桂红霞翠娟美琴云丽萍素月华娥凤芬淑慧"
 STREET_WORDS = [
-    "人民路",
-    "海陵路",
-    "鼓楼路",
-    "青年路",
-    "东进路",
-    "坡子街",
-    "江洲路",
-    "凤凰路",
-    "迎春路",
-    "工人路",
-    "九龙路",
-    "渔行路",
+    *("人民路", "海陵路", "鼓楼路", "青年路", "东进路", "坡子街"),
+    *("江洲路", "凤凰路", "迎春路", "工人路", "九龙路", "渔行路"),
 ]
 ADDRESS_CODES = ["321202"] * 8 + ["321203", "321204", "321281", "321283"]
 
@@ -87,6 +77,57 @@ def _at(d: date, rng: random.Random, hour: int = 9) -> datetime:
     return datetime(d.year, d.month, d.day, hour, rng.randrange(60), tzinfo=CHINA)
 
 
+@dataclass
+class _Elder:
+    """One generated elder: the record, what later work depends on, and its id once saved."""
+
+    data: dict[str, Any]
+    born: date
+    registered: date
+    rid: str = ""
+
+    @property
+    def risk(self) -> str:
+        return str(self.data["visit_risk"])
+
+
+@dataclass
+class _Community:
+    """What every record generator needs: the store, the seeded generator, the year, the plan.
+
+    Each generator draws its random numbers now, in a fixed order, and schedules the saves with
+    `at`; `run` then saves in time order so the hlc and the ids follow the calendar. Changing
+    the order of the draws changes the data set of every seed."""
+
+    store: Store
+    rng: random.Random
+    clock: _SimClock
+    ref: reference.Reference
+    comm: reference.Community
+    today: date
+    workers: list[str]
+    plan: list[tuple[datetime, int, Callable[[], object]]] = field(default_factory=list)
+
+    @property
+    def first(self) -> date:
+        return self.today - timedelta(days=364)
+
+    def at(self, when: datetime, action: Callable[[], object]) -> None:
+        self.plan.append((when, len(self.plan), action))
+
+    def for_elder(self, kind: str, data: dict[str, Any], elder: _Elder) -> None:
+        self.store.create(kind, {**data, "elder_id": elder.rid})
+
+    def run(self, batch: int = 5000) -> None:
+        """Every planned save at its simulated moment, one transaction per `batch` saves."""
+        self.plan.sort(key=lambda x: (x[0], x[1]))
+        for start in range(0, len(self.plan), batch):
+            with self.store.transaction():
+                for when, _, action in self.plan[start : start + batch]:
+                    self.clock.set(when)
+                    action()
+
+
 def generate_community(
     path: Path,
     *,
@@ -109,266 +150,320 @@ def generate_community(
         raise ValueError(f"社区代码「{community_code}」不在参考数据中 (unknown community code)")
     rng = random.Random(f"{seed}:{community_code}")
     clock = _SimClock()
-    first = today - timedelta(days=364)
-    clock.set(_at(first, rng, 8))
+    clock.set(_at(today - timedelta(days=364), rng, 8))
     if path.exists():
         raise FileExistsError(
             f"{path} 已存在，演示数据只写入新文件 (demo data is only written to a new file)"
         )
     store = Store.open(path, now=clock, new_id=lambda: ids.uuid7(clock.ms, rng))
-    workers = [_name(rng, rng.random() < 0.3) for _ in range(2)]
-    store.setup_device(
-        street_code=comm.street_code,
-        community_code=comm.code,
-        worker=workers[0],
-        label=f"{comm.name_zh}-笔记本1",
-    )
+    try:
+        c = _Community(store, rng, clock, ref, comm, today, workers=[])
+        c.workers += [_name(rng, rng.random() < 0.3) for _ in range(2)]
+        store.setup_device(
+            street_code=comm.street_code,
+            community_code=comm.code,
+            worker=c.workers[0],
+            label=f"{comm.name_zh}-笔记本1",
+        )
+        n_elders = (
+            elders if elders is not None else max(5, round(comm.pop_60 * ELDERS_PER_60PLUS * scale))
+        )
+        people = _elders(c, n_elders)
+        _home_visits(c, people)
+        _assessments(c, people)
+        _retrofits(c, people, n_elders, scale)
+        _meals(c, every_kind)
+        _volunteers(c, scale, every_kind)
+        _later_edits(c, people, n_elders)
+        c.run()
+    except BaseException:
+        store.close()
+        raise
+    counts = store.counts(include_deleted=True)
+    versions = counts.pop("versions")
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return DemoStats(str(path), comm.code, counts, versions, time.perf_counter() - started)
 
-    n_elders = (
-        elders if elders is not None else max(5, round(comm.pop_60 * ELDERS_PER_60PLUS * scale))
-    )
-    # every piece of work as (moment, action); run in time order so hlc and ids follow the calendar
-    plan: list[tuple[datetime, int, Callable[[], object]]] = []
-    order = 0
 
-    def at(when: datetime, action: Callable[[], object]) -> None:
-        nonlocal order
-        plan.append((when, order, action))
-        order += 1
+def _elder_data(c: _Community, male: bool, born: date) -> dict[str, Any]:
+    rng = c.rng
+    data: dict[str, Any] = {
+        "name": _name(rng, male),
+        "address": f"海陵区{rng.choice(STREET_WORDS)}{rng.randrange(1, 300)}号{rng.randrange(1, 6)}单元{rng.randrange(1, 7)}0{rng.randrange(1, 4)}",
+        "community_code": c.comm.code,
+        "living_status": rng.choices(
+            ["alone", "empty_nest", "with_children", "left_behind", "other"], [18, 35, 35, 7, 5]
+        )[0],
+        "hardship_tags": rng.sample(
+            [
+                "extreme_poverty",
+                "dibao",
+                "near_dibao",
+                "special_family",
+                "severe_disability",
+                "disabled",
+                "dementia",
+            ],
+            k=rng.choices([0, 1, 2], [75, 20, 5])[0],
+        ),
+        "visit_risk": rng.choices(["high", "priority", "general"], [10, 25, 65])[0],
+        "status": "active",
+        "consent": rng.choices(["statutory_duty", "consented", "none"], [70, 28, 2])[0],
+        "phone": _phone(rng) if rng.random() < 0.8 else None,
+    }
+    if rng.random() < 0.03:
+        data |= {
+            "id_missing_reason": "户籍外来，证件待补",
+            "gender": "M" if male else "F",
+            "birth_date": born.isoformat(),
+        }
+    else:
+        data["id_number"] = id_number(rng, born, male)
+    if rng.random() < 0.7:
+        data |= {
+            "emergency_contact_name": _name(rng, rng.random() < 0.5),
+            "emergency_contact_phone": _phone(rng),
+            "emergency_contact_relation": rng.choice(["子女", "配偶", "亲属", "邻居"]),
+        }
+    return data
 
-    def for_elder(kind: str, data: dict[str, Any], info: dict[str, Any]) -> None:
-        store.create(kind, {**data, "elder_id": info["rid"]})
 
-    elder_ids: list[str] = []
-    elder_info: list[dict[str, Any]] = []
+def _elders(c: _Community, n_elders: int) -> list[_Elder]:
+    """The elders, most registered in the first three weeks of the year, a tenth later on."""
+    rng, out = c.rng, []
     for i in range(n_elders):
         male = rng.random() < 0.45
         age = min(104, 60 + int(rng.expovariate(1 / 12)))
-        born = date(today.year - age, rng.randrange(1, 13), rng.randrange(1, 29))
-        data: dict[str, Any] = {
-            "name": _name(rng, male),
-            "address": f"海陵区{rng.choice(STREET_WORDS)}{rng.randrange(1, 300)}号{rng.randrange(1, 6)}单元{rng.randrange(1, 7)}0{rng.randrange(1, 4)}",
-            "community_code": comm.code,
-            "living_status": rng.choices(
-                ["alone", "empty_nest", "with_children", "left_behind", "other"], [18, 35, 35, 7, 5]
-            )[0],
-            "hardship_tags": rng.sample(
-                [
-                    "extreme_poverty",
-                    "dibao",
-                    "near_dibao",
-                    "special_family",
-                    "severe_disability",
-                    "disabled",
-                    "dementia",
-                ],
-                k=rng.choices([0, 1, 2], [75, 20, 5])[0],
-            ),
-            "visit_risk": rng.choices(["high", "priority", "general"], [10, 25, 65])[0],
-            "status": "active",
-            "consent": rng.choices(["statutory_duty", "consented", "none"], [70, 28, 2])[0],
-            "phone": _phone(rng) if rng.random() < 0.8 else None,
-        }
-        if rng.random() < 0.03:
-            data |= {
-                "id_missing_reason": "户籍外来，证件待补",
-                "gender": "M" if male else "F",
-                "birth_date": born.isoformat(),
-            }
-        else:
-            data["id_number"] = id_number(rng, born, male)
-        if rng.random() < 0.7:
-            data |= {
-                "emergency_contact_name": _name(rng, rng.random() < 0.5),
-                "emergency_contact_phone": _phone(rng),
-                "emergency_contact_relation": rng.choice(["子女", "配偶", "亲属", "邻居"]),
-            }
-        info = {"data": data, "born": born, "risk": data["visit_risk"], "rid": None}
-        elder_info.append(info)
-        reg = first + timedelta(
+        born = date(c.today.year - age, rng.randrange(1, 13), rng.randrange(1, 29))
+        data = _elder_data(c, male, born)
+        reg = c.first + timedelta(
             days=rng.randrange(0, 20) if i < n_elders * 0.9 else rng.randrange(20, 300)
         )
-        info["registered"] = reg
+        elder = _Elder(data, born, reg)
+        out.append(elder)
 
-        def register(info: dict[str, Any] = info) -> None:
-            info["rid"] = store.create("elder", info["data"]).record_id
-            elder_ids.append(info["rid"])
+        def register(elder: _Elder = elder) -> None:
+            elder.rid = c.store.create("elder", elder.data).record_id
 
-        at(_at(reg, rng, 8), register)
+        c.at(_at(reg, rng, 8), register)
+    return out
 
-    # home visits: by risk, with gaps so that some elders are overdue today
-    interval = {"high": 10, "priority": 30, "general": 95}
-    for info in elder_info:
-        if info["risk"] == "general" and rng.random() < 0.4:
+
+VISIT_INTERVAL = {"high": 10, "priority": 30, "general": 95}  # days between visits, by risk
+
+
+def _visit_data(c: _Community, d: date) -> dict[str, Any]:
+    rng, ref = c.rng, c.ref
+    mode = rng.choices(["in_person", "phone", "video"], [85, 10, 5])[0]
+    stype = rng.choices(
+        ["daily_visit", "life_care", "meal_clean", "travel_assist", "care_patrol", "emergency"],
+        [45, 15, 15, 5, 19, 1],
+    )[0]
+    start = rng.randrange(8 * 60, 17 * 60)
+    dur = rng.choice([20, 30, 30, 45, 60, 90])
+    return {
+        "visit_date": d.isoformat(),
+        "start_time": f"{start // 60:02d}:{start % 60:02d}",
+        "end_time": f"{(start + dur) // 60:02d}:{(start + dur) % 60:02d}",
+        "service_type": stype,
+        "service_items": rng.sample(
+            ref.service_items(stype),
+            k=min(len(ref.service_items(stype)), rng.randrange(0, 3)),
+        ),
+        "contact_mode": mode,
+        "funding": rng.choices(["gov_purchase", "volunteer", "self_paid", "other"], [75, 15, 7, 3])[
+            0
+        ],
+        "worker": rng.choice(c.workers),
+        "elder_condition": rng.choices(["good", "fair", "poor", "abnormal"], [55, 30, 12, 3])[0],
+        "issues": rng.sample(
+            ["health", "safety", "living", "emotional", "family_neglect"],
+            k=rng.choices([0, 1, 2], [70, 25, 5])[0],
+        ),
+        "referral": rng.choices(
+            ["none", "medical", "assistance", "retrofit", "meal"], [88, 4, 3, 3, 2]
+        )[0],
+        "satisfaction": rng.choices([5, 4, 3], [70, 25, 5])[0],
+    }
+
+
+def _home_visits(c: _Community, people: list[_Elder]) -> None:
+    """Home visits by risk, with gaps so that some elders are overdue today; a few edited or deleted."""
+    rng, store = c.rng, c.store
+    for elder in people:
+        if elder.risk == "general" and rng.random() < 0.4:
             continue  # not visited this year
-        d = info["registered"] + timedelta(days=rng.randrange(1, interval[info["risk"]] + 1))
-        while d <= today:
-            mode = rng.choices(["in_person", "phone", "video"], [85, 10, 5])[0]
-            stype = rng.choices(
-                [
-                    "daily_visit",
-                    "life_care",
-                    "meal_clean",
-                    "travel_assist",
-                    "care_patrol",
-                    "emergency",
-                ],
-                [45, 15, 15, 5, 19, 1],
-            )[0]
-            start = rng.randrange(8 * 60, 17 * 60)
-            dur = rng.choice([20, 30, 30, 45, 60, 90])
-            visit = {
-                "visit_date": d.isoformat(),
-                "start_time": f"{start // 60:02d}:{start % 60:02d}",
-                "end_time": f"{(start + dur) // 60:02d}:{(start + dur) % 60:02d}",
-                "service_type": stype,
-                "service_items": rng.sample(
-                    ref.service_items(stype),
-                    k=min(len(ref.service_items(stype)), rng.randrange(0, 3)),
-                ),
-                "contact_mode": mode,
-                "funding": rng.choices(
-                    ["gov_purchase", "volunteer", "self_paid", "other"], [75, 15, 7, 3]
-                )[0],
-                "worker": rng.choice(workers),
-                "elder_condition": rng.choices(
-                    ["good", "fair", "poor", "abnormal"], [55, 30, 12, 3]
-                )[0],
-                "issues": rng.sample(
-                    ["health", "safety", "living", "emotional", "family_neglect"],
-                    k=rng.choices([0, 1, 2], [70, 25, 5])[0],
-                ),
-                "referral": rng.choices(
-                    ["none", "medical", "assistance", "retrofit", "meal"], [88, 4, 3, 3, 2]
-                )[0],
-                "satisfaction": rng.choices([5, 4, 3], [70, 25, 5])[0],
-            }
-            when = _at(d, rng, start // 60)
+        step = VISIT_INTERVAL[elder.risk]
+        d = elder.registered + timedelta(days=rng.randrange(1, step + 1))
+        while d <= c.today:
+            visit = _visit_data(c, d)
+            when = _at(d, rng, int(visit["start_time"][:2]))
 
             def log_visit(
-                info: dict[str, Any] = info,
+                elder: _Elder = elder,
                 visit: dict[str, Any] = visit,
                 edit: bool = rng.random() < 0.02,
                 drop: bool = rng.random() < 0.005,
             ) -> None:
-                saved = store.create("home_visit", {**visit, "elder_id": info["rid"]})
+                saved = store.create("home_visit", {**visit, "elder_id": elder.rid})
                 if edit:
                     store.update(
                         "home_visit",
                         saved.record_id,
-                        {**visit, "elder_id": info["rid"], "notes": "补记：已电话回访家属"},
+                        {**visit, "elder_id": elder.rid, "notes": "补记：已电话回访家属"},
                     )
                 if drop:
                     store.delete("home_visit", saved.record_id)
 
-            at(when, log_visit)
-            step = interval[info["risk"]]
+            c.at(when, log_visit)
             d += timedelta(days=max(1, int(step * rng.uniform(0.6, 1.5))))
 
-    # assessments: most 80+ within the year, some younger ones for a service
-    for info in elder_info:
-        age = today.year - info["born"].year
-        if (age >= 80 and rng.random() < 0.9) or rng.random() < 0.08:
-            d = info["registered"] + timedelta(
-                days=rng.randrange(1, max(2, (today - info["registered"]).days))
-            )
-            sc = [
-                rng.randrange(8, 33),
-                rng.randrange(3, 16),
-                rng.randrange(8, 29),
-                rng.randrange(3, 16),
-            ]
-            data = {
-                "assess_date": d.isoformat(),
-                "reason": rng.choices(["initial", "routine", "change", "service"], [30, 55, 10, 5])[
-                    0
-                ],
-                "assessors": rng.sample(workers, k=rng.randrange(1, 3)),
-                "score_self_care": sc[0],
-                "score_mobility": sc[1],
-                "score_mental": sc[2],
-                "score_perception_social": sc[3],
-                "dementia_dx": rng.random() < 0.05,
-                "risk_events_30d": rng.choices([0, 1, 2, 3], [80, 12, 6, 2])[0],
-            }
-            at(_at(d, rng, 10), partial(for_elder, "assessment", data, info))
 
-    # retrofits: a pipeline in every status
-    statuses = [
-        "applied",
-        "assessed",
-        "planned",
-        "in_progress",
-        "accepted",
-        "accepted",
-        "accepted",
-        "accepted",
-        "failed",
-        "cancelled",
-    ]
-    items = [e for e in ref.retrofit_items]
-    n_retro = max(len(statuses) if scale >= 1 else 2, round(n_elders * 0.04))
-    early = [info for info in elder_info if info["registered"] < first + timedelta(days=20)]
-    for k, info in enumerate(rng.sample(early, k=min(n_retro, len(early)))):
-        status = statuses[k % len(statuses)]
-        apply_d = info["registered"] + timedelta(days=rng.randrange(1, 60))
-        if apply_d > today - timedelta(days=100):
-            apply_d = today - timedelta(days=100 + rng.randrange(0, 30))
-            apply_d = max(apply_d, first)
-        dates = {"apply_date": apply_d}
-        steps = ["assess_date", "start_date", "accept_date"]
-        upto = {
-            "applied": 0,
-            "assessed": 1,
-            "planned": 1,
-            "in_progress": 2,
-            "accepted": 3,
-            "failed": 3,
-            "cancelled": 1,
-        }[status]
-        d = apply_d
-        for s in steps[:upto]:
-            d += timedelta(days=rng.randrange(5, 25))
-            dates[s] = d
-        chosen = rng.sample(items, k=rng.randrange(1, 5))
-        lines: list[dict[str, Any]] = [
-            {
-                "code": e.code,
-                "qty": rng.randrange(1, 4),
-                "unit_price": rng.choice([80, 150, 200, 350, 600, 1200]),
-            }
-            for e in chosen
-        ]
-        cost = (
-            sum(line["qty"] * line["unit_price"] for line in lines)
-            if status in ("in_progress", "accepted", "failed", "planned")
-            else 0
+def _assessments(c: _Community, people: list[_Elder]) -> None:
+    """Assessments: most 80+ within the year, some younger ones for a service."""
+    rng = c.rng
+    for elder in people:
+        age = c.today.year - elder.born.year
+        if not ((age >= 80 and rng.random() < 0.9) or rng.random() < 0.08):
+            continue
+        d = elder.registered + timedelta(
+            days=rng.randrange(1, max(2, (c.today - elder.registered).days))
         )
-        subsidy = min(cost, 3000) if cost else 0
+        sc = [
+            rng.randrange(8, 33),
+            rng.randrange(3, 16),
+            rng.randrange(8, 29),
+            rng.randrange(3, 16),
+        ]
         data = {
-            "project_year": apply_d.year,
-            "funding_type": "subsidized"
-            if subsidy
-            else rng.choice(["self_paid", "donated", "subsidized"]),
-            "status": status,
-            **{k2: v.isoformat() for k2, v in dates.items()},
-            "contractor": "泰州市示例适老化工程有限公司" if upto >= 2 else None,
-            "items": lines,
-            "cost_total": cost,
-            "subsidy": subsidy,
-            "self_paid": cost - subsidy,
+            "assess_date": d.isoformat(),
+            "reason": rng.choices(["initial", "routine", "change", "service"], [30, 55, 10, 5])[0],
+            "assessors": rng.sample(c.workers, k=rng.randrange(1, 3)),
+            "score_self_care": sc[0],
+            "score_mobility": sc[1],
+            "score_mental": sc[2],
+            "score_perception_social": sc[3],
+            "dementia_dx": rng.random() < 0.05,
+            "risk_events_30d": rng.choices([0, 1, 2, 3], [80, 12, 6, 2])[0],
         }
-        at(_at(max(dates.values()), rng, 15), partial(for_elder, "retrofit", data, info))
+        c.at(_at(d, rng, 10), partial(c.for_elder, "assessment", data, elder))
 
-    # meal points and a count per open day (lunch; dinner at canteens)
+
+RETROFIT_STATUSES = [
+    "applied",
+    "assessed",
+    "planned",
+    "in_progress",
+    *["accepted"] * 4,
+    "failed",
+    "cancelled",
+]
+RETROFIT_STEPS = ["assess_date", "start_date", "accept_date"]
+STEPS_DONE = {  # how many of RETROFIT_STEPS a retrofit in this status has passed
+    "applied": 0,
+    "assessed": 1,
+    "planned": 1,
+    "in_progress": 2,
+    "accepted": 3,
+    "failed": 3,
+    "cancelled": 1,
+}
+
+
+def _retrofit_dates(c: _Community, elder: _Elder, upto: int) -> dict[str, date]:
+    rng = c.rng
+    apply_d = elder.registered + timedelta(days=rng.randrange(1, 60))
+    if apply_d > c.today - timedelta(days=100):
+        apply_d = c.today - timedelta(days=100 + rng.randrange(0, 30))
+        apply_d = max(apply_d, c.first)
+    dates = {"apply_date": apply_d}
+    d = apply_d
+    for s in RETROFIT_STEPS[:upto]:
+        d += timedelta(days=rng.randrange(5, 25))
+        dates[s] = d
+    return dates
+
+
+def _retrofit_data(c: _Community, elder: _Elder, status: str) -> dict[str, Any]:
+    rng = c.rng
+    upto = STEPS_DONE[status]
+    dates = _retrofit_dates(c, elder, upto)
+    chosen = rng.sample(list(c.ref.retrofit_items), k=rng.randrange(1, 5))
+    lines: list[dict[str, Any]] = [
+        {
+            "code": e.code,
+            "qty": rng.randrange(1, 4),
+            "unit_price": rng.choice([80, 150, 200, 350, 600, 1200]),
+        }
+        for e in chosen
+    ]
+    cost = (
+        sum(line["qty"] * line["unit_price"] for line in lines)
+        if status in ("in_progress", "accepted", "failed", "planned")
+        else 0
+    )
+    subsidy = min(cost, 3000) if cost else 0
+    return {
+        "project_year": dates["apply_date"].year,
+        "funding_type": "subsidized"
+        if subsidy
+        else rng.choice(["self_paid", "donated", "subsidized"]),
+        "status": status,
+        **{k: v.isoformat() for k, v in dates.items()},
+        "contractor": "泰州市示例适老化工程有限公司" if upto >= 2 else None,
+        "items": lines,
+        "cost_total": cost,
+        "subsidy": subsidy,
+        "self_paid": cost - subsidy,
+    }
+
+
+def _retrofits(c: _Community, people: list[_Elder], n_elders: int, scale: float) -> None:
+    """Retrofits: a pipeline in every status, for elders registered early in the year."""
+    rng = c.rng
+    n_retro = max(len(RETROFIT_STATUSES) if scale >= 1 else 2, round(n_elders * 0.04))
+    early = [e for e in people if e.registered < c.first + timedelta(days=20)]
+    for k, elder in enumerate(rng.sample(early, k=min(n_retro, len(early)))):
+        data = _retrofit_data(c, elder, RETROFIT_STATUSES[k % len(RETROFIT_STATUSES)])
+        last = max(
+            date.fromisoformat(data[s]) for s in ("apply_date", *RETROFIT_STEPS) if s in data
+        )
+        c.at(_at(last, rng, 15), partial(c.for_elder, "retrofit", data, elder))
+
+
+def _meal_count(c: _Community, d: date, meal: str, kind: str) -> dict[str, Any]:
+    rng = c.rng
+    dine, deliv, pick = (
+        rng.randrange(1, 6),
+        rng.randrange(0, 3) if kind == "canteen" else 0,
+        rng.randrange(0, 3),
+    )
+    total = dine + deliv + pick
+    sub = {"age_80": min(total, rng.randrange(0, 3))}
+    if rng.random() < 0.3:
+        sub["dibao"] = min(total - sub["age_80"], 1)
+    return {
+        "service_date": d.isoformat(),
+        "meal": meal,
+        "dine_in": dine,
+        "delivery": deliv,
+        "pickup": pick,
+        "subsidized": {k: v for k, v in sub.items() if v},
+    }
+
+
+def _meals(c: _Community, every_kind: bool) -> None:
+    """Meal points and a count per open day (lunch; dinner at canteens); some communities have none."""
+    rng, store = c.rng, c.store
     n_points = rng.choices([0, 1, 2], [25, 60, 15])[0]
     if every_kind:
         n_points = max(1, n_points)
     for p in range(n_points):
         kind = rng.choice(["canteen", "meal_point", "restaurant", "neighbour"])
         point = {
-            "name": f"{comm.name_zh}{'老年食堂' if kind == 'canteen' else '助餐点'}{p + 1}",
-            "community_code": comm.code,
+            "name": f"{c.comm.name_zh}{'老年食堂' if kind == 'canteen' else '助餐点'}{p + 1}",
+            "community_code": c.comm.code,
             "kind": kind,
             "modes": ["dine_in", "delivery", "pickup"]
             if kind == "canteen"
@@ -384,36 +479,21 @@ def generate_community(
         def count_meals(count: dict[str, Any], holder: dict[str, str]) -> None:
             store.create("meal_count", {**count, "point_id": holder["id"]})
 
-        at(_at(first, rng, 7), partial(open_point, point, holder))
-        d = first + timedelta(days=1)
-        while d <= today:
-            if d.weekday() < 6:
-                meals = ["lunch", "dinner"] if kind == "canteen" else ["lunch"]
-                for meal in meals:
-                    dine, deliv, pick = (
-                        rng.randrange(1, 6),
-                        rng.randrange(0, 3) if kind == "canteen" else 0,
-                        rng.randrange(0, 3),
-                    )
-                    total = dine + deliv + pick
-                    sub = {"age_80": min(total, rng.randrange(0, 3))}
-                    if rng.random() < 0.3:
-                        sub["dibao"] = min(total - sub["age_80"], 1)
-                    count = {
-                        "service_date": d.isoformat(),
-                        "meal": meal,
-                        "dine_in": dine,
-                        "delivery": deliv,
-                        "pickup": pick,
-                        "subsidized": {k3: v3 for k3, v3 in sub.items() if v3},
-                    }
-                    at(
-                        _at(d, rng, 13 if meal == "lunch" else 19),
-                        partial(count_meals, count, holder),
-                    )
+        c.at(_at(c.first, rng, 7), partial(open_point, point, holder))
+        meals = ["lunch", "dinner"] if kind == "canteen" else ["lunch"]
+        d = c.first + timedelta(days=1)
+        while d <= c.today:
+            for meal in meals if d.weekday() < 6 else []:
+                count = _meal_count(c, d, meal, kind)
+                c.at(
+                    _at(d, rng, 13 if meal == "lunch" else 19), partial(count_meals, count, holder)
+                )
             d += timedelta(days=1)
 
-    # volunteers and events
+
+def _volunteers(c: _Community, scale: float, every_kind: bool) -> None:
+    """Volunteers, registered at the start of the year, and the events they served at."""
+    rng, store = c.rng, c.store
     vol_ids: list[str] = []
 
     def add_volunteer(v: dict[str, Any]) -> None:
@@ -424,83 +504,66 @@ def generate_community(
             "name": _name(rng, rng.random() < 0.4),
             "phone": _phone(rng),
             "platform_no": f"JS{rng.randrange(10**7, 10**8)}",
-            "community_code": comm.code,
+            "community_code": c.comm.code,
         }
-        at(_at(first, rng, 9), partial(add_volunteer, v))
+        c.at(_at(c.first, rng, 9), partial(add_volunteer, v))
     n_events = rng.choices([0, 1, 2, 3], [40, 35, 15, 10])[0]
     for e in range(max(2, n_events) if every_kind else n_events):
-        d = first + timedelta(days=rng.randrange(5, 380) if e else rng.randrange(5, 360))
-        status = "planned" if d > today else rng.choices(["done", "cancelled"], [9, 1])[0]
-        cat = rng.choice([c for c in ref.codes("volunteer_category") if c != "other"])
-        ev = {
-            "title": f"{ref.label('volunteer_category', cat)}志愿助老活动",
-            "event_date": d.isoformat(),
-            "start_time": "09:00",
-            "end_time": "11:30",
-            "community_code": comm.code,
-            "location": f"{comm.name_zh}党群服务中心",
-            "organizer": f"{comm.name_zh}居委会",
-            "category": cat,
-            "beneficiaries": rng.randrange(5, 60),
-            "status": status,
-        }
-        n_part = rng.randrange(2, 6)
-        hours = [rng.choice([1, 1.5, 2, 2.5]) for _ in range(n_part)]
-        when = _at(min(d, today), rng, 12)
+        _event(c, e, vol_ids)
 
-        def log_event(ev: dict[str, Any] = ev, hours: list[float] = hours) -> None:
-            chosen = rng.sample(vol_ids, k=min(len(hours), len(vol_ids)))
-            parts = (
-                []
-                if ev["status"] != "done"
-                else [{"volunteer_id": v, "hours": h} for v, h in zip(chosen, hours, strict=False)]
-            )
-            store.create("volunteer_event", {**ev, "participants": parts})
 
-        at(when, log_event)
+def _event(c: _Community, e: int, vol_ids: list[str]) -> None:
+    """One volunteer event; its participants are drawn when it is saved, from the volunteers by then."""
+    rng, comm = c.rng, c.comm
+    d = c.first + timedelta(days=rng.randrange(5, 380) if e else rng.randrange(5, 360))
+    status = "planned" if d > c.today else rng.choices(["done", "cancelled"], [9, 1])[0]
+    cat = rng.choice([x for x in c.ref.codes("volunteer_category") if x != "other"])
+    ev = {
+        "title": f"{c.ref.label('volunteer_category', cat)}志愿助老活动",
+        "event_date": d.isoformat(),
+        "start_time": "09:00",
+        "end_time": "11:30",
+        "community_code": comm.code,
+        "location": f"{comm.name_zh}党群服务中心",
+        "organizer": f"{comm.name_zh}居委会",
+        "category": cat,
+        "beneficiaries": rng.randrange(5, 60),
+        "status": status,
+    }
+    n_part = rng.randrange(2, 6)
+    hours = [rng.choice([1, 1.5, 2, 2.5]) for _ in range(n_part)]
 
-    # a few records edited later: phones change, an elder moves out, one dies
-    for info in rng.sample(elder_info, k=max(1, n_elders // 20)):
-        d = info["registered"] + timedelta(days=rng.randrange(30, 300))
-        if d > today:
+    def log_event() -> None:
+        chosen = rng.sample(vol_ids, k=min(len(hours), len(vol_ids)))
+        parts = (
+            []
+            if ev["status"] != "done"
+            else [{"volunteer_id": v, "hours": h} for v, h in zip(chosen, hours, strict=False)]
+        )
+        c.store.create("volunteer_event", {**ev, "participants": parts})
+
+    c.at(_at(min(d, c.today), rng, 12), log_event)
+
+
+def _later_edits(c: _Community, people: list[_Elder], n_elders: int) -> None:
+    """A few records edited later: phones change, an elder moves out, one dies."""
+    rng, store = c.rng, c.store
+    for elder in rng.sample(people, k=max(1, n_elders // 20)):
+        d = elder.registered + timedelta(days=rng.randrange(30, 300))
+        if d > c.today:
             continue
         change = rng.choices(["phone", "moved_out", "deceased"], [80, 12, 8])[0]
 
-        def edit(info: dict[str, Any] = info, change: str = change) -> None:
-            cur = store.get("elder", info["rid"])
+        def edit(elder: _Elder = elder, change: str = change) -> None:
+            cur = store.get("elder", elder.rid)
             data = cur.record.payload()
             if change == "phone":
                 data["phone"] = _phone(rng)
             else:
                 data["status"] = change
-            store.update("elder", info["rid"], data, base_version_id=cur.version_id)
+            store.update("elder", elder.rid, data, base_version_id=cur.version_id)
 
-        at(_at(d, rng, 16), edit)
-
-    plan.sort(key=lambda x: (x[0], x[1]))
-    batch = 0
-    txn = store.transaction()
-    txn.__enter__()
-    try:
-        for when, _, action in plan:
-            clock.set(when)
-            action()
-            batch += 1
-            if batch >= 5000:
-                txn.__exit__(None, None, None)
-                txn = store.transaction()
-                txn.__enter__()
-                batch = 0
-    except BaseException as e:
-        txn.__exit__(type(e), e, e.__traceback__)
-        store.close()
-        raise
-    txn.__exit__(None, None, None)
-    counts = store.counts(include_deleted=True)
-    versions = counts.pop("versions")
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    return DemoStats(str(path), comm.code, counts, versions, time.perf_counter() - started)
+        c.at(_at(d, rng, 16), edit)
 
 
 def _one(args: tuple[str, str, int, str, float]) -> DemoStats:

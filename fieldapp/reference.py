@@ -111,27 +111,14 @@ def _entries(raw: list[dict[str, Any]]) -> tuple[Entry, ...]:
     )
 
 
+COMMUNITY_COLUMNS = ("code", "street_code", "name_zh", "pop_60", "pop_80")  # required
+YES = ("yes", "1", "true", "是")
+
+
 def parse_communities(path: Path, street_codes: set[str]) -> tuple[Community, ...]:
     """Parse a communities CSV (seed or a district's own); any bad line refuses the whole file."""
     name = path.name
-    required = ["code", "street_code", "name_zh", "pop_60", "pop_80"]
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            missing = [c for c in required if c not in header]
-            if missing:
-                raise ReferenceError_(
-                    name,
-                    1,
-                    f"缺少列：{', '.join(missing)}",
-                    f"missing columns: {', '.join(missing)}",
-                )
-            rows = list(reader)
-    except UnicodeDecodeError as e:
-        raise ReferenceError_(
-            name, None, "文件不是 UTF-8 编码", f"file is not UTF-8 ({e.reason})"
-        ) from e
+    header, rows = _read_community_rows(path)
     if not rows:
         raise ReferenceError_(name, None, "文件中没有社区", "no communities in the file")
     out: list[Community] = []
@@ -141,29 +128,8 @@ def parse_communities(path: Path, street_codes: set[str]) -> tuple[Community, ..
             raise ReferenceError_(
                 name, i, "列数与表头不一致", "number of columns differs from the header"
             )
-        code = (r["code"] or "").strip()
-        street = (r["street_code"] or "").strip()
-        if len(code) != 12 or not code.isdigit():
-            raise ReferenceError_(
-                name,
-                i,
-                f"社区代码「{code}」须为12位数字",
-                f"community code {code!r} must be 12 digits",
-            )
-        if street not in street_codes:
-            raise ReferenceError_(
-                name,
-                i,
-                f"街道代码「{street}」不在街道表中",
-                f"street code {street!r} is not a known street",
-            )
-        if not code.startswith(street):
-            raise ReferenceError_(
-                name,
-                i,
-                f"社区代码「{code}」须以所属街道代码{street}开头",
-                f"community code {code!r} must start with its street code {street}",
-            )
+        code, street = (r["code"] or "").strip(), (r["street_code"] or "").strip()
+        _check_code(name, i, code, street, street_codes)
         if code in seen:
             raise ReferenceError_(
                 name,
@@ -171,45 +137,99 @@ def parse_communities(path: Path, street_codes: set[str]) -> tuple[Community, ..
                 f"社区代码「{code}」与第{seen[code]}行重复",
                 f"community code {code!r} repeats line {seen[code]}",
             )
+        out.append(_community(name, i, r, code, street))
         seen[code] = i
-        if not (r["name_zh"] or "").strip():
-            raise ReferenceError_(
-                name, i, "社区名称（name_zh）不能为空", "name_zh must not be empty"
-            )
-        pops = []
-        for col in ("pop_60", "pop_80"):
-            raw = (r[col] or "").strip()
-            if not raw.isdigit():
+    return tuple(out)
+
+
+def _read_community_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the rows; a missing required column or a non-UTF-8 file refuses the file."""
+    name = path.name
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            header = list(reader.fieldnames or [])
+            missing = [c for c in COMMUNITY_COLUMNS if c not in header]
+            if missing:
                 raise ReferenceError_(
                     name,
-                    i,
-                    f"{col}「{raw}」须为非负整数",
-                    f"{col} {raw!r} must be a whole number ≥ 0",
+                    1,
+                    f"缺少列：{', '.join(missing)}",
+                    f"missing columns: {', '.join(missing)}",
                 )
-            pops.append(int(raw))
-        if pops[1] > pops[0]:
+            return header, list(reader)
+    except UnicodeDecodeError as e:
+        raise ReferenceError_(
+            name, None, "文件不是 UTF-8 编码", f"file is not UTF-8 ({e.reason})"
+        ) from e
+
+
+def _check_code(name: str, i: int, code: str, street: str, street_codes: set[str]) -> None:
+    """A community code is 12 digits and starts with its street's code, a street of the table."""
+    if len(code) != 12 or not code.isdigit():
+        raise ReferenceError_(
+            name,
+            i,
+            f"社区代码「{code}」须为12位数字",
+            f"community code {code!r} must be 12 digits",
+        )
+    if street not in street_codes:
+        raise ReferenceError_(
+            name,
+            i,
+            f"街道代码「{street}」不在街道表中",
+            f"street code {street!r} is not a known street",
+        )
+    if not code.startswith(street):
+        raise ReferenceError_(
+            name,
+            i,
+            f"社区代码「{code}」须以所属街道代码{street}开头",
+            f"community code {code!r} must start with its street code {street}",
+        )
+
+
+def _populations(name: str, i: int, r: dict[str, str]) -> tuple[int, int]:
+    """pop_60 and pop_80: whole numbers, the 80+ within the 60+."""
+    pops = []
+    for col in ("pop_60", "pop_80"):
+        raw = (r[col] or "").strip()
+        if not raw.isdigit():
             raise ReferenceError_(
                 name,
                 i,
-                "80岁以上人口（pop_80）不能大于60岁以上人口（pop_60）",
-                "pop_80 must not exceed pop_60",
+                f"{col}「{raw}」须为非负整数",
+                f"{col} {raw!r} must be a whole number ≥ 0",
             )
-        out.append(
-            Community(
-                code=code,
-                street_code=street,
-                name_zh=r["name_zh"].strip(),
-                name_en=(r.get("name_en") or "").strip() or r["name_zh"].strip(),
-                kind=(r.get("kind") or "community").strip() or "community",
-                sample=(r.get("sample") or "no").strip().lower() in ("yes", "1", "true", "是"),
-                code_confirmed=(r.get("code_confirmed") or "yes").strip().lower()
-                in ("yes", "1", "true", "是"),
-                pop_60=pops[0],
-                pop_80=pops[1],
-                note=(r.get("note") or "").strip(),
-            )
+        pops.append(int(raw))
+    if pops[1] > pops[0]:
+        raise ReferenceError_(
+            name,
+            i,
+            "80岁以上人口（pop_80）不能大于60岁以上人口（pop_60）",
+            "pop_80 must not exceed pop_60",
         )
-    return tuple(out)
+    return pops[0], pops[1]
+
+
+def _community(name: str, i: int, r: dict[str, str], code: str, street: str) -> Community:
+    """One line of the CSV whose codes are checked: its name and populations, then the record."""
+    name_zh = (r["name_zh"] or "").strip()
+    if not name_zh:
+        raise ReferenceError_(name, i, "社区名称（name_zh）不能为空", "name_zh must not be empty")
+    pop_60, pop_80 = _populations(name, i, r)
+    return Community(
+        code=code,
+        street_code=street,
+        name_zh=name_zh,
+        name_en=(r.get("name_en") or "").strip() or name_zh,
+        kind=(r.get("kind") or "community").strip() or "community",
+        sample=(r.get("sample") or "no").strip().lower() in YES,
+        code_confirmed=(r.get("code_confirmed") or "yes").strip().lower() in YES,
+        pop_60=pop_60,
+        pop_80=pop_80,
+        note=(r.get("note") or "").strip(),
+    )
 
 
 def load(seed: Path | None = None) -> Reference:

@@ -101,8 +101,8 @@ class SyncScreen(AppScreen):
     @on(Input.Submitted, "#sync-key-file")
     def install_key(self) -> None:
         """The settings step of docs/security.md: install (or, after a rotation, replace) the district's public key."""
-        from fieldapp.store import StoreError
         from fieldapp import crypto
+        from fieldapp.store import StoreError
 
         path = Path(self.query_one("#sync-key-file", Input).value.strip()).expanduser()
         try:

@@ -1,0 +1,28 @@
+"""The `fieldapp` command: with no subcommand it opens the worker's TUI; subcommands do the same jobs from a shell.
+
+Where each command lives: `root` (the group, the TUI), `worker` (init, device-key, status,
+export, communities), `demo`, `district` (verify, merge, district …), `report`; `common` holds
+the `--db` option and the helpers they share.
+"""
+
+from __future__ import annotations
+
+from fieldapp.cli import demo, district, report, worker
+from fieldapp.cli.root import main
+
+# modules, not their commands, are imported here: `fieldapp.cli.demo` stays the module
+for _command in (
+    worker.init,
+    worker.device_key,
+    worker.status,
+    worker.export,
+    worker.communities,
+    demo.demo,
+    district.verify,
+    district.merge,
+    district.district,
+    report.report,
+):
+    main.add_command(_command)
+
+__all__ = ["main"]

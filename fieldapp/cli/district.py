@@ -1,0 +1,314 @@
+"""The district's commands: verify and merge bundles, and the `district` group (keys, enrolment, revocation, its database)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from fieldapp import paths
+from fieldapp.cli.common import (
+    CONTEXT,
+    DISTRICT_DB_HELP,
+    db_option,
+    district_key,
+    open_store,
+    progress_bar,
+)
+
+if TYPE_CHECKING:
+    from fieldapp.sync.merge import BundleResult
+
+KEY_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+BUNDLES = click.Path(exists=True, path_type=Path)
+SUMMARY_FIELDS = ("new", "updated", "unchanged", "conflicts", "rejected")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("files", nargs=-1, required=True, type=BUNDLES)
+@db_option(
+    "区级数据库：同时核对设备登记（只读） (district database: check the enrolment too; read only).",
+    exists=True,
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=KEY_FILE,
+    default=None,
+    help="区级私钥：解密并逐条校验 (district private key: decrypt and check every version).",
+)
+def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None) -> None:
+    """校验同步包，不改动任何数据库 (check bundles without changing any database; exit 1 if any is bad)."""
+    import sqlite3
+
+    from fieldapp.sync.bundle import verify as do_verify
+    from fieldapp.sync.merge import bundle_files
+
+    enrolled = None
+    if db_path is not None:
+        ro = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        enrolled = {
+            r[0]: (r[1], r[2])
+            for r in ro.execute("SELECT device_id, public_key, revoked_at FROM enrolled_devices")
+        }
+        ro.close()
+    key = district_key(key_file) if key_file else None
+    bad = 0
+    for path in bundle_files(files):
+        r = do_verify(path, enrolled=enrolled, district_key=key)
+        if r.ok:
+            n = sum(r.counts.values())
+            fmt = r.manifest.format_version if r.manifest else "?"
+            seq = r.manifest.seq if r.manifest else "?"
+            click.echo(f"OK     {path.name}  (format {fmt}, {n} versions, seq {seq}) {r.signature}")
+        else:
+            bad += 1
+            click.echo(f"无效   {path.name}: {r.problem}")
+    if bad:
+        sys.exit(1)
+
+
+class _MergeLog:
+    """Prints one line per bundle as the merge goes, and adds up the per-kind totals."""
+
+    WORDS = {"merged": "已合并", "already": "已合并过", "invalid": "无效", "checked": "检查通过"}
+
+    def __init__(self) -> None:
+        self.totals: dict[str, dict[str, int]] = {}
+
+    def __call__(self, r: BundleResult) -> None:
+        for kind, k in r.kinds.items():
+            t = self.totals.setdefault(kind, dict.fromkeys(SUMMARY_FIELDS, 0))
+            for f in SUMMARY_FIELDS:
+                t[f] += getattr(k, f)
+        if r.reason:
+            extra = f"：{r.reason}"
+        elif r.status == "merged":
+            extra = f"（{r.versions} 个新版本，{r.seconds:.1f} 秒）"
+        else:
+            extra = ""
+        click.echo(f"{self.WORDS[r.status]:<6} {r.path.name}{extra}")
+        for no, rid, reason in r.rejected:
+            click.echo(f"       拒收 rejected line {no} record {rid}: {reason}")
+        if r.clock_suspect:
+            click.echo(f"       时钟可疑 clock_suspect: {r.clock_suspect} 个版本的时间超前一天以上")
+
+    def summary(self) -> None:
+        from fieldapp.models import MODELS
+
+        if not self.totals:
+            return
+        click.echo(
+            f"{'':<14}{'new':>8}{'updated':>9}{'unchanged':>10}{'conflicts':>10}{'rejected':>9}"
+        )
+        for kind, t in sorted(self.totals.items()):
+            label = MODELS[kind].LABEL[1] if kind in MODELS else kind
+            click.echo(
+                f"{label:<14}{t['new']:>8}{t['updated']:>9}{t['unchanged']:>10}{t['conflicts']:>10}{t['rejected']:>9}"
+            )
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("files", nargs=-1, required=True, type=BUNDLES)
+@db_option("区级数据库 (the district database).", required=True)
+@click.option("--dry-run", is_flag=True, help="只检查，不写入 (check everything, write nothing).")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="跳过不合格的记录，合并其余的 (merge the valid versions, keep the rejected ones with reasons).",
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=KEY_FILE,
+    default=None,
+    help="区级私钥文件；口令取自 FIELDAPP_KEY_PASSPHRASE 或提示输入 (district private key; passphrase from env or prompt).",
+)
+@click.option(
+    "--allow-v1",
+    is_flag=True,
+    help="也接受未签名、未加密的 v1 包 (also accept unsigned, unencrypted format 1 bundles).",
+)
+def merge(
+    files: tuple[Path, ...],
+    db_path: Path,
+    dry_run: bool,
+    skip_invalid: bool,
+    key_file: Path | None,
+    allow_v1: bool,
+) -> None:
+    """合并同步包到区级数据库 (merge bundles into the district database, each all or nothing).
+
+    Exit code 0 when every bundle merged or was already merged, 1 otherwise.
+    """
+    from fieldapp.sync.merge import bundle_files, merge_files, missing_bundles
+
+    bundles = bundle_files(files)
+    if not bundles:
+        raise click.ClickException("没有找到 .fieldbundle 文件 (no .fieldbundle files found)")
+    with open_store(db_path) as store:
+        bar = progress_bar("合并 merging")
+        log = _MergeLog()
+        try:
+            results = merge_files(
+                store.conn,
+                bundles,
+                skip_invalid=skip_invalid,
+                dry_run=dry_run,
+                progress=bar,
+                on_result=log,
+                district_key=district_key(key_file) if key_file else None,
+                allow_v1=allow_v1,
+            )
+        finally:
+            bar(None, None)
+        log.summary()
+        for device, seqs in missing_bundles(store.conn).items():
+            click.echo(
+                f"缺少同步包 missing bundles: 设备 {device[:8]} 第 {', '.join(map(str, seqs))} 个"
+            )
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@db_option("区级数据库 (the district database).")
+@click.option(
+    "--key",
+    "key_file",
+    type=KEY_FILE,
+    default=None,
+    help="区级私钥文件（口令在界面中输入） (district private key; the passphrase is typed in the app).",
+)
+@click.pass_context
+def district(ctx: click.Context, db_path: Path | None, key_file: Path | None) -> None:
+    """区级：合并同步包、审核 (the supervisor's side; without a command opens the supervisor's app)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    path = db_path or paths.data_dir() / "district.db"
+    if not path.exists():
+        raise click.ClickException(
+            f"区级数据库不存在：{path}（先运行 fieldapp district init --db {path}）"
+        )
+    from fieldapp.tui.district import run_district
+
+    run_district(path, lang=ctx.obj.get("lang") if ctx.obj else None, key_file=key_file)
+
+
+@district.command("keygen", context_settings=CONTEXT)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="写入密钥的文件夹 (folder for the key files).",
+)
+def district_keygen(out_dir: Path) -> None:
+    """生成区级密钥对 (make the district's key pair; the private key is protected by a passphrase)."""
+    from fieldapp import crypto
+
+    passphrase = os.environ.get("FIELDAPP_KEY_PASSPHRASE")
+    if passphrase is None:
+        passphrase = click.prompt(
+            "设置私钥口令 (passphrase, ≥ 10 characters)",
+            hide_input=True,
+            confirmation_prompt=True,
+            err=True,
+        )
+    try:
+        public, private, fp = crypto.district_keygen(out_dir, passphrase)
+    except crypto.KeyError_ as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"公钥 public key (给各设备 for the devices): {public}")
+    click.echo(f"私钥 private key (只留在区级电脑 keep at the district only): {private}")
+    click.echo(f"公钥指纹 fingerprint: {fp}")
+
+
+def _device_identity(source: Path) -> tuple[str, str, str]:
+    """(device id, label, public key) from a device public key file or a signed bundle."""
+    from fieldapp import crypto
+    from fieldapp.sync.bundle import BundleError, open_bundle
+
+    try:
+        if source.suffix == ".fieldbundle":
+            with open_bundle(source, allow_v1=False) as reader:
+                m = reader.manifest
+                if m.device_public_key is None or not reader.signed_by(m.device_public_key):
+                    raise click.ClickException(
+                        "同步包的签名与其中的设备公钥不符 (the bundle's signature does not match its key)"
+                    )
+                return m.device_id, m.device_label, str(m.device_public_key)
+        data = crypto.read_device_public(source)
+        return str(data["device_id"]), str(data.get("label") or ""), str(data["public"])
+    except (BundleError, crypto.KeyError_) as e:
+        raise click.ClickException(str(e)) from None
+
+
+@district.command("enroll", context_settings=CONTEXT)
+@db_option(DISTRICT_DB_HELP, required=True)
+@click.argument("source", type=KEY_FILE)
+@click.option(
+    "--yes", is_flag=True, help="不再询问（已核对指纹） (do not ask: the fingerprint was checked)."
+)
+def district_enroll(db_path: Path, source: Path, yes: bool) -> None:
+    """登记设备：设备公钥文件，或它的第一个同步包 (enrol a device from its public key file or its first bundle)."""
+    from fieldapp import crypto, review
+    from fieldapp.store import StoreError
+
+    device_id, label, public = _device_identity(source)
+    fp = crypto.fingerprint(crypto.unb64(public))
+    click.echo(f"设备 device {device_id}  {label}")
+    click.echo(f"指纹 fingerprint: {fp}")
+    if not yes and not click.confirm(
+        "与设备上显示的指纹一致吗？(does it match the fingerprint shown on the device?)", err=True
+    ):
+        raise click.ClickException("未登记 (not enrolled)")
+    with open_store(db_path) as store:
+        try:
+            store.enroll(device_id, public, label=label, by=review.who())
+        except StoreError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo("已登记 (enrolled)")
+
+
+@district.command("devices", context_settings=CONTEXT)
+@db_option(DISTRICT_DB_HELP, required=True)
+def district_devices(db_path: Path) -> None:
+    """列出已登记的设备 (list enrolled devices)."""
+    with open_store(db_path) as store:
+        for d in store.enrolled():
+            state = f"已撤销 revoked {d['revoked_at']}" if d["revoked_at"] else "有效 active"
+            click.echo(f"{d['device_id']}  {d['label'] or ''}  {d['fingerprint']}  {state}")
+
+
+@district.command("revoke", context_settings=CONTEXT)
+@db_option(DISTRICT_DB_HELP, required=True)
+@click.argument("device_id")
+def district_revoke(db_path: Path, device_id: str) -> None:
+    """撤销设备（如笔记本丢失） (revoke a device, e.g. a lost laptop: its bundles are refused from now on)."""
+    from fieldapp import review
+    from fieldapp.store import StoreError
+
+    with open_store(db_path) as store:
+        try:
+            store.revoke(device_id, by=review.who())
+        except StoreError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"已撤销 {device_id} (revoked)")
+
+
+@district.command("init", context_settings=CONTEXT)
+@db_option("新的区级数据库文件 (the new district database).", required=True)
+def district_init(db_path: Path) -> None:
+    """新建区级数据库 (create the district database: same schema and seed, no device)."""
+    from fieldapp.store import StoreError
+
+    with open_store(db_path, create=True) as store:
+        try:
+            store.setup_district()
+        except StoreError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"已创建区级数据库 {db_path}")

@@ -1,0 +1,55 @@
+"""The `fieldapp` group itself: version, language, and with no subcommand the worker's app (TUI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fieldapp import __version__, paths
+from fieldapp.cli.common import CONTEXT, db_file, db_option
+
+
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.version_option(__version__, "--version", "-V", prog_name="fieldapp")
+@db_option()
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="打开演示数据库（首次使用时生成）(open the demo database, made on first use).",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    envvar="FIELDAPP_LANG",
+    default="zh",
+    show_default=True,
+    help="界面语言 (UI language).",
+)
+@click.pass_context
+def main(ctx: click.Context, db_path: Path | None, demo: bool, lang: str) -> None:
+    """fieldapp：海陵区居家养老服务记录（离线）。
+
+    Offline records of home visits, assessments, retrofits, meal counts and volunteer events
+    for elderly-care community workers; monthly sync bundles to the district.
+    Without a command, opens the worker's app (TUI).
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["lang"] = lang
+    if ctx.invoked_subcommand is not None:
+        return
+    path = db_file(db_path)
+    if demo:
+        path = paths.demo_db() if db_path is None else path
+        if not path.exists():
+            from fieldapp.demo import generate_community
+
+            click.echo(f"正在生成演示数据库 {path} … (making the demo database)", err=True)
+            generate_community(path)
+    try:
+        from fieldapp.tui.app import run
+    except ModuleNotFoundError:
+        raise click.ClickException(
+            "界面（TUI）尚未完成；请先使用子命令，见 fieldapp -h。(the TUI is not built yet: see `fieldapp -h` for the commands)"
+        ) from None
+    run(path, lang=lang)
