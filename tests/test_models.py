@@ -33,7 +33,7 @@ def with_check(body17: str) -> str:
 def base(kind: str) -> dict[str, Any]:
     return {
         "elder": elder_data(),
-        "home_visit": visit_data(EID),
+        "home_visit": visit_data(EID, community_code=COMMUNITY),
         "assessment": {
             "elder_id": EID,
             "assess_date": "2025-01-31",
@@ -43,6 +43,7 @@ def base(kind: str) -> dict[str, Any]:
             "score_mobility": 14,
             "score_mental": 26,
             "score_perception_social": 14,
+            "community_code": COMMUNITY,
         },
         "retrofit": {
             "elder_id": EID,
@@ -60,6 +61,7 @@ def base(kind: str) -> dict[str, Any]:
             "cost_total": "401.00",
             "subsidy": 400,
             "self_paid": 1,
+            "community_code": COMMUNITY,
         },
         "meal_point": {
             "name": "示例老年食堂",
@@ -76,6 +78,7 @@ def base(kind: str) -> dict[str, Any]:
             "delivery": 3,
             "pickup": 2,
             "subsidized": {"age_80": 5, "dibao": 2},
+            "community_code": COMMUNITY,
         },
         "volunteer": {
             "name": "李敏",
@@ -255,10 +258,12 @@ def test_elder_without_id_needs_reason_gender_and_birth_date() -> None:
 
 
 def test_home_visit_duration_computed_from_times() -> None:
-    rec = validate_record("home_visit", visit_data(EID, start_time="09:10", end_time="10:05"))
+    rec = validate_record("home_visit", visit_data(EID, start_time="09:10", end_time="10:05", community_code=COMMUNITY))
     assert isinstance(rec, models.HomeVisit) and rec.duration_min == 55
     typed = validate_record(
-        "home_visit", visit_data(EID, start_time=None, end_time=None, duration_min=40)
+        "home_visit", visit_data(
+            EID, start_time=None, end_time=None, duration_min=40, community_code=COMMUNITY
+        )
     )
     assert isinstance(typed, models.HomeVisit) and typed.duration_min == 40
 
@@ -453,7 +458,11 @@ def test_the_kind_groups_match_the_models_fields() -> None:
         return tuple(k for k, m in models.MODELS.items() if field in m.model_fields)
 
     assert kinds.ELDER_KINDS == having("elder_id") == ("home_visit", "assessment", "retrofit")
-    assert having("community_code") == kinds.COMMUNITY_KINDS
+    # payload schema 2: every kind has a community; the community's own kinds had it in schema 1
+    assert having("community_code") == kinds.KINDS
+    added = tuple(k for k, m in models.MODELS.items() if "community_code" in m.V2_FIELDS)
+    assert added == ("home_visit", "assessment", "retrofit", "meal_count")
+    assert tuple(k for k in kinds.KINDS if k not in added) == kinds.COMMUNITY_KINDS
     assert kinds.COMMUNITY_KINDS == ("elder", "meal_point", "volunteer", "volunteer_event")
     assert set(kinds.KINDS) - set(kinds.FORM_KINDS) == {"meal_count"}
 
