@@ -71,6 +71,7 @@ from fieldapp.models.fields import (
 )
 from fieldapp.models.registry import MODELS, Kind, validate_record
 from fieldapp.models.rules import (
+    SCHEMA_VERSION,
     Problem,
     RecordInvalid,
     ValidationContext,
@@ -93,7 +94,6 @@ from fieldapp.models.services import (
 from fieldapp.models.version import (
     HLC_RE,
     MAX_ALSO_PARENTS,
-    SCHEMA_VERSION,
     Version,
     canonical_json,
     content_hash,

@@ -11,8 +11,8 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
-    PrivateAttr,
     Field,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
@@ -21,7 +21,6 @@ from fieldapp.models.base import Record
 from fieldapp.models.fields import RecordId
 from fieldapp.models.registry import Kind, validate_record
 from fieldapp.models.rules import (
-    SCHEMA_VERSION,
     RecordInvalid,
     ValidationContext,
     explain,
@@ -135,9 +134,7 @@ class Version(BaseModel):
 
     def record(self, context: ValidationContext | None = None) -> Record:
         """The payload checked with the rules of its own payload schema (SPEC §3 v2)."""
-        return validate_record(
-            self.kind, self.payload, schema=self.payload_schema, context=context
-        )
+        return validate_record(self.kind, self.payload, schema=self.payload_schema, context=context)
 
 
 def validate_version(

@@ -16,9 +16,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from fieldapp.sync import crypto
 from fieldapp.demo import generate_community
 from fieldapp.store import Store
+from fieldapp.sync import crypto
 from fieldapp.sync.export import export
 from fieldapp.sync.merge import merge_bundle
 
