@@ -30,7 +30,12 @@ CREATE TABLE versions (
     deleted           INTEGER NOT NULL CHECK (deleted IN (0, 1)),
     content_hash      TEXT NOT NULL,
     payload           TEXT NOT NULL,                -- JSON, exactly as hashed
-    origin            TEXT NOT NULL DEFAULT 'local' -- 'local' or the bundle_id it came in
+    origin            TEXT NOT NULL DEFAULT 'local', -- 'local' or the bundle_id it came in
+    -- schema version 4 (SPEC §4 v2)
+    also_parents      TEXT NOT NULL DEFAULT '[]',   -- JSON list of the other parents (resolutions)
+    payload_schema    INTEGER NOT NULL DEFAULT 1,   -- 1: written before v2 (kept for ever), 2
+    saved_at          TEXT                          -- local wall-clock time of a local save (ISO,
+                                                    -- with offset); NULL when received; never exported
 );
 CREATE INDEX versions_record ON versions (record_id);
 
@@ -63,7 +68,11 @@ CREATE TABLE elder (
     emergency_contact_phone    TEXT,
     emergency_contact_relation TEXT,
     consent                    TEXT NOT NULL,
-    notes                      TEXT
+    notes                      TEXT,
+    status_date                TEXT,             -- schema 4: required by payload schema 2 when not active
+    moved_to                   TEXT,
+    merged_into                TEXT,
+    under_60_confirmed         INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX elder_community ON elder (community_code, status, deleted, birth_date);
 CREATE INDEX elder_name ON elder (name);
@@ -93,12 +102,15 @@ CREATE TABLE home_visit (
     issues          TEXT NOT NULL DEFAULT '[]',
     referral        TEXT,
     satisfaction    INTEGER,
-    notes           TEXT
+    notes           TEXT,
+    community_code  TEXT NOT NULL               -- schema 4: the elder's community when made
 ) WITHOUT ROWID;
 -- due list (last visit per elder, covering) and an elder's history
 CREATE INDEX home_visit_elder ON home_visit (elder_id, visit_date, contact_mode, deleted);
 -- coverage of a year: covering, so the report never reads the rows
 CREATE INDEX home_visit_date ON home_visit (visit_date, contact_mode, deleted, elder_id);
+-- coverage of a year in one community: covering (STYLE: community first)
+CREATE INDEX home_visit_community ON home_visit (community_code, visit_date, contact_mode, deleted, elder_id);
 
 CREATE TABLE assessment (
     id                      TEXT PRIMARY KEY,
@@ -121,7 +133,8 @@ CREATE TABLE assessment (
     level                   TEXT NOT NULL,
     level_computed          TEXT NOT NULL,            -- derived: what the bands and rules give
     override_reason         TEXT,
-    next_due                TEXT NOT NULL
+    next_due                TEXT NOT NULL,
+    community_code          TEXT NOT NULL     -- schema 4: the elder's community when made
 ) WITHOUT ROWID;
 CREATE INDEX assessment_elder ON assessment (elder_id, assess_date);
 
@@ -144,7 +157,8 @@ CREATE TABLE retrofit (
     cost_total   REAL NOT NULL DEFAULT 0,
     subsidy      REAL NOT NULL DEFAULT 0,
     self_paid    REAL NOT NULL DEFAULT 0,
-    notes        TEXT
+    notes        TEXT,
+    community_code TEXT NOT NULL             -- schema 4: the elder's community when made
 ) WITHOUT ROWID;
 CREATE INDEX retrofit_elder ON retrofit (elder_id);
 CREATE INDEX retrofit_status ON retrofit (status, accept_date);
@@ -190,7 +204,9 @@ CREATE TABLE meal_count (
     subsidized       TEXT NOT NULL DEFAULT '{}',
     total            INTEGER NOT NULL,            -- derived: dine_in + delivery + pickup
     subsidized_total INTEGER NOT NULL DEFAULT 0,  -- derived: Σ subsidized
-    notes            TEXT
+    notes            TEXT,
+    community_code   TEXT NOT NULL,               -- schema 4: the point's community
+    over_capacity_confirmed INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 -- the natural key (point, date, meal): not UNIQUE, because a second record for a slot
 -- is a conflict to review (SPEC §6), never silently dropped
@@ -361,6 +377,8 @@ CREATE TABLE conflicts (
     decided_by  TEXT,
     decided_at  TEXT,
     decision    TEXT,
+    decision_version_id TEXT,            -- schema 4: the district version the decision made
+    comment     TEXT,
     UNIQUE (record_id, version_a, version_b)
 );
 CREATE INDEX conflicts_status ON conflicts (status, kind);
@@ -368,7 +386,7 @@ CREATE INDEX conflicts_status ON conflicts (status, kind);
 -- natural-key collisions and possible duplicate persons: nothing merged or dropped automatically
 CREATE TABLE review_items (
     id          INTEGER PRIMARY KEY,
-    queue       TEXT NOT NULL CHECK (queue IN ('meal_slot', 'duplicate_person')),
+    queue       TEXT NOT NULL CHECK (queue IN ('meal_slot', 'duplicate_person', 'community_change', 'transfer')),
     kind        TEXT NOT NULL,
     record_a    TEXT NOT NULL,           -- smaller record id first
     record_b    TEXT NOT NULL,
@@ -378,6 +396,8 @@ CREATE TABLE review_items (
     decided_by  TEXT,
     decided_at  TEXT,
     decision    TEXT,
+    decision_version_id TEXT,            -- schema 4: the district version the decision made
+    comment     TEXT,
     UNIQUE (queue, record_a, record_b)
 );
 CREATE INDEX review_items_status ON review_items (status, queue);
@@ -401,7 +421,9 @@ CREATE TABLE clock_flags (
     device_id  TEXT NOT NULL,
     hlc        TEXT NOT NULL,
     bundle_id  TEXT NOT NULL,
-    merged_at  TEXT NOT NULL
+    merged_at  TEXT NOT NULL,
+    accepted_at TEXT,                    -- schema 4: the supervisor accepted the clock (SPEC §4 v2)
+    accepted_by TEXT
 );
 
 -- one meal count per (point, date, meal) for the figures: while two records for one slot wait in
@@ -436,7 +458,9 @@ CREATE TABLE device_keys (
     sign_public          TEXT,    -- device: base64 Ed25519 public key
     district_public      TEXT,    -- device: base64 X25519 public key of the district
     district_fingerprint TEXT,
-    hmac_secret          TEXT     -- district: base64, keys the HMAC of ID numbers
+    hmac_secret          TEXT,    -- district: base64, keys the HMAC of ID numbers
+    district_device_id   TEXT,    -- schema 4: device: the district's device_id (its versions win ties)
+    district_sign_public TEXT     -- schema 4: device: the district's Ed25519 key (return bundles)
 );
 
 -- devices whose signatures the district accepts (enrolled after checking the fingerprint)
@@ -448,7 +472,9 @@ CREATE TABLE enrolled_devices (
     enrolled_at TEXT NOT NULL,
     enrolled_by TEXT NOT NULL,
     revoked_at  TEXT,
-    revoked_by  TEXT
+    revoked_by  TEXT,
+    communities TEXT NOT NULL DEFAULT '[]',        -- schema 4: JSON list of community codes (SPEC §4a)
+    community_confirmed INTEGER NOT NULL DEFAULT 1 -- 0: migrated with no bundle to say: ask the supervisor
 );
 
 -- the district report as last computed, keyed by the state of the data it was computed from
@@ -461,4 +487,52 @@ CREATE TABLE report_cache (
     built_at   TEXT NOT NULL,
     report     TEXT NOT NULL,
     PRIMARY KEY (year, month, lang)
+);
+
+-- ------------------------------------------------------------ roster imports (issue 17)
+-- one row per first-day import of a register (elders, meal points, volunteers): who, when, which
+-- file by its sha256 (never its name: a file name may hold personal data), and the row counts.
+-- The records themselves are ordinary versions of this device.
+CREATE TABLE roster_imports (
+    import_id     TEXT PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('elder', 'meal_point', 'volunteer')),
+    file_sha256   TEXT NOT NULL,
+    imported_at   TEXT NOT NULL,
+    imported_by   TEXT NOT NULL,
+    device_id     TEXT NOT NULL,
+    rows_read     INTEGER NOT NULL,
+    rows_created  INTEGER NOT NULL,
+    rows_existing INTEGER NOT NULL,
+    rows_invalid  INTEGER NOT NULL,
+    detail        TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX roster_imports_file ON roster_imports (file_sha256);
+
+-- ------------------------------------------------------------ schema version 4 (SPEC v2)
+-- two different bundles with one (device, seq): a cloned key or a restored backup (issue 13)
+CREATE TABLE bundle_clones (
+    device_id TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    bundle_a  TEXT NOT NULL,
+    bundle_b  TEXT NOT NULL,
+    file_a    TEXT NOT NULL,
+    file_b    TEXT NOT NULL,
+    found_at  TEXT NOT NULL,
+    status    TEXT NOT NULL DEFAULT 'open',
+    PRIMARY KEY (device_id, seq, bundle_a, bundle_b)
+);
+
+-- bundles of a revoked device made before the theft, accepted one by one by the supervisor (§4a)
+CREATE TABLE accepted_bundles (
+    file_sha256 TEXT PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    accepted_by TEXT NOT NULL,
+    accepted_at TEXT NOT NULL,
+    comment     TEXT
+);
+
+-- small facts about the file itself (the last quick_check's size, mtime, change counter)
+CREATE TABLE db_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT
 );

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
-from fieldapp import paths, reference
+from fieldapp import backup, paths, reference
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+
+def _schema_statements() -> list[str]:
+    return _statements(paths.schema_path().read_text(encoding="utf-8"))
 
 
 def _create_from_schema(*names: str) -> Callable[[sqlite3.Connection], None]:
@@ -17,14 +22,145 @@ def _create_from_schema(*names: str) -> Callable[[sqlite3.Connection], None]:
     (tables and their indexes), so the DDL stays written once."""
 
     def step(conn: sqlite3.Connection) -> None:
-        for stmt in _statements(paths.schema_path().read_text(encoding="utf-8")):
-            words = stmt.replace("(", " ").split()
-            # CREATE TABLE t … / CREATE VIEW v … / CREATE INDEX i ON t …: where the name stands
-            table = {"TABLE": 2, "VIEW": 2, "INDEX": 4}.get(words[1])
-            if words[0] == "CREATE" and table is not None and words[table] in names:
+        for stmt in _schema_statements():
+            if _created_name(stmt) in names:
                 conn.execute(stmt)
 
     return step
+
+
+def _created_name(stmt: str) -> str | None:
+    """The table (or view) a CREATE TABLE / VIEW / INDEX … ON statement is about."""
+    words = stmt.replace("(", " ").split()
+    # CREATE TABLE t … / CREATE VIEW v … / CREATE INDEX i ON t …: where the name stands
+    at = {"TABLE": 2, "VIEW": 2, "INDEX": 4}.get(words[1])
+    return words[at] if words[0] == "CREATE" and at is not None else None
+
+
+def _rebuild(conn: sqlite3.Connection, table: str, fill: dict[str, str]) -> None:
+    """Recreate `table` from schema.sql's CREATE (a NOT NULL column without default, or a changed
+    CHECK, cannot be added by ALTER TABLE): CREATE the new table, INSERT … SELECT every old row with
+    the `fill` expressions for the new columns, DROP the old one, rename, recreate its indexes."""
+    stmts = [s for s in _schema_statements() if _created_name(s) == table]
+    create = next(s for s in stmts if s.split()[1] == "TABLE")
+    old_cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+    conn.execute(create.replace(f"CREATE TABLE {table} (", f"CREATE TABLE {table}__v4 (", 1))
+    cols = old_cols + list(fill)
+    exprs = old_cols + [fill[c] for c in fill]
+    conn.execute(
+        f"INSERT INTO {table}__v4 ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM {table} t"
+    )
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {table}__v4 RENAME TO {table}")
+    for stmt in stmts:
+        if stmt.split()[1] == "INDEX":
+            conn.execute(stmt)
+
+
+_ELDER_COMMUNITY = (
+    "COALESCE((SELECT e.community_code FROM elder e WHERE e.id = t.elder_id), {fallback})"
+)
+# a child whose elder/point is not in this database (a district that merged the visit but not the
+# elder): the community of the bundle that brought it, else this database's own community
+_FALLBACK = (
+    "(SELECT b.community_code FROM versions v JOIN bundles b ON b.bundle_id = v.origin"
+    " WHERE v.version_id = t.version_id), (SELECT community_code FROM device)"
+)
+
+
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """Schema version 4 (SPEC v2): new columns and tables; child records get their community, non-
+    active elders their status_date, enrolments their communities. Old versions are not rewritten."""
+    add = {
+        "versions": (
+            "also_parents TEXT NOT NULL DEFAULT '[]'",
+            "payload_schema INTEGER NOT NULL DEFAULT 1",
+            "saved_at TEXT",
+        ),
+        "elder": (
+            "status_date TEXT",
+            "moved_to TEXT",
+            "merged_into TEXT",
+            "under_60_confirmed INTEGER NOT NULL DEFAULT 0",
+        ),
+        "conflicts": ("decision_version_id TEXT", "comment TEXT"),
+        "clock_flags": ("accepted_at TEXT", "accepted_by TEXT"),
+        "device_keys": ("district_device_id TEXT", "district_sign_public TEXT"),
+        "enrolled_devices": (
+            "communities TEXT NOT NULL DEFAULT '[]'",
+            "community_confirmed INTEGER NOT NULL DEFAULT 1",
+        ),
+    }
+    for table, columns in add.items():
+        for col in columns:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {col}")
+    # the view reads meal_count and review_items, which are rebuilt: drop it, recreate it after
+    conn.execute("DROP VIEW meal_count_effective")
+    elder_code = _ELDER_COMMUNITY.format(fallback=_FALLBACK)
+    for table in ("home_visit", "assessment", "retrofit"):
+        _rebuild(conn, table, {"community_code": elder_code})
+    point_code = (
+        "COALESCE((SELECT p.community_code FROM meal_point p WHERE p.id = t.point_id), "
+        + _FALLBACK
+        + ")"
+    )
+    _rebuild(conn, "meal_count", {"community_code": point_code})
+    _rebuild(conn, "review_items", {"decision_version_id": "NULL", "comment": "NULL"})
+    _create_from_schema(
+        "meal_count_effective", "roster_imports", "bundle_clones", "accepted_bundles", "db_state"
+    )(conn)
+    _fill_status_dates(conn)
+    _fill_enrolment_communities(conn)
+
+
+def _hlc_date(stamp: str) -> str:
+    return datetime.fromtimestamp(int(stamp[:13]) / 1000).date().isoformat()
+
+
+def _fill_status_dates(conn: sqlite3.Connection) -> None:
+    """A non-active elder's status_date: the day of the version that set the status (the oldest of
+    the winner's unbroken line of ancestors with that status), by its merge time when it came in a
+    bundle, else by its hlc (a version saved before v4 has no saved_at)."""
+    for elder_id, version_id, status in conn.execute(
+        "SELECT id, version_id, status FROM elder WHERE status != 'active'"
+    ).fetchall():
+        setter = conn.execute(
+            "SELECT version_id, parent_version_id, hlc, origin, payload FROM versions"
+            " WHERE version_id = ?",
+            (version_id,),
+        ).fetchone()
+        while setter is not None and setter[1] is not None:
+            parent = conn.execute(
+                "SELECT version_id, parent_version_id, hlc, origin, payload FROM versions"
+                " WHERE version_id = ?",
+                (setter[1],),
+            ).fetchone()
+            if parent is None or json.loads(parent[4]).get("status") != status:
+                break
+            setter = parent
+        if setter is None:
+            continue
+        merged = conn.execute(
+            "SELECT merged_at FROM bundles WHERE bundle_id = ?", (setter[3],)
+        ).fetchone()
+        day = str(merged[0])[:10] if merged else _hlc_date(setter[2])
+        conn.execute("UPDATE elder SET status_date = ? WHERE id = ?", (day, elder_id))
+
+
+def _fill_enrolment_communities(conn: sqlite3.Connection) -> None:
+    """An enrolled device's communities: those its merged bundles' signed manifests named; a device
+    with none is marked unconfirmed, for the supervisor to confirm (SPEC §4a)."""
+    for (device_id,) in conn.execute("SELECT device_id FROM enrolled_devices").fetchall():
+        codes = sorted(
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT community_code FROM bundles WHERE device_id = ?", (device_id,)
+            )
+        )
+        conn.execute(
+            "UPDATE enrolled_devices SET communities = ?, community_confirmed = ? WHERE device_id = ?",
+            (json.dumps(codes), 1 if codes else 0, device_id),
+        )
 
 
 # user_version N → N+1. Each step gets the open connection inside the migration's transaction.
@@ -39,6 +175,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
         "meal_count_effective",
     ),
     2: _create_from_schema("device_keys", "enrolled_devices", "report_cache"),
+    3: _migrate_3_to_4,
 }
 
 
@@ -77,6 +214,8 @@ def connect(path: Path | str, *, create: bool = True) -> sqlite3.Connection:
         if version == 0:
             _initialise(conn)
         elif version < SCHEMA_VERSION:
+            # going back to the previous release stays possible (issue 11): a copy first
+            backup.snapshot(conn, f"pre-v{SCHEMA_VERSION}")
             migrate(conn, version)
     except sqlite3.DatabaseError as e:
         conn.close()
@@ -98,7 +237,7 @@ def _initialise(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         # executescript() would COMMIT on its own: run the statements one by one inside this transaction
-        for stmt in _statements(paths.schema_path().read_text(encoding="utf-8")):
+        for stmt in _schema_statements():
             conn.execute(stmt)
         load_seed(conn, reference.load())
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

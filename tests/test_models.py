@@ -33,7 +33,7 @@ def with_check(body17: str) -> str:
 def base(kind: str) -> dict[str, Any]:
     return {
         "elder": elder_data(),
-        "home_visit": visit_data(EID),
+        "home_visit": visit_data(EID, community_code=COMMUNITY),
         "assessment": {
             "elder_id": EID,
             "assess_date": "2025-01-31",
@@ -43,6 +43,7 @@ def base(kind: str) -> dict[str, Any]:
             "score_mobility": 14,
             "score_mental": 26,
             "score_perception_social": 14,
+            "community_code": COMMUNITY,
         },
         "retrofit": {
             "elder_id": EID,
@@ -60,6 +61,7 @@ def base(kind: str) -> dict[str, Any]:
             "cost_total": "401.00",
             "subsidy": 400,
             "self_paid": 1,
+            "community_code": COMMUNITY,
         },
         "meal_point": {
             "name": "示例老年食堂",
@@ -76,6 +78,7 @@ def base(kind: str) -> dict[str, Any]:
             "delivery": 3,
             "pickup": 2,
             "subsidized": {"age_80": 5, "dibao": 2},
+            "community_code": COMMUNITY,
         },
         "volunteer": {
             "name": "李敏",
@@ -255,10 +258,14 @@ def test_elder_without_id_needs_reason_gender_and_birth_date() -> None:
 
 
 def test_home_visit_duration_computed_from_times() -> None:
-    rec = validate_record("home_visit", visit_data(EID, start_time="09:10", end_time="10:05"))
+    rec = validate_record(
+        "home_visit",
+        visit_data(EID, start_time="09:10", end_time="10:05", community_code=COMMUNITY),
+    )
     assert isinstance(rec, models.HomeVisit) and rec.duration_min == 55
     typed = validate_record(
-        "home_visit", visit_data(EID, start_time=None, end_time=None, duration_min=40)
+        "home_visit",
+        visit_data(EID, start_time=None, end_time=None, duration_min=40, community_code=COMMUNITY),
     )
     assert isinstance(typed, models.HomeVisit) and typed.duration_min == 40
 
@@ -453,7 +460,11 @@ def test_the_kind_groups_match_the_models_fields() -> None:
         return tuple(k for k, m in models.MODELS.items() if field in m.model_fields)
 
     assert kinds.ELDER_KINDS == having("elder_id") == ("home_visit", "assessment", "retrofit")
-    assert having("community_code") == kinds.COMMUNITY_KINDS
+    # payload schema 2: every kind has a community; the community's own kinds had it in schema 1
+    assert having("community_code") == kinds.KINDS
+    added = tuple(k for k, m in models.MODELS.items() if "community_code" in m.V2_FIELDS)
+    assert added == ("home_visit", "assessment", "retrofit", "meal_count")
+    assert tuple(k for k in kinds.KINDS if k not in added) == kinds.COMMUNITY_KINDS
     assert kinds.COMMUNITY_KINDS == ("elder", "meal_point", "volunteer", "volunteer_event")
     assert set(kinds.KINDS) - set(kinds.FORM_KINDS) == {"meal_count"}
 
@@ -466,3 +477,152 @@ def test_the_kinds_module_does_not_import_pydantic() -> None:
     code = "import sys, fieldapp.kinds; print(sorted(m for m in sys.modules if m.startswith(('pydantic', 'fieldapp.models'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------ payload schema 2 and envelope v2
+
+
+def _problem(exc: RecordInvalid, field: str) -> models.Problem:
+    hits = [p for p in exc.problems if p.field == field]
+    assert hits, exc.problems
+    return hits[0]
+
+
+def test_schema_2_requires_community_code_on_child_kinds_schema_1_refuses_it() -> None:
+    for kind in ("home_visit", "assessment", "retrofit", "meal_count"):
+        data = base(kind)
+        data.pop("community_code")
+        with pytest.raises(RecordInvalid) as e:
+            validate_record(kind, data)
+        p = _problem(e.value, "community_code")
+        assert (p.zh, p.en) == ("必填（社区代码）", "is required (payload schema 2)")
+        old = validate_record(kind, data, schema=1)
+        assert old.payload_schema == 1 and "community_code" not in old.payload()
+        with pytest.raises(RecordInvalid) as e1:
+            validate_record(kind, base(kind), schema=1)
+        assert _problem(e1.value, "community_code").zh == "不是载荷结构1的字段（结构2才有）"
+
+
+def test_elder_status_date_required_when_not_active_and_not_in_the_future() -> None:
+    with pytest.raises(RecordInvalid) as e:
+        validate_record("elder", elder_data(status="deceased"))
+    p = _problem(e.value, "status_date")
+    assert p.zh == "状态不是「在册」时须填写状态变更日期"
+    assert p.en == "is required when status is not active"
+    assert validate_record("elder", elder_data(status="deceased"), schema=1).payload_schema == 1
+    ok = validate_record("elder", elder_data(status="deceased", status_date="2026-01-05"))
+    assert ok.payload()["status_date"] == "2026-01-05"
+    ctx = models.ValidationContext(today=date(2026, 1, 4))
+    with pytest.raises(RecordInvalid) as e2:
+        validate_record(
+            "elder", elder_data(status="deceased", status_date="2026-01-05"), context=ctx
+        )
+    assert _problem(e2.value, "status_date").en == "2026-01-05 is in the future"
+    with pytest.raises(RecordInvalid) as e3:
+        validate_record("elder", elder_data(status="deceased", status_date="1940-01-01"))
+    assert "早于出生日期" in _problem(e3.value, "status_date").zh
+
+
+def test_moved_to_and_merged_into_only_with_their_status() -> None:
+    with pytest.raises(RecordInvalid) as e:
+        validate_record("elder", elder_data(moved_to="321202001902"))
+    assert _problem(e.value, "moved_to").en == "only with status moved_out"
+    with pytest.raises(RecordInvalid) as e2:
+        validate_record(
+            "elder",
+            elder_data(status="moved_out", status_date="2025-01-01", moved_to=COMMUNITY),
+        )
+    assert _problem(e2.value, "moved_to").zh == "迁往社区不能是本社区"
+    with pytest.raises(RecordInvalid) as e3:
+        validate_record("elder", elder_data(merged_into=EID))
+    assert _problem(e3.value, "merged_into").en == "only with status cancelled"
+    ok = validate_record(
+        "elder",
+        elder_data(status="moved_out", status_date="2025-01-01", moved_to="321202001902"),
+    )
+    assert ok.payload()["moved_to"] == "321202001902"
+
+
+def test_meal_slot_above_2000_is_refused_in_schema_2_only() -> None:
+    data = base("meal_count") | {"dine_in": 99999, "delivery": 1, "pickup": 0}
+    with pytest.raises(RecordInvalid) as e:
+        validate_record("meal_count", data)
+    p = _problem(e.value, "dine_in")
+    assert p.zh == "本餐次合计 100000 人次超过 2000，疑为录入错误"
+    assert models.MEAL_SLOT_MAX == 2000
+    assert validate_record("meal_count", data | {"dine_in": 1999}).total == 2000  # type: ignore[attr-defined]
+    data.pop("community_code")
+    assert validate_record("meal_count", data, schema=1).total == 100000  # type: ignore[attr-defined]
+
+
+def test_context_today_replaces_the_clock_for_future_dates() -> None:
+    data = base("home_visit") | {"visit_date": "2026-03-02"}
+    ctx = models.ValidationContext(today=date(2026, 3, 1))
+    with pytest.raises(RecordInvalid) as e:
+        validate_record("home_visit", data, context=ctx)
+    assert _problem(e.value, "visit_date").en == "date 2026-03-02 is in the future"
+    later = models.ValidationContext(today=date(2026, 3, 2))
+    assert (
+        validate_record("home_visit", data, context=later).payload()["visit_date"] == "2026-03-02"
+    )
+
+
+def _line(**over: Any) -> dict[str, Any]:
+    payload = base("volunteer")
+    line = {
+        "kind": "volunteer",
+        "record_id": EID,
+        "version_id": VID,
+        "parent_version_id": None,
+        "hlc": "1767225600000-00000",
+        "device_id": EID,
+        "deleted": False,
+        "payload": payload,
+        "content_hash": models.content_hash(False, payload),
+    }
+    return line | over
+
+
+def test_envelope_v2_also_parents_and_payload_schema() -> None:
+    v, _ = validate_version(_line())
+    assert v.also_parents == [] and v.payload_schema == 1
+    other = "0193a1b2-8000-7000-8000-000000000003"
+    v2, _ = validate_version(_line(also_parents=[other], payload_schema=2))
+    assert v2.also_parents == [other] and v2.payload_schema == 2
+    from fieldapp import lineage
+
+    assert models.MAX_ALSO_PARENTS == lineage.MAX_ALSO_PARENTS == 16
+
+
+@pytest.mark.parametrize(
+    ("over", "field", "en"),
+    [
+        (
+            {"parent_version_id": VID},
+            "parent_version_id",
+            "names the version itself (a version cannot be its own parent)",
+        ),
+        (
+            {"also_parents": [VID]},
+            "also_parents",
+            "names the version itself (a version cannot be its own parent)",
+        ),
+        (
+            {"parent_version_id": EID, "also_parents": [EID]},
+            "also_parents",
+            f"{EID} appears twice among the parents",
+        ),
+        (
+            {"also_parents": [f"0193a1b2-8000-7000-8000-{i:012d}" for i in range(10, 27)]},
+            "also_parents",
+            "at most 16 entries",
+        ),
+        ({"also_parents": ["not-a-uuid"]}, "also_parents", "must be a UUID"),
+        ({"payload_schema": 3}, "payload_schema", "must be one of 1 or 2"),
+    ],
+)
+def test_envelope_v2_refusals_name_the_field(over: dict[str, Any], field: str, en: str) -> None:
+    with pytest.raises(RecordInvalid) as e:
+        validate_version(_line(**over))
+    p = _problem(e.value, field)
+    assert p.en == en and p.zh

@@ -321,3 +321,114 @@ def test_store_imports_neither_sync_nor_pydantic() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------ payload schema 2 (SPEC §3 v2)
+
+
+def test_child_records_get_their_community_from_the_elder_or_point(store: Store) -> None:
+    from .test_models import base
+
+    elder = _elder(store)
+    saved = store.create("home_visit", visit_data(elder))
+    got = store.get("home_visit", saved.record_id).record
+    assert got.payload()["community_code"] == COMMUNITY and got.payload_schema == 2
+    row = store.conn.execute(
+        "SELECT payload_schema, saved_at, also_parents FROM versions WHERE version_id = ?",
+        (saved.version_id,),
+    ).fetchone()
+    assert row[0] == 2 and row[1] is not None and row[2] == "[]"
+    assert store.page("home_visit")[0]["community_code"] == COMMUNITY
+    point = store.create("meal_point", base("meal_point")).record_id
+    mc = store.create(
+        "meal_count", base("meal_count") | {"point_id": point, "community_code": None}
+    )
+    assert store.get("meal_count", mc.record_id).record.payload()["community_code"] == COMMUNITY
+
+
+def test_a_community_code_different_from_the_elders_is_refused(store: Store) -> None:
+    elder = _elder(store)
+    with pytest.raises(StoreError) as e:
+        store.create("home_visit", visit_data(elder, community_code="321202001902"))
+    assert e.value.field == "community_code"
+    assert "与老人所在社区「321202001901」不一致" in e.value.zh
+    assert "differs from the elder's community 321202001901" in e.value.en
+    assert store.count("home_visit") == 0
+
+
+def test_an_elder_under_60_needs_the_confirmation(store: Store) -> None:
+    born = date(TODAY.year - 30, 1, 1)
+    with pytest.raises(StoreError) as e:
+        _elder(store, born=born)
+    assert e.value.field == "under_60_confirmed"
+    assert "未满60岁" in e.value.zh and "under 60" in e.value.en
+    assert store.count("elder") == 0
+    rid = _elder(store, born=born, under_60_confirmed=True)
+    assert store.get("elder", rid).record.payload()["under_60_confirmed"] is True
+
+
+def test_a_meal_slot_above_capacity_needs_the_confirmation(store: Store) -> None:
+    from .test_models import base
+
+    point = store.create("meal_point", base("meal_point")).record_id  # capacity_daily 50
+    data = base("meal_count") | {"point_id": point, "dine_in": 60, "delivery": 0, "pickup": 0}
+    data.pop("community_code")
+    with pytest.raises(StoreError) as e:
+        store.create("meal_count", data | {"subsidized": {}})
+    assert e.value.field == "over_capacity_confirmed"
+    assert "超过助餐点日供餐能力 50 人次" in e.value.zh and "capacity 50" in e.value.en
+    ok = store.create("meal_count", data | {"subsidized": {}, "over_capacity_confirmed": True})
+    assert store.page("meal_count")[0]["total"] == 60 and ok.kind == "meal_count"
+    with pytest.raises(RecordInvalid) as e2:
+        store.create(
+            "meal_count",
+            data | {"meal": "dinner", "dine_in": 5000, "over_capacity_confirmed": True},
+        )
+    assert e2.value.problems[0].field == "dine_in"
+
+
+def test_marking_moved_out_defaults_the_status_date_to_today(store: Store) -> None:
+    rid = _elder(store)
+    with pytest.raises(RecordInvalid) as e:
+        store.create(
+            "elder", elder_data(id_number=make_id(date(1950, 1, 1), True, 9), status="deceased")
+        )
+    assert e.value.problems[0].field == "status_date"
+    store.mark_status(rid, "moved_out", moved_to="321202001902")
+    row = store.page("elder", include_deleted=True)[0]
+    assert (row["status"], row["status_date"], row["moved_to"]) == (
+        "moved_out",
+        TODAY.isoformat(),
+        "321202001902",
+    )
+    store.mark_status(rid, "deceased", status_date="2025-02-03")
+    assert store.page("elder")[0]["status_date"] == "2025-02-03"
+
+
+def test_district_version_writes_a_schema_2_version_of_the_district(tmp_path: Path) -> None:
+    from fieldapp.store import district_version
+
+    d = Store.open(tmp_path / "district.db")
+    d.setup_district()
+    rid, parent, other = (
+        "0193a1b2-8000-7000-8000-00000000000a",
+        "0193a1b2-8000-7000-8000-00000000000b",
+        "0193a1b2-8000-7000-8000-00000000000c",
+    )
+    data = models.validate_record("elder", elder_data()).payload()
+    with d.transaction():
+        vid = district_version(d.conn, "elder", rid, data, parent=parent, also_parents=[other])
+    row = d.conn.execute("SELECT * FROM versions WHERE version_id = ?", (vid,)).fetchone()
+    dev = d.device()
+    assert dev is not None
+    assert (row["device_id"], row["parent_version_id"], json.loads(row["also_parents"])) == (
+        dev.device_id,
+        parent,
+        [other],
+    )
+    assert row["payload_schema"] == 2 and row["hlc"] == dev.hlc_last
+    assert row["content_hash"] == models.content_hash(False, json.loads(row["payload"]))
+    with pytest.raises(RecordInvalid) as e, d.transaction():
+        district_version(d.conn, "elder", rid, data, parent=parent, also_parents=[parent])
+    assert e.value.problems[0].field == "also_parents"
+    d.close()

@@ -12,7 +12,11 @@ Where each part lives:
     services.py   HomeVisit, Assessment, Retrofit: what is done for one elder
     community.py  MealPoint, MealCount, Volunteer, VolunteerEvent
     registry.py   MODELS (kind → model, in the order of kinds.KINDS), Kind, validate_record
-    version.py    Version (SPEC §4), content_hash, canonical_json, validate_version
+    version.py    Version (SPEC §4 v2: also_parents, payload_schema), content_hash, validate_version
+
+Payload schemas (SPEC §3 v2): new saves write SCHEMA_VERSION = 2; schema 1 payloads stay valid as
+history. `validate_record(kind, data, schema=…, context=ValidationContext(today))` picks the rules;
+a rule about "today" reads the context, never the clock, when one is given (the merge does).
 Import from `fieldapp.models`: the names below are its public surface.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 from fieldapp.kinds import mask_id_number
 from fieldapp.models.base import Record
 from fieldapp.models.community import (
+    MEAL_SLOT_MAX,
     MealCount,
     MealPoint,
     Participant,
@@ -66,14 +71,18 @@ from fieldapp.models.fields import (
 )
 from fieldapp.models.registry import MODELS, Kind, validate_record
 from fieldapp.models.rules import (
+    SCHEMA_VERSION,
     Problem,
     RecordInvalid,
+    ValidationContext,
     add_months,
     explain,
     minutes_of,
     no_duplicates,
     rule,
+    schema_of,
     today,
+    validation_context,
 )
 from fieldapp.models.services import (
     RETROFIT_DATES,
@@ -84,7 +93,7 @@ from fieldapp.models.services import (
 )
 from fieldapp.models.version import (
     HLC_RE,
-    SCHEMA_VERSION,
+    MAX_ALSO_PARENTS,
     Version,
     canonical_json,
     content_hash,
@@ -97,6 +106,8 @@ _UUID = UUID_RE  # the name sync/bundle.py reads today
 __all__ = [
     "CATALOGUE_OF_TYPE",
     "HLC_RE",
+    "MAX_ALSO_PARENTS",
+    "MEAL_SLOT_MAX",
     "MODELS",
     "RETROFIT_DATES",
     "SCHEMA_VERSION",
@@ -142,6 +153,7 @@ __all__ = [
     "ServiceType",
     "Text",
     "Time",
+    "ValidationContext",
     "Version",
     "VisitIssue",
     "VisitRisk",
@@ -159,7 +171,9 @@ __all__ = [
     "no_duplicates",
     "normalise_id_number",
     "rule",
+    "schema_of",
     "today",
     "validate_record",
     "validate_version",
+    "validation_context",
 ]

@@ -1,28 +1,61 @@
-"""The base of the eight record kinds: strict fields, blanks read as empty, a version payload."""
+"""The base of the eight record kinds: strict fields, blanks read as empty, payload schemas 1 and 2."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationInfo, model_validator
 
 from fieldapp.models.fields import blank_to_none
+from fieldapp.models.rules import SCHEMA_VERSION, rule, schema_of
 
 
 class Record(BaseModel):
-    """Common behaviour of the record kinds: strict fields, blanks are empty, rules on the model."""
+    """Common behaviour of the record kinds: strict fields, blanks are empty, rules on the model.
+
+    One model per kind checks both payload schemas (SPEC §3 v2): `V2_FIELDS` are the fields that
+    schema 2 added to the kind, refused in a schema 1 payload (whose rules stay today's) and left
+    out when a schema 1 record is written back, so its payload and hash never change."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_assignment=False)
     KIND: ClassVar[str]
     LABEL: ClassVar[tuple[str, str]]
+    V2_FIELDS: ClassVar[tuple[str, ...]] = ()
+    _schema: int = PrivateAttr(default=SCHEMA_VERSION)
 
     @model_validator(mode="before")
     @classmethod
-    def _blanks(cls, data: Any) -> Any:
+    def _blanks(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, dict):
-            return {k: blank_to_none(v) for k, v in data.items()}
+            data = {k: blank_to_none(v) for k, v in data.items()}
+            if schema_of(info) == 1:
+                for name in cls.V2_FIELDS:
+                    if name in data:
+                        raise rule(
+                            name,
+                            "不是载荷结构1的字段（结构2才有）",
+                            "is not a field of payload schema 1 (schema 2 added it)",
+                        )
         return data
+
+    @model_validator(mode="after")
+    def _schema_rules(self, info: ValidationInfo) -> Record:
+        self._schema = schema_of(info)
+        if (
+            self._schema >= 2
+            and "community_code" in type(self).model_fields
+            and getattr(self, "community_code", None) is None
+        ):
+            raise rule("community_code", "必填（社区代码）", "is required (payload schema 2)")
+        return self
+
+    @property
+    def payload_schema(self) -> int:
+        """The payload schema this record was validated under (1: history written before v2)."""
+        return self._schema
 
     def payload(self) -> dict[str, Any]:
         """The record's fields as they go into a version and a bundle (SPEC §5)."""
+        if self._schema == 1:
+            return self.model_dump(mode="json", exclude=set(self.V2_FIELDS))
         return self.model_dump(mode="json")

@@ -6,7 +6,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from fieldapp import kinds, reference
 from fieldapp.models.base import Record
@@ -26,7 +33,9 @@ from fieldapp.models.fields import (
     Time,
     VolunteerCategory,
 )
-from fieldapp.models.rules import minutes_of, no_duplicates, rule, today
+from fieldapp.models.rules import minutes_of, no_duplicates, rule, schema_of, today
+
+MEAL_SLOT_MAX = 2000  # schema 2: a slot's total above this is a typing error (SPEC §3 v2)
 
 
 class MealPoint(Record):
@@ -61,13 +70,25 @@ class MealCount(Record):
         "享受补贴人次", "Subsidized servings", {}, catalogue="meal_subsidy"
     )
     notes: str | None = F("备注", "Notes", None, max_length=2000)
+    # payload schema 2: the point's community (filled by the store), the capacity confirmation
+    community_code: CommunityCode | None = F("社区", "Community", None, widget="computed")
+    over_capacity_confirmed: bool = F("已确认超出供餐能力", "Over capacity confirmed", False)
+
+    V2_FIELDS = ("community_code", "over_capacity_confirmed")
 
     @property
     def total(self) -> int:
         return self.dine_in + self.delivery + self.pickup
 
     @model_validator(mode="after")
-    def _rules(self) -> MealCount:
+    def _rules(self, info: ValidationInfo) -> MealCount:
+        if schema_of(info) >= 2 and self.total > MEAL_SLOT_MAX:
+            biggest = max(("dine_in", "delivery", "pickup"), key=lambda f: int(getattr(self, f)))
+            raise rule(
+                biggest,
+                f"本餐次合计 {self.total} 人次超过 {MEAL_SLOT_MAX}，疑为录入错误",
+                f"the slot's total {self.total} exceeds {MEAL_SLOT_MAX}: a typing error?",
+            )
         known = reference.load().codes("meal_subsidy")
         for k in self.subsidized:
             if k not in known:

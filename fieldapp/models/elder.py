@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import field_validator, model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 from stdnum.cn import ric
 
 from fieldapp import kinds
@@ -18,10 +18,11 @@ from fieldapp.models.fields import (
     HardshipTag,
     LivingStatus,
     Phone,
+    RecordId,
     Text,
     VisitRisk,
 )
-from fieldapp.models.rules import no_duplicates, rule, today
+from fieldapp.models.rules import no_duplicates, rule, schema_of, today
 
 
 def normalise_id_number(v: str) -> str:
@@ -91,6 +92,13 @@ class Elder(Record):
     )
     consent: Consent = F("信息采集依据", "Consent", catalogue="consent")
     notes: str | None = F("备注", "Notes", None, max_length=2000)
+    # payload schema 2 (SPEC §3 v2)
+    status_date: date | None = F("状态变更日期", "Status since", None)
+    moved_to: CommunityCode | None = F("迁往社区", "Moved to community", None, widget="community")
+    merged_into: RecordId | None = F("合并至", "Merged into", None, widget="computed")
+    under_60_confirmed: bool = F("已确认未满60岁", "Under 60 confirmed", False)
+
+    V2_FIELDS = ("status_date", "moved_to", "merged_into", "under_60_confirmed")
 
     @field_validator("id_number")
     @classmethod
@@ -156,6 +164,52 @@ class Elder(Record):
                     "required when there is no ID number",
                 )
         return self
+
+    @model_validator(mode="after")
+    def _status_v2(self, info: ValidationInfo) -> Elder:
+        """Schema 2: when a status took effect, where a moved elder went, whom a record merged into."""
+        if schema_of(info) < 2:
+            return self
+        if self.status != "active" and self.status_date is None:
+            raise rule(
+                "status_date",
+                "状态不是「在册」时须填写状态变更日期",
+                "is required when status is not active",
+            )
+        if self.status_date is not None:
+            if self.status_date > today():
+                raise rule(
+                    "status_date",
+                    f"状态变更日期 {self.status_date} 晚于今天",
+                    f"{self.status_date} is in the future",
+                )
+            if self.birth_date is not None and self.status_date < self.birth_date:
+                raise rule(
+                    "status_date",
+                    f"状态变更日期 {self.status_date} 早于出生日期 {self.birth_date}",
+                    f"{self.status_date} is before birth_date {self.birth_date}",
+                )
+        self._moved_merged()
+        return self
+
+    def _moved_merged(self) -> None:
+        if self.moved_to is not None:
+            if self.status != "moved_out":
+                raise rule(
+                    "moved_to", "只有状态为「迁出」时才填写迁往社区", "only with status moved_out"
+                )
+            if self.moved_to == self.community_code:
+                raise rule(
+                    "moved_to",
+                    "迁往社区不能是本社区",
+                    "must differ from community_code",
+                )
+        if self.merged_into is not None and self.status != "cancelled":
+            raise rule(
+                "merged_into",
+                "只有状态为「注销」的档案才能合并至另一档案",
+                "only with status cancelled",
+            )
 
     def age_on(self, d: date) -> int | None:
         if self.birth_date is None:

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from fieldapp import kinds
 from fieldapp.models.base import Record
 from fieldapp.models.community import MealCount, MealPoint, Volunteer, VolunteerEvent
 from fieldapp.models.elder import Elder
-from fieldapp.models.rules import Problem, RecordInvalid, explain
+from fieldapp.models.rules import (
+    SCHEMA_VERSION,
+    Problem,
+    RecordInvalid,
+    ValidationContext,
+    explain,
+    validation_context,
+)
 from fieldapp.models.services import Assessment, HomeVisit, Retrofit
 
 _BY_KIND: dict[str, type[Record]] = {
@@ -44,8 +51,15 @@ Kind = Literal[
 ]
 
 
-def validate_record(kind: str, data: dict[str, Any] | Record) -> Record:
-    """Validate `data` as a record of `kind`; raise RecordInvalid naming each field and rule."""
+def validate_record(
+    kind: str,
+    data: dict[str, Any] | Record,
+    *,
+    schema: int = SCHEMA_VERSION,
+    context: ValidationContext | None = None,
+) -> Record:
+    """Validate `data` as a record of `kind` under payload schema `schema`, "today" taken from
+    `context` (None: the local date); raise RecordInvalid naming each field and rule."""
     model = MODELS.get(kind)
     if model is None:
         raise RecordInvalid(
@@ -60,10 +74,11 @@ def validate_record(kind: str, data: dict[str, Any] | Record) -> Record:
                 )
             ],
         )
-    if isinstance(data, model):
+    if isinstance(data, model) and data.payload_schema == schema:
         return data
-    raw = data.model_dump() if isinstance(data, BaseModel) else data
+    raw = data.payload() if isinstance(data, Record) else data
     try:
-        return model.model_validate(raw)
+        with validation_context(context):
+            return model.model_validate(raw, context={"payload_schema": schema})
     except ValidationError as e:
         raise RecordInvalid(kind, explain(e, model)) from None

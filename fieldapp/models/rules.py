@@ -7,11 +7,14 @@ worker sees the same wording whether the form, the store or the bundle reader re
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from fieldapp import kinds
@@ -22,8 +25,42 @@ def rule(field: str, zh: str, en: str) -> PydanticCustomError:
     return PydanticCustomError("fieldapp_rule", "{en}", {"field": field, "zh": zh, "en": en})
 
 
+SCHEMA_VERSION = 2  # the payload schema new saves write (SPEC §3 v2); 1 stays valid as history
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """What a rule about "today" compares with: the device passes its local date, the merge the
+    day after the bundle's signed `created_at` (SPEC §6 step 3), so a merge never reads the clock."""
+
+    today: date
+
+
+_CONTEXT: ContextVar[ValidationContext | None] = ContextVar("fieldapp_validation", default=None)
+
+
+@contextmanager
+def validation_context(ctx: ValidationContext | None) -> Iterator[None]:
+    """Rules called inside this block take "today" from `ctx` (None: the device's local date)."""
+    token = _CONTEXT.set(ctx)
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
 def today() -> date:
-    return kinds.today()
+    ctx = _CONTEXT.get()
+    return ctx.today if ctx is not None else kinds.today()
+
+
+def schema_of(info: ValidationInfo) -> int:
+    """The payload schema a validation runs under: pydantic's context `payload_schema`, else the
+    current one (a form or a save validates the record it is about to write)."""
+    ctx = info.context
+    if isinstance(ctx, dict):
+        return int(ctx.get("payload_schema", SCHEMA_VERSION))
+    return SCHEMA_VERSION
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from fieldapp import kinds, reference
 from fieldapp.models.base import Record
 from fieldapp.models.fields import (
     AssessmentReason,
+    CommunityCode,
     ContactMode,
     ElderCondition,
     F,
@@ -53,6 +54,11 @@ class HomeVisit(Record):
     referral: Referral | None = F("转介", "Referral", None, catalogue="referral")
     satisfaction: int | None = F("满意度（1–5）", "Satisfaction (1–5)", None, ge=1, le=5)
     notes: str | None = F("备注", "Notes", None, max_length=2000)
+    community_code: CommunityCode | None = F(
+        "社区", "Community", None, widget="computed"
+    )  # schema 2: the elder's community when the record is made (filled by the store)
+
+    V2_FIELDS = ("community_code",)
 
     @model_validator(mode="after")
     def _rules(self) -> HomeVisit:
@@ -116,6 +122,11 @@ class Assessment(Record):
         "调整等级原因", "Reason for overriding the level", None, max_length=500
     )
     next_due: date | None = F("下次评估日期", "Next assessment due", None)
+    community_code: CommunityCode | None = F(
+        "社区", "Community", None, widget="computed"
+    )  # schema 2: the elder's community when the record is made (filled by the store)
+
+    V2_FIELDS = ("community_code",)
 
     def computed_total(self) -> int:
         return (
@@ -207,6 +218,11 @@ class Retrofit(Record):
     subsidy: Money = F("补贴（元）", "Subsidy (yuan)", Decimal(0))
     self_paid: Money = F("自付（元）", "Paid by household (yuan)", Decimal(0))
     notes: str | None = F("备注", "Notes", None, max_length=2000)
+    community_code: CommunityCode | None = F(
+        "社区", "Community", None, widget="computed"
+    )  # schema 2: the elder's community when the record is made (filled by the store)
+
+    V2_FIELDS = ("community_code",)
 
     @model_validator(mode="after")
     def _rules(self) -> Retrofit:

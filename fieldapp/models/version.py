@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Field,
     PrivateAttr,
     ValidationError,
     model_validator,
@@ -19,9 +20,14 @@ from pydantic import (
 from fieldapp.models.base import Record
 from fieldapp.models.fields import RecordId
 from fieldapp.models.registry import Kind, validate_record
-from fieldapp.models.rules import RecordInvalid, explain, rule
+from fieldapp.models.rules import (
+    RecordInvalid,
+    ValidationContext,
+    explain,
+    rule,
+)
 
-SCHEMA_VERSION = 1  # version of the record payloads (SPEC §5 `schema_version`)
+MAX_ALSO_PARENTS = 16  # = fieldapp.lineage.MAX_ALSO_PARENTS (SPEC §4 v2; a test keeps them equal)
 
 
 def canonical_json(obj: Any) -> str:
@@ -76,6 +82,38 @@ class Version(BaseModel):
     deleted: bool
     content_hash: Annotated[str, AfterValidator(_sha)]
     payload: dict[str, Any]
+    also_parents: list[RecordId] = Field(
+        default_factory=list,
+        max_length=MAX_ALSO_PARENTS,
+        json_schema_extra={"label_zh": "其他父版本", "label_en": "Also parents"},
+    )
+    payload_schema: Literal[1, 2] = 1
+
+    @model_validator(mode="after")
+    def _parents(self) -> Version:
+        """A version is never its own parent, and names each other parent once (SPEC §4 v2)."""
+        if self.parent_version_id == self.version_id:
+            raise rule(
+                "parent_version_id",
+                "父版本不能是该版本自身",
+                "names the version itself (a version cannot be its own parent)",
+            )
+        seen = {self.version_id, self.parent_version_id}
+        for p in self.also_parents:
+            if p == self.version_id:
+                raise rule(
+                    "also_parents",
+                    "其他父版本中含有该版本自身",
+                    "names the version itself (a version cannot be its own parent)",
+                )
+            if p in seen:
+                raise rule(
+                    "also_parents",
+                    f"父版本 {p} 重复出现",
+                    f"{p} appears twice among the parents",
+                )
+            seen.add(p)
+        return self
 
     @model_validator(mode="after")
     def _hash(self) -> Version:
@@ -94,14 +132,19 @@ class Version(BaseModel):
         """The payload's canonical JSON, as hashed and as stored."""
         return self._payload_json
 
-    def record(self) -> Record:
-        return validate_record(self.kind, self.payload)
+    def record(self, context: ValidationContext | None = None) -> Record:
+        """The payload checked with the rules of its own payload schema (SPEC §3 v2)."""
+        return validate_record(self.kind, self.payload, schema=self.payload_schema, context=context)
 
 
-def validate_version(data: dict[str, Any]) -> tuple[Version, Record]:
-    """Envelope and payload, as the merge and the bundle reader need them."""
+def validate_version(
+    data: dict[str, Any], *, context: ValidationContext | None = None
+) -> tuple[Version, Record]:
+    """Envelope and payload, as the merge and the bundle reader need them. The payload follows the
+    rules of the line's `payload_schema` (absent: 1); "today" is `context.today` (the merge passes
+    the day after the bundle's signed created_at), else the local date."""
     try:
         v = Version.model_validate(data)
     except ValidationError as e:
         raise RecordInvalid(str(data.get("kind", "?")), explain(e, Version)) from None
-    return v, v.record()
+    return v, v.record(context)

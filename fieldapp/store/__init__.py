@@ -8,6 +8,8 @@
 - queries.py  the worker's due list, dashboard and elder search;
 - refdata.py  streets, communities, rules;
 - rows.py     a record's current-table row (the saves and the district's merge both write it);
+- checks.py   the save rules that look at another record or at today (SPEC §3 v2, device only);
+- district.py district_version: a district decision written as a version (SPEC §4 v2);
 - errors.py   StoreError and its kinds.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from fieldapp.store.base import Device
 from fieldapp.store.device import DeviceMixin
+from fieldapp.store.district import district_version
 from fieldapp.store.errors import NotFound, StaleEdit, StoreError
 from fieldapp.store.queries import DueItem, QueriesMixin
 from fieldapp.store.records import KINDS, Current, RecordsMixin, Saved, VersionRow
@@ -33,6 +36,7 @@ __all__ = [
     "StoreError",
     "VersionRow",
     "current_row",
+    "district_version",
     "write_current",
     "write_current_many",
 ]

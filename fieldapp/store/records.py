@@ -6,10 +6,12 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from fieldapp import kinds, reference
 from fieldapp.kinds import mask_id_number
+from fieldapp.store import checks
 from fieldapp.store.base import StoreBase
 from fieldapp.store.errors import NotFound, StaleEdit, StoreError
 from fieldapp.store.rows import lazy_models, write_current
@@ -58,6 +60,9 @@ class VersionRow:
     content_hash: str
     payload: dict[str, Any]
     origin: str
+    also_parents: tuple[str, ...] = ()
+    payload_schema: int = 1
+    saved_at: str | None = None
 
 
 class RecordsMixin(StoreBase):
@@ -66,8 +71,50 @@ class RecordsMixin(StoreBase):
     # ------------------------------------------------------------ writes
 
     def create(self, kind: str, data: dict[str, Any] | Record) -> Saved:
-        record = lazy_models().validate_record(kind, data)
+        """A new record, saved with the current payload schema (its community filled in here)."""
+        record = lazy_models().validate_record(kind, self._prepared(kind, data))
         return self._save(kind, self._new_id(), None, record, deleted=False)
+
+    def _prepared(self, kind: str, data: dict[str, Any] | Record) -> dict[str, Any]:
+        """The form's fields plus what the store fills in itself: the community of the elder or the
+        point (SPEC §3 v2: never typed, never changed on a device)."""
+        raw = data.payload() if isinstance(data, lazy_models().Record) else dict(data)
+        return checks.fill_community(self.conn, kind, raw)
+
+    def _elder_status_date(self, record_id: str, raw: dict[str, Any]) -> dict[str, Any]:
+        """An edit that leaves a non-active status as it was keeps its status_date (a record from
+        before v2 has it only in the current table); an edit that sets it takes today by default
+        (the 标记迁出/标记已故 actions; the form may give another day)."""
+        status = raw.get("status")
+        if status in (None, "", "active") or raw.get("status_date") not in (None, ""):
+            return raw
+        row = self.conn.execute(
+            "SELECT status, status_date FROM elder WHERE id = ?", (record_id,)
+        ).fetchone()
+        if row is not None and row["status"] == status and row["status_date"]:
+            return raw | {"status_date": row["status_date"]}
+        return raw | {"status_date": kinds.today().isoformat()}
+
+    def mark_status(
+        self,
+        elder_id: str,
+        status: str,
+        *,
+        status_date: str | None = None,
+        moved_to: str | None = None,
+        base_version_id: str | None = None,
+    ) -> Saved:
+        """标记迁出 / 标记已故 (SPEC §3 v2): the elder's status, the day it took effect (today when not
+        given) and, for a move inside the district, the community moved to."""
+        cur = self.get("elder", elder_id)
+        data = cur.record.payload() | {
+            "status": status,
+            "status_date": status_date or kinds.today().isoformat(),
+            "moved_to": moved_to,
+        }
+        return self.update(
+            "elder", elder_id, data, base_version_id=base_version_id or cur.version_id
+        )
 
     def update(
         self,
@@ -79,7 +126,10 @@ class RecordsMixin(StoreBase):
     ) -> Saved:
         """Edit a record. `base_version_id` is the version the form was opened on: when the record
         has moved on since, the edit is refused instead of overwriting what changed."""
-        record = lazy_models().validate_record(kind, data)
+        raw = self._prepared(kind, data)
+        if kind == "elder":
+            raw = self._elder_status_date(record_id, raw)
+        record = lazy_models().validate_record(kind, raw)
         with self.transaction():
             cur = self._current_meta(kind, record_id)
             if cur["deleted"]:
@@ -130,7 +180,8 @@ class RecordsMixin(StoreBase):
             stamp = self._tick()
             self.conn.execute(
                 "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id, deleted,"
-                " content_hash, payload, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'local')",
+                " content_hash, payload, origin, payload_schema, saved_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'local', ?, ?)",
                 (
                     version_id,
                     kind,
@@ -141,6 +192,8 @@ class RecordsMixin(StoreBase):
                     int(deleted),
                     lazy_models().content_hash_of(deleted, payload_json),
                     payload_json,
+                    record.payload_schema,  # a tombstone keeps the schema of the payload it carries
+                    self._local_now_iso(),
                 ),
             )
             meta = {
@@ -164,9 +217,14 @@ class RecordsMixin(StoreBase):
         elder_id = getattr(record, "elder_id", None)
         if elder_id is not None:
             self._require_live("elder", elder_id, "elder_id", "老人")
+        if isinstance(record, lazy_models().Elder):
+            checks.check_under_60(
+                record.birth_date, record.under_60_confirmed, self._registered_on(record_id)
+            )
         if isinstance(record, lazy_models().MealCount):
             mc = record
             self._require_live("meal_point", mc.point_id, "point_id", "助餐点")
+            checks.check_capacity(self.conn, mc.point_id, mc.total, mc.over_capacity_confirmed)
             clash = self.conn.execute(
                 "SELECT id FROM meal_count WHERE point_id = ? AND service_date = ? AND meal = ? AND deleted = 0 AND id != ?",
                 (mc.point_id, mc.service_date.isoformat(), mc.meal, record_id),
@@ -181,6 +239,15 @@ class RecordsMixin(StoreBase):
             for p in record.participants:
                 self._require_live("volunteer", p.volunteer_id, "participants", "志愿者")
 
+    def _registered_on(self, record_id: str) -> date:
+        """The day a record was first saved (its oldest version's clock), today for a new one."""
+        row = self.conn.execute(
+            "SELECT min(hlc) FROM versions WHERE record_id = ?", (record_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return kinds.today()
+        return datetime.fromtimestamp(int(row[0][:13]) / 1000).date()
+
     def _require_live(self, kind: str, rid: str, field: str, what: str) -> None:
         row = self.conn.execute(f"SELECT deleted FROM {kind} WHERE id = ?", (rid,)).fetchone()
         if row is None or row["deleted"]:
@@ -193,7 +260,7 @@ class RecordsMixin(StoreBase):
     def get(self, kind: str, record_id: str) -> Current:
         _check_kind(kind)
         row = self.conn.execute(
-            "SELECT v.version_id, v.hlc, v.device_id, v.deleted, v.payload FROM "
+            "SELECT v.version_id, v.hlc, v.device_id, v.deleted, v.payload, v.payload_schema FROM "
             f"{kind} c JOIN versions v ON v.version_id = c.version_id WHERE c.id = ?",
             (record_id,),
         ).fetchone()
@@ -201,7 +268,14 @@ class RecordsMixin(StoreBase):
             raise NotFound(
                 f"找不到该记录（{kinds.LABELS[kind][0]}）", f"no {kind} record {record_id}"
             )
-        record = lazy_models().MODELS[kind].model_validate(json.loads(row["payload"]))
+        # a version keeps the payload schema it was written with (SPEC §3 v2)
+        record = (
+            lazy_models()
+            .MODELS[kind]
+            .model_validate(
+                json.loads(row["payload"]), context={"payload_schema": row["payload_schema"]}
+            )
+        )
         return Current(
             kind,
             record_id,
@@ -279,6 +353,9 @@ class RecordsMixin(StoreBase):
                 content_hash=r["content_hash"],
                 payload=json.loads(r["payload"]),
                 origin=r["origin"],
+                also_parents=tuple(json.loads(r["also_parents"])),
+                payload_schema=r["payload_schema"],
+                saved_at=r["saved_at"],
             )
             for r in rows
         ]

@@ -70,10 +70,40 @@ def write_current(
 ) -> None:
     """Put a record's winning version into its current table (and the child rows). Used by saves and by the merge."""
     row = {"id": record_id, **meta, **current_row(kind, record, payload)}
+    _schema1_community(conn, kind, [row])
     cols = ", ".join(row)
     marks = ", ".join(f":{c}" for c in row)
     conn.execute(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", row)
     _write_children(conn, record_id, record)
+
+
+_OWNER = {
+    "home_visit": ("elder", "elder_id"),
+    "assessment": ("elder", "elder_id"),
+    "retrofit": ("elder", "elder_id"),
+    "meal_count": ("meal_point", "point_id"),
+}
+
+
+def _schema1_community(conn: sqlite3.Connection, kind: str, rows: list[dict[str, Any]]) -> None:
+    """A payload schema 1 visit, assessment, retrofit or meal count has no community_code: its
+    current row takes the one community its device is enrolled for (SPEC §3 v2), else its elder's
+    or point's, else this database's own."""
+    if kind not in _OWNER:
+        return
+    table, field = _OWNER[kind]
+    for row in rows:
+        if row.get("community_code"):
+            continue
+        found = conn.execute(
+            "SELECT COALESCE("
+            " (SELECT json_extract(communities, '$[0]') FROM enrolled_devices"
+            "  WHERE device_id = ? AND json_array_length(communities) = 1),"
+            f" (SELECT community_code FROM {table} WHERE id = ?),"
+            " (SELECT community_code FROM device))",
+            (row.get("device_id"), row.get(field)),
+        ).fetchone()
+        row["community_code"] = found[0] if found else None
 
 
 def _write_children(conn: sqlite3.Connection, record_id: str, record: Record) -> None:
@@ -110,6 +140,7 @@ def write_current_many(
         {"id": rid, **meta, **current_row(kind, record, record.payload())}
         for rid, meta, record in items
     ]
+    _schema1_community(conn, kind, rows)
     cols = ", ".join(rows[0])
     marks = ", ".join(f":{c}" for c in rows[0])
     conn.executemany(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", rows)
