@@ -18,6 +18,7 @@ from typing import Any
 
 from fieldapp import ids, reference
 from fieldapp.store import Store
+from fieldapp.store.checks import age_on
 
 CHINA = timezone(timedelta(hours=8))
 DEFAULT_COMMUNITY = "321202001901"  # a sample community (城东示例社区01), the example bundle's code
@@ -212,6 +213,10 @@ def _elder_data(c: _Community, male: bool, born: date) -> dict[str, Any]:
         "consent": rng.choices(["statutory_duty", "consented", "none"], [70, 28, 2])[0],
         "phone": _phone(rng) if rng.random() < 0.8 else None,
     }
+    if (
+        age_on(born, c.first) < 60
+    ):  # may be under 60 when registered: the worker confirms (SPEC §3 v2)
+        data["under_60_confirmed"] = True
     if rng.random() < 0.03:
         data |= {
             "id_missing_reason": "户籍外来，证件待补",
@@ -476,7 +481,10 @@ def _meals(c: _Community, every_kind: bool) -> None:
         def open_point(point: dict[str, Any], holder: dict[str, str]) -> None:
             holder["id"] = store.create("meal_point", point).record_id
 
-        def count_meals(count: dict[str, Any], holder: dict[str, str]) -> None:
+        def count_meals(count: dict[str, Any], holder: dict[str, str], capacity: int) -> None:
+            total = count.get("dine_in", 0) + count.get("delivery", 0) + count.get("pickup", 0)
+            if total > capacity:  # a busy day above the point's capacity: the worker confirms it
+                count = count | {"over_capacity_confirmed": True}
             store.create("meal_count", {**count, "point_id": holder["id"]})
 
         c.at(_at(c.first, rng, 7), partial(open_point, point, holder))
@@ -486,7 +494,8 @@ def _meals(c: _Community, every_kind: bool) -> None:
             for meal in meals if d.weekday() < 6 else []:
                 count = _meal_count(c, d, meal, kind)
                 c.at(
-                    _at(d, rng, 13 if meal == "lunch" else 19), partial(count_meals, count, holder)
+                    _at(d, rng, 13 if meal == "lunch" else 19),
+                    partial(count_meals, count, holder, point["capacity_daily"]),
                 )
             d += timedelta(days=1)
 

@@ -109,7 +109,7 @@ PINNED_COUNTS = {
     "volunteer_event": 2,
 }
 PINNED_VERSIONS = 718
-PINNED_DIGEST = "0526bee499f3794e8ef36aeeaaaf3e5d7c62e49084ab516c1c3ecb4caecd5294"
+PINNED_DIGEST = "ab7e31df8b9c7d26d593c6f0c9db84b71c6c7e3ded829323f3d854bb3e7b74cb"
 
 
 def test_a_seed_keeps_its_data_set(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import zipfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -86,10 +87,26 @@ _OTHER_DEVICE = models.Problem(
 )
 
 
-def check_line(line: Line, device_id: str) -> tuple[models.Version, models.Record]:
-    """A line is a valid version (envelope, content hash, payload) made by the bundle's device."""
+def line_context(manifest: Manifest) -> models.ValidationContext:
+    """What "today" means for a bundle's lines: the day after its signed created_at (SPEC §6 step
+    3), so a merge's result never depends on the day it is run."""
     try:
-        version, record = models.validate_version(line.data)
+        created = datetime.fromisoformat(manifest.created_at)
+    except ValueError:
+        raise BundleError(
+            f"清单的 created_at 不是有效的时间：{manifest.created_at[:40]!r}",
+            f"the manifest's created_at is not an ISO 8601 time: {manifest.created_at[:40]!r}",
+        ) from None
+    return models.ValidationContext(today=created.date() + timedelta(days=1))
+
+
+def check_line(
+    line: Line, device_id: str, context: models.ValidationContext | None = None
+) -> tuple[models.Version, models.Record]:
+    """A line is a valid version (envelope, content hash, payload under the rules of its payload
+    schema, "today" from `context`) made by the bundle's device."""
+    try:
+        version, record = models.validate_version(line.data, context=context)
     except models.RecordInvalid as e:
         raise LineInvalid(line, e.problems[0]) from None
     if version.device_id != device_id:
@@ -150,8 +167,9 @@ def _count_lines(
 ) -> None:
     """Every line checked, counted by kind into `counts`, its hlc within the manifest's range."""
     m = reader.manifest
+    context = line_context(m)
     for line in reader.lines(district_key):
-        version, _ = check_line(line, m.device_id)
+        version, _ = check_line(line, m.device_id, context)
         if m.hlc_from and m.hlc_to and not (m.hlc_from <= version.hlc <= m.hlc_to):
             raise BundleError(
                 f"第{line.no}行的 hlc 超出清单范围",

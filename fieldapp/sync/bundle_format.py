@@ -19,6 +19,7 @@ FORMAT_VERSION = 1
 MEMBERS = ("manifest.json", "versions.ndjson")
 MEMBERS_V2 = ("manifest.json", "manifest.sig", "versions.sealed")
 SUFFIX = ".fieldbundle"
+READABLE_SCHEMAS = (1, 2)  # payload schemas a manifest may declare (SPEC §3 v2: 1 stays readable)
 
 # safety caps (a bundle of a community-month is a few MB; a whole district year of one device ~100 MB)
 MAX_FILE_BYTES = 1 << 30

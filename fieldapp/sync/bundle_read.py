@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from fieldapp import models
 from fieldapp.sync.bundle_format import (
     CHUNK,
     FORMAT,
@@ -27,6 +26,7 @@ from fieldapp.sync.bundle_format import (
     MAX_VERSIONS_BYTES,
     MEMBERS,
     MEMBERS_V2,
+    READABLE_SCHEMAS,
     BundleError,
     Manifest,
     MemberInfo,
@@ -371,10 +371,10 @@ def _check_header(data: dict[str, Any], *, sealed: bool, allow_v1: bool) -> int:
             "v1 格式的同步包未签名、未加密，只在明确允许时接受（--allow-v1）",
             "format 1 bundles are unsigned and unencrypted: accepted only with --allow-v1",
         )
-    if data.get("schema_version") != models.SCHEMA_VERSION:
+    if data.get("schema_version") not in READABLE_SCHEMAS:
         raise BundleError(
-            f"不支持的记录结构版本 schema_version={data.get('schema_version')!r}",
-            f"unknown schema_version {data.get('schema_version')!r} (this fieldapp reads {models.SCHEMA_VERSION})",
+            f"不支持的记录结构版本 schema_version={data.get('schema_version')!r}（本程序读取 1 和 2）",
+            f"unknown schema_version {data.get('schema_version')!r} (this fieldapp reads 1 and 2)",
         )
     return int(version)
 

@@ -29,10 +29,19 @@ from fieldapp.sync.bundle_format import (
 )
 
 
+def _parents_json(stored: str | None) -> str:
+    """also_parents as compact JSON (nearly always the empty list, written as it is)."""
+    if not stored or stored == "[]":
+        return "[]"
+    return json.dumps(json.loads(stored), separators=(",", ":"))
+
+
 def version_line(row: dict[str, Any]) -> str:
     """One line of versions.ndjson, keys sorted; `payload` is the stored canonical JSON text."""
     return (
-        '{"content_hash":'
+        '{"also_parents":'
+        + _parents_json(row["also_parents"])
+        + ',"content_hash":'
         + json.dumps(row["content_hash"])
         + ',"deleted":'
         + ("true" if row["deleted"] else "false")
@@ -46,6 +55,8 @@ def version_line(row: dict[str, Any]) -> str:
         + json.dumps(row["parent_version_id"])
         + ',"payload":'
         + str(row["payload"])
+        + ',"payload_schema":'
+        + str(int(row["payload_schema"] or 1))
         + ',"record_id":'
         + json.dumps(row["record_id"])
         + ',"version_id":'

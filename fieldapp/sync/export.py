@@ -101,7 +101,8 @@ def export(
 
     def lines() -> Iterator[tuple[str, str, str]]:
         cur = conn.execute(
-            "SELECT version_id, kind, record_id, parent_version_id, hlc, device_id, deleted, content_hash, payload"
+            "SELECT version_id, kind, record_id, parent_version_id, also_parents, hlc, device_id, deleted, content_hash,"
+            " payload, payload_schema"
             " FROM versions WHERE origin = 'local' AND device_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
             (dev.device_id, since, upto),
         )

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from fieldapp import hlc, models
 from fieldapp.kinds import now_iso
-from fieldapp.sync.bundle_check import Enrolment, LineInvalid, check_line, check_signer
+from fieldapp.sync.bundle_check import (
+    Enrolment,
+    LineInvalid,
+    check_line,
+    check_signer,
+    line_context,
+)
 from fieldapp.sync.bundle_format import SUFFIX, BundleError, Manifest, Progress, file_sha256
 from fieldapp.sync.bundle_read import BundleReader, open_bundle
 from fieldapp.sync.settle import KindSummary, in_slices, settle_batch
@@ -262,10 +268,11 @@ def _load_versions(
     CHUNK_LINES at a time (settling is a recomputation, so doing it per chunk gives the same end)."""
     total = sum(b.manifest.counts.values())
     device_id, communities = b.manifest.device_id, b.communities
+    context = line_context(b.manifest)
     chunk: list[tuple[int, models.Version, models.Record]] = []
     for line in reader.lines(district_key):
         try:
-            version, record = check_line(line, device_id)
+            version, record = check_line(line, device_id, context)
         except LineInvalid as e:
             _reject(b, e)
             continue
@@ -350,8 +357,8 @@ def _apply_chunk(b: _Batch, chunk: list[tuple[int, models.Version, models.Record
         known[v.version_id] = (v.version_id, v.content_hash, v.kind, v.record_id)
         fresh.append((no, v, rec))
     conn.executemany(
-        "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id, deleted, content_hash, payload, origin)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id, deleted, content_hash,"
+        " payload, origin, also_parents, payload_schema) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 v.version_id,
@@ -364,6 +371,8 @@ def _apply_chunk(b: _Batch, chunk: list[tuple[int, models.Version, models.Record
                 v.content_hash,
                 v.payload_json,
                 bundle_id,
+                json.dumps(v.also_parents, separators=(",", ":")) if v.also_parents else "[]",
+                v.payload_schema,
             )
             for _, v, _ in fresh
         ],

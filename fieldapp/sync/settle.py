@@ -38,6 +38,11 @@ def in_slices(conn: sqlite3.Connection, sql: str, values: list[str]) -> list[sql
     return out
 
 
+def stored_record(kind: str, payload: str, schema: int) -> models.Record:
+    """A stored version's payload as its record, under the rules of its own payload schema."""
+    return models.validate_record(kind, json.loads(payload), schema=schema)
+
+
 def settle_batch(
     conn: sqlite3.Connection,
     touched: dict[str, str],
@@ -65,10 +70,10 @@ def settle_batch(
             continue
         record = records.get(winner[1])
         if record is None:
-            text = conn.execute(
-                "SELECT payload FROM versions WHERE version_id = ?", (winner[1],)
-            ).fetchone()[0]
-            record = models.MODELS[kind].model_validate(json.loads(text))
+            text, schema = conn.execute(
+                "SELECT payload, payload_schema FROM versions WHERE version_id = ?", (winner[1],)
+            ).fetchone()
+            record = stored_record(kind, text, schema)
         meta = {
             "version_id": winner[1],
             "hlc": winner[3],
@@ -138,7 +143,8 @@ def settle(
     """Heads are the versions no other version of the record names as its parent; the winner is the
     greatest (hlc, device_id, version_id) among them (SPEC §4). More than one head: a conflict."""
     rows = conn.execute(
-        "SELECT version_id, parent_version_id, hlc, device_id, deleted, payload FROM versions WHERE record_id = ?",
+        "SELECT version_id, parent_version_id, hlc, device_id, deleted, payload, payload_schema"
+        " FROM versions WHERE record_id = ?",
         (record_id,),
     ).fetchall()
     parents = {r["parent_version_id"] for r in rows if r["parent_version_id"]}
@@ -149,7 +155,7 @@ def settle(
         winner = next(h for h in heads if h["version_id"] == chosen)
     current = conn.execute(f"SELECT version_id FROM {kind} WHERE id = ?", (record_id,)).fetchone()
     if current is None or current[0] != winner["version_id"]:
-        record = models.MODELS[kind].model_validate(json.loads(winner["payload"]))
+        record = stored_record(kind, winner["payload"], winner["payload_schema"])
         payload = record.payload()
         meta = {
             "version_id": winner["version_id"],

@@ -100,5 +100,10 @@ def edit_payload(line: str, **changes: Any) -> str:
     v = json.loads(line)
     v["payload"].update(changes)
     v["content_hash"] = models.content_hash(v["deleted"], v["payload"])
-    row = {**v, "payload": models.canonical_json(v["payload"])}
+    row = {
+        **v,
+        "payload": models.canonical_json(v["payload"]),
+        "also_parents": json.dumps(v.get("also_parents", [])),
+        "payload_schema": v.get("payload_schema", 1),
+    }
     return version_line(row)

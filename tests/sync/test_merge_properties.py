@@ -120,7 +120,18 @@ def _write(out: Path, device: str, seq: int, versions: list[dict[str, Any]]) -> 
         "app_version": "test",
     }
     lines = (
-        (v["kind"], v["hlc"], version_line({**v, "payload": models.canonical_json(v["payload"])}))
+        (
+            v["kind"],
+            v["hlc"],
+            version_line(
+                {
+                    **v,
+                    "payload": models.canonical_json(v["payload"]),
+                    "also_parents": "[]",
+                    "payload_schema": 1,
+                }
+            ),
+        )
         for v in versions
     )
     return write_bundle(out, fields, lines).path
