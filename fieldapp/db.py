@@ -196,7 +196,10 @@ def _pragmas(conn: sqlite3.Connection) -> None:
 
 def connect(path: Path | str, *, create: bool = True) -> sqlite3.Connection:
     """Open `path`, creating and seeding it when new, migrating it when older, refusing it when newer."""
-    path = Path(path)
+    try:
+        path = paths.database_file(path)
+    except ValueError as e:
+        raise DatabaseError(str(e)) from None
     if not create and not path.exists():
         raise DatabaseError(f"数据库文件不存在：{path}（database file not found）")
     path.parent.mkdir(parents=True, exist_ok=True)

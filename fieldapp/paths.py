@@ -35,6 +35,21 @@ def data_dir() -> Path:
     return Path(user_data_dir(APP_NAME, appauthor=False))
 
 
+def database_file(path: Path | str | None) -> Path:
+    """`path` as a database file, refusing what is no file name: None, an empty text, and a last
+    component "None", which is what `str(None)` makes of a path that was never given (release 1
+    committed a 299 KB SQLite file named `None` at the repository root that way)."""
+    if path is None or not str(path).strip():
+        raise ValueError("未指定数据库文件（no database file given）")
+    p = Path(path)
+    if p.name == "None":
+        raise ValueError(
+            f"数据库路径 {str(p)!r} 是 str(None)：调用方没有给出数据库文件"
+            f"（the database path {str(p)!r} is str(None): the caller gave no database file）"
+        )
+    return p
+
+
 def default_db() -> Path:
     """`--db` beats FIELDAPP_DB beats the per-user data dir."""
     override = os.environ.get("FIELDAPP_DB")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from stdnum.cn import ric
 
 from fieldapp.store import Store
@@ -25,6 +27,37 @@ CURRENT_TABLES = [
     "volunteer_event",
     "volunteer_participant",
 ]
+# Heavy runs (hypothesis properties, SIGKILL crash runs, fuzzing) take a CI size that keeps
+# `.ci/run` under 12 minutes; FIELDAPP_TEST_SCALE multiplies every one of them: 10 for a night run,
+# 0.2 for a quick look. Each heavy test asks `scaled(its CI size)`; hypothesis's default
+# max_examples (tests without their own) follows the same factor through the profile below.
+TEST_SCALE_ENV = "FIELDAPP_TEST_SCALE"
+
+
+def _test_scale() -> float:
+    raw = os.environ.get(TEST_SCALE_ENV, "1")
+    try:
+        factor = float(raw)
+    except ValueError:
+        raise pytest.UsageError(
+            f"{TEST_SCALE_ENV}={raw!r}: expected a number such as 1 or 10"
+        ) from None
+    if not factor > 0:
+        raise pytest.UsageError(f"{TEST_SCALE_ENV}={raw!r}: must be greater than 0")
+    return factor
+
+
+TEST_SCALE = _test_scale()
+
+
+def scaled(ci_size: int) -> int:
+    """How many runs a heavy test makes: its CI size times FIELDAPP_TEST_SCALE, at least one."""
+    return max(1, round(ci_size * TEST_SCALE))
+
+
+settings.register_profile("fieldapp", max_examples=scaled(100))
+settings.load_profile("fieldapp")
+
 STREET = "321202001"
 COMMUNITY = "321202001901"
 

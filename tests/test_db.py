@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from fieldapp import db, reference
+from fieldapp.cli import main
 from fieldapp.store import Store
 
 from .conftest import CURRENT_TABLES
@@ -131,3 +134,46 @@ def test_schema_statements_all_apply(tmp_path: Path) -> None:
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert set(reference.load().catalogues) and {*CURRENT_TABLES, "versions", "device"} <= tables
     conn.close()
+
+
+@pytest.mark.parametrize("given", [str(None), Path(str(None)), Path("sub") / str(None)])
+def test_a_str_none_path_is_refused_and_no_file_is_made(
+    given: Path | str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Release 1 committed a SQLite file named `None`: a path that was never given, through str()."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(db.DatabaseError, match=r"str\(None\)"):
+        db.connect(given)
+    with pytest.raises(db.DatabaseError, match=r"str\(None\)"):
+        Store.open(given, create=True)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
+def test_no_path_at_all_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    nothing: Any = None  # what an untyped caller could still pass
+    for bad in (nothing, "", "  "):
+        with pytest.raises(db.DatabaseError, match="未指定数据库文件"):
+            db.connect(bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_refuses_db_none_with_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["status", "--db", "None"])
+    assert result.exit_code == 1 and result.exception is not None
+    assert isinstance(result.exception, SystemExit)  # a ClickException, not a traceback
+    assert "str(None)" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_names_that_merely_contain_none_are_files_like_any_other(tmp_path: Path) -> None:
+    for name in ("None.db", "nonexistent.db", "None-2026.db"):
+        db.connect(tmp_path / name).close()
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == [
+        "None-2026.db",
+        "None.db",
+        "nonexistent.db",
+    ]

@@ -241,9 +241,20 @@ def test_due_list_asks_assessment_of_80_plus_and_when_next_due(store: Store) -> 
         base("assessment")
         | {"elder_id": young, "assess_date": (TODAY - timedelta(days=400)).isoformat()},
     )
-    due = {d.name for d in store.due_list(TODAY) if d.reason == "assessment"}
-    assert due == {"八十五", "六十五"}
-    assert old  # the 85-year-old has never been assessed
+    due = {
+        d.elder_id: (d.name, d.last_date, d.due_date, d.days_overdue)
+        for d in store.due_list(TODAY)
+        if d.reason == "assessment"
+    }
+    last = TODAY - timedelta(days=400)
+    # rules.json: the next assessment 12 months later (29 February → 28 February)
+    next_due = last.replace(year=last.year + 1, day=min(last.day, 28 if last.month == 2 else 31))
+    assert due == {
+        # the 85-year-old has never been assessed: due today
+        old: ("八十五", None, TODAY.isoformat(), 0),
+        # the 65-year-old's assessment asked for the next one a year later: overdue since then
+        young: ("六十五", last.isoformat(), next_due.isoformat(), (TODAY - next_due).days),
+    }
 
 
 def test_moved_out_and_deleted_elders_leave_the_due_list(store: Store) -> None:

@@ -1,9 +1,8 @@
-"""A merge killed with SIGKILL at random moments leaves every bundle fully merged or not at all."""
+"""A merge killed with SIGKILL, inside a bundle or at random moments, leaves every bundle whole or absent."""
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
@@ -12,46 +11,22 @@ import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from fieldapp.demo import generate_community
-from fieldapp.store import Store
+from fieldapp.store import Store, StoreError
 from fieldapp.sync.export import export
 from fieldapp.sync.merge import bundle_files, merge_files
 
+from ..conftest import scaled
 from .helpers import current_tables, district, open_conflicts
 
 TODAY = date(2026, 6, 30)
-KILLS = int(os.environ.get("FIELDAPP_CRASH_RUNS", "20"))  # more: FIELDAPP_CRASH_RUNS=200
-
-
-@pytest.fixture(scope="module")
-def monthly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A community's year cut into 12 monthly bundles, and an empty district database."""
-    root = tmp_path_factory.mktemp("crash")
-    generate_community(root / "device.db", seed=11, today=TODAY, elders=80)
-    store = Store.open(root / "device.db")
-    for m in range(1, 13):
-        first_of_next = date(
-            TODAY.year - 1 + (TODAY.month + m) // 12, (TODAY.month + m) % 12 + 1, 1
-        )
-        cut = f"{int(time.mktime(first_of_next.timetuple()) * 1000):013d}-00000"
-        try:
-            export(
-                store,
-                root / "bundles",
-                period=f"{first_of_next:%Y-%m}",
-                until_hlc=cut,
-                allow_v1=True,
-            )
-        except Exception:
-            continue  # a month with nothing new
-    store.close()
-    district(root / "empty.db").close()
-    return root / "bundles", root / "empty.db"
+KILLS = scaled(10)  # random kills in CI; FIELDAPP_TEST_SCALE=20 for 200 (tests/conftest.py)
 
 
 def _state(path: Path) -> tuple[object, ...]:
@@ -65,71 +40,137 @@ def _state(path: Path) -> tuple[object, ...]:
     return out
 
 
-def test_sigkill_during_merge_never_leaves_half_a_bundle(
-    monthly: tuple[Path, Path], tmp_path: Path
-) -> None:
-    bundles, empty = monthly
-    files = bundle_files([bundles])
-    assert len(files) >= 10
-    lines = {}
-    for f in files:
-        with zipfile.ZipFile(f) as zf:
-            lines[json.loads(zf.read("manifest.json"))["bundle_id"]] = len(
-                zf.read("versions.ndjson").splitlines()
-            )
-    reference = tmp_path / "reference.db"
-    shutil.copy(empty, reference)
-    start = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fieldapp.cli",
-            "merge",
-            str(bundles),
-            "--db",
-            str(reference),
-            "--allow-v1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    full_run = time.perf_counter() - start
-    expected = _state(reference)
-    rng = random.Random(2026)
-    partial = 0
-    for k in range(KILLS):
-        db = tmp_path / f"k{k}.db"
-        shutil.copy(empty, db)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fieldapp.cli",
-                "merge",
-                str(bundles),
-                "--db",
-                str(db),
-                "--allow-v1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.2, full_run))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+_MERGE_CLI = [sys.executable, "-m", "fieldapp.cli", "merge", "--allow-v1"]
+
+# Merges the bundles one by one and SIGKILLs itself inside bundle number argv[3], once all its lines
+# are written and before its COMMIT: a kill in the middle of a bundle whatever the machine's speed.
+_KILL_INSIDE = """
+import os, signal, sys
+from pathlib import Path
+from fieldapp import db
+from fieldapp.sync.merge import bundle_files, merge_bundle
+
+def die(done, total):
+    if done == total:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+conn = db.connect(Path(sys.argv[2]), create=False)
+for i, f in enumerate(bundle_files([Path(sys.argv[1])])):
+    r = merge_bundle(conn, f, allow_v1=True, progress=die if i == int(sys.argv[3]) else None)
+    assert r.status == "merged", r.reason
+sys.exit("the kill did not happen")
+"""
+
+
+@dataclass
+class Monthly:
+    """The bundles, the empty district database, and what a merge that runs to the end gives."""
+
+    bundles: Path
+    files: list[Path]
+    empty: Path
+    lines: dict[str, int]  # bundle_id → its number of versions
+    ids: list[str]  # bundle_id of each file, in merge order
+    expected: tuple[object, ...]
+    seconds: float  # how long that merge took through the command
+
+    def check_killed(self, db: Path) -> set[str]:
+        """The invariant after any kill: an intact file where each bundle is whole or absent; then
+        merging everything again gives the uninterrupted result. Returns the bundles it had kept."""
         conn = sqlite3.connect(db)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         merged = {r[0] for r in conn.execute("SELECT bundle_id FROM bundles")}
-        for bundle_id, n in lines.items():
+        assert merged <= set(self.lines)
+        for bundle_id, n in self.lines.items():
             present = conn.execute(
                 "SELECT count(*) FROM versions WHERE origin = ?", (bundle_id,)
             ).fetchone()[0]
-            assert present == (n if bundle_id in merged else 0), (k, bundle_id, present, n)
-        partial += 0 < len(merged) < len(lines)
+            assert present == (n if bundle_id in merged else 0), (bundle_id, present, n)
         conn.close()
-        s = Store.open(db)
-        assert all(r.ok for r in merge_files(s.conn, files, allow_v1=True))  # finishing the merge
-        s.close()
-        assert _state(db) == expected
-    assert partial > 0  # some kills did land in the middle of the run
+        with Store.open(db) as s:
+            results = merge_files(s.conn, self.files, allow_v1=True)
+        assert [r.status for r in results] == [
+            "already" if i in merged else "merged" for i in self.ids
+        ]
+        assert _state(db) == self.expected
+        return merged
+
+
+@pytest.fixture(scope="module")
+def monthly(tmp_path_factory: pytest.TempPathFactory) -> Monthly:
+    """A community's year cut into 12 monthly bundles, an empty district database, and the result
+    of merging them all without interruption (through the command, as the kills below do)."""
+    root = tmp_path_factory.mktemp("crash")
+    generate_community(root / "device.db", seed=11, today=TODAY, elders=80)
+    with Store.open(root / "device.db") as store:
+        for m in range(1, 13):
+            first_of_next = date(
+                TODAY.year - 1 + (TODAY.month + m) // 12, (TODAY.month + m) % 12 + 1, 1
+            )
+            cut = f"{int(time.mktime(first_of_next.timetuple()) * 1000):013d}-00000"
+            try:
+                export(
+                    store,
+                    root / "bundles",
+                    period=f"{first_of_next:%Y-%m}",
+                    until_hlc=cut,
+                    allow_v1=True,
+                )
+            except StoreError:
+                continue  # a month with nothing new
+    district(root / "empty.db").close()
+    files = bundle_files([root / "bundles"])
+    assert len(files) >= 10
+    ids, lines = [], {}
+    for f in files:
+        with zipfile.ZipFile(f) as zf:
+            bundle_id = json.loads(zf.read("manifest.json"))["bundle_id"]
+            lines[bundle_id] = len(zf.read("versions.ndjson").splitlines())
+        ids.append(bundle_id)
+    reference = root / "reference.db"
+    shutil.copy(root / "empty.db", reference)
+    start = time.perf_counter()
+    subprocess.run(
+        [*_MERGE_CLI, str(root / "bundles"), "--db", str(reference)],
+        check=True,
+        capture_output=True,
+    )
+    seconds = time.perf_counter() - start
+    return Monthly(
+        root / "bundles", files, root / "empty.db", lines, ids, _state(reference), seconds
+    )
+
+
+def test_sigkill_inside_a_bundle_loses_that_bundle_whole(monthly: Monthly, tmp_path: Path) -> None:
+    """Deterministic: killed after the last line of bundle k and before its COMMIT, the database
+    holds exactly the bundles before k (each committed on its own) and nothing of k."""
+    for k in (0, len(monthly.files) // 2, len(monthly.files) - 1):
+        db = tmp_path / f"inside{k}.db"
+        shutil.copy(monthly.empty, db)
+        proc = subprocess.run(
+            [sys.executable, "-c", _KILL_INSIDE, str(monthly.bundles), str(db), str(k)],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        assert monthly.check_killed(db) == set(monthly.ids[:k])
+
+
+def test_sigkill_at_random_moments_never_leaves_half_a_bundle(
+    monthly: Monthly, tmp_path: Path
+) -> None:
+    """The command killed at random moments: wherever the kill lands (before the first bundle,
+    inside one, after the last: it depends on the machine's load), the invariant holds."""
+    rng = random.Random(2026)
+    for k in range(KILLS):
+        db = tmp_path / f"k{k}.db"
+        shutil.copy(monthly.empty, db)
+        proc = subprocess.Popen(
+            [*_MERGE_CLI, str(monthly.bundles), "--db", str(db)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.0, 1.2 * monthly.seconds))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        monthly.check_killed(db)

@@ -22,6 +22,7 @@ from fieldapp.store import Store
 from fieldapp.sync.bundle import version_line, write_bundle
 from fieldapp.sync.merge import merge_bundle
 
+from ..conftest import scaled
 from .helpers import current_tables, district, open_conflicts
 
 DEVICES = [f"0193a1b{i}-7c4d-7e8f-9a0b-00000000d00{i}" for i in range(3)]
@@ -138,7 +139,7 @@ def _write(out: Path, device: str, seq: int, versions: list[dict[str, Any]]) -> 
 
 
 @settings(
-    max_examples=200,
+    max_examples=scaled(200),  # FIELDAPP_TEST_SCALE (tests/conftest.py)
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

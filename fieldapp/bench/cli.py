@@ -1,0 +1,85 @@
+"""The benchmark's command line: the whole table (`--quick` for CI), or the start-up figure alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from .figures import run, startup_rows
+from .measure import Row, machine, render
+
+
+def startup(db: Path, runs: int = 5) -> Row:
+    """Start-up of the worker's TUI on one database against a bare Textual app."""
+    return startup_rows(db, None, runs)[0]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
+@click.option("--quick", is_flag=True, help="small data set for CI (under 2 minutes)")
+@click.option(
+    "--scale",
+    type=float,
+    default=None,
+    help="scale of the district data set (default 1.0, --quick 0.03)",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the table as JSON",
+)
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="keep the data here (default: a temporary folder)",
+)
+@click.pass_context
+def main(
+    ctx: click.Context, quick: bool, scale: float | None, json_out: Path | None, work: Path | None
+) -> None:
+    """fieldapp benchmarks: medians of several runs, ratios to baselines measured in the same run."""
+    if ctx.invoked_subcommand is not None:
+        return
+    started = time.perf_counter()
+    tmp = None if work is not None else Path(tempfile.mkdtemp(prefix="fieldapp-bench-"))
+    folder = work or tmp
+    assert folder is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        rows = run(folder, quick=quick, scale=scale, echo=lambda m: click.echo(m, err=True))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    info = machine() | {"quick": quick, "seconds": round(time.perf_counter() - started)}
+    click.echo(render(rows))
+    click.echo(f"machine: {info}")
+    if json_out:
+        table = {"machine": info, "rows": [asdict(r) for r in rows]}
+        json_out.write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+@main.command("startup")
+@click.option(
+    "--db",
+    "dbs",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    required=True,
+)
+@click.option("--runs", default=5, show_default=True, type=click.IntRange(1, 50))
+def startup_cmd(dbs: tuple[Path, ...], runs: int) -> None:
+    """Start-up of the worker's TUI on each database against a bare Textual app."""
+    for db in dbs:
+        r = startup(db, runs)
+        click.echo(
+            f"{db.name}: median {r.median} s (min {r.min}, max {r.max}); ratio {r.ratio}"
+            f" ({r.goal}: {'met' if r.met else 'NOT met'})"
+        )

@@ -1,0 +1,354 @@
+"""The figures: export, merge (against the baselines), re-merge, memory, report, search, save and
+start-up, each the median of several runs on the data set, and `run`, which measures them all."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from . import baselines, dataset
+from .measure import Goal, Row, arg, pct, py, row, timed
+
+# ------------------------------------------------------------------ children (fresh interpreters)
+
+_FIELDAPP_CHILD = """
+import asyncio, sys
+from pathlib import Path
+from fieldapp.tui.app import FieldApp
+from fieldapp.tui.screens.dashboard import DashboardScreen
+
+async def main():
+    app = FieldApp(Path(sys.argv[1]))
+    async with app.run_test(size=(100, 34)) as pilot:
+        while not (isinstance(app.screen, DashboardScreen) and app.screen.loaded):
+            await pilot.pause()
+asyncio.run(main())
+"""
+
+_DISTRICT_CHILD = """
+import asyncio, sys
+from pathlib import Path
+from fieldapp.tui.district import DistrictApp
+from fieldapp.tui.district_report import IndicatorScreen
+
+async def main():
+    app = DistrictApp(Path(sys.argv[1]))
+    async with app.run_test(size=(100, 34)) as pilot:
+        app.goto("indicators")
+        while not (isinstance(app.screen, IndicatorScreen) and app.screen.loaded):
+            await pilot.pause()
+asyncio.run(main())
+"""
+
+_MERGE_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from fieldapp import db
+from fieldapp.sync.merge import bundle_files, merge_files
+conn = db.connect(sys.argv[2], create=False)
+files = bundle_files([Path(sys.argv[1])])
+key = None
+if len(sys.argv) > 3:  # format 2: the district's private key (its passphrase in FIELDAPP_KEY_PASSPHRASE)
+    import os
+    from fieldapp import crypto
+    key = crypto.load_district_private(Path(sys.argv[3]), os.environ["FIELDAPP_KEY_PASSPHRASE"])
+start = time.perf_counter()
+results = merge_files(conn, files, district_key=key, allow_v1=key is None)
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "versions": sum(r.versions for r in results),
+                  "ok": all(r.ok for r in results), "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+@dataclass(frozen=True)
+class MergeRun:
+    """What one merge child reports."""
+
+    seconds: float
+    versions: int
+    ok: bool
+    peak_mb: float
+
+
+def merge_child(bundles: Path, db: Path, sealing: dataset.Sealing) -> MergeRun:
+    """Merge every bundle of `bundles` into `db` in a fresh interpreter (its peak memory is the merge's)."""
+    key = [] if sealing.private_key is None else [arg(sealing.private_key)]
+    out = subprocess.run(
+        py(_MERGE_CHILD, arg(bundles), arg(db), *key),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return MergeRun(float(r["seconds"]), int(r["versions"]), bool(r["ok"]), r["maxrss_kb"] / 1024)
+
+
+# ------------------------------------------------------------------ the figures
+
+
+def export_row(data: dataset.DataSet) -> Row:
+    n_bundles = len(list(data.bundles.glob("*.fieldbundle")))
+    median = statistics.median(data.export_times)
+    return row(
+        "export of one community-month",
+        data.export_times,
+        "s",
+        Goal("≤ 0.5 s", median <= 0.5),
+        note=f"{n_bundles} bundles",
+    )
+
+
+def merge_rows(work: Path, data: dataset.DataSet, merges: list[MergeRun]) -> list[Row]:
+    """fieldapp's merge against the raw-SQL ceiling and sqlite-utils, on the same versions."""
+    assert all(m.ok for m in merges)
+    runs = len(merges)
+    ours = [m.versions / m.seconds for m in merges]
+    staged = work / "staged.db"
+    staged_rows = baselines.stage_raw(work / "district0.db", staged)
+    raw = [
+        staged_rows
+        / baselines.raw_sql_merge(staged, dataset.new_district(work / f"raw{i}.db", data.sealing))
+        for i in range(runs)
+    ]
+    files = baselines.ndjson(staged, work / "ndjson")
+    su = [
+        staged_rows / baselines.sqlite_utils_upsert(files, work / f"su{i}.db") for i in range(runs)
+    ]
+    m_ours, m_raw, m_su = statistics.median(ours), statistics.median(raw), statistics.median(su)
+    n_bundles = len(list(data.bundles.glob("*.fieldbundle")))
+    seconds = statistics.median([m.seconds for m in merges])
+    peak = [m.peak_mb for m in merges]
+    return [
+        row(
+            "merge throughput (versions/s)",
+            ours,
+            "versions/s",
+            Goal("≥ 0.5 × raw SQL", m_ours >= 0.5 * m_raw, m_ours / m_raw),
+            f"{merges[0].versions} versions, {n_bundles} bundles; median {seconds:.1f} s",
+        ),
+        row("raw-SQL limit (versions/s)", raw, "versions/s", Goal("the ceiling", None)),
+        row(
+            "sqlite-utils upsert (rows/s)",
+            su,
+            "rows/s",
+            Goal("fieldapp ≥ 3 × faster", m_ours >= 3 * m_su, m_ours / m_su),
+        ),
+        row("merge peak memory (MB), this scale", peak, "MB", Goal("< 150 MB", max(peak) < 150)),
+    ]
+
+
+def remerge_row(work: Path, data: dataset.DataSet, merges: list[MergeRun]) -> Row:
+    """Every bundle again into the merged databases: each is recognised and skipped."""
+    again = [
+        merge_child(data.bundles, work / f"district{i}.db", data.sealing).seconds
+        for i in range(len(merges))
+    ]
+    first = statistics.median([m.seconds for m in merges])
+    ratio = statistics.median(again) / first
+    return row(
+        "re-merge, all already merged (s)",
+        again,
+        "s",
+        Goal("≤ 5% of the first merge", ratio <= 0.05, ratio),
+    )
+
+
+def quarter_memory_row(small: Path, today: date, merges: list[MergeRun]) -> Row:
+    """Peak memory at scale 0.25 against this scale's: it must not grow with the data."""
+    data = dataset.make(small, seed=2, scale=0.25, today=today)
+    quarter = [
+        merge_child(
+            data.bundles, dataset.new_district(small / f"d{i}.db", data.sealing), data.sealing
+        ).peak_mb
+        for i in range(len(merges))
+    ]
+    peak = [m.peak_mb for m in merges]
+    return row(
+        "merge peak memory (MB), scale 0.25",
+        quarter,
+        "MB",
+        Goal(
+            "< 150 MB, not growing with data",
+            max(quarter) < 150 and max(peak) < 150,
+            statistics.median(peak) / statistics.median(quarter),
+        ),
+    )
+
+
+def report_row(district: Path, year: int) -> Row:
+    command = [sys.executable, "-m", "fieldapp.cli", "report", "--db", arg(district)]
+    rep = [timed([*command, "--year", str(year), "--by", "community"]) for _ in range(5)]
+    return row(
+        "district report, year, by community (s)",
+        rep,
+        "s",
+        Goal("≤ 1 s", statistics.median(rep) <= 1.0),
+    )
+
+
+def _queries(names_and_ids: list[tuple[str, str]]) -> list[str]:
+    """A third each: the start of a name, its pinyin initials, the last four digits of the ID."""
+    from pypinyin import Style, lazy_pinyin
+
+    rng = random.Random(6)
+    out = []
+    for i, (name, id_number) in enumerate(names_and_ids):
+        if i % 3 == 0:
+            out.append(name[: rng.choice([1, 2])])
+        elif i % 3 == 1:
+            out.append("".join(lazy_pinyin(name, style=Style.FIRST_LETTER)))
+        else:
+            out.append(id_number[-4:])
+    return out
+
+
+def _ms_row(figure: str, ms: list[float], goal_ms: float, note: str) -> Row:
+    """A row of per-operation milliseconds, held to its 95th percentile."""
+    p95 = pct(ms, 95)
+    return Row(
+        figure,
+        round(pct(ms, 50), 2),
+        round(min(ms), 2),
+        round(max(ms), 2),
+        "ms",
+        None,
+        f"p95 ≤ {goal_ms:g} ms",
+        p95 <= goal_ms,
+        f"p95 {p95:.1f} ms{note}",
+    )
+
+
+def search_row(district: Path) -> Row:
+    from fieldapp.store import Store
+
+    with Store.open(district) as s:
+        sample = s.conn.execute(
+            "SELECT name, id_number FROM elder WHERE id_number IS NOT NULL ORDER BY random() LIMIT 100"
+        ).fetchall()
+        ms = []
+        for q in _queries([(r["name"], r["id_number"]) for r in sample]):
+            t0 = time.perf_counter()
+            s.search_elders(q, limit=100)
+            ms.append((time.perf_counter() - t0) * 1000)
+    return _ms_row("elder search, district, 100 queries (ms)", ms, 50, "")
+
+
+def save_row(work: Path, quick: bool) -> Row:
+    from fieldapp.demo import generate_community
+    from fieldapp.store import Store
+
+    elders = 2000 if quick else 20000
+    path = work / "big-device.db"
+    today = date.today().isoformat()
+    generate_community(path, seed=3, today=date.today(), elders=elders)
+    with Store.open(path) as s:
+        n_visits = s.count("home_visit")
+        ids = [
+            r[0]
+            for r in s.conn.execute(
+                "SELECT id FROM elder WHERE deleted = 0 AND status = 'active' LIMIT 200"
+            )
+        ]
+        dev = s.device()
+        visit = {
+            "visit_date": today,
+            "start_time": "09:00",
+            "end_time": "09:30",
+            "service_type": "daily_visit",
+            "contact_mode": "in_person",
+            "funding": "gov_purchase",
+            "worker": dev.worker if dev else "x",
+            "elder_condition": "good",
+        }
+        ms = []
+        for eid in ids:
+            t0 = time.perf_counter()
+            s.create("home_visit", {"elder_id": eid, **visit})
+            ms.append((time.perf_counter() - t0) * 1000)
+    return _ms_row(
+        f"save one home visit ({elders} elders, {n_visits} visits) (ms)",
+        ms,
+        20,
+        f", {len(ms)} saves",
+    )
+
+
+def startup_rows(device: Path, district: Path | None, runs: int) -> list[Row]:
+    """Each app's start to its first screen with data, against a bare Textual app, alternately."""
+    cases = [("device demo database", _FIELDAPP_CHILD, device)]
+    if district is not None:
+        cases.append(("district database", _DISTRICT_CHILD, district))
+    out = []
+    for label, code, db in cases:
+        timed(py(baselines.BARE_APP_CHILD))
+        timed(py(code, arg(db)))  # warm the file cache for both
+        ours, bare = [], []
+        for _ in range(runs):
+            bare.append(timed(py(baselines.BARE_APP_CHILD)))
+            ours.append(timed(py(code, arg(db))))
+        ratio = statistics.median(ours) / statistics.median(bare)
+        out.append(
+            row(
+                f"TUI start to first screen with data, {label} (s)",
+                ours,
+                "s",
+                Goal("≤ 1.5 × bare Textual app", ratio <= 1.5, ratio),
+                f"bare app median {statistics.median(bare):.3f} s",
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------ the run
+
+
+def run(work: Path, *, quick: bool, scale: float | None, echo: Callable[[str], None]) -> list[Row]:
+    """Every figure, on a data set made under `work` (scale 1.0, or 0.03 with `quick`)."""
+    runs = 3
+    scale = scale if scale is not None else (0.03 if quick else 1.0)
+    today = date.today()
+
+    def step(msg: str) -> None:
+        echo(f"[{time.strftime('%H:%M:%S')}] {msg}")
+
+    step(f"district data set, scale {scale}, cut into monthly bundles (format 2: signed, sealed)")
+    t0 = time.perf_counter()
+    data = dataset.make(work, seed=1, scale=scale, today=today)
+    step(f"  made in {time.perf_counter() - t0:.0f} s")
+    rows = [export_row(data)]
+
+    step("merge: fieldapp, end to end")
+    merges = [
+        merge_child(
+            data.bundles, dataset.new_district(work / f"district{i}.db", data.sealing), data.sealing
+        )
+        for i in range(runs)
+    ]
+    step("merge baselines: raw SQL ceiling and sqlite-utils upsert")
+    rows += merge_rows(work, data, merges)
+    step("re-merge of every bundle (all already merged)")
+    rows.append(remerge_row(work, data, merges))
+    if not quick:
+        step("merge peak memory at scale 0.25")
+        rows.append(quarter_memory_row(work / "small", today, merges))
+
+    district = work / "district0.db"
+    step("district report, year, by community (the command, start to end)")
+    rows.append(report_row(district, today.year))
+    step("elder search on the district database, 100 queries")
+    rows.append(search_row(district))
+    step("save one home visit on a device database")
+    rows.append(save_row(work, quick))
+    step("TUI start to first screen with data")
+    device = sorted(data.devices.glob("*.db"))[0]
+    rows += startup_rows(device, district, 3 if quick else 5)
+    return rows
