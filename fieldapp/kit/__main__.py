@@ -11,7 +11,9 @@ from fieldapp.kit.spec import PLATFORMS, KitError, platforms_for, python_tag
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fieldapp.kit", description="离线安装包 (offline kit)")
+    p = argparse.ArgumentParser(
+        prog="python -m fieldapp.kit", description="离线安装包 (offline kit)"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="构建安装包 (build the kit into --out; older versions stay)")
     b.add_argument("--out", type=Path, required=True, help="安装包文件夹 (kit folder)")

@@ -8,8 +8,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +17,8 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from fieldapp.kit.resolve import Wheel, closure, file_sha256, requirements_text, wheels_in
-from fieldapp.kit.spec import KitError, Platform, pinned_dependencies, python_tag
 from fieldapp.kit.scripts import write_kit_files
+from fieldapp.kit.spec import KitError, Platform, pinned_dependencies, python_tag
 
 _ROOT = Path(__file__).resolve().parent.parent.parent
 _NO_WHEEL = re.compile(r"satisfies the requirement ([A-Za-z0-9._\-\[\]=<>!~,]+)")

@@ -62,9 +62,7 @@ def requires_dist(wheel: Path) -> list[str]:
     return HeaderParser().parsestr(text).get_all("Requires-Dist") or []
 
 
-def needed(
-    requirement: Requirement, markers: dict[str, str], extras: frozenset[str]
-) -> bool:
+def needed(requirement: Requirement, markers: dict[str, str], extras: frozenset[str]) -> bool:
     if requirement.marker is None:
         return True
     envs = [{**markers, "extra": e} for e in sorted(extras | {""})]

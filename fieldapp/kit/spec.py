@@ -79,7 +79,7 @@ def platforms_for(choice: str) -> list[Platform]:
 
 
 def python_tag(python: str) -> str:
-    """"3.11" -> "py311", the suffix of the requirements file for that Python."""
+    """ "3.11" -> "py311", the suffix of the requirements file for that Python."""
     if not re.fullmatch(r"3\.\d{1,2}", python):
         raise KitError(f"--python 须为 3.x 形式，如 3.11（收到 {python!r}）")
     return "py" + python.replace(".", "")
