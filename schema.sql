@@ -462,3 +462,22 @@ CREATE TABLE report_cache (
     report     TEXT NOT NULL,
     PRIMARY KEY (year, month, lang)
 );
+
+-- ------------------------------------------------------------ roster imports (issue 17)
+-- one row per first-day import of a register (elders, meal points, volunteers): who, when, which
+-- file by its sha256 (never its name: a file name may hold personal data), and the row counts.
+-- The records themselves are ordinary versions of this device.
+CREATE TABLE roster_imports (
+    import_id     TEXT PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('elder', 'meal_point', 'volunteer')),
+    file_sha256   TEXT NOT NULL,
+    imported_at   TEXT NOT NULL,
+    imported_by   TEXT NOT NULL,
+    device_id     TEXT NOT NULL,
+    rows_read     INTEGER NOT NULL,
+    rows_created  INTEGER NOT NULL,
+    rows_existing INTEGER NOT NULL,
+    rows_invalid  INTEGER NOT NULL,
+    detail        TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX roster_imports_file ON roster_imports (file_sha256);

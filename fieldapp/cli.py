@@ -921,5 +921,7 @@ def communities_import(db_path: Path | None, csv_file: Path) -> None:
     click.echo(f"已导入 {n} 个社区 (imported {n} communities)")
 
 
+main.add_command(__import__("fieldapp.roster_cli", fromlist=["_"]).import_roster)
+
 if __name__ == "__main__":  # pragma: no cover
     main(prog_name=os.environ.get("FIELDAPP_PROG", "fieldapp"))
