@@ -22,7 +22,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     required=True,
     help="花名册类型：老年人/助餐点/志愿者 (what the roster lists).",
 )
-@click.option("--sheet", default=None, help="工作表名称（默认第一个）(sheet name; default: the first).")
+@click.option(
+    "--sheet", default=None, help="工作表名称（默认第一个）(sheet name; default: the first)."
+)
 @click.option("--dry-run", is_flag=True, help="只检查，不保存 (check every row, save nothing).")
 @click.option(
     "--skip-invalid",

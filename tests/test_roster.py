@@ -53,8 +53,32 @@ def test_first_header_variant_with_flags_and_month_dates(store: Store, tmp_path:
     path = _xlsx(
         tmp_path / "a.xlsx",
         [
-            ["序号", "姓名", "身份证号码", "性别", "出生年月", "手机", "家庭住址", "独居", "低保", "紧急联系人", "备注"],
-            [1, "王建国", WANG, "男", "1944.03", 13912345678, "示例路8号", "是", "否", "王小明", "腿脚不便"],
+            [
+                "序号",
+                "姓名",
+                "身份证号码",
+                "性别",
+                "出生年月",
+                "手机",
+                "家庭住址",
+                "独居",
+                "低保",
+                "紧急联系人",
+                "备注",
+            ],
+            [
+                1,
+                "王建国",
+                WANG,
+                "男",
+                "1944.03",
+                13912345678,
+                "示例路8号",
+                "是",
+                "否",
+                "王小明",
+                "腿脚不便",
+            ],
             [2, "李秀英", LI, "女", datetime(1950, 5, 2), "", "示例路9号", "否", "是", "", None],
         ],
     )
@@ -62,10 +86,36 @@ def test_first_header_variant_with_flags_and_month_dates(store: Store, tmp_path:
     assert (out.saved, out.blocked, out.analysis.mapping.header_row) == (2, False, 2)
     rows = [tuple(r) for r in _elders(store)]
     assert rows == [
-        ("李秀英", LI, "F", "1950-05-02", None, "示例路9号", "other", '["dibao"]', None, None,
-         COMMUNITY, "general", "statutory_duty"),
-        ("王建国", WANG, "M", "1944-03-12", "13912345678", "示例路8号", "alone", "[]", "王小明",
-         "腿脚不便", COMMUNITY, "general", "statutory_duty"),
+        (
+            "李秀英",
+            LI,
+            "F",
+            "1950-05-02",
+            None,
+            "示例路9号",
+            "other",
+            '["dibao"]',
+            None,
+            None,
+            COMMUNITY,
+            "general",
+            "statutory_duty",
+        ),
+        (
+            "王建国",
+            WANG,
+            "M",
+            "1944-03-12",
+            "13912345678",
+            "示例路8号",
+            "alone",
+            "[]",
+            "王小明",
+            "腿脚不便",
+            COMMUNITY,
+            "general",
+            "statutory_duty",
+        ),
     ]
 
 
@@ -75,8 +125,28 @@ def test_second_header_variant_with_catalogue_columns_and_every_date_form(
     path = _xlsx(
         tmp_path / "b.xlsx",
         [
-            ["姓名", "身份证号", "性别", "出生日期", "联系电话", "现住址", "居住状况", "困难类型", "紧急联系人电话"],
-            ["王建国", WANG, "男", "1944/3/12", "", "示例路8号", "空巢", "特困、低保", "13812345678"],
+            [
+                "姓名",
+                "身份证号",
+                "性别",
+                "出生日期",
+                "联系电话",
+                "现住址",
+                "居住状况",
+                "困难类型",
+                "紧急联系人电话",
+            ],
+            [
+                "王建国",
+                WANG,
+                "男",
+                "1944/3/12",
+                "",
+                "示例路8号",
+                "空巢",
+                "特困、低保",
+                "13812345678",
+            ],
             ["李秀英", LI, "女", "19500502", "", "示例路9号", "与子女同住", "", ""],
             ["赵老汉", ZHAO, "男", 14214, "", "示例路1号", "独居", "重度残疾", ""],
         ],
@@ -84,7 +154,9 @@ def test_second_header_variant_with_catalogue_columns_and_every_date_form(
     )
     out = import_roster(store, path, "elder", Options())
     assert out.saved == 3, out.analysis.issues
-    got = {r["name"]: (r["birth_date"], r["living_status"], r["hardship_tags"]) for r in _elders(store)}
+    got = {
+        r["name"]: (r["birth_date"], r["living_status"], r["hardship_tags"]) for r in _elders(store)
+    }
     assert got == {
         "王建国": ("1944-03-12", "empty_nest", '["extreme_poverty","dibao"]'),
         "李秀英": ("1950-05-02", "with_children", "[]"),
@@ -96,7 +168,17 @@ def test_gbk_csv_with_the_third_header_variant(store: Store, tmp_path: Path) -> 
     path = _csv(
         tmp_path / "c.csv",
         [
-            ["姓名", "身份证号码", "性别", "出生日期", "联系电话", "住址", "空巢", "特困", "紧急联系人"],
+            [
+                "姓名",
+                "身份证号码",
+                "性别",
+                "出生日期",
+                "联系电话",
+                "住址",
+                "空巢",
+                "特困",
+                "紧急联系人",
+            ],
             ["王建国", WANG, "男", "1944-03-12", "13912345678", "示例路8号", "是", "是", "王小明"],
         ],
         "gbk",
@@ -105,7 +187,11 @@ def test_gbk_csv_with_the_third_header_variant(store: Store, tmp_path: Path) -> 
     assert (a.encoding, a.file_kind, len(a.ready), a.issues) == ("gbk", "csv", 1, [])
     out = import_roster(store, path, "elder", Options())
     r = _elders(store)[0]
-    assert (out.saved, r["living_status"], r["hardship_tags"]) == (1, "empty_nest", '["extreme_poverty"]')
+    assert (out.saved, r["living_status"], r["hardship_tags"]) == (
+        1,
+        "empty_nest",
+        '["extreme_poverty"]',
+    )
 
 
 def test_utf8_bom_csv_is_read(store: Store, tmp_path: Path) -> None:
@@ -141,7 +227,10 @@ def test_id_numbers_excel_stored_as_numbers_are_reported_never_saved(
         (5, "id_number", "身份证号被 Excel 存成了数字（显示为 E+17"),
         (6, "id_number", "身份证号「3.21202E+17」是科学计数法（E+17）"),
     ]
-    issues = [(i.row, i.field, i.message[: len(w[2])]) for i, w in zip(out.analysis.issues, want)]
+    issues = [
+        (i.row, i.field, i.message[: len(w[2])])
+        for i, w in zip(out.analysis.issues, want, strict=True)
+    ]
     assert len(out.analysis.issues) == 3 and issues == want
 
 
@@ -197,7 +286,9 @@ def test_duplicates_in_the_file_and_reimport_adds_nothing(store: Store, tmp_path
         ("elder", 3, 2, 0, 1, "周红", sha),
         ("elder", 3, 0, 3, 0, "周红", sha),
     ]
-    assert "dup" not in json.dumps([tuple(r) for r in store.conn.execute("SELECT * FROM roster_imports")])
+    assert "dup" not in json.dumps(
+        [tuple(r) for r in store.conn.execute("SELECT * FROM roster_imports")]
+    )
 
 
 def test_dry_run_and_one_bad_row_save_nothing(store: Store, tmp_path: Path) -> None:
@@ -255,12 +346,18 @@ def test_saved_mapping_is_written_then_reused_for_unknown_headers(
     mapping = tmp_path / "street.json"
     path = _xlsx(
         tmp_path / "g.xlsx",
-        [["姓名", "身份证号", "住址", "居住状况", "户籍地"], ["王建国", WANG, "示例路8号", "独居", "海陵"]],
+        [
+            ["姓名", "身份证号", "住址", "居住状况", "户籍地"],
+            ["王建国", WANG, "示例路8号", "独居", "海陵"],
+        ],
     )
     analyse(store, path, "elder", Options(mapping_file=mapping))
     saved = json.loads(mapping.read_text(encoding="utf-8"))
     assert saved["columns"] == {
-        "姓名": "name", "身份证号": "id_number", "住址": "address", "居住状况": "living_status",
+        "姓名": "name",
+        "身份证号": "id_number",
+        "住址": "address",
+        "居住状况": "living_status",
         "户籍地": None,
     }
     saved["columns"]["老人名字"] = "name"
@@ -273,15 +370,22 @@ def test_saved_mapping_is_written_then_reused_for_unknown_headers(
     )
     out = import_roster(store, other, "elder", Options(mapping_file=mapping))
     assert out.saved == 1 and out.analysis.mapping.unknown == []
-    assert tuple(store.conn.execute("SELECT name, living_status, visit_risk FROM elder").fetchone()) == (
-        "李秀英", "empty_nest", "priority",
+    assert tuple(
+        store.conn.execute("SELECT name, living_status, visit_risk FROM elder").fetchone()
+    ) == (
+        "李秀英",
+        "empty_nest",
+        "priority",
     )
 
 
 def test_meal_points_and_volunteers(store: Store, tmp_path: Path) -> None:
     points = _xlsx(
         tmp_path / "m.xlsx",
-        [["助餐点名称", "类型", "服务方式", "日供餐能力", "社区"], ["幸福食堂", "老年食堂", "堂食、送餐", 120, "城东街道某社区"]],
+        [
+            ["助餐点名称", "类型", "服务方式", "日供餐能力", "社区"],
+            ["幸福食堂", "老年食堂", "堂食、送餐", 120, "城东街道某社区"],
+        ],
     )
     community = store.communities()
     name = next(c["name_zh"] for c in community if c["code"] == COMMUNITY)
@@ -290,7 +394,9 @@ def test_meal_points_and_volunteers(store: Store, tmp_path: Path) -> None:
     wb.save(points)
     out = import_roster(store, points, "meal_point", Options())
     assert out.saved == 1, out.analysis.issues
-    row = store.conn.execute("SELECT name, kind, modes, capacity_daily, community_code FROM meal_point").fetchone()
+    row = store.conn.execute(
+        "SELECT name, kind, modes, capacity_daily, community_code FROM meal_point"
+    ).fetchone()
     assert tuple(row) == ("幸福食堂", "canteen", '["delivery","dine_in"]', 120, COMMUNITY) or tuple(
         row
     ) == ("幸福食堂", "canteen", '["dine_in","delivery"]', 120, COMMUNITY)
@@ -300,8 +406,12 @@ def test_meal_points_and_volunteers(store: Store, tmp_path: Path) -> None:
         "gbk",
     )
     assert import_roster(store, vols, "volunteer", Options()).saved == 1
-    assert tuple(store.conn.execute("SELECT name, phone, platform_no FROM volunteer").fetchone()) == (
-        "陈志愿", "13700000001", "JS0001",
+    assert tuple(
+        store.conn.execute("SELECT name, phone, platform_no FROM volunteer").fetchone()
+    ) == (
+        "陈志愿",
+        "13700000001",
+        "JS0001",
     )
 
 
@@ -310,7 +420,11 @@ def test_meal_points_and_volunteers(store: Store, tmp_path: Path) -> None:
     [
         ("a.xlsx", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, "这不是表格文件"),
         ("b.xlsx", b"", "文件是空的"),
-        ("c.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptedPackage".encode("utf-16-le"), "设有打开密码"),
+        (
+            "c.xls",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptedPackage".encode("utf-16-le"),
+            "设有打开密码",
+        ),
         ("d.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "旧版 .xls"),
         ("e.csv", "备忘\n明天开会\n买菜\n".encode(), "找不到表头行"),
         ("f.xlsx", b"PK\x03\x04garbage", "文件已损坏"),
@@ -350,19 +464,39 @@ def test_cli_imports_reports_and_refuses(store: Store, db_path: Path, tmp_path: 
     store.close()
     path = _xlsx(
         tmp_path / "r.xlsx",
-        [["姓名", "身份证号码", "住址", "居住状况"], ["王建国", WANG, "示例路8号", "独居"], ["李秀英", LI, "", "独居"]],
+        [
+            ["姓名", "身份证号码", "住址", "居住状况"],
+            ["王建国", WANG, "示例路8号", "独居"],
+            ["李秀英", LI, "", "独居"],
+        ],
     )
     run = CliRunner().invoke
     args = ["import-roster", str(path), "--kind", "elder", "--db", str(db_path)]
     res = run(main, [*args, "--report", str(tmp_path / "rep.xlsx")])
-    assert res.exit_code == 1 and "第4行 住址：必填" in res.output and "未保存任何记录" in res.output
+    assert (
+        res.exit_code == 1 and "第4行 住址：必填" in res.output and "未保存任何记录" in res.output
+    )
     assert (tmp_path / "rep.xlsx").exists()
     res = run(main, [*args, "--dry-run", "--skip-invalid"])
     assert res.exit_code == 1 and "试运行：未保存任何记录" in res.output
     res = run(main, [*args, "--skip-invalid"])
     assert res.exit_code == 0 and "已导入 1 条记录" in res.output
     (tmp_path / "n.txt").write_bytes(b"\x00\x01\x02" * 100)
-    res = run(main, ["import-roster", str(tmp_path / "n.txt"), "--kind", "elder", "--db", str(db_path)])
+    res = run(
+        main, ["import-roster", str(tmp_path / "n.txt"), "--kind", "elder", "--db", str(db_path)]
+    )
     assert res.exit_code == 1 and "这不是表格文件" in res.output and "Traceback" not in res.output
     with Store.open(db_path) as s:
         assert s.conn.execute("SELECT count(*) FROM elder").fetchone()[0] == 1
+
+
+def test_the_roster_core_does_not_import_textual() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fieldapp.roster, fieldapp.roster.bench, fieldapp.roster_cli\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

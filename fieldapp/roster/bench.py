@@ -28,7 +28,17 @@ def write_elder_roster(path: Path, rows: int, *, seed: int = 17) -> None:
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     ws = wb.add_worksheet("花名册")
     ws.write_row(0, 0, ["某社区老年人花名册"])
-    headers = ["序号", "姓名", "身份证号码", "性别", "出生日期", "联系电话", "家庭住址", "独居", "困难类型"]
+    headers = [
+        "序号",
+        "姓名",
+        "身份证号码",
+        "性别",
+        "出生日期",
+        "联系电话",
+        "家庭住址",
+        "独居",
+        "困难类型",
+    ]
     ws.write_row(1, 0, headers)
     seen: set[str] = set()
     for i in range(rows):
@@ -43,7 +53,15 @@ def write_elder_roster(path: Path, rows: int, *, seed: int = 17) -> None:
         ws.write_string(i + 2, 1, name)
         ws.write_string(i + 2, 2, number)
         ws.write_row(i + 2, 3, [gender, born.strftime("%Y/%-m/%-d"), f"139{i:08d}"])
-        ws.write_row(i + 2, 6, [f"示例路{i % 300}号", rng.choice(["是", "否"]), rng.choice(["", "低保", "特困、低保"])])
+        ws.write_row(
+            i + 2,
+            6,
+            [
+                f"示例路{i % 300}号",
+                rng.choice(["是", "否"]),
+                rng.choice(["", "低保", "特困、低保"]),
+            ],
+        )
     wb.close()
 
 

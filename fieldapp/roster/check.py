@@ -157,7 +157,9 @@ class RowChecker:
         month = data.pop("_birth_month", None)
         code = data.get("community_code")
         if code is not None and code not in self.known_codes:
-            return None, [Issue(number, "community_code", "社区", f"社区代码「{code}」不在本库的社区表中")]
+            return None, [
+                Issue(number, "community_code", "社区", f"社区代码「{code}」不在本库的社区表中")
+            ]
         try:
             record = models.validate_record(self.kind, data)
         except models.RecordInvalid as e:

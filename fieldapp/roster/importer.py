@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from fieldapp import kinds
 from fieldapp.roster import mapping as mapping_mod
 from fieldapp.roster.check import Issue, RowChecker, duplicate_key, duplicate_text
-from fieldapp.roster.mapping import KINDS, Mapping, Saved, find_header
+from fieldapp.roster.mapping import KINDS, Mapping, find_header
 from fieldapp.roster.read import MAX_BLANK_RUN, MAX_ROWS, Cell, RosterRefused, open_rows
 
 if TYPE_CHECKING:
@@ -85,14 +85,18 @@ def analyse(store: Store, path: Path, kind: str, opts: Options) -> Analysis:
         data = path.read_bytes()
     except OSError as e:
         raise RosterRefused(f"无法读取文件：{e.strerror}", "cannot read file") from None
-    saved = mapping_mod.load_saved(opts.mapping_file, kind) if _reuse(opts) else None
+    reuse = (
+        opts.mapping_file if opts.mapping_file is not None and opts.mapping_file.exists() else None
+    )
+    saved = mapping_mod.load_saved(reuse, kind) if reuse is not None else None
     source = open_rows(path, data, opts.sheet)
     try:
         rows = iter(source.rows)
         head = _take(rows, 20)
         mp = find_header(kind, head, saved)
-        a = Analysis(kind, hashlib.sha256(data).hexdigest(), source.sheet, source.kind,
-                     source.encoding, mp)
+        a = Analysis(
+            kind, hashlib.sha256(data).hexdigest(), source.sheet, source.kind, source.encoding, mp
+        )
         rest = (r for r in head if r[0] > mp.header_row)
         _check_rows(store, a, _chain(rest, rows), source.estimate, opts)
     finally:
@@ -100,10 +104,6 @@ def analyse(store: Store, path: Path, kind: str, opts: Options) -> Analysis:
     if opts.mapping_file is not None and saved is None:
         mapping_mod.save(a.mapping, opts.mapping_file)
     return a
-
-
-def _reuse(opts: Options) -> bool:
-    return opts.mapping_file is not None and opts.mapping_file.exists()
 
 
 def _take(rows: Iterator[tuple[int, list[Cell]]], n: int) -> list[tuple[int, list[Cell]]]:
@@ -189,9 +189,7 @@ def _existing_keys(store: Store, kind: str) -> set[tuple[str, ...]]:
     """Keys of the records already here (not deleted): a row with one of them is not imported again."""
     if kind == "elder":
         sql = "SELECT id_number, name, birth_date FROM elder WHERE deleted = 0"
-        return {
-            ("id", r[0]) if r[0] else ("nb", r[1], r[2]) for r in store.conn.execute(sql)
-        }
+        return {("id", r[0]) if r[0] else ("nb", r[1], r[2]) for r in store.conn.execute(sql)}
     if kind == "meal_point":
         sql = "SELECT community_code, name FROM meal_point WHERE deleted = 0"
         return {(r[0], r[1]) for r in store.conn.execute(sql)}
@@ -249,7 +247,9 @@ def commit(store: Store, a: Analysis, opts: Options) -> str:
                     total,
                     len(a.existing),
                     len(a.bad_rows),
-                    json.dumps({"file_kind": a.file_kind, "sheet_header_row": a.mapping.header_row}),
+                    json.dumps(
+                        {"file_kind": a.file_kind, "sheet_header_row": a.mapping.header_row}
+                    ),
                 ),
             )
     except StoreError as e:

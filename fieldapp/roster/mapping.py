@@ -194,7 +194,9 @@ def find_header(
         fields = {t for t in cols.values() if t != IGNORE}
         if "name" in fields and len(fields) >= 2:
             _no_twice(cols, headers)
-            return Mapping(kind, number, headers, cols, unknown, dict(saved.defaults if saved else {}))
+            return Mapping(
+                kind, number, headers, cols, unknown, dict(saved.defaults if saved else {})
+            )
     raise RosterRefused(
         "找不到表头行：前20行中没有同时含「姓名/名称」和其他已知列的一行。"
         "请确认选对了工作表，或用 --mapping 提供列对应关系",
@@ -231,7 +233,8 @@ def load_saved(path: Path, kind: str) -> Saved:
         raise RosterRefused("这不是 fieldapp 的列对应关系文件", "not a roster mapping file")
     if obj.get("kind") != kind:
         raise RosterRefused(
-            f"对应关系文件用于「{obj.get('kind')}」，不是本次的「{kind}」", "mapping of another kind"
+            f"对应关系文件用于「{obj.get('kind')}」，不是本次的「{kind}」",
+            "mapping of another kind",
         )
     columns, defaults = obj.get("columns", {}), obj.get("defaults", {})
     allowed = targets(kind)

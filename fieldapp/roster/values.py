@@ -99,7 +99,9 @@ def a_date(v: object) -> date | None:
     if re.fullmatch(r"\d{4,5}(\.0+)?", s):
         return _serial(float(s))
     if re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?", s):
-        raise ValueProblem(f"出生年月「{s}」没有日：请填写完整日期，或填身份证号（出生日期由它得出）")
+        raise ValueProblem(
+            f"出生年月「{s}」没有日：请填写完整日期，或填身份证号（出生日期由它得出）"
+        )
     raise ValueProblem(f"日期「{s}」无法识别，请写成 1945-03-01")
 
 
@@ -141,13 +143,25 @@ def codes(catalogue: str, v: object) -> list[str]:
     s = text(v)
     if s is None or s in ("无", "否", "/"):
         return []
-    return list(dict.fromkeys(c for part in _SPLIT.split(s) if part and (c := code(catalogue, part))))
+    return list(
+        dict.fromkeys(c for part in _SPLIT.split(s) if part and (c := code(catalogue, part)))
+    )
 
 
 _ALIASES: dict[str, dict[str, str]] = {
-    "living_status": {"与子女共同居住": "with_children", "与子女居住": "with_children", "其它": "other"},
+    "living_status": {
+        "与子女共同居住": "with_children",
+        "与子女居住": "with_children",
+        "其它": "other",
+    },
     "hardship_tags": {"特困供养": "extreme_poverty", "低保户": "dibao", "其它": "other"},
-    "elder_status": {"正常": "active", "在册": "active", "迁出": "moved_out", "死亡": "deceased", "去世": "deceased"},
+    "elder_status": {
+        "正常": "active",
+        "在册": "active",
+        "迁出": "moved_out",
+        "死亡": "deceased",
+        "去世": "deceased",
+    },
     "meal_point_status": {"正常": "open", "运营": "open", "停业": "closed"},
     "visit_risk": {"高": "high", "重点": "priority"},
 }
