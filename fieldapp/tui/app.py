@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -14,7 +14,7 @@ from textual.screen import Screen
 from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.store import Store
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.tui.keys import Translated
 
 if TYPE_CHECKING:  # forms import the models: loaded when the first form opens
     from fieldapp.tui.forms import FormResult
@@ -56,7 +56,7 @@ def _screen_factory(name: str) -> Screen[Any]:
     return RecordListScreen(name)
 
 
-class FieldApp(App[None]):
+class FieldApp(Translated, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "fieldapp"
     BINDINGS = [
@@ -70,10 +70,13 @@ class FieldApp(App[None]):
         Binding("ctrl+q", "quit", "quit", priority=True),
     ]
 
+    def __new__(cls, db_path: Path, *, lang: str | None = None) -> Self:
+        i18n.set_lang(lang)  # first: the language picks the class's twin (keys.Translated)
+        return super().__new__(cls)
+
     def __init__(self, db_path: Path, *, lang: str | None = None) -> None:
         self.lang = i18n.set_lang(lang)
         super().__init__()
-        translate_bindings(self)
         self.db_path = db_path
         self.store = Store.open(db_path)
         self.title = t("app_title")

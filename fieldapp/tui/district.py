@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -26,7 +26,7 @@ from textual.widgets import (
 from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.store import Store
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.tui.keys import Translated
 
 STATUS_WORD = {
     "new": "status_new",
@@ -37,7 +37,7 @@ STATUS_WORD = {
 }
 
 
-class MergeScreen(Screen[None]):
+class MergeScreen(Translated, Screen[None]):
     BINDINGS = [
         Binding("ctrl+o", "scan", "scan"),
         Binding("space", "toggle_row", "toggle"),
@@ -58,7 +58,6 @@ class MergeScreen(Screen[None]):
         self, db_path: Path, folder: Path | None = None, key_file: Path | None = None
     ) -> None:
         super().__init__()
-        translate_bindings(self)
         self.db_path = db_path
         self.key_file = key_file
         self.folder = folder or Path.home()
@@ -227,7 +226,7 @@ class MergeScreen(Screen[None]):
         self.query_one("#summary", Static).update(Group(table, *[Text(x) for x in lines]))
 
 
-class DistrictApp(App[None]):
+class DistrictApp(Translated, App[None]):
     TITLE = "fieldapp"
     BINDINGS = [
         Binding("f2", "goto('merge')", "merge", priority=True),
@@ -235,6 +234,17 @@ class DistrictApp(App[None]):
         Binding("f4", "goto('review')", "review", priority=True),
         Binding("ctrl+q", "quit", "quit", priority=True),
     ]
+
+    def __new__(
+        cls,
+        db_path: Path,
+        *,
+        lang: str | None = None,
+        folder: Path | None = None,
+        key_file: Path | None = None,
+    ) -> Self:
+        i18n.set_lang(lang)  # first: the language picks the class's twin (keys.Translated)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -246,7 +256,6 @@ class DistrictApp(App[None]):
     ) -> None:
         i18n.set_lang(lang)
         super().__init__()
-        translate_bindings(self)
         self.db_path = db_path
         self.folder = folder
         self.key_file = key_file

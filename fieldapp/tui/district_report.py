@@ -28,7 +28,7 @@ from textual.widgets import (
 
 from fieldapp import i18n, report
 from fieldapp.i18n import t
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.tui.keys import Translated
 
 SUB_COLUMNS = (
     "home_service_coverage",
@@ -49,7 +49,7 @@ def _bar(value: float | None, target: float | None, width: int = 20) -> Text:
     return Text("█" * filled, style=color) + Text("░" * (width - filled), style="dim")
 
 
-class IndicatorScreen(Screen[None]):
+class IndicatorScreen(Translated, Screen[None]):
     BINDINGS = [
         Binding("enter", "drill", "drill_down"),
         Binding("backspace,escape", "up", "drill_up"),
@@ -70,7 +70,6 @@ class IndicatorScreen(Screen[None]):
 
     def __init__(self, db_path: Path) -> None:
         super().__init__()
-        translate_bindings(self)
         self.db_path = db_path
         self.year = date.today().year
         self.path: list[tuple[str, str, str]] = [("district", "321202", "")]  # drill-down trail
@@ -251,8 +250,19 @@ def _side_table(
     return table
 
 
-class DecisionDialog(ModalScreen[str | None]):
-    """Two versions or two records side by side (differences highlighted); a key decides."""
+class DecisionDialog(Translated, ModalScreen[str | None]):
+    """Two versions or two records side by side (differences highlighted); a key decides.
+
+    Every decision key is declared once; `check_action` hides the ones this dialog does not offer
+    (a conflict offers A/B, a duplicate person same/different)."""
+
+    BINDINGS = [
+        Binding("a", "choose('a')", "keep_a"),
+        Binding("b", "choose('b')", "keep_b"),
+        Binding("s", "choose('s')", "same_person"),
+        Binding("d", "choose('d')", "different_person"),
+        Binding("escape", "choose('')", "cancel"),
+    ]
 
     DEFAULT_CSS = """
     DecisionDialog { align: center middle; }
@@ -277,12 +287,6 @@ class DecisionDialog(ModalScreen[str | None]):
             choices,
             kind,
         )
-        self._bindings_for_choices()
-
-    def _bindings_for_choices(self) -> None:
-        for key, (value, label) in self.choices.items():
-            self._bindings.bind(key, f"choose('{value}')", label)
-        self._bindings.bind("escape", "choose('')", t("cancel"))
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -294,11 +298,17 @@ class DecisionDialog(ModalScreen[str | None]):
             yield Label(Text(f"{keys}  [Esc] {t('cancel')}"))
         yield Footer()
 
-    def action_choose(self, value: str) -> None:
-        self.dismiss(value or None)
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "choose":
+            return parameters[0] == "" or parameters[0] in self.choices
+        return True
+
+    def action_choose(self, key: str) -> None:
+        """The key pressed (never one this dialog does not offer: `check_action`) → its value."""
+        self.dismiss(self.choices[key][0] if key else None)
 
 
-class ReviewScreen(Screen[None]):
+class ReviewScreen(Translated, Screen[None]):
     BINDINGS = [Binding("enter", "open_item", "open"), Binding("ctrl+r", "reload", "reload")]
     DEFAULT_CSS = """
     ReviewScreen TabbedContent { height: 1fr; }
@@ -307,7 +317,6 @@ class ReviewScreen(Screen[None]):
 
     def __init__(self, db_path: Path) -> None:
         super().__init__()
-        translate_bindings(self)
         self.db_path = db_path
 
     def compose(self) -> ComposeResult:

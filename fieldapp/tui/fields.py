@@ -21,7 +21,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, S
 
 from fieldapp import i18n, models, reference
 from fieldapp.i18n import t
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.tui.keys import Translated
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -262,7 +262,7 @@ class SubsidyField(Vertical):
             self.query_one(f"#sub-{code}", Input).value = str((value or {}).get(code, "") or "")
 
 
-class _LinesField(Vertical):
+class _LinesField(Translated, Vertical):
     """A picker + inputs + Add button over a small table of lines; Delete removes the selected line."""
 
     DEFAULT_CSS = """
@@ -276,7 +276,6 @@ class _LinesField(Vertical):
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
-        translate_bindings(self)
         self.lines: list[dict[str, Any]] = []
 
     def on_mount(self) -> None:

@@ -19,7 +19,7 @@ from fieldapp.i18n import t
 from fieldapp.models import RecordInvalid
 from fieldapp.store import Saved, Store, StoreError
 from fieldapp.tui.fields import FieldRow
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.tui.keys import Translated
 
 # fields the form leaves out: the form does not ask what the record computes itself
 HIDDEN: dict[str, set[str]] = {"assessment": {"total"}}
@@ -89,7 +89,7 @@ def preview(kind: str, data: dict[str, Any]) -> str:
     return ""
 
 
-class RecordForm(ModalScreen[FormResult | None]):
+class RecordForm(Translated, ModalScreen[FormResult | None]):
     """Add or edit one record. A refused save keeps everything typed and marks each wrong field."""
 
     BINDINGS = [
@@ -117,7 +117,6 @@ class RecordForm(ModalScreen[FormResult | None]):
         context: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        translate_bindings(self)
         self.store, self.kind, self.record_id = store, kind, record_id
         self.model = models.MODELS[kind]
         self.base_version_id: str | None = None

@@ -13,21 +13,17 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from fieldapp import i18n
-from fieldapp.i18n import WORDS, t
+from fieldapp.i18n import t
 from fieldapp.store import Store
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.tui.keys import Translated
 
 if TYPE_CHECKING:
     from fieldapp.tui.app import FieldApp
 
 
-class AppScreen(Screen[None]):
+class AppScreen(Translated, Screen[None]):
     """A screen of the worker's app: its key descriptions in the UI language, the app (and so the
     store) at hand as `fapp`."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        translate_bindings(self)
 
     @property
     def fapp(self) -> FieldApp:
@@ -67,7 +63,7 @@ class PagedTable:
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(Translated, ModalScreen[bool]):
     BINDINGS = [Binding("escape", "no", "no"), Binding("y", "yes", "yes")]
     DEFAULT_CSS = """
     ConfirmDialog { align: center middle; }
@@ -77,7 +73,6 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def __init__(self, question: str) -> None:
         super().__init__()
-        translate_bindings(self)
         self.question = question
 
     def compose(self) -> ComposeResult:
@@ -118,7 +113,7 @@ def elder_rows(table: DataTable, rows: list[dict[str, Any]], *, today_year: int)
 ELDER_COLUMNS = ("name", "gender", "age", "id_number", "risk", "status", "address")
 
 
-class ElderPicker(ModalScreen[tuple[str, str] | None]):
+class ElderPicker(Translated, ModalScreen[tuple[str, str] | None]):
     """Search as you type and pick one elder (Enter)."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
@@ -130,7 +125,6 @@ class ElderPicker(ModalScreen[tuple[str, str] | None]):
 
     def __init__(self, store: Store) -> None:
         super().__init__()
-        translate_bindings(self)
         self.store = store
 
     def compose(self) -> ComposeResult:
@@ -171,7 +165,7 @@ class ElderPicker(ModalScreen[tuple[str, str] | None]):
         self.dismiss(None)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Translated, ModalScreen[None]):
     """Every key of the app and of the screen it was opened from (read from the bindings themselves)."""
 
     BINDINGS = [Binding("escape,f1,question_mark,q", "close", "cancel")]
@@ -180,30 +174,24 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > VerticalScroll { width: 90%; max-width: 90; height: 90%; border: round $accent; background: $surface; padding: 0 1; }
     """
 
-    def __init__(self, under: Screen) -> None:
+    def __init__(self, under: Screen[Any]) -> None:
         super().__init__()
-        translate_bindings(self)
         self.under = under
 
     def compose(self) -> ComposeResult:
         table = Table(title=t("keys"), expand=True, show_lines=False)
         table.add_column(t("keys"), no_wrap=True)
         table.add_column("")
-        seen: set[str] = set()
+        # the keys the screen underneath and the app declare, in the UI language (their classes are
+        # the language's twins, keys.Translated); one line per action, its keys joined
+        keys: dict[tuple[str, str], list[str]] = {}
         for source in (self.under, self.app):
-            for b in getattr(source, "BINDINGS", []):
-                key, desc, show = (
-                    (b.key, b.description, b.show)
-                    if isinstance(b, Binding)
-                    else (b[0], b[2] if len(b) > 2 else "", True)
-                )
-                first = key.split(",")[0]
-                if not desc or not show or first in seen:
-                    continue
-                seen.add(first)
-                table.add_row(
-                    self.app.get_key_display(Binding(first, "")), t(desc) if desc in WORDS else desc
-                )
+            for b in Binding.make_bindings(type(source).BINDINGS):
+                if b.show and b.description:
+                    shown = keys.setdefault((b.action, b.description), [])
+                    shown.append(self.app.get_key_display(b))
+        for (_, description), shown in keys.items():
+            table.add_row(" / ".join(shown), description)
         table.add_row(
             "F2–F9", "= 1–8（输入时也可用）" if i18n.lang() == "zh" else "= 1–8 (also while typing)"
         )
