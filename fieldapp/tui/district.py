@@ -36,6 +36,16 @@ STATUS_WORD = {
     "checked": "status_new",
 }
 
+# (column key, word) of the bundle list; a row's cells are filled by key, so none can swap
+BUNDLE_COLUMNS = (
+    ("✓", ""),
+    ("file", "file"),
+    ("community", "community"),
+    ("period", "period"),
+    ("seq", ""),
+    ("status", "status"),
+)
+
 
 class MergeScreen(Translated, Screen[None]):
     BINDINGS = [
@@ -45,14 +55,7 @@ class MergeScreen(Translated, Screen[None]):
         Binding("m", "merge", "merge_selected"),
         Binding("escape", "cancel_merge", "cancel"),
     ]
-    DEFAULT_CSS = """
-    MergeScreen #merge-row, MergeScreen #merge-key-row { height: 1; }
-    MergeScreen #merge-key { width: 1fr; }
-    MergeScreen #merge-pass { width: 24; }
-    MergeScreen #merge-folder { width: 1fr; }
-    MergeScreen #bundles { height: 1fr; }
-    MergeScreen #summary { height: auto; max-height: 12; }
-    """
+    CSS_PATH = "district.tcss"
 
     def __init__(
         self, db_path: Path, folder: Path | None = None, key_file: Path | None = None
@@ -86,9 +89,9 @@ class MergeScreen(Translated, Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(
-            "✓", t("file"), t("community"), t("period"), "seq", t("status")
-        )
+        table = self.query_one(DataTable)
+        for key, label in BUNDLE_COLUMNS:
+            table.add_column(t(label) if label else key, key=key)
         self.action_scan()
 
     @on(Button.Pressed, "#scan")
@@ -106,15 +109,15 @@ class MergeScreen(Translated, Screen[None]):
                 status, reason, manifest = bundle_status(store.conn, f)
                 self.status[f.name] = status
                 word = t(STATUS_WORD[status]) + (f"：{reason}" if reason else "")
-                table.add_row(
-                    "✓" if f.name in self.selected else "",
-                    word,
-                    (manifest or {}).get("community_code", ""),
-                    (manifest or {}).get("period", ""),
-                    str((manifest or {}).get("seq", "")),
-                    f.name,
-                    key=f.name,
-                )
+                cells = {
+                    "✓": "✓" if f.name in self.selected else "",
+                    "file": f.name,
+                    "community": (manifest or {}).get("community_code", ""),
+                    "period": (manifest or {}).get("period", ""),
+                    "seq": str((manifest or {}).get("seq", "")),
+                    "status": word,
+                }
+                table.add_row(*(cells[key] for key, _ in BUNDLE_COLUMNS), key=f.name)
         if not self.selected:
             self.action_select_new()
         self.query_one("#summary", Static).update(t("bundles_found", n=len(self.files)))
@@ -126,9 +129,7 @@ class MergeScreen(Translated, Screen[None]):
     def _mark(self) -> None:
         table = self.query_one(DataTable)
         for f in self.files:
-            table.update_cell(
-                f.name, table.ordered_columns[0].key, "✓" if f.name in self.selected else ""
-            )
+            table.update_cell(f.name, "✓", "✓" if f.name in self.selected else "")
 
     def action_toggle_row(self) -> None:
         table = self.query_one(DataTable)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -57,16 +58,7 @@ class IndicatorScreen(Translated, Screen[None]):
         Binding("right_square_bracket", "year(1)", "next_year"),
         Binding("ctrl+x", "xlsx", "export_xlsx", priority=True),
     ]
-    DEFAULT_CSS = """
-    IndicatorScreen #ind-head { height: auto; }
-    IndicatorScreen #ind-trend { height: 4; }
-    IndicatorScreen #ind-trend Vertical { width: 1fr; height: 4; }
-    IndicatorScreen Sparkline { height: 2; margin: 0 1; width: 1fr; }
-    IndicatorScreen .spark-label { color: $text-muted; padding-left: 1; }
-    IndicatorScreen #ind-sub { height: 1fr; }
-    IndicatorScreen #ind-out-row { height: 1; }
-    IndicatorScreen #ind-out { width: 1fr; }
-    """
+    CSS_PATH = "district_report.tcss"
 
     def __init__(self, db_path: Path) -> None:
         super().__init__()
@@ -264,12 +256,7 @@ class DecisionDialog(Translated, ModalScreen[str | None]):
         Binding("escape", "choose('')", "cancel"),
     ]
 
-    DEFAULT_CSS = """
-    DecisionDialog { align: center middle; }
-    DecisionDialog > VerticalScroll { width: 100%; height: 100%; border: round $accent; background: $surface; }
-    DecisionDialog Horizontal { height: auto; }
-    DecisionDialog Static.side { width: 1fr; }
-    """
+    CSS_PATH = "district_report.tcss"
 
     def __init__(
         self,
@@ -310,10 +297,7 @@ class DecisionDialog(Translated, ModalScreen[str | None]):
 
 class ReviewScreen(Translated, Screen[None]):
     BINDINGS = [Binding("enter", "open_item", "open"), Binding("ctrl+r", "reload", "reload")]
-    DEFAULT_CSS = """
-    ReviewScreen TabbedContent { height: 1fr; }
-    ReviewScreen DataTable { height: 1fr; }
-    """
+    CSS_PATH = "district_report.tcss"
 
     def __init__(self, db_path: Path) -> None:
         super().__init__()
@@ -426,6 +410,23 @@ class ReviewScreen(Translated, Screen[None]):
     def _row(self) -> None:
         self.action_open_item()
 
+    def _decide(
+        self, decide: Callable[[sqlite3.Connection, int, str], None], item: int, choice: str
+    ) -> None:
+        """Record a decision; one the review refuses (decided meanwhile, gone) is said, not raised."""
+        from fieldapp.review import ReviewError
+
+        conn = self._conn()
+        try:
+            decide(conn, item, choice)
+        except ReviewError as e:
+            self.notify(e.en if i18n.lang() == "en" else e.zh, severity="error")
+        else:
+            self.notify(t("decided"))
+        finally:
+            conn.close()
+        self.reload()
+
     def _open_conflict(self, cid: int) -> None:
         from fieldapp import review
 
@@ -439,13 +440,7 @@ class ReviewScreen(Translated, Screen[None]):
 
         def done(choice: str | None) -> None:
             if choice:
-                c2 = self._conn()
-                try:
-                    review.decide_conflict(c2, cid, choice)
-                finally:
-                    c2.close()
-                self.notify(t("decided"))
-                self.reload()
+                self._decide(review.decide_conflict, cid, choice)
 
         title = f"{i18n.kind_label(info['kind'])} {info['record_id']} · {info['reason']}"
         self.app.push_screen(
@@ -473,13 +468,7 @@ class ReviewScreen(Translated, Screen[None]):
 
         def done(choice: str | None) -> None:
             if choice:
-                c2 = self._conn()
-                try:
-                    review.decide_review(c2, item_id, choice)
-                finally:
-                    c2.close()
-                self.notify(t("decided"))
-                self.reload()
+                self._decide(review.decide_review, item_id, choice)
 
         self.app.push_screen(
             DecisionDialog(f"{item['queue']} · {item['shown_key']}", a, b, choices, item["kind"]),
