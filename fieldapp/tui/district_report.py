@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -111,7 +112,7 @@ class IndicatorScreen(Translated, Screen[None]):
             expand=True,
             box=None,
         )
-        for col, just in (
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
             (t("indicator"), "left"),
             (t("numerator"), "right"),
             (t("denominator"), "right"),
@@ -119,8 +120,9 @@ class IndicatorScreen(Translated, Screen[None]):
             (t("target"), "right"),
             ("", "left"),
             (t("status"), "left"),
-        ):
-            head.add_column(col, justify=just)  # type: ignore[arg-type]
+        )
+        for col, just in columns:
+            head.add_column(col, justify=just)
         for ind in report.INDICATORS:
             f = r.get(code, ind)
             head.add_row(

@@ -75,7 +75,8 @@ class FieldRow(Vertical):
         self.model = model
         self.field_name = name
         self.info = model.model_fields[name]
-        self.extra: dict[str, Any] = dict(self.info.json_schema_extra or {})  # type: ignore[arg-type]
+        extra = self.info.json_schema_extra
+        self.extra: dict[str, Any] = dict(extra) if isinstance(extra, dict) else {}
         self.annotation, self.optional = _unwrap(self.info.annotation)
         self.context = context
         self.control: Widget = self._make_control()
@@ -296,8 +297,8 @@ class LinesField(Translated, Vertical):
         self.lines: list[dict[str, Any]] = []
 
     def on_mount(self) -> None:
-        for w in self.query("Input, Select"):
-            w.compact = True  # type: ignore[attr-defined]
+        for w in [*self.query(Input), *self.query(Select)]:
+            w.compact = True
 
     def _table(self) -> DataTable[str]:
         return self.query_one(DataTable)

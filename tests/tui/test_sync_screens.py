@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from textual.widgets import Checkbox, DataTable, Input, Static
+from textual.widgets import Checkbox, DataTable, Input, Static, TabbedContent
 
 from fieldapp.demo import generate_community
 from fieldapp.store import Store
@@ -165,7 +165,7 @@ async def test_district_indicators_drill_down_and_a_review_decision(
         await pilot.pause()
         rv = app.screen
         assert isinstance(rv, ReviewScreen)
-        rv.query_one("#review-tabs").active = "tab-dups"  # type: ignore[attr-defined]
+        rv.query_one("#review-tabs", TabbedContent).active = "tab-dups"
         await pilot.pause()
         table = rv.query_one("#rv-dups", DataTable)
         assert table.row_count == 1
