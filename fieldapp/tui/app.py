@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -13,13 +13,15 @@ from textual.screen import Screen
 
 from fieldapp import i18n
 from fieldapp.i18n import t
+from fieldapp.kinds import KINDS
 from fieldapp.store import Store
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.tui.keys import Translated
 
 if TYPE_CHECKING:  # forms import the models: loaded when the first form opens
     from fieldapp.tui.forms import FormResult
 
-ELDER_KINDS = ("home_visit", "assessment", "retrofit")
+# every kind can be added from the palette but meal counts, which the day's grid (6) takes
+PALETTE_KINDS = tuple(k for k in KINDS if k != "meal_count")
 
 # (key, screen name, word) — the main screens, each one key away
 SCREENS: list[tuple[str, str, str]] = [
@@ -56,7 +58,7 @@ def _screen_factory(name: str) -> Screen[Any]:
     return RecordListScreen(name)
 
 
-class FieldApp(App[None]):
+class FieldApp(Translated, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "fieldapp"
     BINDINGS = [
@@ -70,10 +72,13 @@ class FieldApp(App[None]):
         Binding("ctrl+q", "quit", "quit", priority=True),
     ]
 
+    def __new__(cls, db_path: Path, *, lang: str | None = None) -> Self:
+        i18n.set_lang(lang)  # first: the language picks the class's twin (keys.Translated)
+        return super().__new__(cls)
+
     def __init__(self, db_path: Path, *, lang: str | None = None) -> None:
         self.lang = i18n.set_lang(lang)
         super().__init__()
-        translate_bindings(self)
         self.db_path = db_path
         self.store = Store.open(db_path)
         self.title = t("app_title")
@@ -126,15 +131,7 @@ class FieldApp(App[None]):
         yield from super().get_system_commands(screen)
         for key, name, word in SCREENS:
             yield SystemCommand(f"{t(word)} ({key})", t(word), lambda name=name: self.goto(name))
-        for kind in (
-            "elder",
-            "home_visit",
-            "assessment",
-            "retrofit",
-            "meal_point",
-            "volunteer_event",
-            "volunteer",
-        ):
+        for kind in PALETTE_KINDS:
             yield SystemCommand(
                 f"{t('new')}：{i18n.kind_label(kind)}",
                 i18n.kind_label(kind),
@@ -193,7 +190,10 @@ class FieldApp(App[None]):
         initial: dict[str, Any] | None = None,
         then: Callable[[FormResult | None], None] | None = None,
     ) -> None:
-        if kind in ELDER_KINDS and elder is None:
+        from fieldapp import models
+
+        # a record about one elder (its model has an elder field) starts by picking the elder
+        if elder is None and "elder_id" in models.MODELS[kind].model_fields:
             from fieldapp.tui.screens.common import ElderPicker
 
             def picked(choice: tuple[str, str] | None) -> None:

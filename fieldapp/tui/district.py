@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -26,7 +26,7 @@ from textual.widgets import (
 from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.store import Store
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.tui.keys import Translated
 
 STATUS_WORD = {
     "new": "status_new",
@@ -36,8 +36,18 @@ STATUS_WORD = {
     "checked": "status_new",
 }
 
+# (column key, word) of the bundle list; a row's cells are filled by key, so none can swap
+BUNDLE_COLUMNS = (
+    ("✓", ""),
+    ("file", "file"),
+    ("community", "community"),
+    ("period", "period"),
+    ("seq", ""),
+    ("status", "status"),
+)
 
-class MergeScreen(Screen[None]):
+
+class MergeScreen(Translated, Screen[None]):
     BINDINGS = [
         Binding("ctrl+o", "scan", "scan"),
         Binding("space", "toggle_row", "toggle"),
@@ -45,20 +55,12 @@ class MergeScreen(Screen[None]):
         Binding("m", "merge", "merge_selected"),
         Binding("escape", "cancel_merge", "cancel"),
     ]
-    DEFAULT_CSS = """
-    MergeScreen #merge-row, MergeScreen #merge-key-row { height: 1; }
-    MergeScreen #merge-key { width: 1fr; }
-    MergeScreen #merge-pass { width: 24; }
-    MergeScreen #merge-folder { width: 1fr; }
-    MergeScreen #bundles { height: 1fr; }
-    MergeScreen #summary { height: auto; max-height: 12; }
-    """
+    CSS_PATH = "district.tcss"
 
     def __init__(
         self, db_path: Path, folder: Path | None = None, key_file: Path | None = None
     ) -> None:
         super().__init__()
-        translate_bindings(self)
         self.db_path = db_path
         self.key_file = key_file
         self.folder = folder or Path.home()
@@ -87,9 +89,9 @@ class MergeScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(
-            "✓", t("file"), t("community"), t("period"), "seq", t("status")
-        )
+        table = self.query_one(DataTable)
+        for key, label in BUNDLE_COLUMNS:
+            table.add_column(t(label) if label else key, key=key)
         self.action_scan()
 
     @on(Button.Pressed, "#scan")
@@ -107,15 +109,15 @@ class MergeScreen(Screen[None]):
                 status, reason, manifest = bundle_status(store.conn, f)
                 self.status[f.name] = status
                 word = t(STATUS_WORD[status]) + (f"：{reason}" if reason else "")
-                table.add_row(
-                    "✓" if f.name in self.selected else "",
-                    word,
-                    (manifest or {}).get("community_code", ""),
-                    (manifest or {}).get("period", ""),
-                    str((manifest or {}).get("seq", "")),
-                    f.name,
-                    key=f.name,
-                )
+                cells = {
+                    "✓": "✓" if f.name in self.selected else "",
+                    "file": f.name,
+                    "community": (manifest or {}).get("community_code", ""),
+                    "period": (manifest or {}).get("period", ""),
+                    "seq": str((manifest or {}).get("seq", "")),
+                    "status": word,
+                }
+                table.add_row(*(cells[key] for key, _ in BUNDLE_COLUMNS), key=f.name)
         if not self.selected:
             self.action_select_new()
         self.query_one("#summary", Static).update(t("bundles_found", n=len(self.files)))
@@ -127,9 +129,7 @@ class MergeScreen(Screen[None]):
     def _mark(self) -> None:
         table = self.query_one(DataTable)
         for f in self.files:
-            table.update_cell(
-                f.name, table.ordered_columns[0].key, "✓" if f.name in self.selected else ""
-            )
+            table.update_cell(f.name, "✓", "✓" if f.name in self.selected else "")
 
     def action_toggle_row(self) -> None:
         table = self.query_one(DataTable)
@@ -227,7 +227,7 @@ class MergeScreen(Screen[None]):
         self.query_one("#summary", Static).update(Group(table, *[Text(x) for x in lines]))
 
 
-class DistrictApp(App[None]):
+class DistrictApp(Translated, App[None]):
     TITLE = "fieldapp"
     BINDINGS = [
         Binding("f2", "goto('merge')", "merge", priority=True),
@@ -235,6 +235,17 @@ class DistrictApp(App[None]):
         Binding("f4", "goto('review')", "review", priority=True),
         Binding("ctrl+q", "quit", "quit", priority=True),
     ]
+
+    def __new__(
+        cls,
+        db_path: Path,
+        *,
+        lang: str | None = None,
+        folder: Path | None = None,
+        key_file: Path | None = None,
+    ) -> Self:
+        i18n.set_lang(lang)  # first: the language picks the class's twin (keys.Translated)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -246,7 +257,6 @@ class DistrictApp(App[None]):
     ) -> None:
         i18n.set_lang(lang)
         super().__init__()
-        translate_bindings(self)
         self.db_path = db_path
         self.folder = folder
         self.key_file = key_file

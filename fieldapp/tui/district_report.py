@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -28,7 +30,7 @@ from textual.widgets import (
 
 from fieldapp import i18n, report
 from fieldapp.i18n import t
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.tui.keys import Translated
 
 SUB_COLUMNS = (
     "home_service_coverage",
@@ -49,7 +51,7 @@ def _bar(value: float | None, target: float | None, width: int = 20) -> Text:
     return Text("█" * filled, style=color) + Text("░" * (width - filled), style="dim")
 
 
-class IndicatorScreen(Screen[None]):
+class IndicatorScreen(Translated, Screen[None]):
     BINDINGS = [
         Binding("enter", "drill", "drill_down"),
         Binding("backspace,escape", "up", "drill_up"),
@@ -57,20 +59,10 @@ class IndicatorScreen(Screen[None]):
         Binding("right_square_bracket", "year(1)", "next_year"),
         Binding("ctrl+x", "xlsx", "export_xlsx", priority=True),
     ]
-    DEFAULT_CSS = """
-    IndicatorScreen #ind-head { height: auto; }
-    IndicatorScreen #ind-trend { height: 4; }
-    IndicatorScreen #ind-trend Vertical { width: 1fr; height: 4; }
-    IndicatorScreen Sparkline { height: 2; margin: 0 1; width: 1fr; }
-    IndicatorScreen .spark-label { color: $text-muted; padding-left: 1; }
-    IndicatorScreen #ind-sub { height: 1fr; }
-    IndicatorScreen #ind-out-row { height: 1; }
-    IndicatorScreen #ind-out { width: 1fr; }
-    """
+    CSS_PATH = "district_report.tcss"
 
     def __init__(self, db_path: Path) -> None:
         super().__init__()
-        translate_bindings(self)
         self.db_path = db_path
         self.year = date.today().year
         self.path: list[tuple[str, str, str]] = [("district", "321202", "")]  # drill-down trail
@@ -120,7 +112,7 @@ class IndicatorScreen(Screen[None]):
             expand=True,
             box=None,
         )
-        for col, just in (
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
             (t("indicator"), "left"),
             (t("numerator"), "right"),
             (t("denominator"), "right"),
@@ -128,8 +120,9 @@ class IndicatorScreen(Screen[None]):
             (t("target"), "right"),
             ("", "left"),
             (t("status"), "left"),
-        ):
-            head.add_column(col, justify=just)  # type: ignore[arg-type]
+        )
+        for col, just in columns:
+            head.add_column(col, justify=just)
         for ind in report.INDICATORS:
             f = r.get(code, ind)
             head.add_row(
@@ -251,15 +244,21 @@ def _side_table(
     return table
 
 
-class DecisionDialog(ModalScreen[str | None]):
-    """Two versions or two records side by side (differences highlighted); a key decides."""
+class DecisionDialog(Translated, ModalScreen[str | None]):
+    """Two versions or two records side by side (differences highlighted); a key decides.
 
-    DEFAULT_CSS = """
-    DecisionDialog { align: center middle; }
-    DecisionDialog > VerticalScroll { width: 100%; height: 100%; border: round $accent; background: $surface; }
-    DecisionDialog Horizontal { height: auto; }
-    DecisionDialog Static.side { width: 1fr; }
-    """
+    Every decision key is declared once; `check_action` hides the ones this dialog does not offer
+    (a conflict offers A/B, a duplicate person same/different)."""
+
+    BINDINGS = [
+        Binding("a", "choose('a')", "keep_a"),
+        Binding("b", "choose('b')", "keep_b"),
+        Binding("s", "choose('s')", "same_person"),
+        Binding("d", "choose('d')", "different_person"),
+        Binding("escape", "choose('')", "cancel"),
+    ]
+
+    CSS_PATH = "district_report.tcss"
 
     def __init__(
         self,
@@ -277,12 +276,6 @@ class DecisionDialog(ModalScreen[str | None]):
             choices,
             kind,
         )
-        self._bindings_for_choices()
-
-    def _bindings_for_choices(self) -> None:
-        for key, (value, label) in self.choices.items():
-            self._bindings.bind(key, f"choose('{value}')", label)
-        self._bindings.bind("escape", "choose('')", t("cancel"))
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -294,20 +287,22 @@ class DecisionDialog(ModalScreen[str | None]):
             yield Label(Text(f"{keys}  [Esc] {t('cancel')}"))
         yield Footer()
 
-    def action_choose(self, value: str) -> None:
-        self.dismiss(value or None)
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "choose":
+            return parameters[0] == "" or parameters[0] in self.choices
+        return True
+
+    def action_choose(self, key: str) -> None:
+        """The key pressed (never one this dialog does not offer: `check_action`) → its value."""
+        self.dismiss(self.choices[key][0] if key else None)
 
 
-class ReviewScreen(Screen[None]):
+class ReviewScreen(Translated, Screen[None]):
     BINDINGS = [Binding("enter", "open_item", "open"), Binding("ctrl+r", "reload", "reload")]
-    DEFAULT_CSS = """
-    ReviewScreen TabbedContent { height: 1fr; }
-    ReviewScreen DataTable { height: 1fr; }
-    """
+    CSS_PATH = "district_report.tcss"
 
     def __init__(self, db_path: Path) -> None:
         super().__init__()
-        translate_bindings(self)
         self.db_path = db_path
 
     def compose(self) -> ComposeResult:
@@ -417,6 +412,23 @@ class ReviewScreen(Screen[None]):
     def _row(self) -> None:
         self.action_open_item()
 
+    def _decide(
+        self, decide: Callable[[sqlite3.Connection, int, str], None], item: int, choice: str
+    ) -> None:
+        """Record a decision; one the review refuses (decided meanwhile, gone) is said, not raised."""
+        from fieldapp.review import ReviewError
+
+        conn = self._conn()
+        try:
+            decide(conn, item, choice)
+        except ReviewError as e:
+            self.notify(e.en if i18n.lang() == "en" else e.zh, severity="error")
+        else:
+            self.notify(t("decided"))
+        finally:
+            conn.close()
+        self.reload()
+
     def _open_conflict(self, cid: int) -> None:
         from fieldapp import review
 
@@ -430,13 +442,7 @@ class ReviewScreen(Screen[None]):
 
         def done(choice: str | None) -> None:
             if choice:
-                c2 = self._conn()
-                try:
-                    review.decide_conflict(c2, cid, choice)
-                finally:
-                    c2.close()
-                self.notify(t("decided"))
-                self.reload()
+                self._decide(review.decide_conflict, cid, choice)
 
         title = f"{i18n.kind_label(info['kind'])} {info['record_id']} · {info['reason']}"
         self.app.push_screen(
@@ -464,13 +470,7 @@ class ReviewScreen(Screen[None]):
 
         def done(choice: str | None) -> None:
             if choice:
-                c2 = self._conn()
-                try:
-                    review.decide_review(c2, item_id, choice)
-                finally:
-                    c2.close()
-                self.notify(t("decided"))
-                self.reload()
+                self._decide(review.decide_review, item_id, choice)
 
         self.app.push_screen(
             DecisionDialog(f"{item['queue']} · {item['shown_key']}", a, b, choices, item["kind"]),

@@ -16,12 +16,13 @@ from typing import Any, Literal
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, SelectionList, Static
 
 from fieldapp import i18n, models, reference
 from fieldapp.i18n import t
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.tui.keys import Translated
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -74,7 +75,8 @@ class FieldRow(Vertical):
         self.model = model
         self.field_name = name
         self.info = model.model_fields[name]
-        self.extra: dict[str, Any] = dict(self.info.json_schema_extra or {})  # type: ignore[arg-type]
+        extra = self.info.json_schema_extra
+        self.extra: dict[str, Any] = dict(extra) if isinstance(extra, dict) else {}
         self.annotation, self.optional = _unwrap(self.info.annotation)
         self.context = context
         self.control: Widget = self._make_control()
@@ -91,18 +93,18 @@ class FieldRow(Vertical):
         return control
 
     def _build_control(self) -> Widget:
-        name, ann, widget = self.field_name, self.annotation, self.extra.get("widget")
-        cid = f"ctl-{name}"
-        catalogue = self.extra.get("catalogue")
+        """The control a `widget` metadata names, else the one the field's type calls for."""
+        return self._widget_control() or self._typed_control()
+
+    def _widget_control(self) -> Widget | None:
+        widget, cid = self.extra.get("widget"), f"ctl-{self.field_name}"
         if widget == "community":
             opts = [
                 (f"{c['name_zh'] if i18n.lang() == 'zh' else c['name_en']} {c['code']}", c["code"])
                 for c in self.context.get("communities", [])
             ]
             return Select(opts, id=cid, allow_blank=True, prompt=t("community"), compact=True)
-        if (
-            widget == "elder"
-        ):  # chosen before the form opens (due list, elder page or the elder picker)
+        if widget == "elder":  # chosen before the form opens (due list, elder page, elder picker)
             return Static(self.context.get("elder_name", ""), id=cid, classes="elder-ref")
         if widget == "meal_point":
             return Select(
@@ -117,6 +119,11 @@ class FieldRow(Vertical):
             return ParticipantsField(self.context.get("volunteer_options", []), id=cid)
         if widget == "computed":
             return Static("", id=cid, classes="computed")
+        return None
+
+    def _typed_control(self) -> Widget:
+        name, ann, cid = self.field_name, self.annotation, f"ctl-{self.field_name}"
+        catalogue = self.extra.get("catalogue")
         if catalogue == "service_items":
             return SelectionList[str](id=cid, compact=True)
         if typing.get_origin(ann) is list:
@@ -262,28 +269,38 @@ class SubsidyField(Vertical):
             self.query_one(f"#sub-{code}", Input).value = str((value or {}).get(code, "") or "")
 
 
-class _LinesField(Vertical):
+class LinesField(Translated, Vertical):
     """A picker + inputs + Add button over a small table of lines; Delete removes the selected line."""
 
+    class Changed(Message):
+        """A line was added or removed (the form refreshes its live preview)."""
+
+        def __init__(self, field: LinesField) -> None:
+            super().__init__()
+            self.field = field
+
+        @property
+        def control(self) -> LinesField:
+            return self.field
+
     DEFAULT_CSS = """
-    _LinesField { height: auto; }
-    _LinesField Horizontal { height: auto; }
-    _LinesField Select { width: 1fr; }
-    _LinesField Input { width: 12; }
-    _LinesField DataTable { height: auto; max-height: 8; }
+    LinesField { height: auto; }
+    LinesField Horizontal { height: auto; }
+    LinesField Select { width: 1fr; }
+    LinesField Input { width: 12; }
+    LinesField DataTable { height: auto; max-height: 8; }
     """
     BINDINGS = [Binding("delete", "remove_line", "remove")]
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
-        translate_bindings(self)
         self.lines: list[dict[str, Any]] = []
 
     def on_mount(self) -> None:
-        for w in self.query("Input, Select"):
-            w.compact = True  # type: ignore[attr-defined]
+        for w in [*self.query(Input), *self.query(Select)]:
+            w.compact = True
 
-    def _table(self) -> DataTable:
+    def _table(self) -> DataTable[str]:
         return self.query_one(DataTable)
 
     def get_value(self) -> list[dict[str, Any]]:
@@ -301,9 +318,10 @@ class _LinesField(Vertical):
         if self.lines and table.cursor_row is not None and 0 <= table.cursor_row < len(self.lines):
             del self.lines[table.cursor_row]
             self._redraw()
+            self.post_message(self.Changed(self))
 
 
-class RetrofitItemsField(_LinesField):
+class RetrofitItemsField(LinesField):
     """Items picked from the 30-item catalogue, with quantity and unit price."""
 
     def compose(self) -> ComposeResult:
@@ -371,10 +389,10 @@ class RetrofitItemsField(_LinesField):
         qty.value = price.value = ""
         code.clear()
         self._redraw()
-        self.post_message(Input.Changed(qty, qty.value))  # let the form refresh its preview
+        self.post_message(self.Changed(self))
 
 
-class ParticipantsField(_LinesField):
+class ParticipantsField(LinesField):
     """Volunteers picked from the list with hours in 0.5 steps; points are computed, never typed."""
 
     def __init__(self, volunteer_options: list[tuple[str, str]], **kw: Any) -> None:
@@ -428,4 +446,4 @@ class ParticipantsField(_LinesField):
         hours.value = ""
         who.clear()
         self._redraw()
-        self.post_message(Input.Changed(hours, hours.value))
+        self.post_message(self.Changed(self))

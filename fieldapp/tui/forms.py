@@ -18,8 +18,8 @@ from fieldapp import i18n, models, reference
 from fieldapp.i18n import t
 from fieldapp.models import RecordInvalid
 from fieldapp.store import Saved, Store, StoreError
-from fieldapp.tui.fields import FieldRow
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.tui.fields import FieldRow, LinesField
+from fieldapp.tui.keys import Translated
 
 # fields the form leaves out: the form does not ask what the record computes itself
 HIDDEN: dict[str, set[str]] = {"assessment": {"total"}}
@@ -89,23 +89,14 @@ def preview(kind: str, data: dict[str, Any]) -> str:
     return ""
 
 
-class RecordForm(ModalScreen[FormResult | None]):
+class RecordForm(Translated, ModalScreen[FormResult | None]):
     """Add or edit one record. A refused save keeps everything typed and marks each wrong field."""
 
     BINDINGS = [
         Binding("ctrl+s", "save", "save", priority=True),
         Binding("escape", "cancel", "cancel"),
     ]
-    DEFAULT_CSS = """
-    RecordForm { align: center middle; }
-    RecordForm > Vertical { width: 100%; max-width: 110; height: 100%; border: round $accent; background: $surface; padding: 0 1; }
-    RecordForm #form-title { text-style: bold; height: 1; }
-    RecordForm #form-preview { color: $success; height: auto; }
-    RecordForm #form-summary { color: $error; height: auto; }
-    RecordForm #form-buttons { height: 1; align-horizontal: right; }
-    RecordForm #form-buttons Button { margin-left: 2; }
-    RecordForm VerticalScroll { height: 1fr; }
-    """
+    CSS_PATH = "forms.tcss"
 
     def __init__(
         self,
@@ -117,7 +108,6 @@ class RecordForm(ModalScreen[FormResult | None]):
         context: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        translate_bindings(self)
         self.store, self.kind, self.record_id = store, kind, record_id
         self.model = models.MODELS[kind]
         self.base_version_id: str | None = None
@@ -182,21 +172,20 @@ class RecordForm(ModalScreen[FormResult | None]):
     def _refresh_preview(self) -> None:
         self.query_one("#form-preview", Static).update(preview(self.kind, self.data()))
 
+    @on(Select.Changed, "#ctl-service_type")
+    def _service_type(self, event: Select.Changed) -> None:
+        """A visit's service items depend on its service type: offer that type's items only."""
+        if "service_items" in self.rows:
+            value = None if event.select.is_blank() else str(event.value)
+            self.context["service_type"] = value
+            self.rows["service_items"].set_service_type(value, [])
+
     @on(Input.Changed)
     @on(Select.Changed)
     @on(SelectionList.SelectedChanged)
     @on(Checkbox.Changed)
-    def _changed(self, event: Any) -> None:
-        control = getattr(event, "select", None) or getattr(event, "control", None)
-        if (
-            self.kind == "home_visit"
-            and control is not None
-            and control.id == "ctl-service_type"
-            and "service_items" in self.rows
-        ):
-            value = None if control.is_blank() else control.value
-            self.context["service_type"] = value
-            self.rows["service_items"].set_service_type(value, [])
+    @on(LinesField.Changed)
+    def _changed(self) -> None:
         self._refresh_preview()
 
     @on(Button.Pressed, "#save")

@@ -7,6 +7,7 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+from textual.app import App
 from textual.widgets import DataTable, Input, Select, Static
 
 from fieldapp import i18n
@@ -19,6 +20,7 @@ from fieldapp.tui.screens.first_run import FirstRunScreen
 from fieldapp.tui.screens.meals import MealGridScreen
 
 from ..conftest import COMMUNITY, STREET, elder_data, make_id, visit_data
+from .keys import choose, type_into
 
 SIZE = (100, 34)
 
@@ -29,7 +31,7 @@ def _device(path: Path) -> Store:
     return store
 
 
-def screen_text(app: FieldApp) -> str:
+def screen_text(app: App[None]) -> str:
     """What the terminal shows, as text (from the app's own screenshot)."""
     svg = app.export_screenshot()
     return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
@@ -71,10 +73,11 @@ async def test_register_elder_bad_id_shows_error_and_saves_nothing_then_good_id_
         await pilot.pause()
         form = _form(app)
         good = elder_data(name="张三丰")
-        for name, value in good.items():
-            if name in form.rows:
-                form.rows[name].set_value(value)
-        form.rows["id_number"].set_value("32120219440312003Y")
+        for name in ("name", "address"):
+            await type_into(pilot, form, name, good[name])
+        for name, catalogue in (("living_status", "living_status"), ("visit_risk", "visit_risk")):
+            await choose(pilot, form, name, i18n.code_label(catalogue, good[name]))
+        await type_into(pilot, form, "id_number", "32120219440312003Y")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, RecordForm)  # refused, form still open with what was typed
@@ -83,7 +86,7 @@ async def test_register_elder_bad_id_shows_error_and_saves_nothing_then_good_id_
         assert "身份证号" in str(form.query_one("#form-summary", Static).render())
         assert form.rows["name"].get_value() == "张三丰"
         assert app.store.count("elder") == 0
-        row.set_value(good["id_number"])
+        await type_into(pilot, form, "id_number", good["id_number"])
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, ElderListScreen)
@@ -114,7 +117,7 @@ async def test_log_a_visit_from_the_due_list_removes_the_elder_from_it(db_path: 
         await pilot.pause()
         form = _form(app)
         assert form.rows["elder_id"].get_value() == rid
-        form.rows["duration_min"].set_value("30")
+        await type_into(pilot, form, "duration_min", "30")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, DashboardScreen)
@@ -141,12 +144,12 @@ async def test_assessment_level_is_computed_live_and_saved(db_path: Path) -> Non
             "score_mental": "20",
             "score_perception_social": "10",
         }.items():
-            form.rows[name].control.focus()
-            form.rows[name].set_value(value)
+            await type_into(pilot, form, name, value)
         await pilot.pause()
         assert "60" in str(form.query_one("#form-preview", Static).render())
         assert "中度失能" in str(form.query_one("#form-preview", Static).render())
-        form.rows["dementia_dx"].set_value(True)
+        form.rows["dementia_dx"].control.focus()
+        await pilot.press("space")
         await pilot.pause()
         assert "重度失能" in str(form.query_one("#form-preview", Static).render())
         await pilot.press("ctrl+s")
@@ -176,9 +179,14 @@ async def test_retrofit_moves_through_its_statuses(db_path: Path) -> None:
             assert form.rows["status"].get_value() == expected
             if expected == "accepted":
                 items = form.rows["items"].control
-                items.set_value([{"code": "R01", "qty": "2", "unit_price": "150"}])  # type: ignore[attr-defined]
-                form.rows["cost_total"].set_value("300")
-                form.rows["subsidy"].set_value("300")
+                items.query_one("#item-code", Select).focus()
+                await pilot.press("enter", "R", "0", "1", "enter")  # the catalogue's item R01
+                items.query_one("#item-qty", Input).focus()
+                await pilot.press("2", "tab", "1", "5", "0", "enter")  # 2 × 150, Enter adds it
+                await pilot.pause()
+                assert "300.00" in str(form.query_one("#form-preview", Static).render())
+                await type_into(pilot, form, "cost_total", "300")
+                await type_into(pilot, form, "subsidy", "300")
             await pilot.press("ctrl+s")
             await pilot.pause()
             assert not isinstance(app.screen, RecordForm), form.query_one(
@@ -187,6 +195,8 @@ async def test_retrofit_moves_through_its_statuses(db_path: Path) -> None:
     s = Store.open(db_path)
     row = s.page("retrofit")[0]
     assert row["status"] == "accepted" and row["accept_date"] == date.today().isoformat()
+    lines = s.conn.execute("SELECT code, qty, unit_price FROM retrofit_line").fetchall()
+    assert [tuple(x) for x in lines] == [("R01", 2, 150)]
     assert len(s.history(row["id"])) == 5
 
 
@@ -229,6 +239,7 @@ async def test_volunteer_event_with_participants_gets_points(db_path: Path) -> N
     store = _device(db_path)
     v1 = store.create("volunteer", base("volunteer")).record_id
     v2 = store.create("volunteer", base("volunteer") | {"name": "赵强"}).record_id
+    names = {v1: base("volunteer")["name"], v2: "赵强"}
     store.close()
     app = FieldApp(db_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -237,18 +248,13 @@ async def test_volunteer_event_with_participants_gets_points(db_path: Path) -> N
         await pilot.press("n")
         await pilot.pause()
         form = _form(app)
-        form.rows["title"].set_value("理发志愿活动")
-        form.rows["category"].set_value("haircut")
+        await type_into(pilot, form, "title", "理发志愿活动")
+        await choose(pilot, form, "category", i18n.code_label("volunteer_category", "haircut"))
         parts = form.rows["participants"].control
-        parts.query_one("#part-volunteer", Select).value = v1
-        parts.query_one("#part-hours", Input).value = "1.5"
-        parts.query_one("#part-hours", Input).focus()
-        await pilot.press("enter")
-        parts.query_one("#part-volunteer", Select).value = v2
-        parts.query_one("#part-hours", Input).value = "2"
-        parts.query_one("#part-hours", Input).focus()
-        await pilot.press("enter")
-        await pilot.pause()
+        for name, hours in ((names[v1], "1.5"), (names[v2], "2")):
+            parts.query_one("#part-volunteer", Select).focus()
+            await pilot.press("enter", *name, "enter", "tab", *hours, "enter")
+            await pilot.pause()
         assert "3.5" in str(form.query_one("#form-preview", Static).render())
         await pilot.press("ctrl+s")
         await pilot.pause()
@@ -256,7 +262,11 @@ async def test_volunteer_event_with_participants_gets_points(db_path: Path) -> N
             "#form-summary", Static
         ).render()
     ev = Store.open(db_path).page("volunteer_event")[0]
-    assert ev["total_hours"] == 3.5 and ev["total_points"] == 3.5
+    assert ev["total_hours"] == 3.5 and ev["total_points"] == 3.5 and ev["category"] == "haircut"
+    parts_saved = Store.open(db_path).conn.execute(
+        "SELECT volunteer_id, hours FROM volunteer_participant ORDER BY hours"
+    )
+    assert [tuple(x) for x in parts_saved] == [(v1, 1.5), (v2, 2)]
 
 
 async def test_search_elders_by_pinyin_initials(db_path: Path) -> None:

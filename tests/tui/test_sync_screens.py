@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from textual.widgets import Checkbox, DataTable, Input, Static
+from textual.widgets import Checkbox, DataTable, Input, Static, TabbedContent
 
 from fieldapp.demo import generate_community
 from fieldapp.store import Store
@@ -95,8 +95,18 @@ async def test_district_screen_lists_merges_and_summarises(demo: Path, tmp_path:
         assert isinstance(screen, MergeScreen)
         table = screen.query_one(DataTable)
         assert table.row_count == 2
-        text = screen_text(app)
-        assert "无效" in text and "新" in text
+        [bundle] = [f.name for f in usb.glob("*.fieldbundle") if f.name != "broken.fieldbundle"]
+        labels = [str(c.label) for c in table.ordered_columns]
+        assert labels == ["✓", "文件", "社区/村", "月份", "seq", "状态"]
+
+        def cell(row: str, column: str) -> str:
+            return str(table.get_row(row)[labels.index(column)])
+
+        assert cell(bundle, "文件") == bundle and cell(bundle, "状态") == "新"
+        assert cell(bundle, "社区/村") == "321202001901" and cell(bundle, "✓") == "✓"
+        assert cell("broken.fieldbundle", "文件") == "broken.fieldbundle"
+        assert cell("broken.fieldbundle", "状态").startswith("无效：")
+        assert cell("broken.fieldbundle", "✓") == ""  # only new bundles are preselected
         screen.query_one("#merge-v1", Checkbox).value = True  # these test bundles are format 1
         await pilot.press("m")
         await app.workers.wait_for_complete()
@@ -155,7 +165,7 @@ async def test_district_indicators_drill_down_and_a_review_decision(
         await pilot.pause()
         rv = app.screen
         assert isinstance(rv, ReviewScreen)
-        rv.query_one("#review-tabs").active = "tab-dups"  # type: ignore[attr-defined]
+        rv.query_one("#review-tabs", TabbedContent).active = "tab-dups"
         await pilot.pause()
         table = rv.query_one("#rv-dups", DataTable)
         assert table.row_count == 1
@@ -171,3 +181,57 @@ async def test_district_indicators_drill_down_and_a_review_decision(
         row = d2.conn.execute("SELECT status, decision, decided_by FROM review_items").fetchone()
         assert (row["status"], row["decision"]) == ("resolved", "different") and row["decided_by"]
         assert review.counts(d2.conn)["duplicate_person"] == 0
+
+
+async def test_district_conflict_decided_in_the_review_screen(tmp_path: Path) -> None:
+    """Two laptops edit the same elder; the supervisor keeps the version that lost (F4, A or B)."""
+    from fieldapp import review
+    from fieldapp.sync.export import export
+    from fieldapp.sync.merge import merge_files
+    from fieldapp.tui.district_report import DecisionDialog, ReviewScreen
+
+    from ..conftest import COMMUNITY, STREET, elder_data
+    from ..sync.test_review import _clone
+
+    a = Store.open(tmp_path / "a.db")
+    a.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
+    rid = a.create("elder", elder_data(phone="13800000000")).record_id
+    first = export(a, tmp_path / "usb")
+    b = _clone(a, tmp_path / "b.db")
+    b.update("elder", rid, elder_data(phone="13811111111"))
+    a.update("elder", rid, elder_data(phone="13822222222"))
+    bundles = [first.path, export(a, tmp_path / "usb").path, export(b, tmp_path / "usb2").path]
+    a.close()
+    b.close()
+    d = district(tmp_path / "district.db")
+    merge_files(d.conn, bundles)
+    [c] = review.conflicts(d.conn)
+    _, left, right = review.conflict_sides(d.conn, c["id"])
+    current = d.conn.execute("SELECT version_id FROM elder WHERE id = ?", (rid,)).fetchone()[0]
+    d.close()
+    loser_key, loser = ("a", left) if left.version_id != current else ("b", right)
+    app = DistrictApp(tmp_path / "district.db", folder=tmp_path / "usb")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ReviewScreen)
+        table = screen.query_one("#rv-conflicts", DataTable)
+        assert table.row_count == 1
+        table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DecisionDialog)
+        text = screen_text(app)
+        assert "13811111111" in text and "13822222222" in text
+        await pilot.press("s")  # not a key of a conflict: nothing is decided
+        await pilot.pause()
+        assert isinstance(app.screen, DecisionDialog)
+        await pilot.press(loser_key)
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen) and table.row_count == 0
+    with Store.open(tmp_path / "district.db") as d2:
+        row = d2.conn.execute("SELECT phone, version_id FROM elder WHERE id = ?", (rid,)).fetchone()
+        assert (row["phone"], row["version_id"]) == (loser.payload["phone"], loser.version_id)
+        decided = d2.conn.execute("SELECT status, decision FROM conflicts").fetchone()
+        assert tuple(decided) == ("resolved", loser.version_id)

@@ -13,37 +13,47 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from fieldapp import i18n
-from fieldapp.i18n import WORDS, t
-from fieldapp.store import Store
-from fieldapp.tui.keys import translate_bindings
+from fieldapp.i18n import t
+from fieldapp.store import Store, StoreError
+from fieldapp.tui.keys import Translated
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the models load with the first form, not at start-up
+    from fieldapp.models import RecordInvalid
     from fieldapp.tui.app import FieldApp
 
 
-class AppScreen(Screen[None]):
+class AppScreen(Translated, Screen[None]):
     """A screen of the worker's app: its key descriptions in the UI language, the app (and so the
     store) at hand as `fapp`."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        translate_bindings(self)
-
     @property
     def fapp(self) -> FieldApp:
-        return self.app  # type: ignore[return-value]
+        from fieldapp.tui.app import FieldApp
+
+        app = self.app
+        assert isinstance(app, FieldApp)
+        return app
+
+    def refused(self, e: StoreError | RecordInvalid) -> None:
+        """A save the store or the model refused, said in the UI language; the app stays up."""
+        if isinstance(e, StoreError):
+            text = e.en if i18n.lang() == "en" else e.zh
+        else:
+            text = "；".join(i18n.problem_text(p) for p in e.problems)
+        self.notify(text, title=t("not_saved"), severity="error")
 
 
 PAGE = 100
-PAGE_BINDINGS = [
-    Binding("right_square_bracket", "next_page", "next_page"),
-    Binding("left_square_bracket", "prev_page", "prev_page"),
-]
 
 
-class PagedTable:
+class PagedTable(AppScreen):
     """A screen whose DataTable shows one page (PAGE rows) of a query; ] and [ move between pages.
     The screen keeps `page_offset` and re-reads the page in `reload()`."""
+
+    BINDINGS = [
+        Binding("right_square_bracket", "next_page", "next_page"),
+        Binding("left_square_bracket", "prev_page", "prev_page"),
+    ]
 
     page_offset = 0
 
@@ -51,7 +61,7 @@ class PagedTable:
         raise NotImplementedError
 
     def action_next_page(self) -> None:
-        if self.query_one(DataTable).row_count == PAGE:  # type: ignore[attr-defined]
+        if self.query_one(DataTable).row_count == PAGE:
             self.page_offset += PAGE
             self.reload()
 
@@ -61,23 +71,18 @@ class PagedTable:
             self.reload()
 
     def current_id(self) -> str | None:
-        table: DataTable = self.query_one(DataTable)  # type: ignore[attr-defined]
+        table: DataTable[str] = self.query_one(DataTable)
         if table.row_count == 0:
             return None
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(Translated, ModalScreen[bool]):
     BINDINGS = [Binding("escape", "no", "no"), Binding("y", "yes", "yes")]
-    DEFAULT_CSS = """
-    ConfirmDialog { align: center middle; }
-    ConfirmDialog > Vertical { width: 60; height: auto; border: round $warning; background: $surface; padding: 1 2; }
-    ConfirmDialog Horizontal { height: 3; align-horizontal: right; }
-    """
+    CSS_PATH = "common.tcss"
 
     def __init__(self, question: str) -> None:
         super().__init__()
-        translate_bindings(self)
         self.question = question
 
     def compose(self) -> ComposeResult:
@@ -99,7 +104,7 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(False)
 
 
-def elder_rows(table: DataTable, rows: list[dict[str, Any]], *, today_year: int) -> None:
+def elder_rows(table: DataTable[str], rows: list[dict[str, Any]], *, today_year: int) -> None:
     """The elder columns used by the list and the picker (ID masked, ages, labels in the UI language)."""
     for r in rows:
         age = today_year - int(r["birth_date"][:4])
@@ -118,19 +123,14 @@ def elder_rows(table: DataTable, rows: list[dict[str, Any]], *, today_year: int)
 ELDER_COLUMNS = ("name", "gender", "age", "id_number", "risk", "status", "address")
 
 
-class ElderPicker(ModalScreen[tuple[str, str] | None]):
+class ElderPicker(Translated, ModalScreen[tuple[str, str] | None]):
     """Search as you type and pick one elder (Enter)."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
-    DEFAULT_CSS = """
-    ElderPicker { align: center middle; }
-    ElderPicker > Vertical { width: 100%; max-width: 110; height: 90%; border: round $accent; background: $surface; }
-    ElderPicker DataTable { height: 1fr; }
-    """
+    CSS_PATH = "common.tcss"
 
     def __init__(self, store: Store) -> None:
         super().__init__()
-        translate_bindings(self)
         self.store = store
 
     def compose(self) -> ComposeResult:
@@ -171,39 +171,30 @@ class ElderPicker(ModalScreen[tuple[str, str] | None]):
         self.dismiss(None)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Translated, ModalScreen[None]):
     """Every key of the app and of the screen it was opened from (read from the bindings themselves)."""
 
     BINDINGS = [Binding("escape,f1,question_mark,q", "close", "cancel")]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 90%; max-width: 90; height: 90%; border: round $accent; background: $surface; padding: 0 1; }
-    """
+    CSS_PATH = "common.tcss"
 
-    def __init__(self, under: Screen) -> None:
+    def __init__(self, under: Screen[Any]) -> None:
         super().__init__()
-        translate_bindings(self)
         self.under = under
 
     def compose(self) -> ComposeResult:
         table = Table(title=t("keys"), expand=True, show_lines=False)
         table.add_column(t("keys"), no_wrap=True)
         table.add_column("")
-        seen: set[str] = set()
+        # the keys the screen underneath and the app declare, in the UI language (their classes are
+        # the language's twins, keys.Translated); one line per action, its keys joined
+        keys: dict[tuple[str, str], list[str]] = {}
         for source in (self.under, self.app):
-            for b in getattr(source, "BINDINGS", []):
-                key, desc, show = (
-                    (b.key, b.description, b.show)
-                    if isinstance(b, Binding)
-                    else (b[0], b[2] if len(b) > 2 else "", True)
-                )
-                first = key.split(",")[0]
-                if not desc or not show or first in seen:
-                    continue
-                seen.add(first)
-                table.add_row(
-                    self.app.get_key_display(Binding(first, "")), t(desc) if desc in WORDS else desc
-                )
+            for b in Binding.make_bindings(type(source).BINDINGS):
+                if b.show and b.description:
+                    shown = keys.setdefault((b.action, b.description), [])
+                    shown.append(self.app.get_key_display(b))
+        for (_, description), shown in keys.items():
+            table.add_row(" / ".join(shown), description)
         table.add_row(
             "F2–F9", "= 1–8（输入时也可用）" if i18n.lang() == "zh" else "= 1–8 (also while typing)"
         )

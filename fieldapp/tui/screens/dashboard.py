@@ -31,11 +31,7 @@ class DashboardScreen(AppScreen):
         Binding("a", "log_assessment", "assessment"),
         Binding("ctrl+r", "reload", "reload"),
     ]
-    DEFAULT_CSS = """
-    DashboardScreen #figures { height: auto; }
-    DashboardScreen #due-title { text-style: bold; height: 1; }
-    DashboardScreen #due { height: 1fr; }
-    """
+    CSS_PATH = "dashboard.tcss"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -12,10 +12,10 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static, Tab
 from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.kinds import mask_id_number
+from fieldapp.store import StoreError
 from fieldapp.tui.screens.common import (
     ELDER_COLUMNS,
     PAGE,
-    PAGE_BINDINGS,
     AppScreen,
     ConfirmDialog,
     PagedTable,
@@ -23,17 +23,13 @@ from fieldapp.tui.screens.common import (
 )
 
 
-class ElderListScreen(PagedTable, AppScreen):
+class ElderListScreen(PagedTable):
     BINDINGS = [
         Binding("n", "new", "new"),
         Binding("slash", "search", "search_key"),
         Binding("e", "edit", "edit"),
-        *PAGE_BINDINGS,
     ]
-    DEFAULT_CSS = """
-    ElderListScreen #elder-table { height: 1fr; }
-    ElderListScreen #elder-page { height: 1; color: $text-muted; }
-    """
+    CSS_PATH = "elders.tcss"
 
     def __init__(self) -> None:
         super().__init__()
@@ -110,10 +106,7 @@ class ElderDetailScreen(AppScreen):
         Binding("m", "moved_out", "moved_out"),
         Binding("x", "deceased", "deceased"),
     ]
-    DEFAULT_CSS = """
-    ElderDetailScreen #elder-info { height: auto; padding: 0 1; }
-    ElderDetailScreen TabbedContent { height: 1fr; }
-    """
+    CSS_PATH = "elders.tcss"
 
     def __init__(self, elder_id: str) -> None:
         super().__init__()
@@ -243,12 +236,20 @@ class ElderDetailScreen(AppScreen):
 
     def _set_status(self, status: str, question: str) -> None:
         def done(yes: bool | None) -> None:
-            if yes:
-                cur = self.fapp.store.get("elder", self.elder_id)
+            if not yes:
+                return
+            from fieldapp.models import RecordInvalid
+
+            store = self.fapp.store
+            try:
+                cur = store.get("elder", self.elder_id)
                 data = cur.record.payload() | {"status": status}
-                self.fapp.store.update("elder", self.elder_id, data, base_version_id=cur.version_id)
+                store.update("elder", self.elder_id, data, base_version_id=cur.version_id)
+            except (StoreError, RecordInvalid) as e:  # e.g. deleted meanwhile: said, not raised
+                self.refused(e)
+            else:
                 self.notify(t("saved"))
-                self.reload()
+            self.reload()
 
         self.app.push_screen(ConfirmDialog(question), done)
 

@@ -14,11 +14,7 @@ from fieldapp.store import Store, StoreError
 
 
 class FirstRunScreen(Screen[bool]):
-    DEFAULT_CSS = """
-    FirstRunScreen { align: center middle; }
-    FirstRunScreen > Vertical { width: 72; height: auto; border: round $accent; padding: 1 2; }
-    FirstRunScreen #setup-error { color: $error; height: auto; }
-    """
+    CSS_PATH = "first_run.tcss"
 
     def __init__(self, store: Store) -> None:
         super().__init__()

@@ -25,19 +25,7 @@ class MealGridScreen(AppScreen):
         Binding("p", "points", "meal_point"),
         Binding("ctrl+r", "reload", "reload"),
     ]
-    DEFAULT_CSS = """
-    MealGridScreen #meal-date-row { height: 3; }
-    MealGridScreen #meal-date-row Label { padding: 1 1 0 0; }
-    MealGridScreen #meal-date { width: 16; }
-    MealGridScreen .grid-row { height: 3; }
-    MealGridScreen .grid-head { height: 1; color: $text-muted; }
-    MealGridScreen .slot { width: 26; padding: 1 1 0 0; }
-    MealGridScreen .cell { width: 10; }
-    MealGridScreen .sub { width: 8; padding: 1 0 0 1; }
-    MealGridScreen .row-status { width: 1fr; padding: 1 0 0 1; }
-    MealGridScreen .grid-row.-invalid .row-status { color: $error; }
-    MealGridScreen #grid-help { color: $text-muted; height: auto; }
-    """
+    CSS_PATH = "meals.tcss"
 
     def __init__(self) -> None:
         super().__init__()

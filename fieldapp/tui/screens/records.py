@@ -13,7 +13,8 @@ from textual.widgets import DataTable, Footer, Header, Label
 
 from fieldapp import i18n, reference
 from fieldapp.i18n import t
-from fieldapp.tui.screens.common import PAGE, PAGE_BINDINGS, AppScreen, ConfirmDialog, PagedTable
+from fieldapp.store import StoreError
+from fieldapp.tui.screens.common import PAGE, ConfirmDialog, PagedTable
 
 Column = tuple[str, Callable[[dict[str, Any], dict[str, str]], str]]
 
@@ -78,31 +79,29 @@ ORDER: dict[str, list[str]] = {
     "volunteer": ["name", "id"],
     "meal_point": ["name", "id"],
 }
-RETROFIT_NEXT = {
-    "applied": "assessed",
-    "assessed": "planned",
-    "planned": "in_progress",
-    "in_progress": "accepted",
-}
-RETROFIT_DATE = {
-    "assessed": "assess_date",
-    "planned": "assess_date",
-    "in_progress": "start_date",
-    "accepted": "accept_date",
-}
 
 
-class RecordListScreen(PagedTable, AppScreen):
+def retrofit_next(status: str) -> tuple[str, str] | None:
+    """The status after `status` on the retrofit's main line (the catalogue's order, up to
+    accepted) and the date field it stamps (the catalogue's `date_field`); None at the end."""
+    ref = reference.load()
+    line = ref.codes("retrofit_status")
+    line = line[: line.index("accepted") + 1]
+    if status not in line[:-1]:
+        return None
+    nxt = line[line.index(status) + 1]
+    entry = ref.entry("retrofit_status", nxt)
+    assert entry is not None
+    return nxt, str(entry.extra["date_field"])
+
+
+class RecordListScreen(PagedTable):
     BINDINGS = [
         Binding("n", "new", "new"),
         Binding("e", "edit", "edit"),
         Binding("delete", "delete", "delete"),
-        *PAGE_BINDINGS,
     ]
-    DEFAULT_CSS = """
-    RecordListScreen #list-title { text-style: bold; height: auto; }
-    RecordListScreen DataTable { height: 1fr; }
-    """
+    CSS_PATH = "records.tcss"
 
     def __init__(self, kind: str) -> None:
         super().__init__()
@@ -178,10 +177,15 @@ class RecordListScreen(PagedTable, AppScreen):
             return
 
         def done(yes: bool | None) -> None:
-            if yes:
+            if not yes:
+                return
+            try:
                 self.fapp.store.delete(self.kind, rid)
+            except StoreError as e:  # e.g. deleted meanwhile: said, and the list re-read
+                self.refused(e)
+            else:
                 self.notify(t("deleted"))
-                self.reload()
+            self.reload()
 
         self.app.push_screen(ConfirmDialog(t("confirm_delete")), done)
 
@@ -202,12 +206,10 @@ class RetrofitScreen(RecordListScreen):
         if not rid:
             return
         cur = self.fapp.store.get("retrofit", rid).record.payload()
-        nxt = RETROFIT_NEXT.get(cur["status"])
-        if nxt is None:
+        step = retrofit_next(cur["status"])
+        if step is None:
             self.app.bell()
             return
-        initial = {
-            "status": nxt,
-            RETROFIT_DATE[nxt]: cur.get(RETROFIT_DATE[nxt]) or date.today().isoformat(),
-        }
+        nxt, date_field = step
+        initial = {"status": nxt, date_field: cur.get(date_field) or date.today().isoformat()}
         self.fapp.edit_record("retrofit", rid, initial=initial)

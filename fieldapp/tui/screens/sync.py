@@ -27,13 +27,7 @@ from fieldapp.tui.screens.common import AppScreen
 
 class SyncScreen(AppScreen):
     BINDINGS = [Binding("ctrl+e", "export", "export", priority=True)]
-    DEFAULT_CSS = """
-    SyncScreen #sync-row, SyncScreen #sync-key-row { height: 1; }
-    SyncScreen #sync-key-file { width: 1fr; }
-    SyncScreen #sync-folder { width: 1fr; }
-    SyncScreen #sync-status { height: auto; }
-    SyncScreen DataTable { height: 1fr; }
-    """
+    CSS_PATH = "sync.tcss"
 
     def __init__(self) -> None:
         super().__init__()
