@@ -495,7 +495,7 @@ def _meals(c: _Community, every_kind: bool) -> None:
                 count = _meal_count(c, d, meal, kind)
                 c.at(
                     _at(d, rng, 13 if meal == "lunch" else 19),
-                    partial(count_meals, count, holder, point["capacity_daily"]),
+                    partial(count_meals, count, holder, int(str(point["capacity_daily"]))),
                 )
             d += timedelta(days=1)
 

@@ -104,6 +104,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "computed": ("自动计算", "computed"),
     "auto": ("（按规则自动）", "(automatic)"),
     "keys": ("按键", "Keys"),
+    "import_roster": ("导入花名册", "Import a roster"),
+    "roster_imported": ("已导入 {n} 条记录", "{n} records imported"),
     "none": ("无", "none"),
     "loading": ("正在加载…", "Loading…"),
     "empty": ("（无）", "(none)"),

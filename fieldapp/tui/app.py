@@ -137,7 +137,21 @@ class FieldApp(Translated, App[None]):
                 i18n.kind_label(kind),
                 lambda kind=kind: self.new_record(kind),
             )
+        yield SystemCommand(t("import_roster"), t("import_roster"), self.action_import_roster)
         yield SystemCommand(t("help") + " (F1)", t("keys"), self.action_help)
+
+    def action_import_roster(self) -> None:
+        """The first day: a community's existing register (XLSX/CSV), checked, then imported."""
+        from fieldapp.tui.screens.roster import RosterImportScreen
+
+        def done(n: int | None) -> None:
+            if n:
+                self.notify(t("roster_imported", n=n))
+                reload = getattr(self.screen, "reload", None)
+                if callable(reload):
+                    reload()
+
+        self.push_screen(RosterImportScreen(self.db_path), done)
 
     # ------------------------------------------------------------ records
 

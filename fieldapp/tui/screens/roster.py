@@ -23,13 +23,7 @@ class RosterImportScreen(ModalScreen[int | None]):
     """Check first (nothing saved), then import in a thread worker with its own connection.
     Dismisses with the number of records saved, or None when closed without importing."""
 
-    DEFAULT_CSS = """
-    RosterImportScreen { align: center middle; }
-    RosterImportScreen > Vertical { width: 96; height: auto; max-height: 90%; border: thick $accent; padding: 1 2; background: $surface; }
-    RosterImportScreen #roster-summary { height: auto; margin: 1 0; }
-    RosterImportScreen DataTable { height: 14; }
-    RosterImportScreen Horizontal { height: auto; }
-    """
+    CSS_PATH = "roster.tcss"
     BINDINGS = [Binding("escape", "close", "关闭")]
 
     def __init__(self, db_path: Path) -> None:
