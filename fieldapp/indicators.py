@@ -65,8 +65,7 @@ HARDSHIP_LIVING = ("alone", "empty_nest", "left_behind")
 PERSON_OF = "(CASE WHEN e.status = 'cancelled' THEN {merged_into} ELSE e.id END)"
 # a person who counts on the date `{d}`: not cancelled, and active then (status as of status_date)
 PERSON_AT = (
-    "p.deleted = 0 AND p.status != 'cancelled'"
-    " AND (p.status = 'active' OR {p_status_date} > {d})"
+    "p.deleted = 0 AND p.status != 'cancelled' AND (p.status = 'active' OR {p_status_date} > {d})"
 )
 # aged `{n}` or more on the date `{d}` (31 Dec of the year)
 AGED = "p.birth_date <= date({d}, '-{n} years')"
@@ -293,9 +292,7 @@ def hardship(
     )
     params = {"t": as_of.isoformat(), "m0": m0.isoformat()}
     all_ = _per_area(conn, rows, params, community=community)
-    seen = _per_area(
-        conn, f"SELECT * FROM ({rows}) WHERE seen", params, community=community
-    )
+    seen = _per_area(conn, f"SELECT * FROM ({rows}) WHERE seen", params, community=community)
     return {k: Hardship(n, seen.get(k, 0)) for k, n in all_.items()}
 
 
@@ -346,8 +343,7 @@ def ability_mix(conn: sqlite3.Connection, as_of: date) -> dict[str, int]:
         f" FROM ({_assessed_rows(conn)}) GROUP BY person) GROUP BY level ORDER BY level"
     )
     return {
-        r[0]: int(r[1])
-        for r in conn.execute(sql, {"t": as_of.isoformat(), "ye": year_end(as_of)})
+        r[0]: int(r[1]) for r in conn.execute(sql, {"t": as_of.isoformat(), "ye": year_end(as_of)})
     }
 
 
@@ -420,9 +416,7 @@ def meals(
         )
     }
     starts = {r[0]: r[1] for r in conn.execute(first, params)}
-    return {
-        k: Meals(*sums.get(k, (0, 0.0)), starts.get(k)) for k in set(sums) | set(starts)
-    }
+    return {k: Meals(*sums.get(k, (0, 0.0)), starts.get(k)) for k in set(sums) | set(starts)}
 
 
 def months_from(start: str | None, year: int, as_of: date) -> int:
@@ -479,9 +473,7 @@ def elder_counts(
     hard = hardship(conn, as_of, community=community)
     late = overdue(conn, as_of, community=community)
     return {
-        k: ElderCounts(
-            cov.get(k, 0), *hard.get(k, Hardship(0, 0)), late.get(k, 0)
-        )
+        k: ElderCounts(cov.get(k, 0), *hard.get(k, Hardship(0, 0)), late.get(k, 0))
         for k in set(cov) | set(hard) | set(late)
     }
 

@@ -70,9 +70,7 @@ def _insert(conn: sqlite3.Connection, table: str, row: dict[str, object]) -> str
     return rid
 
 
-def elder(
-    conn: sqlite3.Connection, community: str, born: str, **kw: object
-) -> str:
+def elder(conn: sqlite3.Connection, community: str, born: str, **kw: object) -> str:
     row: dict[str, object] = {
         "name": "某某",
         "gender": "male",

@@ -38,7 +38,9 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
     rd.visit(c, e[2], "2025-11-20", A)
     # two records of one person, merged by the district: one person
     e[3] = rd.elder(c, A, "1950-02-02")
-    e[4] = rd.elder(c, A, "1950-02-02", status="cancelled", status_date="2025-08-01", merged_into=e[3])
+    e[4] = rd.elder(
+        c, A, "1950-02-02", status="cancelled", status_date="2025-08-01", merged_into=e[3]
+    )
     rd.visit(c, e[3], "2025-05-01", A)
     rd.visit(c, e[4], "2025-04-01", A)
     # transferred from A to C: counts in A and in C, once in the district
@@ -94,7 +96,9 @@ def _fig(r: report.Report, area: str, name: str) -> tuple[float, float | None, f
     return f.numerator, f.denominator, f.value
 
 
-def test_coverage_counts_persons_by_the_visits_community_as_of_the_visit(conn: sqlite3.Connection) -> None:
+def test_coverage_counts_persons_by_the_visits_community_as_of_the_visit(
+    conn: sqlite3.Connection,
+) -> None:
     cov = ind.covered(conn, date(Y, 1, 1), END)
     assert cov == {A: 3, B: 2, C: 1, S1: 5, S2: 1, D: 5}  # district 5, not 3 + 2 + 1
     r = report.build(conn, Y, today=TODAY)
@@ -102,7 +106,9 @@ def test_coverage_counts_persons_by_the_visits_community_as_of_the_visit(conn: s
     assert _fig(r, S1, "home_service_coverage") == (5, 1500, round(500 / 1500, 2))
 
 
-def test_overdue_uses_the_due_lists_le_and_the_device_agrees(conn: sqlite3.Connection, tmp_path: Path) -> None:
+def test_overdue_uses_the_due_lists_le_and_the_device_agrees(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
     # A: e3 (merged visits: last 1 May + 90 days), e11 and e12 (phone only: never visited)
     assert ind.overdue(conn, END) == {A: 3, B: 1, C: 1, S1: 4, S2: 1, D: 5}
     conn.close()
@@ -123,7 +129,11 @@ def test_hardship_persons_visited_by_any_mode_in_the_month(conn: sqlite3.Connect
 
 def test_80_plus_window_ends_on_the_as_of_date_both_ends_included(conn: sqlite3.Connection) -> None:
     a = ind.assessed_80(conn, END)
-    assert a[A] == ind.Assessed80(2, 2) and a[C] == ind.Assessed80(1, 0) and a[D] == ind.Assessed80(3, 2)
+    assert (
+        a[A] == ind.Assessed80(2, 2)
+        and a[C] == ind.Assessed80(1, 0)
+        and a[D] == ind.Assessed80(3, 2)
+    )
     assert ind.ability_mix(conn, END) == {"mild": 1, "moderate": 1}
     # a day later the 31 Dec 2024 assessment has left the window, and e12 is 80 on 31 Dec 2026
     assert ind.assessed_80(conn, date(2026, 1, 1))[D] == ind.Assessed80(4, 2)
@@ -134,12 +144,18 @@ def test_80_plus_window_ends_on_the_as_of_date_both_ends_included(conn: sqlite3.
 def test_retrofits_count_households_new_ones_and_funding(conn: sqlite3.Connection) -> None:
     r = report.build(conn, Y, today=TODAY)
     f = r.get(D, "retrofit_households")
-    assert f.numerator == 902 and f.extra == {"accepted_since_2023": 2, "new_in_year": 2, "baseline_2022": 900}
+    assert f.numerator == 902 and f.extra == {
+        "accepted_since_2023": 2,
+        "new_in_year": 2,
+        "baseline_2022": 900,
+    }
     assert r.operational["retrofit_by_funding"] == {"subsidized": 1}
     assert r.operational["retrofit_new"] == 1
 
 
-def test_meals_average_from_the_data_start_and_capacity_counts_served_days(conn: sqlite3.Connection) -> None:
+def test_meals_average_from_the_data_start_and_capacity_counts_served_days(
+    conn: sqlite3.Connection,
+) -> None:
     r = report.build(conn, Y, today=TODAY)
     assert _fig(r, D, "meal_monthly_capacity") == (100, 8, 12.5)  # 50 × 2 days, May–Dec
     assert _fig(r, D, "meal_monthly_servings") == (60, 8, 7.5)
@@ -178,16 +194,24 @@ def test_bundle_grid_received_missing_not_expected(conn: sqlite3.Connection) -> 
     grid = report.build(conn, Y, today=TODAY).operational["bundles"]
     assert grid["months"][0] == "2025-01" and len(grid["months"]) == 12
     cells = dict(grid["rows"])[A]
-    assert cells == ["not_expected"] * 2 + ["received"] * 2 + ["missing"] + ["received"] * 4 + [
-        "missing"
-    ] + ["not_expected"] * 2
+    assert (
+        cells
+        == ["not_expected"] * 2
+        + ["received"] * 2
+        + ["missing"]
+        + ["received"] * 4
+        + ["missing"]
+        + ["not_expected"] * 2
+    )
     dev = report.build(conn, Y, today=TODAY).operational["devices"]
     assert [(d["device"], d["last_period"], d["app_version"]) for d in dev] == [
         ("dev-a-笔记本", "2025-09", "1.6")
     ]
 
 
-def test_2026_uses_the_2025_targets_until_the_district_sets_its_own(conn: sqlite3.Connection) -> None:
+def test_2026_uses_the_2025_targets_until_the_district_sets_its_own(
+    conn: sqlite3.Connection,
+) -> None:
     r = report.build(conn, 2026, today=TODAY)
     f = r.get(D, "home_service_coverage")
     assert (f.target, f.status, f.note) == (18, "behind", "沿用2025年目标")
@@ -226,9 +250,22 @@ def test_xlsx_types_and_chinese_headers(conn: sqlite3.Connection, tmp_path: Path
     assert summary.cell(4, 10).value == 5 and isinstance(summary.cell(4, 10).value, int)
     assert summary.cell(4, 9).value == "未达标"
     street = wb["街道"]
-    assert [c.value for c in street[2]][:8] == ["街道", S1, "城东街道", "居家上门服务覆盖率", "home_service_coverage", 5, 1500, 0.3]
+    assert [c.value for c in street[2]][:8] == [
+        "街道",
+        S1,
+        "城东街道",
+        "居家上门服务覆盖率",
+        "home_service_coverage",
+        5,
+        1500,
+        0.3,
+    ]
     for row in wb["社区"].iter_rows(min_row=2):
-        assert isinstance(row[5].value, int | float) and row[10].value in ("达标", "未达标", "无目标")
+        assert isinstance(row[5].value, int | float) and row[10].value in (
+            "达标",
+            "未达标",
+            "无目标",
+        )
     trend = wb["月度趋势"]
     assert trend.cell(2, 4).value is None and trend.cell(6, 4).value == 40  # blank before May
     import zipfile
@@ -251,5 +288,5 @@ def test_terminal_street_filter_and_rows_with_nothing_left_out(conn: sqlite3.Con
     rows = list(report.table_cells(r, report.levels_for("community"), "zh", street=S2))
     areas = [x[0] for x in rows if x[0]]
     assert areas == ["海陵区", "城西街道", "西一社区"]
-    west = [x[1] for x in rows[rows.index(next(x for x in rows if x[0] == "西一社区")):]]
+    west = [x[1] for x in rows[rows.index(next(x for x in rows if x[0] == "西一社区")) :]]
     assert west == ["居家上门服务覆盖率"]  # C's 80+ count is 0: nothing to report

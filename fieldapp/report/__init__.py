@@ -10,9 +10,9 @@ from fieldapp.indicators import INDICATORS, LABELS, RETROFIT_FROM, UNITS, Period
 from fieldapp.report.cache import build_cached, data_state
 from fieldapp.report.figures import (
     STATUS,
-    Raw,
     Figure,
     Operational,
+    Raw,
     Report,
     TrendRow,
     build,

@@ -144,8 +144,6 @@ def areas(conn: sqlite3.Connection, lang: str = "zh") -> list[Area]:
     return out
 
 
-
-
 @dataclass(frozen=True)
 class Raw:
     """The counts of a report, each per area code (community, street or district)."""
@@ -191,6 +189,13 @@ def _pct(n: float, d: float) -> float | None:
     return 100 * n / d if d else None
 
 
+def _retro_extra(retro: float, new: float, baseline: float | None) -> dict[str, float | None]:
+    out: dict[str, float | None] = {"accepted_since_2023": retro, "new_in_year": new}
+    if baseline is not None:
+        out["baseline_2022"] = baseline
+    return out
+
+
 def measures(area: Area, raw: Raw, baseline: float) -> list[Measure]:
     """The indicators of an area from its counts (SPEC §7 v2)."""
     district = area.level == "district"
@@ -212,8 +217,7 @@ def measures(area: Area, raw: Raw, baseline: float) -> list[Measure]:
             f"含2022年基数{baseline:g}；{raw.year}年新增{new:g}户"
             if district
             else f"2023年起，不含基数；{raw.year}年新增{new:g}户",
-            {"accepted_since_2023": retro, "new_in_year": new}
-            | ({"baseline_2022": baseline} if district else {}),
+            _retro_extra(retro, new, baseline if district else None),
         ),
         Measure(
             "assessment_80_coverage",
@@ -221,7 +225,10 @@ def measures(area: Area, raw: Raw, baseline: float) -> list[Measure]:
             area.pop_80,
             _pct(a.assessed, area.pop_80),
             f"对在册80岁以上老人 {a.assessed}/{a.registered}",
-            {"registered_80": float(a.registered), "of_registered_pct": _pct(a.assessed, a.registered)},
+            {
+                "registered_80": float(a.registered),
+                "of_registered_pct": _pct(a.assessed, a.registered),
+            },
         ),
         Measure(
             "meal_monthly_capacity",
@@ -256,9 +263,7 @@ def figure(area: Area, m: Measure, targets: dict[str, Target], year: int) -> Fig
     if m.indicator in ind.NO_TARGET or not shared:
         t = None
     status = (
-        "no_target"
-        if t is None or m.value is None
-        else ("met" if m.value >= t.value else "behind")
+        "no_target" if t is None or m.value is None else ("met" if m.value >= t.value else "behind")
     )
     note = "；".join(x for x in (m.note, ind.target_note(t, year)) if x)
     return Figure(
@@ -294,9 +299,7 @@ def build(
     targets = ind.targets_in_force(conn, year)
     baseline = ind.retrofit_baseline(conn)
     all_areas = areas(conn, lang)
-    figures = [
-        figure(a, m, targets, year) for a in all_areas for m in measures(a, raw, baseline)
-    ]
+    figures = [figure(a, m, targets, year) for a in all_areas for m in measures(a, raw, baseline)]
     district = next(a for a in all_areas if a.level == "district")
     meal_start = raw.meal(district)[2]
     r = Report(p, figures, operational(conn, p, as_of), None, as_of, meal_start)

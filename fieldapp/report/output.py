@@ -72,9 +72,9 @@ def selected(
     report: Report, levels: tuple[str, ...], street: str | None, *, skip_empty: bool = True
 ) -> Iterator[Figure]:
     for f in report.figures:
-        if f.area_level in levels and in_street(f, street):
-            if not skip_empty or f.area_level == "district" or has_something(f):
-                yield f
+        wanted = not skip_empty or f.area_level == "district" or has_something(f)
+        if f.area_level in levels and in_street(f, street) and wanted:
+            yield f
 
 
 def levels_for(by: str) -> tuple[str, ...]:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fieldapp import indicators as ind
-from fieldapp.report.figures import DISTRICT_CODE, STATUS, Figure, Report, TrendRow, trend
+from fieldapp.indicators import DISTRICT_CODE
+from fieldapp.report.figures import STATUS, Figure, Report, TrendRow, trend
 from fieldapp.report.operations import CELL_WORDS
 
 if TYPE_CHECKING:
@@ -150,7 +151,11 @@ def _operational_block(book: Book, ws: Worksheet, report: Report, *, first_row: 
         ("上门服务人次（本月） visits", op["visits"], None),
         ("工作人员数 workers", op["workers"], None),
         ("人均上门人次 visits per worker", op["visits_per_worker"], None),
-        (f"特殊困难老年人本月探访（{op['hardship_month']}）", op["hardship_visited"], op["hardship_elders"]),
+        (
+            f"特殊困难老年人本月探访（{op['hardship_month']}）",
+            op["hardship_visited"],
+            op["hardship_elders"],
+        ),
         ("逾期未探访 overdue", op["overdue_followups"], None),
         ("待处理冲突 open conflicts", op["open_conflicts"], None),
         ("待审核 review items", op["open_reviews"], None),
@@ -235,8 +240,8 @@ def _bundle_sheet(book: Book, report: Report) -> None:
     head = ["设备 device", "社区 communities", "最后期间 last period", "最后接收 merged at"]
     ws.write_row(first, 0, [*head, "软件版本 app version"], book.head)
     for r, d in enumerate(report.operational["devices"], start=first + 1):
-        cells: list[Cell] = [d["device"], " ".join(d["communities"]), d["last_period"]]
-        for c, v in enumerate([*cells, d["last_merged_at"], d["app_version"] or "未知"]):
+        line: list[Cell] = [d["device"], " ".join(d["communities"]), d["last_period"]]
+        for c, v in enumerate([*line, d["last_merged_at"], d["app_version"] or "未知"]):
             book.put(ws, r, c, v)
     ws.set_column(0, 0, 22)
     ws.set_column(1, 13, 11)

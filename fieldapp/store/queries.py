@@ -149,7 +149,6 @@ class QueriesMixin(StoreBase):
             community_code = dev.community_code if dev else None
         m0 = today.replace(day=1).isoformat()
         m1 = (today.replace(day=28) + timedelta(days=4)).replace(day=1).isoformat()
-        y0, y1 = f"{today.year}-01-01", f"{today.year + 1}-01-01"
         q = self.conn.execute
         month = {
             "visits": q(
@@ -188,7 +187,7 @@ class QueriesMixin(StoreBase):
         """The year's progress by fieldapp.indicators' definitions (the district report's), beside
         the community's share of the targets in force (the 2025 target until the district sets the
         year's own: "沿用2025年目标")."""
-        conn, y0 = self.conn, date(today.year, 1, 1)
+        conn = self.conn
         c = community or ""
         comm = conn.execute(
             "SELECT pop_60, pop_80 FROM ref_community WHERE code = ?", (c,)
@@ -246,7 +245,10 @@ class QueriesMixin(StoreBase):
             },
             "volunteer_events": entry(
                 "volunteer_events",
-                sum(e.events for e in ind.volunteer_events(conn, p.start, today, community=c).values()),
+                sum(
+                    e.events
+                    for e in ind.volunteer_events(conn, p.start, today, community=c).values()
+                ),
                 round(target("volunteer_events") * share, 2),
             ),
         }
