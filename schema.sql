@@ -360,7 +360,8 @@ CREATE TABLE bundles (
     versions_new   INTEGER NOT NULL,
     versions_dup   INTEGER NOT NULL,
     rejected       INTEGER NOT NULL,
-    merged_at      TEXT NOT NULL
+    merged_at      TEXT NOT NULL,
+    app_version    TEXT             -- the manifest's app version (report: what each laptop runs)
 );
 CREATE INDEX bundles_device ON bundles (device_id, seq);
 

@@ -12,10 +12,12 @@ from fieldapp.report.figures import (
     STATUS,
     Figure,
     Operational,
+    Raw,
     Report,
     TrendRow,
     build,
     operational,
+    raw_counts,
     trend,
 )
 from fieldapp.report.output import (
@@ -41,6 +43,7 @@ __all__ = [
     "Figure",
     "Operational",
     "Period",
+    "Raw",
     "Report",
     "TrendRow",
     "build",
@@ -52,6 +55,7 @@ __all__ = [
     "operational",
     "operational_line",
     "period",
+    "raw_counts",
     "table_cells",
     "trend",
     "write_csv",

@@ -38,6 +38,9 @@ def _payload(r: Report) -> dict[str, Any]:
         "figures": [asdict(f) for f in r.figures],
         "operational": r.operational,
         "trend": r.trend,
+        "as_of": None if r.as_of is None else r.as_of.isoformat(),
+        "meal_start": r.meal_start,
+        "notes": r.notes,
     }
 
 
@@ -46,6 +49,7 @@ def _from_payload(text: str) -> Report:
     p = data["period"]
     op = data["operational"]
     op["by_worker"] = [(w, n) for w, n in op["by_worker"]]  # JSON keeps no tuples
+    op["bundles"]["rows"] = [(c, cells) for c, cells in op["bundles"]["rows"]]
     return Report(
         Period(
             p["year"],
@@ -57,6 +61,9 @@ def _from_payload(text: str) -> Report:
         [Figure(**f) for f in data["figures"]],
         op,
         data.get("trend"),
+        date.fromisoformat(data["as_of"]) if data.get("as_of") else None,
+        data.get("meal_start"),
+        data.get("notes", []),
     )
 
 
@@ -70,7 +77,7 @@ def build_cached(
 ) -> Report:
     """build() (and, with_trend, the monthly trend), kept in report_cache until the data changes: a
     merge, a decision, new reference data, or a new day ("this month" moves with the date)."""
-    state = f"{data_state(conn)}|{date.today().isoformat()}|{int(with_trend)}"
+    state = f"v2|{data_state(conn)}|{date.today().isoformat()}|{int(with_trend)}"
     row = conn.execute(
         "SELECT data_state, report FROM report_cache WHERE year = ? AND month = ? AND lang = ?",
         (year, month or 0, lang),
@@ -79,7 +86,7 @@ def build_cached(
         return _from_payload(row[1])
     r = build(conn, year, month, lang=lang)
     if with_trend:
-        r.trend = trend(conn, year)
+        r.trend = trend(conn, year, as_of=r.as_of)
     # a read-only database: right, just not kept
     with contextlib.suppress(sqlite3.OperationalError):
         conn.execute(

@@ -1,31 +1,30 @@
 """The district report's figures: each indicator of fieldapp.indicators per district, street and
 community with its numerator, denominator, value, target and status, the operational figures and
-the monthly trend (SPEC §7).
+the monthly trend (SPEC §7 v2).
 
-The counting is fieldapp.indicators' (SQL aggregates per community); streets and the district are
-sums of their communities, which is exact because every count is of distinct elders, points or
-events that belong to exactly one community.
+Persons are counted per area by fieldapp.indicators (each level in SQL, never a sum of its
+communities); meals and volunteer events, which belong to one point or community, are summed.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TypedDict
 
 from fieldapp import indicators as ind
-from fieldapp.indicators import Counts, Period, Target
+from fieldapp.indicators import DISTRICT_CODE, Period, Target
+from fieldapp.report.operations import BundleGrid, DeviceLine, bundle_grid, devices, ranking
 
 STATUS = {
     "met": ("达标", "met"),
     "behind": ("未达标", "behind"),
     "no_target": ("无目标", "no target"),
 }
-DISTRICT_CODE = "321202"
 # indicators whose target is the district's only: a street or community has no share of it
 DISTRICT_ONLY_TARGET = frozenset(
-    {"retrofit_households", "meal_monthly_servings", "volunteer_events"}
+    {"retrofit_households", "meal_monthly_capacity", "meal_monthly_servings", "volunteer_events"}
 )
 
 
@@ -60,13 +59,20 @@ class Operational(TypedDict):
     open_conflicts: int
     open_reviews: int
     rejected_versions: int
+    retrofit_new: int
+    retrofit_by_funding: dict[str, int]
+    ability_mix: dict[str, int]
+    bundles: BundleGrid
+    devices: list[DeviceLine]
+    ranking: dict[str, list[str]]
 
 
 class TrendRow(TypedDict):
     month: str
     coverage_pct: float
     retrofit_households: float
-    meal_servings: int
+    meal_servings: int | None
+    meal_capacity: float | None
     volunteer_events: int
 
 
@@ -76,6 +82,9 @@ class Report:
     figures: list[Figure]
     operational: Operational
     trend: list[TrendRow] | None = None
+    as_of: date | None = None
+    meal_start: str | None = None  # the district's meal data start "YYYY-MM"
+    notes: list[str] = field(default_factory=list)
 
     def level(self, level: str) -> list[Figure]:
         return [f for f in self.figures if f.area_level == level]
@@ -135,72 +144,128 @@ def areas(conn: sqlite3.Connection, lang: str = "zh") -> list[Area]:
     return out
 
 
-def measures(area: Area, c: Counts, baseline: float, months: int) -> list[Measure]:
-    """The five indicators of an area from its counts (SPEC §7)."""
+@dataclass(frozen=True)
+class Raw:
+    """The counts of a report, each per area code (community, street or district)."""
+
+    year: int
+    as_of: date
+    covered: dict[str, int]
+    assessed: dict[str, ind.Assessed80]
+    retrofitted: dict[str, int]
+    retrofit_new: dict[str, int]
+    meals: dict[str, ind.Meals]  # per community only
+    events: dict[str, ind.Events]  # per community only
+
+    def meal(self, area: Area) -> tuple[int, float, str | None, int]:
+        """An area's servings, capacity, meal data start and months from it (points are in one
+        community each: sums over its communities)."""
+        ms = [self.meals[c] for c in area.members if c in self.meals]
+        starts = [m.start for m in ms if m.start]
+        start = min(starts) if starts else None
+        return (
+            sum(m.servings for m in ms),
+            sum(m.capacity for m in ms),
+            start,
+            ind.months_from(start, self.year, self.as_of),
+        )
+
+
+def raw_counts(conn: sqlite3.Connection, p: Period, as_of: date) -> Raw:
+    end = min(p.end, as_of)
+    return Raw(
+        p.year,
+        as_of,
+        ind.covered(conn, p.start, end),
+        ind.assessed_80(conn, as_of),
+        ind.retrofitted(conn, ind.RETROFIT_FROM, end),
+        ind.retrofitted(conn, date(p.year, 1, 1), end),
+        ind.meals(conn, p.start, end),
+        ind.volunteer_events(conn, p.start, end),
+    )
+
+
+def _pct(n: float, d: float) -> float | None:
+    return 100 * n / d if d else None
+
+
+def _retro_extra(retro: float, new: float, baseline: float | None) -> dict[str, float | None]:
+    out: dict[str, float | None] = {"accepted_since_2023": retro, "new_in_year": new}
+    if baseline is not None:
+        out["baseline_2022"] = baseline
+    return out
+
+
+def measures(area: Area, raw: Raw, baseline: float) -> list[Measure]:
+    """The indicators of an area from its counts (SPEC §7 v2)."""
     district = area.level == "district"
-    retro = float(c.retrofitted) + (baseline if district else 0.0)
-    retro_extra: dict[str, float | None] = {"accepted_since_2023": float(c.retrofitted)}
-    if district:
-        retro_extra["baseline_2022"] = baseline
+    cov = float(raw.covered.get(area.code, 0))
+    retro = float(raw.retrofitted.get(area.code, 0))
+    new = float(raw.retrofit_new.get(area.code, 0))
+    a = raw.assessed.get(area.code, ind.Assessed80(0, 0))
+    servings, capacity, start, months = raw.meal(area)
+    ev = [raw.events[c] for c in area.members if c in raw.events]
+    events, hours, points = (sum(x[i] for x in ev) for i in range(3))
+    meal_note = f"助餐数据起始：{start}，{months}个月" if start else "无助餐数据"
     return [
-        Measure(
-            "home_service_coverage",
-            float(c.covered),
-            area.pop_60,
-            100 * c.covered / area.pop_60 if area.pop_60 else None,
-        ),
+        Measure("home_service_coverage", cov, area.pop_60, _pct(cov, area.pop_60)),
         Measure(
             "retrofit_households",
-            retro,
+            retro + (baseline if district else 0.0),
             None,
-            retro,
-            f"含2022年基数 {baseline:g} (incl. 2022 baseline)"
+            retro + (baseline if district else 0.0),
+            f"含2022年基数{baseline:g}；{raw.year}年新增{new:g}户"
             if district
-            else "2023年起，不含基数 (since 2023, baseline not split by area)",
-            retro_extra,
+            else f"2023年起，不含基数；{raw.year}年新增{new:g}户",
+            _retro_extra(retro, new, baseline if district else None),
         ),
         Measure(
             "assessment_80_coverage",
-            float(c.assessed_80),
+            float(a.assessed),
             area.pop_80,
-            100 * c.assessed_80 / area.pop_80 if area.pop_80 else None,
-            f"对在册80岁以上老人 {c.assessed_80:g}/{c.registered_80:g} (against registered 80+)",
+            _pct(a.assessed, area.pop_80),
+            f"对在册80岁以上老人 {a.assessed}/{a.registered}",
             {
-                "registered_80": float(c.registered_80),
-                "of_registered_pct": round(100 * c.assessed_80 / c.registered_80, 2)
-                if c.registered_80
-                else None,
+                "registered_80": float(a.registered),
+                "of_registered_pct": _pct(a.assessed, a.registered),
             },
         ),
         Measure(
+            "meal_monthly_capacity",
+            capacity,
+            float(months) if months else None,
+            capacity / months if months else None,
+            meal_note,
+        ),
+        Measure(
             "meal_monthly_servings",
-            float(c.servings),
-            float(months),
-            c.servings / months if months else None,
-            f"供餐能力 {c.capacity:g} (capacity)",
-            {"capacity": c.capacity},
+            float(servings),
+            float(months) if months else None,
+            servings / months if months else None,
+            meal_note,
         ),
         Measure(
             "volunteer_events",
-            float(c.events),
+            float(events),
             None,
-            float(c.events),
-            f"{c.hours:g} 小时 hours · {c.points:g} 积分 points",
-            {"hours": c.hours, "points": c.points},
+            float(events),
+            f"{hours:g} 小时 · {points:g} 积分",
+            {"hours": float(hours), "points": float(points)},
         ),
     ]
 
 
-def figure(area: Area, m: Measure, targets: dict[str, Target]) -> Figure:
-    """A measure against its target: met when the value reaches it (every target is a ≥)."""
+def figure(area: Area, m: Measure, targets: dict[str, Target], year: int) -> Figure:
+    """A measure against its target: met when the value reaches it (every target is a ≥). The
+    rate indicators carry the district's target on every street and community row."""
     t = targets.get(m.indicator)
     shared = area.level == "district" or m.indicator not in DISTRICT_ONLY_TARGET
-    target = t.value if t is not None and shared else None
+    if m.indicator in ind.NO_TARGET or not shared:
+        t = None
     status = (
-        "no_target"
-        if target is None or m.value is None
-        else ("met" if m.value >= target else "behind")
+        "no_target" if t is None or m.value is None else ("met" if m.value >= t.value else "behind")
     )
+    note = "；".join(x for x in (m.note, ind.target_note(t, year)) if x)
     return Figure(
         area.level,
         area.code,
@@ -209,10 +274,10 @@ def figure(area: Area, m: Measure, targets: dict[str, Target]) -> Figure:
         m.numerator,
         m.denominator,
         None if m.value is None else round(m.value, 2),
-        target,
+        None if t is None else t.value,
         ind.UNITS[m.indicator],
         status,
-        m.note,
+        note,
         m.extra,
     )
 
@@ -223,45 +288,58 @@ def build(
     month: int | None = None,
     *,
     today: date | None = None,
+    as_of: date | None = None,
     lang: str = "zh",
 ) -> Report:
-    today = today or date.today()
-    p = ind.period(year, month, today)
-    raw = ind.counts(conn, p, p.as_of(today))
-    targets = ind.targets(conn, year)
+    """The report of a year (or month) as of a date: 31 Dec for a past year, by default today for
+    the current one (SPEC §7: the 80+ window ends on it, "this month" is its month)."""
+    p = ind.period(year, month, today or date.today())
+    as_of = min(as_of, p.end) if as_of else p.as_of(today or date.today())
+    raw = raw_counts(conn, p, as_of)
+    targets = ind.targets_in_force(conn, year)
     baseline = ind.retrofit_baseline(conn)
-    figures = [
-        figure(a, m, targets)
-        for a in areas(conn, lang)
-        for m in measures(
-            a, Counts.total(raw.get(c, Counts()) for c in a.members), baseline, p.months
-        )
+    all_areas = areas(conn, lang)
+    figures = [figure(a, m, targets, year) for a in all_areas for m in measures(a, raw, baseline)]
+    district = next(a for a in all_areas if a.level == "district")
+    meal_start = raw.meal(district)[2]
+    r = Report(p, figures, operational(conn, p, as_of), None, as_of, meal_start)
+    r.notes = notes(conn, r)
+    r.operational["ranking"] = street_ranking(r)
+    return r
+
+
+def notes(conn: sqlite3.Connection, r: Report) -> list[str]:
+    """The notes every report prints (SPEC §7): as-of date, meal data start, the reference year of
+    the populations, and that sub-district denominators are illustrative where seed/ says so."""
+    samples = conn.execute("SELECT count(*) FROM ref_community WHERE sample = 1").fetchone()[0]
+    out = [
+        f"统计截至：{r.as_of}",
+        f"助餐数据起始：{r.meal_start or '无'}",
+        f"人口参考年份：{ind.POPULATION_YEAR}（规划基数）",
     ]
-    return Report(p, figures, operational(conn, p, today=today, per_community=raw))
+    if samples:
+        out.append(
+            f"街道、社区的人口分母为示意分配（含{samples}个示例社区，见 seed/README.md），"
+            "仅全区分母为官方数"
+        )
+    return out
 
 
-def operational(
-    conn: sqlite3.Connection,
-    p: Period,
-    *,
-    today: date | None = None,
-    per_community: dict[str, Counts] | None = None,
-) -> Operational:
-    """Visits per worker, hardship elders visited this month (national target: all of them), overdue
-    follow-ups, open conflicts and review items (SPEC §7): about the month at hand (this month, or
-    the period's last month)."""
-    as_of = p.as_of(today or date.today())
+def operational(conn: sqlite3.Connection, p: Period, as_of: date) -> Operational:
+    """Visits per worker, hardship persons visited this month (national target: all of them),
+    overdue follow-ups, open conflicts and review items, new retrofits, ability mix, bundles
+    received and the street ranking (SPEC §7): about the as-of date's month."""
     m0 = as_of.replace(day=1)
     per_worker: list[tuple[str, int]] = [
         (r[0], int(r[1]))
         for r in conn.execute(
             "SELECT worker, count(*) FROM home_visit WHERE deleted = 0 AND visit_date BETWEEN ? AND ?"
             " GROUP BY worker ORDER BY 2 DESC",
-            (m0.isoformat(), ind.month_end(m0).isoformat()),
+            (m0.isoformat(), as_of.isoformat()),
         )
     ]
-    raw = per_community if per_community is not None else ind.counts(conn, p, as_of)
-    total = Counts.total(raw.values())
+    hard = ind.hardship(conn, as_of).get(DISTRICT_CODE, ind.Hardship(0, 0))
+    late = ind.overdue(conn, as_of).get(DISTRICT_CODE, 0)
 
     def count(sql: str) -> int:
         try:
@@ -270,6 +348,7 @@ def operational(
             return 0
 
     visits = sum(n for _, n in per_worker)
+    funding = ind.retrofit_new_by_funding(conn, p.year, as_of)
     return {
         "month": f"{as_of:%Y-%m}",
         "visits": visits,
@@ -277,37 +356,61 @@ def operational(
         "visits_per_worker": round(visits / len(per_worker), 1) if per_worker else 0,
         "by_worker": per_worker[:20],
         "hardship_month": f"{as_of:%Y-%m}",
-        "hardship_elders": total.hardship,
-        "hardship_visited": total.hardship_visited,
-        "overdue_followups": total.overdue,
+        "hardship_elders": hard.elders,
+        "hardship_visited": hard.visited,
+        "overdue_followups": late,
         "open_conflicts": count("SELECT count(*) FROM conflicts WHERE status = 'open'"),
         "open_reviews": count("SELECT count(*) FROM review_items WHERE status = 'open'"),
         "rejected_versions": count("SELECT count(*) FROM rejected_versions"),
+        "retrofit_new": sum(funding.values()),
+        "retrofit_by_funding": funding,
+        "ability_mix": ind.ability_mix(conn, as_of),
+        "bundles": bundle_grid(conn, p.year, as_of),
+        "devices": devices(conn),
+        "ranking": {},
     }
 
 
-def trend(conn: sqlite3.Connection, year: int, *, today: date | None = None) -> list[TrendRow]:
-    """District figures month by month of a year, by the same definitions as the report: coverage
-    and retrofits up to each month's end, the month's servings and events."""
-    today = today or date.today()
+def street_ranking(r: Report) -> dict[str, list[str]]:
+    """Street codes ordered by each binding indicator, best first (the district's 考评)."""
+    streets = r.level("street")
+    return ranking(
+        {
+            name: {f.area_code: f.value for f in streets if f.indicator == name}
+            for name in ind.RATE_INDICATORS
+        }
+    )
+
+
+def trend(
+    conn: sqlite3.Connection, year: int, *, today: date | None = None, as_of: date | None = None
+) -> list[TrendRow]:
+    """District figures month by month up to the as-of date, by the report's definitions:
+    coverage and retrofits up to each month's end, the month's servings and capacity (blank
+    before the meal data start) and events."""
+    p = ind.period(year, None, today or date.today())
+    as_of = as_of or p.as_of(today or date.today())
     pop60 = conn.execute("SELECT sum(pop_60) FROM ref_community").fetchone()[0] or 1
     baseline = ind.retrofit_baseline(conn)
-    first = ind.covered_by_month(conn, date(year, 1, 1), date(year, 12, 31))
+    first = ind.covered_by_month(conn, year, as_of)
     rows: list[TrendRow] = []
     covered = 0
     for m in range(1, 13):
         m0 = date(year, m, 1)
-        if m0 > today:
+        if m0 > as_of:
             break
-        end = ind.month_end(m0)
-        covered += sum(by_month.get(f"{m0:%Y-%m}", 0) for by_month in first.values())
-        retro = sum(ind.retrofitted(conn, ind.RETROFIT_FROM, end).values())
+        end = min(ind.month_end(m0), as_of)
+        covered += first.get(f"{m0:%Y-%m}", 0)
+        retro = ind.retrofitted(conn, ind.RETROFIT_FROM, end).get(DISTRICT_CODE, 0)
+        meal = ind.meals(conn, m0, end).values()
+        started = any(x.start and x.start <= f"{m0:%Y-%m}" for x in meal)
         rows.append(
             {
                 "month": f"{m0:%Y-%m}",
                 "coverage_pct": round(100 * covered / pop60, 2),
                 "retrofit_households": baseline + retro,
-                "meal_servings": sum(x.servings for x in ind.meals(conn, m0, end).values()),
+                "meal_servings": sum(x.servings for x in meal) if started else None,
+                "meal_capacity": sum(x.capacity for x in meal) if started else None,
                 "volunteer_events": sum(
                     x.events for x in ind.volunteer_events(conn, m0, end).values()
                 ),

@@ -1,5 +1,6 @@
-"""The district report as text: the CSV of SPEC §7 (its ten columns exactly), the level choice of
-`--by`, and the lines of the terminal table."""
+"""The district report as text: the CSV of SPEC §7 (its ten columns and `note`), the level choice
+of `--by` and `--street`, and the lines of the terminal table (rows with nothing to report left
+out)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ CSV_COLUMNS = [
     "target",
     "unit",
     "status",
+    "note",
 ]
 
 
@@ -41,17 +43,38 @@ def csv_row(f: Figure) -> list[str]:
         "" if f.target is None else fmt_num(f.target),
         f.unit,
         f.status,
+        f.note,
     ]
 
 
-def write_csv(report: Report, path: Path, levels: tuple[str, ...]) -> None:
+def write_csv(
+    report: Report, path: Path, levels: tuple[str, ...], street: str | None = None
+) -> None:
     """UTF-8 with BOM (so Excel shows Chinese); exactly the columns of CSV_COLUMNS."""
     with path.open("w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)
-        for fig in report.figures:
-            if fig.area_level in levels:
-                w.writerow(csv_row(fig))
+        for fig in selected(report, levels, street, skip_empty=False):
+            w.writerow(csv_row(fig))
+
+
+def in_street(f: Figure, street: str | None) -> bool:
+    """The district's row always; with a street, that street and its communities only."""
+    return street is None or f.area_level == "district" or f.area_code.startswith(street)
+
+
+def has_something(f: Figure) -> bool:
+    """A row worth a line: a count above 0, or a target to be behind on at street level up."""
+    return bool(f.numerator) or (f.area_level != "community" and f.target is not None)
+
+
+def selected(
+    report: Report, levels: tuple[str, ...], street: str | None, *, skip_empty: bool = True
+) -> Iterator[Figure]:
+    for f in report.figures:
+        wanted = not skip_empty or f.area_level == "district" or has_something(f)
+        if f.area_level in levels and in_street(f, street) and wanted:
+            yield f
 
 
 def levels_for(by: str) -> tuple[str, ...]:
@@ -62,14 +85,15 @@ def levels_for(by: str) -> tuple[str, ...]:
     }[by]
 
 
-def table_cells(report: Report, levels: tuple[str, ...], lang: str) -> Iterator[tuple[str, ...]]:
+def table_cells(
+    report: Report, levels: tuple[str, ...], lang: str, street: str | None = None
+) -> Iterator[tuple[str, ...]]:
     """The terminal table's rows: area (on its first row only), indicator, numerator, denominator,
-    value, target, status word, status key (for the colour)."""
+    value, target, status word, status key (for the colour). Rows with nothing to report (a
+    community's zero count) are left out; `street` keeps that street and its communities."""
     zh = lang != "en"
     last_area = None
-    for f in report.figures:
-        if f.area_level not in levels:
-            continue
+    for f in selected(report, levels, street):
         area = f.area_name if f.area_code != last_area else ""
         last_area = f.area_code
         yield (
@@ -82,6 +106,11 @@ def table_cells(report: Report, levels: tuple[str, ...], lang: str) -> Iterator[
             STATUS[f.status][0 if zh else 1],
             f.status,
         )
+
+
+def header_lines(report: Report) -> list[str]:
+    """What every report prints first: its as-of date, meal data start and notes."""
+    return list(report.notes)
 
 
 def operational_line(op: Operational, lang: str) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from fieldapp import indicators as ind
 from fieldapp import kinds, reference
 from fieldapp.kinds import mask_id_number
 from fieldapp.store.base import StoreBase
@@ -89,30 +90,20 @@ class QueriesMixin(StoreBase):
     ) -> tuple[list[DueItem], int]:
         """The first `limit` of the due list, and how many are due in all (one query)."""
         today = today or kinds.today()
-        rules = reference.load().rules
-        freq = rules["visit_frequency_days"]
-        modes = list(rules["visit_counts_for_due"])
-        a = rules["assessment"]
-        t = today.isoformat()
-        mode_marks = ", ".join(f":m{i}" for i in range(len(modes)))
-        comm_sql = " AND e.community_code = :community" if community_code else ""
+        a = reference.load().rules["assessment"]
+        # the persons and the visit rule of fieldapp.indicators: the district's overdue count of a
+        # community is exactly the number of visit lines here
+        base_sql, visit_due = ind.due_base_sql(self.conn, community=community_code)
         sql = f"""
         WITH base AS MATERIALIZED (
-            SELECT e.id, e.name, e.id_number, e.visit_risk, e.birth_date,
-                   (SELECT max(visit_date) FROM home_visit h
-                     WHERE h.elder_id = e.id AND h.deleted = 0 AND h.contact_mode IN ({mode_marks})) AS last_visit,
-                   x.assess_date, x.next_due
-            FROM elder e LEFT JOIN (
+            SELECT b.*, x.assess_date, x.next_due
+            FROM ({base_sql}) b LEFT JOIN (
                 SELECT elder_id, max(assess_date) AS assess_date, max(next_due) AS next_due
                 FROM assessment WHERE deleted = 0 GROUP BY elder_id
-            ) x ON x.elder_id = e.id
-            WHERE e.deleted = 0 AND e.status = 'active'{comm_sql}
+            ) x ON x.elder_id = b.id
         ),
         due AS (
-            SELECT id, 'visit' AS reason, last_visit AS last_date,
-                   CASE WHEN last_visit IS NULL THEN :t
-                        ELSE date(last_visit, '+' || (CASE visit_risk WHEN 'high' THEN :fh WHEN 'priority' THEN :fp ELSE :fg END) || ' days')
-                   END AS due_date
+            SELECT id, 'visit' AS reason, last_visit AS last_date, {visit_due} AS due_date
             FROM base
             UNION ALL
             SELECT id, 'assessment', assess_date,
@@ -129,14 +120,7 @@ class QueriesMixin(StoreBase):
         ORDER BY CASE b.visit_risk WHEN 'high' THEN 0 WHEN 'priority' THEN 1 ELSE 2 END, d.due_date, b.name, d.reason
         LIMIT :limit
         """
-        named: dict[str, Any] = {
-            "t": t,
-            "fh": freq["high"],
-            "fp": freq["priority"],
-            "fg": freq["general"],
-            "limit": limit,
-        }
-        named |= {f"m{i}": m for i, m in enumerate(modes)}
+        named: dict[str, Any] = {"t": today.isoformat(), "limit": limit}
         if community_code:
             named["community"] = community_code
         rows = self.conn.execute(sql, named).fetchall()
@@ -165,7 +149,6 @@ class QueriesMixin(StoreBase):
             community_code = dev.community_code if dev else None
         m0 = today.replace(day=1).isoformat()
         m1 = (today.replace(day=28) + timedelta(days=4)).replace(day=1).isoformat()
-        y0, y1 = f"{today.year}-01-01", f"{today.year + 1}-01-01"
         q = self.conn.execute
         month = {
             "visits": q(
@@ -193,85 +176,80 @@ class QueriesMixin(StoreBase):
             r[0]: r[1]
             for r in q("SELECT status, count(*) FROM retrofit WHERE deleted = 0 GROUP BY status")
         }
-        comm = q(
-            "SELECT pop_60, pop_80 FROM ref_community WHERE code = ?", (community_code,)
-        ).fetchone()
-        district60 = q("SELECT sum(pop_60) FROM ref_community").fetchone()[0] or 1
-        share = (comm["pop_60"] / district60) if comm else 0.0
-        covered = q(
-            "SELECT count(*) FROM elder e WHERE e.deleted = 0 AND e.status = 'active' AND e.id IN ("
-            " SELECT elder_id FROM home_visit WHERE visit_date >= ? AND visit_date < ?"
-            " AND contact_mode = 'in_person' AND deleted = 0)",
-            (y0, y1),
-        ).fetchone()[0]
-        t = today.isoformat()
-        old = q(
-            "SELECT count(*), sum(EXISTS (SELECT 1 FROM assessment a WHERE a.elder_id = e.id AND a.deleted = 0"
-            " AND a.assess_date > date(?, '-12 months'))) FROM elder e"
-            " WHERE e.deleted = 0 AND e.status = 'active' AND e.birth_date <= date(?, '-80 years')",
-            (t, t),
-        ).fetchone()
-        accepted = q(
-            "SELECT count(DISTINCT elder_id) FROM retrofit WHERE deleted = 0 AND status = 'accepted' AND accept_date >= ? AND accept_date < ?",
-            (y0, y1),
-        ).fetchone()[0]
-        events_year = q(
-            "SELECT count(*) FROM volunteer_event WHERE deleted = 0 AND status = 'done' AND event_date >= ? AND event_date < ?",
-            (y0, y1),
-        ).fetchone()[0]
-
-        def target(indicator: str) -> tuple[float | None, int | None]:
-            row = q(
-                "SELECT value, year FROM ref_target WHERE indicator = ? AND year <= ? ORDER BY year DESC LIMIT 1",
-                (indicator, today.year),
-            ).fetchone()
-            return (row[0], row[1]) if row else (None, None)
-
-        cov_pct, cov_year = target("home_service_coverage")
-        ret_now, ret_year = target("retrofit_households")
-        ret_prev = q(
-            "SELECT value FROM ref_target WHERE indicator = 'retrofit_households' AND year = ?",
-            ((ret_year or 0) - 1,),
-        ).fetchone()
-        meal_t, meal_year = target("meal_monthly_servings")
-        ev_t, ev_year = target("volunteer_events")
-        pop60 = comm["pop_60"] if comm else 0
-        pop80 = comm["pop_80"] if comm else 0
-        year = {
-            "coverage": {
-                "value": covered,
-                "goal": round(pop60 * cov_pct / 100) if cov_pct is not None else None,
-                "target_year": cov_year,
-                "denominator": pop60,
-            },
-            "assessed_80": {
-                "value": old[1] or 0,
-                "goal": pop80,
-                "registered": old[0],
-                "target_year": target("assessment_80_coverage")[1],
-            },
-            "accepted_year": {
-                "value": accepted,
-                "goal": round((ret_now - ret_prev[0]) * share, 1)
-                if ret_now is not None and ret_prev
-                else None,
-                "target_year": ret_year,
-            },
-            "meal_servings": {
-                "value": month["meal_servings"],
-                "goal": round(meal_t * share, 1) if meal_t is not None else None,
-                "target_year": meal_year,
-            },
-            "volunteer_events": {
-                "value": events_year,
-                "goal": round(ev_t * share, 2) if ev_t is not None else None,
-                "target_year": ev_year,
-            },
-        }
         return {
             "month": month,
             "retrofit_status": retrofit_status,
-            "year": year,
-            "share": share,
+            **self._year_figures(today, community_code),
             "community_code": community_code,
         }
+
+    def _year_figures(self, today: date, community: str | None) -> dict[str, Any]:
+        """The year's progress by fieldapp.indicators' definitions (the district report's), beside
+        the community's share of the targets in force (the 2025 target until the district sets the
+        year's own: "沿用2025年目标")."""
+        conn = self.conn
+        c = community or ""
+        comm = conn.execute(
+            "SELECT pop_60, pop_80 FROM ref_community WHERE code = ?", (c,)
+        ).fetchone()
+        district60 = conn.execute("SELECT sum(pop_60) FROM ref_community").fetchone()[0] or 1
+        pop60, pop80 = (comm[0], comm[1]) if comm else (0, 0)
+        share = pop60 / district60
+        targets = ind.targets_in_force(conn, today.year)
+        p = ind.period(today.year, today=today)
+        old = ind.assessed_80(conn, today, community=c).get(c, ind.Assessed80(0, 0))
+        meal = ind.meals(conn, p.start, today, community=c).get(c, ind.Meals(0, 0.0, None))
+        months = ind.months_from(meal.start, today.year, today)
+
+        def entry(name: str, value: float, goal: float | None, **more: Any) -> dict[str, Any]:
+            t = targets.get(name)
+            return {
+                "value": value,
+                "goal": None if t is None or goal is None else goal,
+                "target_year": None if t is None else t.year,
+                "note": ind.target_note(t, today.year),
+            } | more
+
+        def target(name: str) -> float:
+            t = targets.get(name)
+            return t.value if t is not None else 0.0
+
+        prev = ind.targets_in_force(conn, today.year - 1).get("retrofit_households")
+        ret_goal = (target("retrofit_households") - prev.value) * share if prev else None
+        year = {
+            "coverage": entry(
+                "home_service_coverage",
+                ind.covered(conn, p.start, today, community=c).get(c, 0),
+                round(pop60 * target("home_service_coverage") / 100),
+                denominator=pop60,
+            ),
+            "assessed_80": entry(
+                "assessment_80_coverage", old.assessed, pop80, registered=old.registered
+            ),
+            "accepted_year": entry(
+                "retrofit_households",
+                ind.retrofitted(conn, p.start, today, community=c).get(c, 0),
+                None if ret_goal is None else round(ret_goal, 1),
+            ),
+            "meal_capacity": entry(
+                "meal_monthly_capacity",
+                round(meal.capacity / months, 1) if months else 0,
+                round(target("meal_monthly_capacity") * share, 1),
+                start=meal.start,
+            ),
+            "meal_servings": {
+                "value": round(meal.servings / months, 1) if months else 0,
+                "goal": None,
+                "target_year": None,
+                "start": meal.start,
+            },
+            "volunteer_events": entry(
+                "volunteer_events",
+                sum(
+                    e.events
+                    for e in ind.volunteer_events(conn, p.start, today, community=c).values()
+                ),
+                round(target("volunteer_events") * share, 2),
+            ),
+        }
+        return {"year": year, "share": share}
