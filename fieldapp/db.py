@@ -84,6 +84,7 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
             "under_60_confirmed INTEGER NOT NULL DEFAULT 0",
         ),
         "conflicts": ("decision_version_id TEXT", "comment TEXT"),
+        "bundles": ("app_version TEXT",),
         "clock_flags": ("accepted_at TEXT", "accepted_by TEXT"),
         "device_keys": ("district_device_id TEXT", "district_sign_public TEXT"),
         "enrolled_devices": (

@@ -46,7 +46,7 @@ UNITS = {
 }
 # rate indicators: every street and community carries the district's target (who is behind)
 RATE_INDICATORS = ("home_service_coverage", "assessment_80_coverage")
-# the seed's targets.csv names the plan's 5,000 "meal_monthly_servings"; the plan means capacity
+# databases seeded before SPEC v2 name the plan's 5,000 "meal_monthly_servings"; the plan means capacity
 TARGET_ALIASES = {"meal_monthly_servings": "meal_monthly_capacity"}
 NO_TARGET = frozenset({"meal_monthly_servings"})
 DISTRICT_SOURCE = "district"  # ref_target.source prefix of targets the supervisor set

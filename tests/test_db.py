@@ -38,7 +38,7 @@ def test_new_database_has_schema_version_and_seed(tmp_path: Path) -> None:
         and targets[("retrofit_households", 2025)] == 1500
     )
     assert (
-        targets[("meal_monthly_servings", 2025)] == 5000
+        targets[("meal_monthly_capacity", 2025)] == 5000
         and targets[("volunteer_events", 2024)] == 24
     )
     cats = {r[0] for r in conn.execute("SELECT DISTINCT catalogue FROM ref_catalogue")}

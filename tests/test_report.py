@@ -51,7 +51,7 @@ def _build(s: Store) -> report.Report:
     return report.build(s.conn, Y, today=date(2026, 11, 30))
 
 
-def test_coverage_counts_distinct_active_elders_visited_in_person(db: Store) -> None:
+def test_coverage_counts_distinct_elders_visited_in_person_while_active(db: Store) -> None:
     a = _elder(db, "甲", 1)
     b = _elder(db, "乙", 2)
     c = _elder(db, "丙", 3, community="321202002901")
@@ -72,11 +72,13 @@ def test_coverage_counts_distinct_active_elders_visited_in_person(db: Store) -> 
         elder_data(name="迁出", id_number=make_id(date(1950, 1, 1), True, 5), status="moved_out"),
     )
     r = _build(db)
+    # SPEC §7 v2: the elder who moved out today still counts for the visit made in March while
+    # active; the phone visit, last year's visit and the deleted visit do not count
     d = r.get("321202", "home_service_coverage")
-    assert (d.numerator, d.denominator) == (3, 3500) and d.value == round(300 / 3500, 2)
+    assert (d.numerator, d.denominator) == (4, 3500) and d.value == round(400 / 3500, 2)
     assert d.target == 18 and d.status == "behind"
     east = r.get("321202001", "home_service_coverage")
-    assert (east.numerator, east.denominator) == (2, 1500)
+    assert (east.numerator, east.denominator) == (3, 1500)
     assert r.get("321202001902", "home_service_coverage").numerator == 0
 
 

@@ -14,7 +14,7 @@ import pytest
 from fieldapp import indicators as ind
 from fieldapp import report
 from fieldapp.store import Store
-from fieldapp.targets_cli import TargetError, set_target
+from fieldapp.targets import TargetError, set_target
 
 from . import report_db as rd
 from .report_db import A, B, C

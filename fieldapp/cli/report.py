@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,7 +12,7 @@ import click
 from fieldapp.cli.common import CONTEXT, db_option
 
 if TYPE_CHECKING:
-    from fieldapp.report import Figure, Report
+    from fieldapp.report import Report
 
 HEADS = {
     "zh": ("区域", "指标", "分子", "分母", "数值", "目标", "状态"),
@@ -19,12 +21,21 @@ HEADS = {
 WIDTHS = (16, 30, 9, 9, 11, 7, 8)
 RIGHT = (False, False, True, True, True, True, False)
 COLORS = {"met": "green", "behind": "red"}
-OPERATIONAL = {
-    "zh": "上门服务 {visits} 人次 / {workers} 名工作人员（人均 {visits_per_worker}）；困难老人本月探访 {hardship_visited}/{hardship_elders}（{hardship_month}）；"
-    "逾期未探访 {overdue_followups}；待处理冲突 {open_conflicts}，待审核 {open_reviews}",
-    "en": "{visits} visits by {workers} workers ({visits_per_worker} each); hardship elders visited {hardship_visited}/{hardship_elders} ({hardship_month}); "
-    "overdue {overdue_followups}; open conflicts {open_conflicts}, review items {open_reviews}",
-}
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """The report command's options (click passes them by name)."""
+
+    db_path: Path
+    year: int
+    month: int | None
+    by: str
+    csv_path: Path | None
+    xlsx_path: Path | None
+    as_of: datetime | None
+    street: str | None
+    lang: str | None
 
 
 @click.command(context_settings=CONTEXT)
@@ -55,41 +66,46 @@ OPERATIONAL = {
     help="另存为 Excel 工作簿 (workbook with charts).",
 )
 @click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="统计截至日期（默认：往年为12月31日，本年为今天）(as-of date; default 31 Dec, or today this year).",
+)
+@click.option(
+    "--street",
+    default=None,
+    help="只看该街道及其社区 (one street and its communities; 9-digit code).",
+)
+@click.option(
     "--lang",
     type=click.Choice(["zh", "en"]),
     default=None,
     help="语言 (language; default: the UI language).",
 )
 @click.pass_context
-def report(
-    ctx: click.Context,
-    db_path: Path,
-    year: int,
-    month: int | None,
-    by: str,
-    csv_path: Path | None,
-    xlsx_path: Path | None,
-    lang: str | None,
-) -> None:
+def report(ctx: click.Context, /, **_: object) -> None:
     """规划指标报表 (the plan's indicators against its targets, by district, street and community)."""
     from fieldapp import db
     from fieldapp import report as rep
 
-    lang = lang or (ctx.obj or {}).get("lang") or "zh"
+    o = ReportOptions(**ctx.params)
+    lang = o.lang or (ctx.obj or {}).get("lang") or "zh"
     try:  # the report reads SQL only: no record models to import (start-up matters here)
-        conn = db.connect(db_path, create=False)
+        conn = db.connect(o.db_path, create=False)
     except db.DatabaseError as e:
         raise click.ClickException(str(e)) from None
     try:
-        r = rep.build(conn, year, month, lang=lang)
-        levels = rep.levels_for(by)
-        print_report(r, levels, lang)
-        if csv_path:
-            rep.write_csv(r, csv_path, levels)
-            click.echo(f"CSV → {csv_path}")
-        if xlsx_path:
-            rep.write_xlsx(r, xlsx_path, conn, lang=lang)
-            click.echo(f"XLSX → {xlsx_path}")
+        as_of = o.as_of.date() if o.as_of else None
+        r = rep.build(conn, o.year, o.month, as_of=as_of, lang=lang)
+        levels = rep.levels_for(o.by)
+        print_report(r, levels, lang, o.street)
+        if o.csv_path:
+            rep.write_csv(r, o.csv_path, levels, o.street)
+            click.echo(f"CSV → {o.csv_path}")
+        if o.xlsx_path:
+            rep.write_xlsx(r, o.xlsx_path, conn, lang=lang)
+            click.echo(f"XLSX → {o.xlsx_path}")
     finally:
         conn.close()
 
@@ -107,37 +123,19 @@ def _line(cells: tuple[str, ...]) -> str:
     return " ".join(_fit(c, w, a) for c, w, a in zip(cells, WIDTHS, RIGHT, strict=True))
 
 
-def _cells(f: Figure, area: str, en: bool) -> tuple[str, ...]:
-    from fieldapp import report as rep
-
-    return (
-        area,
-        rep.LABELS[f.indicator][int(en)],
-        rep._num(f.numerator),
-        "" if f.denominator is None else rep._num(f.denominator),
-        "—" if f.value is None else f"{f.value:.2f}{f.unit if f.unit == '%' else ''}",
-        "—" if f.target is None else rep._num(f.target),
-        "",
-    )
-
-
-def print_report(r: Report, levels: tuple[str, ...], lang: str) -> None:
+def print_report(r: Report, levels: tuple[str, ...], lang: str, street: str | None = None) -> None:
     """A plain table readable at 100 columns; Chinese is two cells wide (rich.cells measures it).
-    Written line by line: a Rich Table of 500 rows costs more than computing the report."""
+    Written line by line: a Rich Table of 500 rows costs more than computing the report. Rows
+    with nothing to report are left out (report.table_cells decides, for the CSV too)."""
     from fieldapp import report as rep
 
-    en = lang == "en"
-    key = "en" if en else "zh"
-    click.echo(f"{'Plan indicators' if en else '规划指标'} {r.period.label}")
+    key = "en" if lang == "en" else "zh"
+    click.echo(f"{'Plan indicators' if key == 'en' else '规划指标'} {r.period.label}")
+    for line in rep.header_lines(r):
+        click.echo(line)
     click.echo(_line(HEADS[key]))
     click.echo("-" * (sum(WIDTHS) + len(WIDTHS) - 1))
-    last_area = None
-    for f in r.figures:
-        if f.area_level not in levels:
-            continue
-        area = f.area_name if f.area_code != last_area else ""
-        last_area = f.area_code
-        status = rep.STATUS[f.status][int(en)]
-        text = _line(_cells(f, area, en))
-        click.echo(text.rstrip() + " " + click.style(status, fg=COLORS.get(f.status)))
-    click.echo(OPERATIONAL[key].format(**r.operational))
+    for *cells, status, status_key in rep.table_cells(r, levels, lang, street):
+        text = _line((*cells, ""))
+        click.echo(text.rstrip() + " " + click.style(status, fg=COLORS.get(status_key)))
+    click.echo(rep.operational_line(r.operational, lang))

@@ -201,7 +201,8 @@ def _record_bundle(conn: sqlite3.Connection, path: Path, m: Manifest, result: Bu
     new = sum(k.new + k.updated for k in result.kinds.values())
     conn.execute(
         "INSERT INTO bundles (bundle_id, device_id, device_label, worker, community_code, period, seq, file_name,"
-        " file_sha256, counts, versions_new, versions_dup, rejected, merged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " file_sha256, counts, versions_new, versions_dup, rejected, merged_at, app_version)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             m.bundle_id,
             m.device_id,
@@ -217,6 +218,7 @@ def _record_bundle(conn: sqlite3.Connection, path: Path, m: Manifest, result: Bu
             sum(k.unchanged for k in result.kinds.values()),
             len(result.rejected),
             now_iso(),
+            m.app_version,
         ),
     )
 
