@@ -88,7 +88,8 @@ def district_keygen(
     )
     sealed = SecretBox(key).encrypt(bytes(sk))
     fp = fingerprint(pk)
-    private_path.write_text(
+    write_private(
+        private_path,
         json.dumps(
             {
                 "format": PRIVATE_FORMAT,
@@ -102,14 +103,21 @@ def district_keygen(
             },
             indent=2,
         ),
-        encoding="utf-8",
     )
-    os.chmod(private_path, 0o600)
     public_path.write_text(
         json.dumps({"format": PUBLIC_FORMAT, "public": b64(pk), "fingerprint": fp}, indent=2),
         encoding="utf-8",
     )
     return public_path, private_path, fp
+
+
+def write_private(path: Path, text: str) -> None:
+    """A new file readable by its owner only from its first byte (0600 on POSIX: no window between
+    create and chmod; on Windows the user profile's ACL protects it, docs/security.md). Refuses to
+    overwrite an existing file."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _read_json(path: Path, fmt: str, what_zh: str, what_en: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def test_the_walk_finds_the_whole_core() -> None:
         "fieldapp.review",
         "fieldapp.cli",
         "fieldapp.sync.bundle",
-        "fieldapp.sync.crypto",
+        "fieldapp.crypto",
         "fieldapp.sync.export",
         "fieldapp.sync.merge",
         "fieldapp.bench",

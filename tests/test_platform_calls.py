@@ -23,8 +23,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent / "fieldapp"
 
 POSIX_MODULES = {"fcntl", "pwd", "grp", "termios", "resource"}
@@ -36,11 +34,7 @@ POSIX_ATTRS = {("os", "O_DIRECTORY"), ("signal", "SIGKILL")}
 GUARD_NAMES = {("sys", "platform"), ("os", "name")}
 
 # (path relative to fieldapp/, what): to be fixed after the restructuring merges.
-KNOWN_UNGUARDED: set[tuple[str, str]] = {
-    # write-then-chmod of the district private key; fix: os.open(O_CREAT|O_EXCL|O_WRONLY, 0o600)
-    # under `if os.name == "posix"`, plain create on Windows (docs/security.md says why)
-    ("sync/crypto.py", "os.chmod"),
-}
+KNOWN_UNGUARDED: set[tuple[str, str]] = set()
 
 
 def _dotted(node: ast.AST) -> tuple[str, str] | None:
@@ -115,11 +109,6 @@ def test_no_unguarded_posix_only_call_in_fieldapp() -> None:
     found = scan_tree(ROOT)
     unexpected = {k: v for k, v in found.items() if k not in KNOWN_UNGUARDED}
     assert unexpected == {}, "POSIX-only calls without a Windows path (see the docstring's rule)"
-
-
-@pytest.mark.xfail(reason="KNOWN_UNGUARDED: fixed by the lead after the restructuring merges")
-def test_known_unguarded_list_is_empty() -> None:
-    assert scan_tree(ROOT) == {}
 
 
 def test_known_unguarded_entries_still_exist() -> None:

@@ -98,7 +98,10 @@ async def test_the_elder_picker_searches_active_elders_and_opens_the_form_for_on
     store.create(
         "elder",
         elder_data(
-            name="张士福", id_number=make_id(date(1944, 3, 12), True, 2), status="moved_out"
+            name="张士福",
+            id_number=make_id(date(1944, 3, 12), True, 2),
+            status="moved_out",
+            status_date="2026-01-05",
         ),
     )
     store.create("elder", elder_data(name="李四", id_number=make_id(date(1944, 3, 12), True, 3)))

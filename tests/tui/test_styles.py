@@ -58,4 +58,4 @@ def test_the_wheel_carries_every_tcss_file(tmp_path: Path) -> None:
     )
     names = set(zipfile.ZipFile(next(tmp_path.glob("fieldapp-*.whl"))).namelist())
     shipped = {p.relative_to(ROOT).as_posix() for p in TUI.rglob("*.tcss")}
-    assert len(shipped) == 11 and shipped <= names
+    assert len(shipped) >= 12 and shipped <= names  # every .tcss beside its screen ships

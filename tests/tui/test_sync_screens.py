@@ -196,15 +196,19 @@ async def test_district_conflict_decided_in_the_review_screen(tmp_path: Path) ->
     a = Store.open(tmp_path / "a.db")
     a.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
     rid = a.create("elder", elder_data(phone="13800000000")).record_id
-    first = export(a, tmp_path / "usb")
+    first = export(a, tmp_path / "usb", allow_v1=True)
     b = _clone(a, tmp_path / "b.db")
     b.update("elder", rid, elder_data(phone="13811111111"))
     a.update("elder", rid, elder_data(phone="13822222222"))
-    bundles = [first.path, export(a, tmp_path / "usb").path, export(b, tmp_path / "usb2").path]
+    bundles = [
+        first.path,
+        export(a, tmp_path / "usb", allow_v1=True).path,
+        export(b, tmp_path / "usb2", allow_v1=True).path,
+    ]
     a.close()
     b.close()
     d = district(tmp_path / "district.db")
-    merge_files(d.conn, bundles)
+    merge_files(d.conn, bundles, allow_v1=True)
     [c] = review.conflicts(d.conn)
     _, left, right = review.conflict_sides(d.conn, c["id"])
     current = d.conn.execute("SELECT version_id FROM elder WHERE id = ?", (rid,)).fetchone()[0]
