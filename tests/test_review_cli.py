@@ -40,21 +40,31 @@ def test_the_cli_decides_shows_and_undoes_a_conflict(tmp_path: Path, monkeypatch
     conn = db.connect(dbp)
     merge_files(
         conn,
-        [first.path, export(a, tmp_path / "u1", allow_v1=True).path, export(b, tmp_path / "u2", allow_v1=True).path],
+        [
+            first.path,
+            export(a, tmp_path / "u1", allow_v1=True).path,
+            export(b, tmp_path / "u2", allow_v1=True).path,
+        ],
         allow_v1=True,
     )
     [c] = review.conflicts(conn)
     conn.close()
     code, out = _run("review", "list", "--db", dbp)
-    assert code == 0 and out.splitlines() == [f"c{c['id']}\t冲突 conflict\telder {rid}\tconcurrent_edit"]
+    assert code == 0 and out.splitlines() == [
+        f"c{c['id']}\t冲突 conflict\telder {rid}\tconcurrent_edit"
+    ]
     code, out = _run("review", "show", f"c{c['id']}", "--db", dbp)
     assert code == 0 and "--keep b: 保留B：A的修改仍保存在历史中；下次回传后各设备显示B" in out
     assert "不同的字段 fields that differ: phone\n" in out
     assert out.count("id_number=321202********0259") == 2 and "19440312" not in out
     assert _run("review", "decide", f"c{c['id']}", "--db", dbp)[0] == 2  # no --keep
-    code, out = _run("review", "decide", f"c{c['id']}", "--db", dbp, "--keep", "a", "--field", "shoe=b")
+    code, out = _run(
+        "review", "decide", f"c{c['id']}", "--db", dbp, "--keep", "a", "--field", "shoe=b"
+    )
     assert code == 1 and "没有字段 shoe" in out and "no field shoe" in out
-    code, out = _run("review", "decide", f"c{c['id']}", "--db", dbp, "--keep", "a", "--comment", "核实")
+    code, out = _run(
+        "review", "decide", f"c{c['id']}", "--db", dbp, "--keep", "a", "--comment", "核实"
+    )
     assert code == 0 and out.startswith(f"已决定 c{c['id']}")
     conn = db.connect(dbp)
     row = conn.execute("SELECT decided_by, comment, decision_version_id FROM conflicts").fetchone()
@@ -63,7 +73,10 @@ def test_the_cli_decides_shows_and_undoes_a_conflict(tmp_path: Path, monkeypatch
     conn.close()
     assert _run("review", "list", "--db", dbp) == (0, "没有待审核项 (nothing to review)\n")
     code, out = _run("review", "undo", f"c{c['id']}", "--db", dbp, "--by", "李科长")
-    assert (code, out) == (0, f"已撤销 c{c['id']}：1 个新的区级版本 (undone: 1 district versions)\n")
+    assert (code, out) == (
+        0,
+        f"已撤销 c{c['id']}：1 个新的区级版本 (undone: 1 district versions)\n",
+    )
     code, out = _run("review", "undo", f"c{c['id']}", "--db", dbp)
     assert code == 1 and "已撤销" in out
     assert _run("review", "show", "x1", "--db", dbp)[0] == 1
@@ -90,7 +103,10 @@ def test_district_transfer_from_the_cli(tmp_path: Path) -> None:
     assert code == 0 and out.startswith(f"已迁入 {other}")
     conn = db.connect(dbp)
     assert conn.execute("SELECT community_code FROM elder").fetchone()[0] == other
-    assert conn.execute("SELECT decided_by, decision FROM review_items").fetchone()[:] == ("李科长", other)
+    assert conn.execute("SELECT decided_by, decision FROM review_items").fetchone()[:] == (
+        "李科长",
+        other,
+    )
     conn.close()
 
 
@@ -101,17 +117,28 @@ def _v3_with_decisions(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         shutil.copyfileobj(src, dst)
     conn = sqlite3.connect(path)
     elders = conn.execute("SELECT id, version_id FROM elder ORDER BY id LIMIT 2").fetchall()
-    meals = conn.execute("SELECT id FROM meal_count WHERE deleted = 0 ORDER BY id LIMIT 2").fetchall()
+    meals = conn.execute(
+        "SELECT id FROM meal_count WHERE deleted = 0 ORDER BY id LIMIT 2"
+    ).fetchall()
     rid, current = elders[0]
     v = conn.execute(
-        "SELECT parent_version_id, hlc, device_id, payload FROM versions WHERE version_id = ?", (current,)
+        "SELECT parent_version_id, hlc, device_id, payload FROM versions WHERE version_id = ?",
+        (current,),
     ).fetchone()
     payload = json.loads(v[3]) | {"phone": "13955555555"}
     sibling = "01a22bd8-0000-7000-8000-00000000c0de"
     conn.execute(
         "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id, deleted,"
         " content_hash, payload, origin) VALUES (?, 'elder', ?, ?, ?, ?, 0, ?, ?, 'local')",
-        (sibling, rid, v[0], "0000000000001-00000", v[2], models.content_hash(False, payload), models.canonical_json(payload)),
+        (
+            sibling,
+            rid,
+            v[0],
+            "0000000000001-00000",
+            v[2],
+            models.content_hash(False, payload),
+            models.canonical_json(payload),
+        ),
     )
     a, b = sorted((current, sibling))
     done = "2025-11-20T10:00:00+08:00"
@@ -155,14 +182,32 @@ def test_release_1_decisions_become_district_versions_when_migrated(tmp_path: Pa
             ("meal_count", ids["wrong_meal"], 1, None),
         ]
     )
-    assert conn.execute("SELECT phone FROM elder WHERE id = ?", (ids["elder"],)).fetchone()[0] == "13955555555"
+    assert (
+        conn.execute("SELECT phone FROM elder WHERE id = ?", (ids["elder"],)).fetchone()[0]
+        == "13955555555"
+    )
     row = conn.execute(
         "SELECT status, merged_into, status_date FROM elder WHERE id = ?", (ids["other_elder"],)
     ).fetchone()
     assert tuple(row) == ("cancelled", ids["elder"], "2025-11-20")
-    assert conn.execute("SELECT deleted FROM meal_count WHERE id = ?", (ids["wrong_meal"],)).fetchone()[0] == 1
-    assert conn.execute("SELECT count(*) FROM conflicts WHERE decision_version_id IS NOT NULL").fetchone()[0] == 1
-    assert conn.execute("SELECT count(*) FROM review_items WHERE decision_version_id IS NOT NULL").fetchone()[0] == 2
+    assert (
+        conn.execute(
+            "SELECT deleted FROM meal_count WHERE id = ?", (ids["wrong_meal"],)
+        ).fetchone()[0]
+        == 1
+    )
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM conflicts WHERE decision_version_id IS NOT NULL"
+        ).fetchone()[0]
+        == 1
+    )
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM review_items WHERE decision_version_id IS NOT NULL"
+        ).fetchone()[0]
+        == 2
+    )
     assert review.conflicts(conn) == []
     before = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
     conn.execute("BEGIN IMMEDIATE")

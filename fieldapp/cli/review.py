@@ -64,7 +64,9 @@ def review_list(db_path: Path) -> None:
             )
         for queue, label in (("meal_slot", "用餐计数 meal slot"), ("transfer", "迁移 transfer")):
             for r in rv.reviews(conn, queue):
-                lines.append(f"r{r['id']}\t{label}\t{r['record_a']}\t{r['natural_key'].split('|')[0]}")
+                lines.append(
+                    f"r{r['id']}\t{label}\t{r['record_a']}\t{r['natural_key'].split('|')[0]}"
+                )
     finally:
         conn.close()
     click.echo("\n".join(lines) if lines else "没有待审核项 (nothing to review)")
@@ -105,7 +107,9 @@ def _show_conflict(conn: sqlite3.Connection, num: int) -> list[str]:
 def _show_item(conn: sqlite3.Connection, num: int) -> list[str]:
     from fieldapp import review as rv
 
-    item = conn.execute("SELECT queue, status, natural_key FROM review_items WHERE id = ?", (num,)).fetchone()
+    item = conn.execute(
+        "SELECT queue, status, natural_key FROM review_items WHERE id = ?", (num,)
+    ).fetchone()
     if item is None:
         raise rv.ReviewError("找不到该审核项", f"no review item {num}")
     if item["queue"] == "duplicate_person":
@@ -159,9 +163,7 @@ def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _decide(
-    conn: sqlite3.Connection, ref: str, opts: dict[str, Any], by: str
-) -> str:
+def _decide(conn: sqlite3.Connection, ref: str, opts: dict[str, Any], by: str) -> str:
     from fieldapp import review as rv
 
     table, num = rv.parse_ref(ref)
@@ -173,17 +175,23 @@ def _decide(
             conn, num, choose=keep, fields=_fields(opts["field"]), by=by, comment=comment
         )
         return f"已决定 c{num}：区级版本 {vid} (decided: district version {vid})"
-    queue = conn.execute("SELECT queue, natural_key FROM review_items WHERE id = ?", (num,)).fetchone()
+    queue = conn.execute(
+        "SELECT queue, natural_key FROM review_items WHERE id = ?", (num,)
+    ).fetchone()
     if queue is None:
         raise rv.ReviewError("找不到该审核项", f"no review item {num}")
     if queue[0] == "duplicate_person":
         if bool(keep) == bool(opts["different"]):
-            raise click.UsageError("须用 --keep 记录号 或 --different 之一 (--keep RECORD_ID or --different)")
+            raise click.UsageError(
+                "须用 --keep 记录号 或 --different 之一 (--keep RECORD_ID or --different)"
+            )
         written = rv.decide_person(conn, num, keep, by=by, comment=comment)
         return f"已决定 r{num}：{len(written)} 条记录注销 ({len(written)} records cancelled)"
     if queue[0] == "meal_slot":
         if not keep:
-            raise click.UsageError("用餐计数须用 --keep 记录号 (a meal slot needs --keep RECORD_ID)")
+            raise click.UsageError(
+                "用餐计数须用 --keep 记录号 (a meal slot needs --keep RECORD_ID)"
+            )
         vid = rv.decide_meal_slot(conn, num, keep, by=by, comment=comment)
         return f"已决定 r{num}：区级版本 {vid} (decided: district version {vid})"
     item = conn.execute("SELECT record_a FROM review_items WHERE id = ?", (num,)).fetchone()
@@ -195,12 +203,22 @@ def _decide(
 @review.command("decide", context_settings=CONTEXT)
 @click.argument("ref")
 @db_option(DISTRICT_DB_HELP, required=True, exists=True)
-@click.option("--keep", default=None, help="a|b（冲突）或 记录号 (a|b for a conflict, else RECORD_ID).")
-@click.option("--field", multiple=True, help="名称=a|b：该字段取自哪一方 (NAME=a|b: take a field from a side).")
+@click.option(
+    "--keep", default=None, help="a|b（冲突）或 记录号 (a|b for a conflict, else RECORD_ID)."
+)
+@click.option(
+    "--field",
+    multiple=True,
+    help="名称=a|b：该字段取自哪一方 (NAME=a|b: take a field from a side).",
+)
 @click.option("--different", is_flag=True, help="不同的人 (different persons).")
-@click.option("--to", default=None, help="迁入社区代码 (transfer: the community, default the one asked).")
+@click.option(
+    "--to", default=None, help="迁入社区代码 (transfer: the community, default the one asked)."
+)
 @click.option("--comment", default=None, help="说明 (comment).")
-@click.option("--by", default=None, help="审核人 (reviewer; default the supervisor of district init).")
+@click.option(
+    "--by", default=None, help="审核人 (reviewer; default the supervisor of district init)."
+)
 def review_decide(ref: str, db_path: Path, by: str | None, **opts: Any) -> None:
     """作出决定：写入区级版本 (decide: writes a district version)."""
     from fieldapp import review as rv
@@ -218,7 +236,9 @@ def review_decide(ref: str, db_path: Path, by: str | None, **opts: Any) -> None:
 @click.argument("ref")
 @db_option(DISTRICT_DB_HELP, required=True, exists=True)
 @click.option("--comment", default=None, help="说明 (comment).")
-@click.option("--by", default=None, help="审核人 (reviewer; default the supervisor of district init).")
+@click.option(
+    "--by", default=None, help="审核人 (reviewer; default the supervisor of district init)."
+)
 def review_undo(ref: str, db_path: Path, comment: str | None, by: str | None) -> None:
     """撤销一个决定：新的区级版本恢复决定前的内容 (undo: a new decision restoring the earlier content)."""
     from fieldapp import review as rv
@@ -230,7 +250,9 @@ def review_undo(ref: str, db_path: Path, comment: str | None, by: str | None) ->
         raise _refused(e) from None
     finally:
         conn.close()
-    click.echo(f"已撤销 {ref}：{len(written)} 个新的区级版本 (undone: {len(written)} district versions)")
+    click.echo(
+        f"已撤销 {ref}：{len(written)} 个新的区级版本 (undone: {len(written)} district versions)"
+    )
 
 
 @click.command("transfer", context_settings=CONTEXT)
@@ -238,7 +260,9 @@ def review_undo(ref: str, db_path: Path, comment: str | None, by: str | None) ->
 @click.option("--to", "to", required=True, help="迁入社区代码（12位） (the new community code).")
 @db_option(DISTRICT_DB_HELP, required=True, exists=True)
 @click.option("--comment", default=None, help="说明 (comment).")
-@click.option("--by", default=None, help="审核人 (reviewer; default the supervisor of district init).")
+@click.option(
+    "--by", default=None, help="审核人 (reviewer; default the supervisor of district init)."
+)
 def transfer(record_id: str, to: str, db_path: Path, comment: str | None, by: str | None) -> None:
     """把老人迁入区内另一社区 (transfer an elder to another community of the district)."""
     from fieldapp import review as rv

@@ -57,7 +57,7 @@ def _need_name(by: str) -> str:
 
 
 def stored(conn: sqlite3.Connection, version_id: str) -> sqlite3.Row:
-    row = conn.execute(
+    row: sqlite3.Row | None = conn.execute(
         "SELECT version_id, kind, record_id, parent_version_id, also_parents, hlc, device_id,"
         " deleted, payload, payload_schema FROM versions WHERE version_id = ?",
         (version_id,),
@@ -237,9 +237,13 @@ def decide_person(
     persons (`keep` None): recorded, no version. Returns the versions written."""
     name = _need_name(by)
     group = person_group(conn, group_id)
-    if not group.items or conn.execute(
-        "SELECT status FROM review_items WHERE id = ?", (group.items[0],)
-    ).fetchone()[0] != "open":
+    if (
+        not group.items
+        or conn.execute(
+            "SELECT status FROM review_items WHERE id = ?", (group.items[0],)
+        ).fetchone()[0]
+        != "open"
+    ):
         raise ReviewError("该重复人员组已处理", f"group {group_id} is already decided")
     ids = [r["id"] for r in group.records]
     if keep is None:
@@ -300,7 +304,9 @@ def decide_meal_slot(
     wrong = item["record_b"] if keep == item["record_a"] else item["record_a"]
     parent = current_version(conn, "meal_count", wrong)
     row = stored(conn, parent)
-    payload = as_schema2(conn, "meal_count", wrong, json.loads(row["payload"]), row["payload_schema"])
+    payload = as_schema2(
+        conn, "meal_count", wrong, json.loads(row["payload"]), row["payload_schema"]
+    )
     with transaction(conn):
         vid = write(conn, "meal_count", wrong, payload, parent=parent, deleted=True)
         _resolve_items(conn, {item_id: vid}, keep, name, comment)
@@ -329,4 +335,6 @@ def decide_review(
     elif item["queue"] == "meal_slot":
         decide_meal_slot(conn, item_id, decision, by=by)
     else:
-        raise ReviewError("该审核项须用专门的操作处理", f"a {item['queue']} item has its own action")
+        raise ReviewError(
+            "该审核项须用专门的操作处理", f"a {item['queue']} item has its own action"
+        )

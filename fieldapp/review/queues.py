@@ -11,7 +11,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from fieldapp.kinds import now_iso
 from fieldapp.models import mask_id_number
 
 

@@ -74,7 +74,10 @@ def transfer_elder(
         raise ReviewError("须填写审核人姓名", "the reviewer's name is required")
     if not _CODE.fullmatch(to_community):
         raise ReviewError("社区代码须为12位数字", "community_code must be 12 digits")
-    if conn.execute("SELECT 1 FROM ref_community WHERE code = ?", (to_community,)).fetchone() is None:
+    if (
+        conn.execute("SELECT 1 FROM ref_community WHERE code = ?", (to_community,)).fetchone()
+        is None
+    ):
         raise ReviewError(f"没有社区 {to_community}", f"no community {to_community}")
     parent = current_version(conn, "elder", record_id)
     row = stored(conn, parent)
@@ -103,7 +106,17 @@ def transfer_elder(
             " decided_by = excluded.decided_by, decided_at = excluded.decided_at,"
             " decision = excluded.decision, decision_version_id = excluded.decision_version_id,"
             " comment = excluded.comment",
-            (record_id, record_id, f"{to_community}|{parent}", now, name, now, to_community, vid, comment),
+            (
+                record_id,
+                record_id,
+                f"{to_community}|{parent}",
+                now,
+                name,
+                now,
+                to_community,
+                vid,
+                comment,
+            ),
         )
         resettle(conn, {record_id: "elder"})
     return vid

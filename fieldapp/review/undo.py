@@ -86,9 +86,13 @@ def undo(conn: sqlite3.Connection, ref: str, *, by: str, comment: str | None = N
     if table == "conflicts" and row["reason"] == "undo":
         raise ReviewError("撤销本身不能再撤销（请另作决定）", "an undo is not undone: decide again")
     items = _items_of(conn, row) if table == "review_items" else []
-    versions = sorted({r["decision_version_id"] for r in (items or [row]) if r["decision_version_id"]})
+    versions = sorted(
+        {r["decision_version_id"] for r in (items or [row]) if r["decision_version_id"]}
+    )
     if table == "conflicts" and not versions:
-        raise ReviewError(f"决定 {ref} 没有对应的区级版本", f"decision {ref} has no district version")
+        raise ReviewError(
+            f"决定 {ref} 没有对应的区级版本", f"decision {ref} has no district version"
+        )
     written: list[str] = []
     touched: dict[str, str] = {}
     with transaction(conn):

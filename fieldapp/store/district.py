@@ -81,7 +81,9 @@ def set_supervisor(conn: sqlite3.Connection, name: str) -> None:
     name = name.strip()
     if not name or len(name) > 40:
         raise StoreError(
-            "审核人姓名（supervisor）：须为1到40个字", "supervisor: 1 to 40 characters", "supervisor"
+            "审核人姓名（supervisor）：须为1到40个字",
+            "supervisor: 1 to 40 characters",
+            "supervisor",
         )
     cur = conn.execute("UPDATE device SET worker = ? WHERE role = 'district'", (name,))
     if cur.rowcount != 1:

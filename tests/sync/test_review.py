@@ -77,13 +77,17 @@ def _conflicted(tmp_path: Path, a_edit: dict[str, object], b_edit: dict[str, obj
 def test_a_conflict_choice_is_a_resolution_that_survives_re_merge_undo_and_a_later_edit(
     tmp_path: Path,
 ) -> None:
-    a, b, d, rid, bundles = _conflicted(tmp_path, {"phone": "13822222222"}, {"phone": "13811111111"})
+    a, b, d, rid, bundles = _conflicted(
+        tmp_path, {"phone": "13822222222"}, {"phone": "13811111111"}
+    )
     [c] = review.conflicts(d.conn)
     _, left, right = review.conflict_sides(d.conn, c["id"])
     current = d.conn.execute("SELECT phone, version_id FROM elder WHERE id = ?", (rid,)).fetchone()
     key, loser, winner = ("a", left, right) if left.version_id != current[1] else ("b", right, left)
     assert review.who(d.conn) == BOSS
-    vid = review.decide_conflict(d.conn, c["id"], choose=key, by=review.who(d.conn), comment="电话已核实")
+    vid = review.decide_conflict(
+        d.conn, c["id"], choose=key, by=review.who(d.conn), comment="电话已核实"
+    )
     district_id = d.conn.execute("SELECT device_id FROM device").fetchone()[0]
     v = _version(d, vid)
     assert (v["parent_version_id"], json.loads(str(v["also_parents"])), v["device_id"]) == (
@@ -92,7 +96,9 @@ def test_a_conflict_choice_is_a_resolution_that_survives_re_merge_undo_and_a_lat
         district_id,
     )
     assert v["payload_schema"] == 2 and v["payload"]["community_code"] == COMMUNITY  # type: ignore[index]
-    assert tuple(d.conn.execute("SELECT phone, version_id FROM elder WHERE id = ?", (rid,)).fetchone()) == (
+    assert tuple(
+        d.conn.execute("SELECT phone, version_id FROM elder WHERE id = ?", (rid,)).fetchone()
+    ) == (
         loser.payload["phone"],
         vid,
     )
@@ -111,16 +117,24 @@ def test_a_conflict_choice_is_a_resolution_that_survives_re_merge_undo_and_a_lat
         allow_v1=True,
     )
     assert [r.status for r in again] == ["already"] * 3 + ["merged"] * 2
-    assert d.conn.execute("SELECT phone, version_id FROM elder WHERE id = ?", (rid,)).fetchone()[1] == vid
+    assert (
+        d.conn.execute("SELECT phone, version_id FROM elder WHERE id = ?", (rid,)).fetchone()[1]
+        == vid
+    )
     assert review.conflicts(d.conn) == []
     # undo: a new district version restores what the record showed before; the history shows both
     [u] = review.undo(d.conn, f"c{c['id']}", by=BOSS, comment="误操作")
     assert _version(d, u)["parent_version_id"] == vid
-    assert tuple(d.conn.execute("SELECT phone, version_id FROM elder WHERE id = ?", (rid,)).fetchone()) == (
+    assert tuple(
+        d.conn.execute("SELECT phone, version_id FROM elder WHERE id = ?", (rid,)).fetchone()
+    ) == (
         winner.payload["phone"],
         u,
     )
-    assert [(h["what"], h["decided_by"], h["decision_version_id"], h["comment"]) for h in review.history(d.conn, rid)] == [
+    assert [
+        (h["what"], h["decided_by"], h["decision_version_id"], h["comment"])
+        for h in review.history(d.conn, rid)
+    ] == [
         ("concurrent_edit", BOSS, vid, "电话已核实"),
         ("undo", BOSS, u, "误操作"),
     ]
@@ -138,7 +152,9 @@ def test_a_conflict_choice_is_a_resolution_that_survives_re_merge_undo_and_a_lat
                 data["parent_version_id"] = u
                 row = {
                     **data,
-                    "payload": json.dumps(data["payload"], ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+                    "payload": json.dumps(
+                        data["payload"], ensure_ascii=False, sort_keys=True, separators=(",", ":")
+                    ),
                     "also_parents": json.dumps(data.get("also_parents", [])),
                     "payload_schema": data.get("payload_schema", 1),
                 }
@@ -148,7 +164,9 @@ def test_a_conflict_choice_is_a_resolution_that_survives_re_merge_undo_and_a_lat
 
     edited = rebuild(fresh, tmp_path / "edited.fieldbundle", lines=on_top)
     assert [r.status for r in merge_files(d.conn, [edited], allow_v1=True)] == ["merged"]
-    assert tuple(d.conn.execute("SELECT phone, version_id FROM elder WHERE id = ?", (rid,)).fetchone()) == (
+    assert tuple(
+        d.conn.execute("SELECT phone, version_id FROM elder WHERE id = ?", (rid,)).fetchone()
+    ) == (
         "13933333333",
         saved.version_id,
     )
@@ -174,10 +192,15 @@ def test_fields_from_either_side_and_a_mix_that_breaks_a_rule_is_refused(tmp_pat
     assert d.conn.execute("SELECT count(*) FROM versions").fetchone()[0] == before
     assert review.conflicts(d.conn)[0]["status"] == "open"
     vid = review.decide_conflict(d.conn, c["id"], choose=alive, fields={"phone": dead}, by=BOSS)
-    row = d.conn.execute("SELECT phone, address, status, version_id FROM elder WHERE id = ?", (rid,)).fetchone()
+    row = d.conn.execute(
+        "SELECT phone, address, status, version_id FROM elder WHERE id = ?", (rid,)
+    ).fetchone()
     assert tuple(row) == ("13822222222", "海陵区新路1号", "active", vid)
     zh, en = review.describe_choice("conflict", alive, fields={"phone": dead})
-    assert zh.startswith(f"合并：以{alive.upper()}为底，phone取自另一方") and "phone from the other side" in en
+    assert (
+        zh.startswith(f"合并：以{alive.upper()}为底，phone取自另一方")
+        and "phone from the other side" in en
+    )
 
 
 def test_three_records_of_one_person_are_one_item_decided_once_and_undone(tmp_path: Path) -> None:
@@ -195,7 +218,9 @@ def test_three_records_of_one_person_are_one_item_decided_once_and_undone(tmp_pa
     assert review.counts(d.conn)["person_groups"] == 1
     written = review.decide_person(d.conn, group.group_id, ids[0], by=BOSS, comment="同一人")
     assert len(written) == 2
-    rows = d.conn.execute("SELECT id, status, merged_into, status_date FROM elder ORDER BY id").fetchall()
+    rows = d.conn.execute(
+        "SELECT id, status, merged_into, status_date FROM elder ORDER BY id"
+    ).fetchall()
     today = kinds.today().isoformat()
     assert [tuple(r) for r in rows] == [
         (ids[0], "active", None, None),
@@ -205,9 +230,18 @@ def test_three_records_of_one_person_are_one_item_decided_once_and_undone(tmp_pa
     assert review.person_groups(d.conn) == []
     decided = d.conn.execute("SELECT status, decision, decided_by FROM review_items").fetchall()
     assert {tuple(r) for r in decided} == {("resolved", f"same:{ids[0]}", BOSS)}
-    merge_files(d.conn, [export(s, tmp_path / f"f{i}", full=True, allow_v1=True).path for i, s in enumerate((a, b, c))], allow_v1=True)
+    merge_files(
+        d.conn,
+        [
+            export(s, tmp_path / f"f{i}", full=True, allow_v1=True).path
+            for i, s in enumerate((a, b, c))
+        ],
+        allow_v1=True,
+    )
     assert review.person_groups(d.conn) == []
-    assert d.conn.execute("SELECT count(*) FROM elder WHERE status = 'cancelled'").fetchone()[0] == 2
+    assert (
+        d.conn.execute("SELECT count(*) FROM elder WHERE status = 'cancelled'").fetchone()[0] == 2
+    )
     assert len(review.undo(d.conn, f"r{group.items[1]}", by=BOSS)) == 2
     assert [r[0] for r in d.conn.execute("SELECT status FROM elder ORDER BY id")] == ["active"] * 3
     [again] = review.person_groups(d.conn)
@@ -227,15 +261,28 @@ def test_meal_slot_choice_is_a_tombstone_and_undo_brings_the_count_back(tmp_path
     ma = a.create("meal_count", slot | {"dine_in": 8}).record_id
     mb = b.create("meal_count", slot | {"dine_in": 30}).record_id
     d = _district(tmp_path)
-    merge_files(d.conn, [export(s, tmp_path / f"u{i}", allow_v1=True).path for i, s in enumerate((a, b))], allow_v1=True)
+    merge_files(
+        d.conn,
+        [export(s, tmp_path / f"u{i}", allow_v1=True).path for i, s in enumerate((a, b))],
+        allow_v1=True,
+    )
     [item] = review.reviews(d.conn, "meal_slot")
     with pytest.raises(review.ReviewError):
         review.decide_meal_slot(d.conn, item["id"], ma, by="  ")
     vid = review.decide_meal_slot(d.conn, item["id"], ma, by=BOSS)
-    assert tuple(d.conn.execute("SELECT deleted, version_id FROM meal_count WHERE id = ?", (mb,)).fetchone()) == (1, vid)
+    assert tuple(
+        d.conn.execute("SELECT deleted, version_id FROM meal_count WHERE id = ?", (mb,)).fetchone()
+    ) == (1, vid)
     effective = "SELECT id, total FROM meal_count_effective WHERE service_date = ?"
     assert [tuple(r) for r in d.conn.execute(effective, (day,))] == [(ma, 8)]
-    merge_files(d.conn, [export(s, tmp_path / f"f{i}", full=True, allow_v1=True).path for i, s in enumerate((a, b))], allow_v1=True)
+    merge_files(
+        d.conn,
+        [
+            export(s, tmp_path / f"f{i}", full=True, allow_v1=True).path
+            for i, s in enumerate((a, b))
+        ],
+        allow_v1=True,
+    )
     assert [tuple(r) for r in d.conn.execute(effective, (day,))] == [(ma, 8)]
     assert review.reviews(d.conn, "meal_slot") == []
     review.undo(d.conn, f"r{item['id']}", by=BOSS)
@@ -246,10 +293,15 @@ def test_meal_slot_choice_is_a_tombstone_and_undo_brings_the_count_back(tmp_path
 def test_a_worker_asks_for_a_transfer_and_the_district_makes_it(tmp_path: Path) -> None:
     a = _device(tmp_path)
     other = a.conn.execute(
-        "SELECT code FROM ref_community WHERE street_code = ? AND code != ? ORDER BY code", (STREET, COMMUNITY)
+        "SELECT code FROM ref_community WHERE street_code = ? AND code != ? ORDER BY code",
+        (STREET, COMMUNITY),
     ).fetchone()[0]
     rid = a.create("elder", elder_data()).record_id
-    a.update("elder", rid, elder_data(status="moved_out", status_date=kinds.today().isoformat(), moved_to=other))
+    a.update(
+        "elder",
+        rid,
+        elder_data(status="moved_out", status_date=kinds.today().isoformat(), moved_to=other),
+    )
     d = _district(tmp_path)
     merge_files(d.conn, [export(a, tmp_path / "u", allow_v1=True).path], allow_v1=True)
     [item] = review.reviews(d.conn, "transfer")
@@ -257,11 +309,16 @@ def test_a_worker_asks_for_a_transfer_and_the_district_makes_it(tmp_path: Path) 
     with pytest.raises(review.ReviewError, match="12"):
         review.transfer_elder(d.conn, rid, "1234", by=BOSS)
     vid = review.transfer_elder(d.conn, rid, other, by=BOSS, comment="已搬家")
-    row = d.conn.execute("SELECT community_code, status, moved_to, status_date, version_id FROM elder").fetchone()
+    row = d.conn.execute(
+        "SELECT community_code, status, moved_to, status_date, version_id FROM elder"
+    ).fetchone()
     assert tuple(row) == (other, "active", None, kinds.today().isoformat(), vid)
     assert review.reviews(d.conn, "transfer") == []
     review.undo(d.conn, f"r{item['id']}", by=BOSS)
-    assert d.conn.execute("SELECT community_code, status FROM elder").fetchone()[:] == (COMMUNITY, "moved_out")
+    assert d.conn.execute("SELECT community_code, status FROM elder").fetchone()[:] == (
+        COMMUNITY,
+        "moved_out",
+    )
     assert [r["record_a"] for r in review.reviews(d.conn, "transfer")] == [rid]
 
 
@@ -277,4 +334,7 @@ def test_a_decision_needs_a_name_and_the_supervisor_comes_from_district_init(
     assert review.who(d.conn) == "李科长"
     monkeypatch.setenv("FIELDAPP_USER", "script")
     assert review.who(d.conn) == "script"
-    assert review.describe_choice("conflict", "b")[0] == "保留B：A的修改仍保存在历史中；下次回传后各设备显示B"
+    assert (
+        review.describe_choice("conflict", "b")[0]
+        == "保留B：A的修改仍保存在历史中；下次回传后各设备显示B"
+    )
