@@ -112,6 +112,10 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
     )(conn)
     _fill_status_dates(conn)
     _fill_enrolment_communities(conn)
+    if conn.execute("SELECT 1 FROM device WHERE role = 'district'").fetchone():
+        from fieldapp import review  # release-1 decisions become district versions (SPEC §4 v2)
+
+        review.decisions_to_versions(conn)
 
 
 def _hlc_date(stamp: str) -> str:

@@ -7,7 +7,7 @@ the `--db` option and the helpers they share.
 
 from __future__ import annotations
 
-from fieldapp.cli import demo, district, report, roster, targets, worker
+from fieldapp.cli import demo, district, report, review, roster, targets, worker
 from fieldapp.cli.root import main
 
 # modules, not their commands, are imported here: `fieldapp.cli.demo` stays the module
@@ -24,7 +24,10 @@ for _command in (
     report.report,
     roster.import_roster,
     targets.targets,
+    review.review,
 ):
     main.add_command(_command)
+
+district.district.add_command(review.transfer)  # fieldapp district transfer
 
 __all__ = ["main"]

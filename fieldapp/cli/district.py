@@ -302,13 +302,28 @@ def district_revoke(db_path: Path, device_id: str) -> None:
 
 @district.command("init", context_settings=CONTEXT)
 @db_option("新的区级数据库文件 (the new district database).", required=True)
-def district_init(db_path: Path) -> None:
+@click.option(
+    "--supervisor",
+    default=None,
+    help="审核人姓名，记入每个审核决定；对已有的区级库只更新姓名 (the supervisor's name, recorded"
+    " with every review decision; on an existing district database it only sets the name).",
+)
+def district_init(db_path: Path, supervisor: str | None) -> None:
     """新建区级数据库 (create the district database: same schema and seed, no device)."""
     from fieldapp.store import StoreError
+    from fieldapp.store.district import set_supervisor
 
+    existed = db_path.exists()
     with open_store(db_path, create=True) as store:
         try:
-            store.setup_district()
+            if not (existed and supervisor):
+                store.setup_district()
+            if supervisor:
+                with store.transaction():
+                    set_supervisor(store.conn, supervisor)
         except StoreError as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"已创建区级数据库 {db_path}")
+    if existed and supervisor:
+        click.echo(f"审核人已设为 {supervisor.strip()} (supervisor set)")
+    else:
+        click.echo(f"已创建区级数据库 {db_path}")

@@ -73,3 +73,18 @@ def district_version(
     )
     conn.execute("UPDATE device SET hlc_last = ?", (version.hlc,))
     return version_id
+
+
+def set_supervisor(conn: sqlite3.Connection, name: str) -> None:
+    """The supervisor's name, asked once at `district init`: every decision records it (the
+    district device's `worker`), not the operating system's login."""
+    name = name.strip()
+    if not name or len(name) > 40:
+        raise StoreError(
+            "审核人姓名（supervisor）：须为1到40个字",
+            "supervisor: 1 to 40 characters",
+            "supervisor",
+        )
+    cur = conn.execute("UPDATE device SET worker = ? WHERE role = 'district'", (name,))
+    if cur.rowcount != 1:
+        raise StoreError("本库不是区级数据库", "this database is not the district's")

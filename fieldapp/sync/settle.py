@@ -135,6 +135,9 @@ def _review_record(conn: sqlite3.Connection, kind: str, record_id: str, now: str
         _review_meal_slot(conn, record_id, now)
     elif kind == "elder":
         _review_person(conn, record_id, now)
+        from fieldapp.review.transfer import offer_transfer
+
+        offer_transfer(conn, record_id, now)
 
 
 def settle(
@@ -143,11 +146,13 @@ def settle(
     """Heads are the versions no other version of the record names as its parent; the winner is the
     greatest (hlc, device_id, version_id) among them (SPEC §4). More than one head: a conflict."""
     rows = conn.execute(
-        "SELECT version_id, parent_version_id, hlc, device_id, deleted, payload, payload_schema"
-        " FROM versions WHERE record_id = ?",
+        "SELECT version_id, parent_version_id, hlc, device_id, deleted, payload, payload_schema,"
+        " also_parents FROM versions WHERE record_id = ?",
         (record_id,),
     ).fetchall()
     parents = {r["parent_version_id"] for r in rows if r["parent_version_id"]}
+    for r in rows:  # a resolution supersedes every head it names (SPEC §4 v2)
+        parents.update(json.loads(r["also_parents"] or "[]"))
     heads = [r for r in rows if r["version_id"] not in parents]
     winner = max(heads, key=lambda r: (r["hlc"], r["device_id"], r["version_id"]))
     chosen = _decided(conn, record_id, {h["version_id"] for h in heads})

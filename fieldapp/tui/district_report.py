@@ -413,7 +413,7 @@ class ReviewScreen(Translated, Screen[None]):
         self.action_open_item()
 
     def _decide(
-        self, decide: Callable[[sqlite3.Connection, int, str], None], item: int, choice: str
+        self, decide: Callable[[sqlite3.Connection, int, str], object], item: int, choice: str
     ) -> None:
         """Record a decision; one the review refuses (decided meanwhile, gone) is said, not raised."""
         from fieldapp.review import ReviewError
@@ -441,8 +441,13 @@ class ReviewScreen(Translated, Screen[None]):
         right = {"version_id": b.version_id, "deleted": b.deleted, **b.payload}
 
         def done(choice: str | None) -> None:
-            if choice:
-                self._decide(review.decide_conflict, cid, choice)
+            if choice:  # a resolution by the district (issue 16: the dialog moves to tuidistrict)
+                side = "a" if choice == a.version_id else "b"
+                self._decide(
+                    lambda c, i, _: review.decide_conflict(c, i, choose=side, by=review.who(c)),
+                    cid,
+                    choice,
+                )
 
         title = f"{i18n.kind_label(info['kind'])} {info['record_id']} · {info['reason']}"
         self.app.push_screen(

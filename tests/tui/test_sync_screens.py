@@ -134,6 +134,7 @@ async def test_district_indicators_drill_down_and_a_review_decision(
         s.create("elder", elder_data(name="重复乙", id_number=make_id(date(1939, 9, 9), False, 42)))
         path = export(s, tmp_path / "usb", allow_v1=True).path
     d = district(tmp_path / "district.db")
+    d.conn.execute("UPDATE device SET worker = '王主任'")  # district init --supervisor
     merge_files(d.conn, [path], allow_v1=True)
     d.close()
     app = DistrictApp(tmp_path / "district.db", folder=tmp_path / "usb")
@@ -186,6 +187,7 @@ async def test_district_indicators_drill_down_and_a_review_decision(
 async def test_district_conflict_decided_in_the_review_screen(tmp_path: Path) -> None:
     """Two laptops edit the same elder; the supervisor keeps the version that lost (F4, A or B)."""
     from fieldapp import review
+    from fieldapp.store.district import set_supervisor
     from fieldapp.sync.export import export
     from fieldapp.sync.merge import merge_files
     from fieldapp.tui.district_report import DecisionDialog, ReviewScreen
@@ -208,6 +210,8 @@ async def test_district_conflict_decided_in_the_review_screen(tmp_path: Path) ->
     a.close()
     b.close()
     d = district(tmp_path / "district.db")
+    with d.transaction():
+        set_supervisor(d.conn, "王主任")
     merge_files(d.conn, bundles, allow_v1=True)
     [c] = review.conflicts(d.conn)
     _, left, right = review.conflict_sides(d.conn, c["id"])
@@ -236,6 +240,8 @@ async def test_district_conflict_decided_in_the_review_screen(tmp_path: Path) ->
         assert isinstance(app.screen, ReviewScreen) and table.row_count == 0
     with Store.open(tmp_path / "district.db") as d2:
         row = d2.conn.execute("SELECT phone, version_id FROM elder WHERE id = ?", (rid,)).fetchone()
-        assert (row["phone"], row["version_id"]) == (loser.payload["phone"], loser.version_id)
-        decided = d2.conn.execute("SELECT status, decision FROM conflicts").fetchone()
-        assert tuple(decided) == ("resolved", loser.version_id)
+        decided = d2.conn.execute(
+            "SELECT status, decision, decided_by, decision_version_id FROM conflicts"
+        ).fetchone()
+        assert tuple(decided) == ("resolved", loser.version_id, "王主任", row["version_id"])
+        assert row["phone"] == loser.payload["phone"]

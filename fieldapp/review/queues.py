@@ -1,6 +1,6 @@
-"""The district's review queues: conflicts (choose a version), possible duplicate persons (same or not),
-meal-count collisions (which count is right), and rejected versions. Every decision records who and
-when, and stays in force when the same bundles are merged again."""
+"""What the district's review queues hold: conflicts, possible duplicate persons (grouped per ID
+number), meal-slot collisions, transfer requests and rejected versions, as a reviewer may see them
+(ID numbers masked). Deciding lives in `decide.py`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from fieldapp.kinds import now_iso
 from fieldapp.models import mask_id_number
 
 
@@ -21,8 +20,27 @@ class ReviewError(ValueError):
         super().__init__(f"{zh}（{en}）")
 
 
-def who() -> str:
-    return os.environ.get("FIELDAPP_USER") or getpass.getuser()
+def supervisor(conn: sqlite3.Connection) -> str | None:
+    """The supervisor's name given at `fieldapp district init --supervisor` (the district's worker)."""
+    row = conn.execute("SELECT worker FROM device WHERE role = 'district'").fetchone()
+    return str(row[0]) if row is not None and row[0] else None
+
+
+def who(conn: sqlite3.Connection | None = None) -> str:
+    """Who decides: FIELDAPP_USER (scripts), else the district's supervisor. Without a database
+    (enrol, revoke) the login name is the last resort; a decision never takes it."""
+    env = os.environ.get("FIELDAPP_USER")
+    if env:
+        return env
+    if conn is None:
+        return getpass.getuser()
+    name = supervisor(conn)
+    if name is None:
+        raise ReviewError(
+            "尚未设置审核人姓名：请运行 fieldapp district init --supervisor 姓名",
+            "no supervisor's name yet: run fieldapp district init --supervisor NAME",
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -74,38 +92,6 @@ def conflict_sides(conn: sqlite3.Connection, conflict_id: int) -> tuple[dict[str
     return dict(row), sides[0], sides[1]
 
 
-def decide_conflict(
-    conn: sqlite3.Connection,
-    conflict_id: int,
-    chosen_version_id: str,
-    decided_by: str | None = None,
-) -> None:
-    """The chosen version becomes the record's current state and stays so across re-merges."""
-    from fieldapp.sync.settle import KindSummary
-    from fieldapp.sync.settle import settle as _settle
-
-    row = conn.execute(
-        "SELECT kind, record_id, version_a, version_b FROM conflicts WHERE id = ?", (conflict_id,)
-    ).fetchone()
-    if row is None:
-        raise ReviewError("找不到该冲突", f"no conflict {conflict_id}")
-    if chosen_version_id not in (row["version_a"], row["version_b"]):
-        raise ReviewError(
-            "所选版本不属于该冲突", "the chosen version is not one of the conflict's two versions"
-        )
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(
-            "UPDATE conflicts SET status = 'resolved', decision = ?, decided_by = ?, decided_at = ? WHERE id = ?",
-            (chosen_version_id, decided_by or who(), now_iso(), conflict_id),
-        )
-        _settle(conn, row["kind"], row["record_id"], KindSummary(), now_iso())
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
 def reviews(
     conn: sqlite3.Connection, queue: str, status: str = "open", limit: int = 500
 ) -> list[dict[str, Any]]:
@@ -146,34 +132,6 @@ def review_sides(
     return shown, out[0], out[1]
 
 
-DECISIONS = {"duplicate_person": ("same", "different")}
-
-
-def decide_review(
-    conn: sqlite3.Connection, item_id: int, decision: str, decided_by: str | None = None
-) -> None:
-    """duplicate_person: 'same' or 'different' (records are never merged automatically);
-    meal_slot: the id of the count that is right (the other stops counting)."""
-    item = conn.execute(
-        "SELECT queue, record_a, record_b FROM review_items WHERE id = ?", (item_id,)
-    ).fetchone()
-    if item is None:
-        raise ReviewError("找不到该审核项", f"no review item {item_id}")
-    allowed = DECISIONS.get(item["queue"], (item["record_a"], item["record_b"]))
-    if decision not in allowed:
-        raise ReviewError(f"决定须为 {allowed} 之一", f"decision must be one of {allowed}")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(
-            "UPDATE review_items SET status = 'resolved', decision = ?, decided_by = ?, decided_at = ? WHERE id = ?",
-            (decision, decided_by or who(), now_iso(), item_id),
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
 def rejected(conn: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
     """Rejected versions with their reasons; the raw line stays in the database, not on screen (it may hold an ID number)."""
     rows = conn.execute(
@@ -194,5 +152,79 @@ def counts(conn: sqlite3.Connection) -> dict[str, int]:
         "meal_slot": q(
             "SELECT count(*) FROM review_items WHERE queue = 'meal_slot' AND status = 'open'"
         ).fetchone()[0],
+        "transfer": q(
+            "SELECT count(*) FROM review_items WHERE queue = 'transfer' AND status = 'open'"
+        ).fetchone()[0],
+        "person_groups": len(person_groups(conn)),
         "rejected": q("SELECT count(*) FROM rejected_versions").fetchone()[0],
     }
+
+
+@dataclass(frozen=True)
+class PersonGroup:
+    """Every elder record sharing one ID number (one HMAC key), decided once. `group_id` is the
+    smallest open item id of the key; `items` are the pair rows the merge opened."""
+
+    group_id: int
+    natural_key: str
+    shown_key: str
+    items: tuple[int, ...]
+    records: tuple[dict[str, Any], ...]
+
+
+_PERSON_COLUMNS = (
+    "id, version_id, name, gender, birth_date, id_number, phone, address, community_code,"
+    " status, status_date, merged_into, device_id, hlc"
+)
+
+
+def person_groups(conn: sqlite3.Connection, status: str = "open") -> list[PersonGroup]:
+    """Duplicate-person items grouped per ID number: three records sharing a number are one group."""
+    by_key: dict[str, list[sqlite3.Row]] = {}
+    for r in conn.execute(
+        "SELECT id, record_a, record_b, natural_key FROM review_items"
+        " WHERE queue = 'duplicate_person' AND status = ? ORDER BY id",
+        (status,),
+    ):
+        by_key.setdefault(r["natural_key"], []).append(r)
+    return [_group(conn, key, rows) for key, rows in by_key.items()]
+
+
+def _group(conn: sqlite3.Connection, key: str, rows: list[sqlite3.Row]) -> PersonGroup:
+    ids = sorted({r["record_a"] for r in rows} | {r["record_b"] for r in rows})
+    number = conn.execute(
+        f"SELECT id_number FROM elder WHERE id IN ({', '.join('?' * len(ids))}) AND id_number IS NOT NULL",
+        ids,
+    ).fetchone()
+    if number is not None:  # every record with that number, also ones decided earlier
+        found = conn.execute(
+            f"SELECT {_PERSON_COLUMNS} FROM elder WHERE id_number = ? OR id IN ({', '.join('?' * len(ids))})"
+            " ORDER BY id",
+            (number[0], *ids),
+        ).fetchall()
+    else:
+        found = []
+    records = tuple(_shown(dict(r)) for r in found)
+    return PersonGroup(
+        group_id=min(r["id"] for r in rows),
+        natural_key=key,
+        shown_key=mask_id_number(number[0] if number else None),
+        items=tuple(r["id"] for r in rows),
+        records=records,
+    )
+
+
+def person_group(conn: sqlite3.Connection, group_id: int) -> PersonGroup:
+    """The group an item belongs to (any of its item ids names it), open or decided."""
+    row = conn.execute(
+        "SELECT natural_key, status FROM review_items WHERE id = ? AND queue = 'duplicate_person'",
+        (group_id,),
+    ).fetchone()
+    if row is None:
+        raise ReviewError("找不到该重复人员组", f"no duplicate-person group {group_id}")
+    rows = conn.execute(
+        "SELECT id, record_a, record_b, natural_key FROM review_items"
+        " WHERE queue = 'duplicate_person' AND natural_key = ? AND status = ? ORDER BY id",
+        (row["natural_key"], row["status"]),
+    ).fetchall()
+    return _group(conn, row["natural_key"], rows)
