@@ -7,7 +7,7 @@ the `--db` option and the helpers they share.
 
 from __future__ import annotations
 
-from fieldapp.cli import demo, district, report, roster, worker
+from fieldapp.cli import demo, district, ledger, report, roster, worker
 from fieldapp.cli.root import main
 
 # modules, not their commands, are imported here: `fieldapp.cli.demo` stays the module
@@ -23,6 +23,7 @@ for _command in (
     district.district,
     report.report,
     roster.import_roster,
+    ledger.ledger,
 ):
     main.add_command(_command)
 
