@@ -7,7 +7,7 @@ the `--db` option and the helpers they share.
 
 from __future__ import annotations
 
-from fieldapp.cli import demo, district, report, review, roster, targets, worker
+from fieldapp.cli import demo, district, ledger, report, review, roster, targets, worker
 from fieldapp.cli.root import main
 
 # modules, not their commands, are imported here: `fieldapp.cli.demo` stays the module
@@ -25,6 +25,7 @@ for _command in (
     roster.import_roster,
     targets.targets,
     review.review,
+    ledger.ledger,
 ):
     main.add_command(_command)
 
