@@ -406,6 +406,7 @@ def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None)
 
     from fieldapp.sync.bundle import verify as do_verify
     from fieldapp.sync.merge import bundle_files
+    from fieldapp.text import clean
 
     enrolled = None
     if db_path is not None:
@@ -426,7 +427,7 @@ def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None)
             click.echo(f"OK     {path.name}  (format {fmt}, {n} versions, seq {seq}) {r.signature}")
         else:
             bad += 1
-            click.echo(f"无效   {path.name}: {r.problem}")
+            click.echo(f"无效   {clean(path.name)}: {r.problem}")
     if bad:
         sys.exit(1)
 
@@ -470,7 +471,8 @@ def merge(
 
     Exit code 0 when every bundle merged or was already merged, 1 otherwise.
     """
-    from fieldapp.sync.merge import bundle_files, merge_files, missing_bundles
+    from fieldapp.sync.merge import bundle_files, gaps_text, merge_files, missing_bundles
+    from fieldapp.text import clean
 
     paths = bundle_files(files)
     if not paths:
@@ -491,6 +493,7 @@ def merge(
                 "already": "已合并过",
                 "invalid": "无效",
                 "checked": "检查通过",
+                "busy": "未合并",
             }[r.status]
             extra = (
                 f"：{r.reason}"
@@ -499,7 +502,7 @@ def merge(
                 if r.status == "merged"
                 else ""
             )
-            click.echo(f"{word:<6} {r.path.name}{extra}")
+            click.echo(f"{word:<6} {clean(r.path.name)}{extra}")
             for no, rid, reason in r.rejected:
                 click.echo(f"       拒收 rejected line {no} record {rid}: {reason}")
             if r.clock_suspect:
@@ -517,13 +520,14 @@ def merge(
                 on_result=line,
                 district_key=_district_key(key_file) if key_file else None,
                 allow_v1=allow_v1,
+                notice=lambda text: click.echo(text, err=True),
             )
         finally:
             bar(None, None)
         _print_summary(totals)
         for device, seqs in missing_bundles(store.conn).items():
             click.echo(
-                f"缺少同步包 missing bundles: 设备 {device[:8]} 第 {', '.join(map(str, seqs))} 个"
+                f"缺少同步包 missing bundles: 设备 {device[:8]} 第 {gaps_text(seqs)} 个"
             )
     if not all(r.ok for r in results):
         sys.exit(1)

@@ -10,19 +10,38 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fieldapp import models
+from fieldapp import crypto, models
 from fieldapp.store import Store
-from fieldapp.sync.bundle import version_line
+from fieldapp.sync.bundle import SUFFIX, open_bundle, version_line
 
 from ..conftest import CURRENT_TABLES
 
 CURRENT = CURRENT_TABLES
 
 
-def district(path: Path) -> Store:
+def district(path: Path, *devices: Store | Path) -> Store:
+    """A district database that has enrolled `devices` (a device's Store or database file, or a
+    bundle file whose device is enrolled by its id: format 1 is accepted only from an enrolled id)."""
     store = Store.open(path)
     store.setup_district()
+    for device in devices:
+        enrol(store, device)
     return store
+
+
+def enrol(d: Store, device: Store | Path) -> None:
+    if isinstance(device, Path) and device.name.endswith(SUFFIX):
+        with open_bundle(device, allow_v1=True) as reader:
+            m = reader.manifest
+        key = m.device_public_key or crypto.new_signing_key()[1]  # format 1 names no key
+        d.enroll(m.device_id, key, label=m.device_label, by="测试")
+        return
+    s = device if isinstance(device, Store) else Store.open(device)
+    dev = s.device()
+    assert dev is not None
+    d.enroll(dev.device_id, s.keys()["sign_public"], label=dev.label, by="测试")
+    if s is not device:
+        s.close()
 
 
 def dump_hash(path: Path) -> str:

@@ -50,7 +50,7 @@ def monthly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         except Exception:
             continue  # a month with nothing new
     store.close()
-    district(root / "empty.db").close()
+    district(root / "empty.db", root / "device.db").close()
     return root / "bundles", root / "empty.db"
 
 

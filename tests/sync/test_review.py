@@ -44,7 +44,7 @@ def test_conflict_choice_is_kept_across_re_merges(tmp_path: Path) -> None:
         export(a, tmp_path / "usb", allow_v1=True).path,
         export(b, tmp_path / "usb2", allow_v1=True).path,
     ]
-    d = district(tmp_path / "d.db")
+    d = district(tmp_path / "d.db", a, b)
     assert all(r.status == "merged" for r in merge_files(d.conn, bundles, allow_v1=True))
     [c] = review.conflicts(d.conn)
     info, left, right = review.conflict_sides(d.conn, c["id"])
@@ -106,7 +106,7 @@ def test_duplicate_person_and_meal_slot_decisions_are_kept(tmp_path: Path) -> No
         export(a, tmp_path / "u1", allow_v1=True).path,
         export(b, tmp_path / "u2", allow_v1=True).path,
     ]
-    d = district(tmp_path / "d.db")
+    d = district(tmp_path / "d.db", a, b)
     merge_files(d.conn, bundles, allow_v1=True)
     [dup] = review.reviews(d.conn, "duplicate_person")
     [slot] = review.reviews(d.conn, "meal_slot")
