@@ -196,7 +196,8 @@ class Tally:
         m = self.manifest
         if hlc_ is not None and m.hlc_from and m.hlc_to and not (m.hlc_from <= hlc_ <= m.hlc_to):
             raise BundleError(
-                f"第{no}行的 hlc 超出清单范围", f"line {no}: hlc outside the manifest's hlc_from..hlc_to"
+                f"第{no}行的 hlc 超出清单范围",
+                f"line {no}: hlc outside the manifest's hlc_from..hlc_to",
             )
         self.counts[kind] = self.counts.get(kind, 0) + 1
 

@@ -86,6 +86,9 @@ def _depth_ok(data: bytes) -> bool:
     return True
 
 
+_DECODER = json.JSONDecoder(parse_int=_int, parse_constant=_constant)  # one, not one per line
+
+
 def load_json(data: bytes, where_zh: str, where_en: str) -> Any:
     """JSON from an untrusted file, within the caps: nesting depth, integer digits, no NaN or
     Infinity; any failure is a BundleError naming `where` (never RecursionError or ValueError)."""
@@ -95,7 +98,7 @@ def load_json(data: bytes, where_zh: str, where_en: str) -> Any:
             f"{where_en}: JSON nested deeper than {MAX_DEPTH} levels",
         )
     try:
-        return json.loads(data, parse_int=_int, parse_constant=_constant)
+        return _DECODER.decode(data.decode("utf-8"))
     except BundleError as e:
         raise BundleError(f"{where_zh}：{e.zh}", f"{where_en}: {e.en}") from None
     except UnicodeDecodeError:

@@ -238,7 +238,10 @@ def _merge(
 
 
 def _already(conn: sqlite3.Connection, m: Manifest) -> bool:
-    return conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone() is not None
+    return (
+        conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone()
+        is not None
+    )
 
 
 def _check_seq(conn: sqlite3.Connection, m: Manifest) -> None:

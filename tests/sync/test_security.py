@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from fieldapp import crypto
 from fieldapp.demo import generate_community
 from fieldapp.store import Store
-from fieldapp import crypto
 from fieldapp.sync.bundle import verify
 from fieldapp.sync.export import export
 from fieldapp.sync.merge import merge_bundle
