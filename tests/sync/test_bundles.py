@@ -345,7 +345,7 @@ def test_two_devices_counting_one_meal_slot_go_to_review_never_summed_twice(
     other.create("elder", person)
     a = export(device, tmp_path / "a", allow_v1=True)
     b = export(other, tmp_path / "b", allow_v1=True)
-    dist = district(tmp_path / "d.db", device)
+    dist = district(tmp_path / "d.db", device, other)
     assert [r.status for r in merge_files(dist.conn, [a.path, b.path], allow_v1=True)] == [
         "merged",
         "merged",
