@@ -27,11 +27,15 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.secret import SecretBox
 from nacl.signing import SigningKey, VerifyKey
 
+from fieldapp.text import clean
+
 PUBLIC_FORMAT = "fieldapp-district-public-key"
 PRIVATE_FORMAT = "fieldapp-district-private-key"
 DEVICE_FORMAT = "fieldapp-device-public-key"
 SCHEME = "x25519-sealedbox+xchacha20poly1305-secretstream+zlib"
 PLAIN_CHUNK = 64 * 1024
+MAX_KEY_FILE = 64 * 1024
+_UUID_LEN = 36
 _TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
 _TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 
@@ -40,8 +44,8 @@ class KeyError_(ValueError):
     """A key file or a signature that cannot be used, and why (zh, then en)."""
 
     def __init__(self, zh: str, en: str) -> None:
-        self.zh, self.en = zh, en
-        super().__init__(f"{zh}（{en}）")
+        self.zh, self.en = clean(zh), clean(en)
+        super().__init__(f"{self.zh}（{self.en}）")
 
 
 def b64(data: bytes) -> str:
@@ -100,6 +104,7 @@ def district_keygen(
                 "secret": b64(bytes(sealed)),
                 "public": b64(pk),
                 "fingerprint": fp,
+                "check": _private_check(salt, bytes(sealed), pk, ops, mem),
             },
             indent=2,
         ),
@@ -120,43 +125,111 @@ def write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
+def _private_check(salt: bytes, secret: bytes, public: bytes, ops: int, mem: int) -> str:
+    """A digest of the private key file's fields: tells a damaged file from a wrong passphrase
+    (the sealed secret alone cannot, both fail its MAC)."""
+    h = hashlib.sha256(b"fieldapp-district-private-key-check\0")
+    for part in (salt, secret, public, str(ops).encode(), str(mem).encode()):
+        h.update(struct.pack(">I", len(part)) + part)
+    return h.hexdigest()
+
+
+def _damaged(path: Path, what_zh: str, what_en: str, detail: str) -> KeyError_:
+    name = clean(path.name, 80)
+    return KeyError_(
+        f"{what_zh} {name} 已损坏（{detail}），请换用完好的副本",
+        f"the {what_en} {name} is damaged ({detail}); use an intact copy",
+    )
+
+
 def _read_json(path: Path, fmt: str, what_zh: str, what_en: str) -> dict[str, Any]:
+    """The key file as a JSON object of the expected format; a file that is not is damaged."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        with open(path, "rb") as f:
+            raw = f.read(MAX_KEY_FILE + 1)
+    except OSError as e:
         raise KeyError_(
-            f"无法读取{what_zh}：{path.name}", f"cannot read the {what_en}: {path.name}"
+            f"无法读取{what_zh}：{clean(path.name, 80)}",
+            f"cannot read the {what_en}: {clean(path.name, 80)} ({e.strerror})",
         ) from None
-    if not isinstance(data, dict) or data.get("format") != fmt:
-        raise KeyError_(f"{path.name} 不是{what_zh}", f"{path.name} is not a {what_en}")
+    if len(raw) > MAX_KEY_FILE:
+        raise _damaged(path, what_zh, what_en, "文件过大 / too large")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _damaged(path, what_zh, what_en, "不是 JSON / not JSON") from None
+    if not isinstance(data, dict):
+        raise _damaged(path, what_zh, what_en, "不是 JSON 对象 / not a JSON object")
+    if data.get("format") != fmt:
+        name = clean(path.name, 80)
+        raise KeyError_(f"{name} 不是{what_zh}", f"{name} is not a {what_en}")
     return data
 
 
+def _field_bytes(
+    data: dict[str, Any], name: str, length: int, where: tuple[Path, str, str]
+) -> bytes:
+    """A base64 field of a key file with its exact length in bytes; otherwise the file is damaged."""
+    value = data.get(name)
+    try:
+        raw = unb64(value) if isinstance(value, str) else None
+    except ValueError:
+        raw = None
+    if raw is None or len(raw) != length:
+        raise _damaged(*where, f"字段 {name} 缺失或无效 / field {name} missing or invalid")
+    return raw
+
+
+def _field_int(
+    data: dict[str, Any], name: str, bounds: tuple[int, int], where: tuple[Path, str, str]
+) -> int:
+    value = data.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not bounds[0] <= value <= bounds[1]:
+        raise _damaged(*where, f"字段 {name} 缺失或无效 / field {name} missing or invalid")
+    return value
+
+
 def load_district_public(path: Path) -> tuple[bytes, str]:
-    data = _read_json(path, PUBLIC_FORMAT, "区级公钥文件", "district public key file")
-    pk = unb64(data["public"])
-    if len(pk) != 32:
-        raise KeyError_("区级公钥长度不对", "the district public key has the wrong length")
-    return pk, fingerprint(pk)
+    where = (path, "区级公钥文件", "district public key file")
+    data = _read_json(path, PUBLIC_FORMAT, *where[1:])
+    pk = _field_bytes(data, "public", 32, where)
+    fp = fingerprint(pk)
+    if data.get("fingerprint", fp) != fp:
+        raise _damaged(*where, "指纹与公钥不符 / fingerprint does not match the key")
+    return pk, fp
 
 
 def load_district_private(path: Path, passphrase: str) -> PrivateKey:
-    data = _read_json(path, PRIVATE_FORMAT, "区级私钥文件", "district private key file")
-    key = nacl.pwhash.argon2id.kdf(
-        SecretBox.KEY_SIZE,
-        passphrase.encode("utf-8"),
-        unb64(data["salt"]),
-        opslimit=int(data["opslimit"]),
-        memlimit=int(data["memlimit"]),
+    where = (path, "区级私钥文件", "district private key file")
+    data = _read_json(path, PRIVATE_FORMAT, *where[1:])
+    argon = nacl.pwhash.argon2id
+    salt = _field_bytes(data, "salt", argon.SALTBYTES, where)
+    secret = _field_bytes(data, "secret", SecretBox.NONCE_SIZE + SecretBox.MACBYTES + 32, where)
+    public = _field_bytes(data, "public", 32, where)
+    ops = _field_int(data, "opslimit", (argon.OPSLIMIT_MIN, argon.OPSLIMIT_SENSITIVE), where)
+    mem = _field_int(data, "memlimit", (argon.MEMLIMIT_MIN, argon.MEMLIMIT_SENSITIVE), where)
+    check = data.get("check")
+    if check is not None and check != _private_check(salt, secret, public, ops, mem):
+        raise _damaged(*where, "校验值不符 / its check digest differs")
+    key = argon.kdf(
+        SecretBox.KEY_SIZE, passphrase.encode("utf-8"), salt, opslimit=ops, memlimit=mem
     )
     try:
-        raw = SecretBox(key).decrypt(unb64(data["secret"]))
+        raw = SecretBox(key).decrypt(secret)
     except CryptoError:
+        if check is None:  # a file from before the check digest: either could be the cause
+            raise KeyError_(
+                "口令不对，或区级私钥文件已损坏",
+                "wrong passphrase, or the district private key file is damaged",
+            ) from None
         raise KeyError_(
             "口令不对，无法打开区级私钥",
             "wrong passphrase: the district private key cannot be opened",
         ) from None
-    return PrivateKey(raw)
+    sk = PrivateKey(raw)
+    if bytes(sk.public_key) != public:
+        raise _damaged(*where, "私钥与公钥不符 / the private key does not match its public key")
+    return sk
 
 
 # ------------------------------------------------------------------ device keys
@@ -188,9 +261,17 @@ def device_public_file(path: Path, device_id: str, label: str, public_b64: str) 
 
 
 def read_device_public(path: Path) -> dict[str, Any]:
-    data = _read_json(path, DEVICE_FORMAT, "设备公钥文件", "device public key file")
-    if len(unb64(data["public"])) != 32:
-        raise KeyError_("设备公钥长度不对", "the device public key has the wrong length")
+    """A device public key file: its device_id (a UUID), label and 32-byte Ed25519 key."""
+    where = (path, "设备公钥文件", "device public key file")
+    data = _read_json(path, DEVICE_FORMAT, *where[1:])
+    public = _field_bytes(data, "public", 32, where)
+    device_id, label = data.get("device_id"), data.get("label", "")
+    if not isinstance(device_id, str) or len(device_id) != _UUID_LEN:
+        raise _damaged(*where, "字段 device_id 缺失或无效 / field device_id missing or invalid")
+    if not isinstance(label, str) or len(label) > 200:
+        raise _damaged(*where, "字段 label 无效 / field label invalid")
+    if data.get("fingerprint", fingerprint(public)) != fingerprint(public):
+        raise _damaged(*where, "指纹与公钥不符 / fingerprint does not match the key")
     return data
 
 
@@ -244,38 +325,53 @@ def open_stream(
 ) -> Iterator[bytes]:
     """Decrypt and decompress; any change to a single bit, a missing end, or a key sealed to another
     district stops it with a clear error. `cipher` yields raw bytes in any chunking."""
+    reader = _Buffered(cipher)
+    state = _open_header(sealed_key, district_private, reader)
+    z = zlib.decompressobj()
+    produced = 0
+    tag = _TAG_MESSAGE
+    while tag != _TAG_FINAL:
+        part, tag = _pull_chunk(reader, state)
+        out = _inflate(z, part, max_plain - produced + 1)
+        if tag == _TAG_FINAL:
+            out += _inflate(z, None, max_plain - produced - len(out) + 1)
+        produced = _within(produced + len(out), max_plain)
+        if out:
+            yield out
+    if reader.take(1):
+        raise KeyError_(
+            "加密数据结尾之后还有多余内容", "there is data after the end of the encrypted stream"
+        )
+
+
+def _open_header(
+    sealed_key: str, district_private: PrivateKey, reader: _Buffered
+) -> sodium.crypto_secretstream_xchacha20poly1305_state:
+    """The stream key unsealed with the district's key, and the stream's header read."""
     try:
         key = SealedBox(district_private).decrypt(unb64(sealed_key))
     except (CryptoError, ValueError):
         raise KeyError_(
             "同步包不是加密给本区的（密钥不符）", "the bundle is not sealed to this district's key"
         ) from None
-    reader = _Buffered(cipher)
     header = reader.take(sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES)
     state = sodium.crypto_secretstream_xchacha20poly1305_state()
     try:
         sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header, key)
     except (CryptoError, ValueError):
         raise KeyError_("加密数据头损坏", "the encrypted stream's header is damaged") from None
-    z = zlib.decompressobj()
-    produced = 0
-    while True:
-        part, tag = _pull_chunk(reader, state)
-        out = z.decompress(part, max_plain - produced + 1)
-        produced = _within(produced + len(out), max_plain)
-        if out:
-            yield out
-        if tag == _TAG_FINAL:
-            rest = z.flush()
-            produced = _within(produced + len(rest), max_plain)
-            if rest:
-                yield rest
-            if reader.take(1):
-                raise KeyError_(
-                    "加密数据结尾之后还有多余内容",
-                    "there is data after the end of the encrypted stream",
-                )
-            return
+    return state
+
+
+def _inflate(z: Any, part: bytes | None, limit: int) -> bytes:
+    """zlib on authenticated data: still refused, not raised, when a signer compressed garbage.
+    `part` None flushes what zlib holds at the end of the stream."""
+    try:
+        return z.flush() if part is None else bytes(z.decompress(part, max(limit, 1)))
+    except zlib.error:
+        raise KeyError_(
+            "加密数据解压失败（内容损坏）", "the decrypted data cannot be decompressed (damaged)"
+        ) from None
 
 
 def _within(produced: int, max_plain: int) -> int:

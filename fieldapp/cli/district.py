@@ -18,6 +18,7 @@ from fieldapp.cli.common import (
     open_store,
     progress_bar,
 )
+from fieldapp.text import clean
 
 if TYPE_CHECKING:
     from fieldapp.sync.merge import BundleResult
@@ -66,7 +67,7 @@ def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None)
             click.echo(f"OK     {path.name}  (format {fmt}, {n} versions, seq {seq}) {r.signature}")
         else:
             bad += 1
-            click.echo(f"无效   {path.name}: {r.problem}")
+            click.echo(f"无效   {clean(path.name)}: {r.problem}")
     if bad:
         sys.exit(1)
 
@@ -74,7 +75,13 @@ def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None)
 class _MergeLog:
     """Prints one line per bundle as the merge goes, and adds up the per-kind totals."""
 
-    WORDS = {"merged": "已合并", "already": "已合并过", "invalid": "无效", "checked": "检查通过"}
+    WORDS = {
+        "merged": "已合并",
+        "already": "已合并过",
+        "invalid": "无效",
+        "checked": "检查通过",
+        "busy": "未合并",
+    }
 
     def __init__(self) -> None:
         self.totals: dict[str, dict[str, int]] = {}
@@ -90,7 +97,7 @@ class _MergeLog:
             extra = f"（{r.versions} 个新版本，{r.seconds:.1f} 秒）"
         else:
             extra = ""
-        click.echo(f"{self.WORDS[r.status]:<6} {r.path.name}{extra}")
+        click.echo(f"{self.WORDS[r.status]:<6} {clean(r.path.name)}{extra}")
         for no, rid, reason in r.rejected:
             click.echo(f"       拒收 rejected line {no} record {rid}: {reason}")
         if r.clock_suspect:
@@ -144,7 +151,7 @@ def merge(
 
     Exit code 0 when every bundle merged or was already merged, 1 otherwise.
     """
-    from fieldapp.sync.merge import bundle_files, merge_files, missing_bundles
+    from fieldapp.sync.merge import bundle_files, gaps_text, merge_files, missing_bundles
 
     bundles = bundle_files(files)
     if not bundles:
@@ -162,14 +169,13 @@ def merge(
                 on_result=log,
                 district_key=district_key(key_file) if key_file else None,
                 allow_v1=allow_v1,
+                notice=lambda text: click.echo(text, err=True),
             )
         finally:
             bar(None, None)
         log.summary()
         for device, seqs in missing_bundles(store.conn).items():
-            click.echo(
-                f"缺少同步包 missing bundles: 设备 {device[:8]} 第 {', '.join(map(str, seqs))} 个"
-            )
+            click.echo(f"缺少同步包 missing bundles: 设备 {device[:8]} 第 {gaps_text(seqs)} 个")
     if not all(r.ok for r in results):
         sys.exit(1)
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from fieldapp import models
-from fieldapp.sync.bundle_format import BundleError, Manifest
+from fieldapp.sync.bundle_format import MAX_ALSO_PARENTS, BundleError, Manifest
 from fieldapp.sync.bundle_read import BundleReader, Line, open_bundle
+from fieldapp.text import clean
 
 if TYPE_CHECKING:
     from nacl.public import PrivateKey
@@ -41,7 +42,12 @@ def check_signer(reader: BundleReader, enrolled: Enrolled | None) -> str:
 
     m = reader.manifest
     assert m.device_public_key is not None  # open_bundle refuses a format 2 manifest without it
-    fp = crypto.fingerprint(crypto.unb64(m.device_public_key))
+    try:
+        fp = crypto.fingerprint(crypto.unb64(m.device_public_key))
+    except ValueError:
+        raise BundleError(
+            "清单中的设备公钥不是有效的 base64", "the manifest's device_public_key is not base64"
+        ) from None
     signer = f"signed by device {m.device_id[:8]} key {fp}"
     if enrolled is None:
         if not reader.signed_by(m.device_public_key):
@@ -50,18 +56,7 @@ def check_signer(reader: BundleReader, enrolled: Enrolled | None) -> str:
                 "the signature does not match the manifest's device key (forged or altered)",
             )
         return signer
-    known = enrolled.get(m.device_id)
-    if known is None:
-        raise BundleError(
-            f"设备 {m.device_id[:8]}（{m.device_label}，指纹 {fp}）未登记：请与设备上显示的指纹核对后运行 fieldapp district enroll",
-            f"device {m.device_id[:8]} ({m.device_label}, fingerprint {fp}) is not enrolled: check the fingerprint shown on the device, then `fieldapp district enroll`",
-        )
-    public_key, revoked_at = known
-    if revoked_at:
-        raise BundleError(
-            f"设备 {m.device_id[:8]} 已于 {revoked_at} 撤销，其同步包不予接受",
-            f"device {m.device_id[:8]} was revoked on {revoked_at}: its bundles are refused",
-        )
+    public_key = check_enrolled(m, enrolled, fp)
     if m.device_public_key != public_key or not reader.signed_by(public_key):
         raise BundleError(
             "签名与登记的设备密钥不符（伪造或被改动），同步包不予接受",
@@ -70,12 +65,33 @@ def check_signer(reader: BundleReader, enrolled: Enrolled | None) -> str:
     return signer + ", enrolled"
 
 
+def check_enrolled(m: Manifest, enrolled: Enrolled, fp: str = "") -> str:
+    """The device the manifest names is enrolled and not revoked (format 1 and 2 alike: accepting
+    format 1 never skips this); returns its enrolled public key."""
+    label = clean(m.device_label, 40)
+    known = enrolled.get(m.device_id)
+    if known is None:
+        shown = f"，指纹 {fp}" if fp else ""
+        shown_en = f", fingerprint {fp}" if fp else ""
+        raise BundleError(
+            f"设备 {m.device_id[:8]}（{label}{shown}）未登记：请与设备上显示的指纹核对后运行 fieldapp district enroll",
+            f"device {m.device_id[:8]} ({label}{shown_en}) is not enrolled: check the fingerprint shown on the device, then `fieldapp district enroll`",
+        )
+    public_key, revoked_at = known
+    if revoked_at:
+        raise BundleError(
+            f"设备 {m.device_id[:8]} 已于 {revoked_at} 撤销，其同步包不予接受",
+            f"device {m.device_id[:8]} was revoked on {revoked_at}: its bundles are refused",
+        )
+    return public_key
+
+
 class LineInvalid(BundleError):
     """A version line that breaks a record rule: the line, its record id and the first problem."""
 
     def __init__(self, line: Line, problem: models.Problem) -> None:
         self.line, self.problem = line, problem
-        self.record_id = str(line.data.get("record_id", "?"))
+        self.record_id = clean(line.data.get("record_id", "?"), 64)
         super().__init__(
             f"第{line.no}行（记录 {self.record_id}）不合格：{problem.text('zh')}",
             f"line {line.no} (record {self.record_id}) is invalid: {problem.text('en')}",
@@ -84,6 +100,13 @@ class LineInvalid(BundleError):
 
 _OTHER_DEVICE = models.Problem(
     "device_id", "设备", "device", "与同步包清单的设备不一致", "differs from the bundle's device"
+)
+_TOO_MANY_PARENTS = models.Problem(
+    "also_parents",
+    "其他父版本",
+    "also_parents",
+    f"超过 {MAX_ALSO_PARENTS} 个",
+    f"more than {MAX_ALSO_PARENTS} entries",
 )
 
 
@@ -105,6 +128,9 @@ def check_line(
 ) -> tuple[models.Version, models.Record]:
     """A line is a valid version (envelope, content hash, payload under the rules of its payload
     schema, "today" from `context`) made by the bundle's device."""
+    also = line.data.get("also_parents")
+    if isinstance(also, list) and len(also) > MAX_ALSO_PARENTS:
+        raise LineInvalid(line, _TOO_MANY_PARENTS)
     try:
         version, record = models.validate_version(line.data, context=context)
     except models.RecordInvalid as e:
@@ -146,6 +172,8 @@ def verify(
     signature = ""
     try:
         with reader:
+            if reader.version == 1 and enrolled is not None:
+                check_enrolled(reader.manifest, enrolled)
             if reader.version == 2:
                 signature = check_signer(reader, enrolled)
                 reader.check_sealed()
@@ -166,18 +194,36 @@ def _count_lines(
     reader: BundleReader, district_key: PrivateKey | None, counts: dict[str, int]
 ) -> None:
     """Every line checked, counted by kind into `counts`, its hlc within the manifest's range."""
-    m = reader.manifest
-    context = line_context(m)
+    tally = Tally(reader.manifest, counts)
+    context = line_context(reader.manifest)
     for line in reader.lines(district_key):
-        version, _ = check_line(line, m.device_id, context)
-        if m.hlc_from and m.hlc_to and not (m.hlc_from <= version.hlc <= m.hlc_to):
+        version, _ = check_line(line, reader.manifest.device_id, context)
+        tally.add(line.no, version.kind, version.hlc)
+    tally.finish()
+
+
+@dataclass
+class Tally:
+    """What the lines say against what the signed manifest says: counts per kind and the hlc
+    range. Verify and the merge both keep one, so a lying manifest is refused by either."""
+
+    manifest: Manifest
+    counts: dict[str, int]
+
+    def add(self, no: int, kind: str, hlc_: str | None) -> None:
+        m = self.manifest
+        if hlc_ is not None and m.hlc_from and m.hlc_to and not (m.hlc_from <= hlc_ <= m.hlc_to):
             raise BundleError(
-                f"第{line.no}行的 hlc 超出清单范围",
-                f"line {line.no}: hlc outside the manifest's hlc_from..hlc_to",
+                f"第{no}行的 hlc 超出清单范围",
+                f"line {no}: hlc outside the manifest's hlc_from..hlc_to",
             )
-        counts[version.kind] = counts.get(version.kind, 0) + 1
-    if counts != {k: v for k, v in m.counts.items() if v}:
-        raise BundleError(
-            f"各类记录数 {counts} 与清单 {m.counts} 不符",
-            f"counts {counts} differ from the manifest's {m.counts}",
-        )
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def finish(self) -> None:
+        m = self.manifest
+        if self.counts != {k: v for k, v in m.counts.items() if v}:
+            shown, listed = clean(self.counts, 300), clean(m.counts, 300)
+            raise BundleError(
+                f"各类记录数 {shown} 与清单 {listed} 不符",
+                f"counts {shown} differ from the manifest's {listed}",
+            )

@@ -6,13 +6,15 @@ The writer and the reader both import this module, so the format is declared onc
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fieldapp import models
+from fieldapp.text import clean
 
 FORMAT = "fieldapp-bundle"
 FORMAT_VERSION = 1
@@ -28,6 +30,12 @@ MAX_VERSIONS_BYTES = 4 << 30
 MAX_RATIO = 200  # uncompressed ÷ compressed; JSON of records compresses ~10–30×
 MAX_LINE_BYTES = 1 << 20
 CHUNK = 1 << 20
+# caps on what JSON may hold (SPEC §6 v2): a version is a flat object with a few small lists
+MAX_DEPTH = 32
+MAX_INT_DIGITS = 20  # a sign and 19 digits: every int64; Python's int-string limit is never reached
+MAX_SEQ_STEP = 1000  # a bundle's seq at most this far above the device's last merged one
+MAX_SEQ = (1 << 53) - 1  # stored exactly in SQLite and in JSON readers elsewhere
+MAX_ALSO_PARENTS = 16
 
 Progress = Callable[[int, int], None]
 
@@ -36,21 +44,91 @@ class BundleError(ValueError):
     """A bundle that cannot be used, and why (Chinese first, then English)."""
 
     def __init__(self, zh: str, en: str) -> None:
-        self.zh, self.en = zh, en
-        super().__init__(f"{zh}（{en}）")
+        self.zh, self.en = clean(zh), clean(en)
+        super().__init__(f"{self.zh}（{self.en}）")
+
+
+def _int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise BundleError(
+            f"整数位数过多（{len(text)} 位，上限 {MAX_INT_DIGITS}）",
+            f"an integer has {len(text)} digits (the cap is {MAX_INT_DIGITS})",
+        )
+    return int(text)
+
+
+def _constant(name: str) -> float:
+    raise BundleError(f"不允许的数值 {name}", f"{name} is not allowed")
+
+
+def _depth_ok(data: bytes) -> bool:
+    """Whether brackets nest at most MAX_DEPTH deep. Counting all brackets is C-speed and settles
+    almost every line; only a line with more brackets than the cap is scanned (outside strings)."""
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return True
+    depth = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return False
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return True
+
+
+_DECODER = json.JSONDecoder(parse_int=_int, parse_constant=_constant)  # one, not one per line
+
+
+def load_json(data: bytes, where_zh: str, where_en: str) -> Any:
+    """JSON from an untrusted file, within the caps: nesting depth, integer digits, no NaN or
+    Infinity; any failure is a BundleError naming `where` (never RecursionError or ValueError)."""
+    if not _depth_ok(data):
+        raise BundleError(
+            f"{where_zh}的 JSON 嵌套超过 {MAX_DEPTH} 层",
+            f"{where_en}: JSON nested deeper than {MAX_DEPTH} levels",
+        )
+    try:
+        return _DECODER.decode(data.decode("utf-8"))
+    except BundleError as e:
+        raise BundleError(f"{where_zh}：{e.zh}", f"{where_en}: {e.en}") from None
+    except UnicodeDecodeError:
+        raise BundleError(f"{where_zh}不是 UTF-8", f"{where_en} is not UTF-8") from None
+    except json.JSONDecodeError as e:
+        raise BundleError(
+            f"{where_zh}不是有效的 JSON：{e.msg}", f"{where_en} is not valid JSON: {e.msg}"
+        ) from None
+    except (ValueError, RecursionError) as e:
+        raise BundleError(
+            f"{where_zh}不是有效的 JSON", f"{where_en} is not valid JSON ({type(e).__name__})"
+        ) from None
+
+
+Text = Annotated[str, Field(max_length=200)]
+Count = Annotated[int, Field(ge=0, le=1 << 40)]
 
 
 class MemberInfo(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sha256: str
-    bytes: int
-    lines: int | None = None  # the sealed member of format 2 has no lines
+    sha256: Annotated[str, Field(max_length=64)]
+    bytes: Count
+    lines: Count | None = None  # the sealed member of format 2 has no lines
 
 
 class Encryption(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    scheme: str
-    sealed_key: str
+    scheme: Text
+    sealed_key: Text
 
 
 class Manifest(BaseModel):
@@ -58,27 +136,27 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: str
+    format: Text
     format_version: int
     schema_version: int
-    bundle_id: str
-    device_id: str
-    device_label: str
-    worker: str
-    street_code: str
-    community_code: str
-    period: str
-    created_at: str
-    seq: int
-    prev_bundle_id: str | None
-    hlc_from: str | None
-    hlc_to: str | None
-    counts: dict[str, int]
-    members: dict[str, MemberInfo]
-    app_version: str
+    bundle_id: Text
+    device_id: Text
+    device_label: Text
+    worker: Text
+    street_code: Text
+    community_code: Text
+    period: Text
+    created_at: Text
+    seq: Annotated[int, Field(ge=1, le=MAX_SEQ)]
+    prev_bundle_id: Text | None
+    hlc_from: Text | None
+    hlc_to: Text | None
+    counts: Annotated[dict[Annotated[str, Field(max_length=40)], Count], Field(max_length=64)]
+    members: Annotated[dict[Annotated[str, Field(max_length=40)], MemberInfo], Field(max_length=4)]
+    app_version: Text
     # format 2 (docs/security.md): the device's signing key, how the versions are sealed, and the
     # digest of the plaintext versions.ndjson checked after decryption
-    device_public_key: str | None = None
+    device_public_key: Text | None = None
     encryption: Encryption | None = None
     plain: MemberInfo | None = None
 
@@ -105,13 +183,6 @@ class Manifest(BaseModel):
     def _period(cls, v: str) -> str:
         if len(v) != 7 or v[4] != "-" or not (v[:4] + v[5:]).isdigit() or not 1 <= int(v[5:]) <= 12:
             raise ValueError("must be YYYY-MM")
-        return v
-
-    @field_validator("seq")
-    @classmethod
-    def _seq(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be ≥ 1")
         return v
 
 

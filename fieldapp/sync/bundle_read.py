@@ -7,8 +7,8 @@ digests, sizes and line counts of the manifest are checked against what was actu
 from __future__ import annotations
 
 import hashlib
-import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +30,25 @@ from fieldapp.sync.bundle_format import (
     BundleError,
     Manifest,
     MemberInfo,
+    load_json,
 )
+from fieldapp.text import clean
 
 if TYPE_CHECKING:
     from nacl.public import PrivateKey
+
+
+# what the zipfile module raises on a damaged archive or member: a bad CRC, broken deflate data, a
+# member cut short, a directory entry pointing nowhere, an unknown compression method
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 @dataclass
@@ -79,24 +94,31 @@ class BundleReader:
         )
 
     def _member_chunks(self, want: MemberInfo, name: str) -> Iterator[bytes]:
-        """The member's bytes, checked against the manifest's sha256 and size at the end."""
+        """The member's bytes, checked against the manifest's sha256 and size at the end; a damaged
+        member (bad CRC, broken deflate data, cut short) is a BundleError like any other refusal."""
         digest = hashlib.sha256()
         n = 0
-        with self._zip.open(self._info) as member:
-            while True:
-                data = member.read(CHUNK)
-                if not data:
-                    break
-                n += len(data)
-                if n > want.bytes:
-                    raise _longer(name, want)
-                digest.update(data)
-                yield data
+        for data in self._raw_chunks(name):
+            n += len(data)
+            if n > want.bytes:
+                raise _longer(name, want)
+            digest.update(data)
+            yield data
         if n != want.bytes or digest.hexdigest() != want.sha256:
             raise BundleError(
                 f"{name} 与清单不符（字节 {n}/{want.bytes}，摘要{'一致' if digest.hexdigest() == want.sha256 else '不一致'}）",
                 f"{name} does not match the manifest (bytes {n}/{want.bytes}, sha256 {'ok' if digest.hexdigest() == want.sha256 else 'differs'})",
             )
+
+    def _raw_chunks(self, name: str) -> Iterator[bytes]:
+        try:
+            with self._zip.open(self._info) as member:
+                while data := member.read(CHUNK):
+                    yield data
+        except _DAMAGED as e:
+            raise BundleError(
+                f"{name} 已损坏，无法解压", f"{name} is damaged and cannot be decompressed ({e})"
+            ) from None
 
     def check_sealed(self) -> None:
         """Format 2: the sealed member matches the signed manifest's digest (before decrypting anything)."""
@@ -152,12 +174,7 @@ def _line(data: bytes, no: int) -> Line:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise BundleError(f"第{no}行不是 UTF-8", f"line {no} is not UTF-8") from None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise BundleError(
-            f"第{no}行不是有效的 JSON：{e.msg}", f"line {no} is not valid JSON: {e.msg}"
-        ) from None
+    obj = load_json(data, f"第{no}行", f"line {no}")
     if not isinstance(obj, dict):
         raise BundleError(f"第{no}行不是 JSON 对象", f"line {no} is not a JSON object")
     return Line(no, text, obj)
@@ -235,7 +252,7 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         raise BundleError(f"文件过大（{size} 字节）", f"file too large ({size} bytes)")
     try:
         return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
+    except _DAMAGED:
         raise BundleError(
             "不是 ZIP 文件或文件已损坏（截断？）", "not a ZIP file, or damaged (truncated?)"
         ) from None
@@ -302,7 +319,7 @@ def _read_manifest(
         if "manifest.sig" in by_name:
             with zf.open(by_name["manifest.sig"]) as f:
                 signature = f.read(1024)
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except _DAMAGED as e:
         raise BundleError(
             "manifest.json 无法解压（文件损坏）", f"manifest.json cannot be read ({e})"
         ) from None
@@ -314,12 +331,7 @@ def _read_manifest(
 def _parse_manifest(raw: bytes, *, sealed: bool, allow_v1: bool) -> Manifest:
     """The manifest's header (format, versions) is checked before the model, then the model, then
     what the model cannot say (the member it lists, the format 2 fields)."""
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(
-            "manifest.json 不是有效的 JSON", f"manifest.json is not valid JSON ({e})"
-        ) from None
+    data = load_json(raw, "manifest.json ", "manifest.json")
     if not isinstance(data, dict):
         raise BundleError("manifest.json 不是 JSON 对象", "manifest.json is not a JSON object")
     version = _check_header(data, sealed=sealed, allow_v1=allow_v1)
@@ -351,15 +363,16 @@ def _parse_manifest(raw: bytes, *, sealed: bool, allow_v1: bool) -> Manifest:
 def _check_header(data: dict[str, Any], *, sealed: bool, allow_v1: bool) -> int:
     """format, format_version (and whether format 1 is allowed here), schema_version."""
     if data.get("format") != FORMAT:
+        shown = clean(repr(data.get("format")), 60)
         raise BundleError(
-            f"不是 fieldapp 同步包（format={data.get('format')!r}）",
-            f"not a fieldapp bundle (format={data.get('format')!r})",
+            f"不是 fieldapp 同步包（format={shown}）", f"not a fieldapp bundle (format={shown})"
         )
     version = data.get("format_version")
-    if version not in (1, 2):
+    if version not in (1, 2) or isinstance(version, bool):
+        shown = clean(repr(version), 60)
         raise BundleError(
-            f"不支持的格式版本 format_version={version!r}（本程序读取版本 1 和 2）",
-            f"unknown format_version {version!r} (this fieldapp reads 1 and 2)",
+            f"不支持的格式版本 format_version={shown}（本程序读取版本 1 和 2）",
+            f"unknown format_version {shown} (this fieldapp reads 1 and 2)",
         )
     if (version == 2) != sealed:
         raise BundleError(
@@ -372,9 +385,10 @@ def _check_header(data: dict[str, Any], *, sealed: bool, allow_v1: bool) -> int:
             "format 1 bundles are unsigned and unencrypted: accepted only with --allow-v1",
         )
     if data.get("schema_version") not in READABLE_SCHEMAS:
+        shown = clean(repr(data.get("schema_version")), 60)
         raise BundleError(
-            f"不支持的记录结构版本 schema_version={data.get('schema_version')!r}（本程序读取 1 和 2）",
-            f"unknown schema_version {data.get('schema_version')!r} (this fieldapp reads 1 and 2)",
+            f"不支持的记录结构版本 schema_version={shown}（本程序读取 1 和 2）",
+            f"unknown schema_version {shown} (this fieldapp reads 1 and 2)",
         )
     return int(version)
 

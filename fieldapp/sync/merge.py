@@ -9,6 +9,8 @@ each record a bundle touches.
 from __future__ import annotations
 
 import json
+import math
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -21,13 +23,23 @@ from fieldapp.kinds import now_iso
 from fieldapp.sync.bundle_check import (
     Enrolment,
     LineInvalid,
+    Tally,
+    check_enrolled,
     check_line,
     check_signer,
     line_context,
 )
-from fieldapp.sync.bundle_format import SUFFIX, BundleError, Manifest, Progress, file_sha256
+from fieldapp.sync.bundle_format import (
+    MAX_SEQ_STEP,
+    SUFFIX,
+    BundleError,
+    Manifest,
+    Progress,
+    file_sha256,
+)
 from fieldapp.sync.bundle_read import BundleReader, open_bundle
 from fieldapp.sync.settle import KindSummary, in_slices, settle_batch
+from fieldapp.text import clean
 
 if TYPE_CHECKING:
     from nacl.public import PrivateKey
@@ -41,6 +53,9 @@ class Cancel(Protocol):
     def is_set(self) -> bool: ...
 
 
+Notice = Callable[[str], None]  # a line to show now (the countdown while the database is busy)
+
+
 class MergeOptions(TypedDict, total=False):
     """How each bundle of a `merge_files` run is merged: the keyword arguments of `merge_bundle`,
     whose defaults are the safe ones (format 1 refused, invalid lines refuse the whole bundle)."""
@@ -49,6 +64,27 @@ class MergeOptions(TypedDict, total=False):
     dry_run: bool
     district_key: PrivateKey | None
     allow_v1: bool
+    notice: Notice | None
+
+
+class BundleOptions(MergeOptions, total=False):
+    """`merge_bundle` also takes the district's clock (tests) and a per-line progress callback."""
+
+    now_ms: int | None
+    progress: Progress | None
+
+
+LOCK_WAIT_S = 30  # how long a merge waits for another program's write lock (FIELDAPP_LOCK_WAIT)
+
+
+class DatabaseBusy(BundleError):
+    """Another program held the district database's write lock for longer than the merge waits."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "另一个程序正在使用区级数据库，请关闭后重试",
+            "another program is using the district database; close it and try again",
+        )
 
 
 # (line, kind, record_id, version_id, reason, raw line): a row of rejected_versions without its bundle
@@ -58,7 +94,7 @@ Rejected = tuple[int, str | None, str, object, str, str]
 @dataclass
 class BundleResult:
     path: Path
-    status: str  # merged | already | invalid | checked (dry run)
+    status: str  # merged | already | invalid | checked (dry run) | busy (the lock was not free)
     reason: str | None = None
     bundle_id: str | None = None
     device_id: str | None = None
@@ -105,6 +141,8 @@ def bundle_status(
             m = reader.manifest
     except BundleError as e:
         return "invalid", str(e), None
+    except Exception as e:  # a file must never stop the scan of a folder (SPEC §6)
+        return "invalid", str(_unexpected(e)), None
     seen = conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone()
     return ("already" if seen else "new"), None, m.model_dump()
 
@@ -124,6 +162,8 @@ def _open_checked(
     _refuse(conn)
     reader = open_bundle(path, allow_v1=allow_v1)
     try:
+        if reader.version == 1:
+            check_enrolled(reader.manifest, _enrolment(conn, reader.manifest.device_id))
         if reader.version == 2:
             check_signer(reader, _enrolment(conn, reader.manifest.device_id))
             if district_key is None:
@@ -138,57 +178,132 @@ def _open_checked(
 
 
 def merge_bundle(
-    conn: sqlite3.Connection,
-    path: Path,
-    *,
-    skip_invalid: bool = False,
-    dry_run: bool = False,
-    now_ms: int | None = None,
-    progress: Progress | None = None,
-    district_key: PrivateKey | None = None,
-    allow_v1: bool = False,
+    conn: sqlite3.Connection, path: Path, **options: Unpack[BundleOptions]
 ) -> BundleResult:
     """Merge one bundle in one transaction. Format 1 bundles (unsigned, unencrypted) are refused
-    unless `allow_v1=True`; format 2 needs `district_key`."""
+    unless `allow_v1=True` (and then only from an enrolled device); format 2 needs `district_key`.
+    Whatever the file holds, the result is a merge or a refusal with its reason."""
     started = time.perf_counter()
     result = BundleResult(path, "invalid")
     try:
-        reader = _open_checked(conn, path, district_key, allow_v1)
+        _merge(conn, path, result, options)
+    except DatabaseBusy as e:
+        result.status, result.reason = "busy", str(e)
     except BundleError as e:
         result.reason = str(e)
-        return result
-    with reader:
+    except sqlite3.OperationalError as e:
+        if not _is_busy(e):
+            raise
+        result.status, result.reason = "busy", str(DatabaseBusy())
+    if not result.ok:
+        result.kinds, result.rejected, result.rejected_rows, result.versions = {}, [], [], 0
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _merge(
+    conn: sqlite3.Connection, path: Path, result: BundleResult, options: BundleOptions
+) -> None:
+    """The steps of `merge_bundle`; a refusal is a BundleError, and the transaction is rolled back."""
+    district_key = options.get("district_key")
+    with _open_checked(conn, path, district_key, options.get("allow_v1", False)) as reader:
         m = reader.manifest
         result.bundle_id, result.device_id, result.seq = m.bundle_id, m.device_id, m.seq
-        if conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone():
+        if _already(conn, m):
             result.status = "already"
-            return result
+            return
+        _check_seq(conn, m)
+        if reader.version == 2:
+            reader.check_sealed()  # the signed digest of the sealed member, before decrypting
+        batch = _Batch.start(conn, m, result, options.get("skip_invalid", False))
+        now_ms = options.get("now_ms")
+        if now_ms is not None:
+            batch.now_ms = now_ms
+        begin_immediate(conn, options.get("notice"))
         try:
-            if reader.version == 2:
-                reader.check_sealed()  # the signed digest of the sealed member, before decrypting
-            batch = _Batch.start(conn, m, result, skip_invalid, now_ms)
-        except BundleError as e:
-            result.reason = str(e)
-            return result
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            _load_versions(batch, reader, progress, district_key)
-            _record_bundle(conn, path, m, result)
-            if dry_run:
+            if _already(conn, m):  # another merge took it while this one read the file
                 conn.execute("ROLLBACK")
-                result.status = "checked"
-            else:
-                conn.execute("COMMIT")
-                result.status = "merged"
-        except BundleError as e:
-            conn.execute("ROLLBACK")
-            result.status, result.reason = "invalid", str(e)
-            result.kinds, result.rejected, result.rejected_rows = {}, [], []
+                result.status = "already"
+                return
+            _load_versions(batch, reader, options.get("progress"), district_key)
+            _record_bundle(conn, path, m, result)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    result.seconds = time.perf_counter() - started
-    return result
+        if options.get("dry_run", False):
+            conn.execute("ROLLBACK")
+            result.status = "checked"
+        else:
+            conn.execute("COMMIT")
+            result.status = "merged"
+
+
+def _already(conn: sqlite3.Connection, m: Manifest) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone()
+        is not None
+    )
+
+
+def _check_seq(conn: sqlite3.Connection, m: Manifest) -> None:
+    """A seq far above the device's last one would only open a huge gap of 'missing' bundles."""
+    (last,) = conn.execute(
+        "SELECT coalesce(max(seq), 0) FROM bundles WHERE device_id = ?", (m.device_id,)
+    ).fetchone()
+    if m.seq > last + MAX_SEQ_STEP:
+        raise BundleError(
+            f"同步包序号 seq={m.seq} 比该设备上次合并的 {last} 大 {MAX_SEQ_STEP} 以上，不予接受",
+            f"seq {m.seq} is more than {MAX_SEQ_STEP} above the device's last merged seq {last}: refused",
+        )
+
+
+def _lock_wait() -> float:
+    try:
+        return max(0.0, float(os.environ.get("FIELDAPP_LOCK_WAIT", LOCK_WAIT_S)))
+    except ValueError:
+        return float(LOCK_WAIT_S)
+
+
+def _is_busy(e: sqlite3.OperationalError) -> bool:
+    text = str(e)
+    return "locked" in text or "busy" in text
+
+
+def begin_immediate(conn: sqlite3.Connection, notice: Notice | None = None) -> None:
+    """Take the write lock, waiting up to FIELDAPP_LOCK_WAIT seconds (default 30) while another
+    program holds it, with a countdown through `notice`; then DatabaseBusy, never a traceback."""
+    deadline = time.monotonic() + _lock_wait()
+    (saved,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute("PRAGMA busy_timeout = 200")
+    shown = -1
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if not _is_busy(e):
+                    raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DatabaseBusy()
+            if notice is not None and math.ceil(left) != shown:
+                shown = math.ceil(left)
+                notice(
+                    f"区级数据库正被另一个程序使用，等待中…还剩 {shown} 秒"
+                    f"（the district database is in use by another program; waiting, {shown} s left）"
+                )
+            time.sleep(min(0.2, left))
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(saved)}")
+
+
+def _unexpected(e: Exception) -> BundleError:
+    """The last net for a failure no check foresaw: still a refusal of this one file, with its type."""
+    return BundleError(
+        f"无法处理此文件（{type(e).__name__}）：{clean(e, 200)}",
+        f"this file cannot be processed ({type(e).__name__}): {clean(e, 200)}",
+    )
 
 
 def _record_bundle(conn: sqlite3.Connection, path: Path, m: Manifest, result: BundleResult) -> None:
@@ -246,7 +361,6 @@ class _Batch:
         m: Manifest,
         result: BundleResult,
         skip_invalid: bool,
-        now_ms: int | None,
     ) -> _Batch:
         communities = {r[0] for r in conn.execute("SELECT code FROM ref_community")}
         if m.community_code not in communities:
@@ -256,8 +370,7 @@ class _Batch:
             )
         rule = "SELECT value FROM ref_rule WHERE key = 'hlc_max_ahead_ms'"
         max_ahead = int(json.loads(conn.execute(rule).fetchone()[0]))
-        now_ms = now_ms if now_ms is not None else hlc.wall_ms()
-        return cls(conn, m, result, communities, skip_invalid, now_ms, max_ahead, now_iso())
+        return cls(conn, m, result, communities, skip_invalid, hlc.wall_ms(), max_ahead, now_iso())
 
 
 def _load_versions(
@@ -271,15 +384,19 @@ def _load_versions(
     total = sum(b.manifest.counts.values())
     device_id, communities = b.manifest.device_id, b.communities
     context = line_context(b.manifest)
+    tally = Tally(b.manifest, {})
     chunk: list[tuple[int, models.Version, models.Record]] = []
     for line in reader.lines(district_key):
         try:
             version, record = check_line(line, device_id, context)
         except LineInvalid as e:
             _reject(b, e)
+            tally.add(line.no, clean(e.line.data.get("kind"), 40), None)
             continue
+        tally.add(line.no, version.kind, version.hlc)
         code = getattr(record, "community_code", None)
         if code is not None and code not in communities:
+            code = clean(code, 40)
             raise BundleError(
                 f"第{line.no}行的社区代码 {code} 不在区级参考数据中：请先添加该社区，再合并",
                 f"line {line.no}: community code {code} is unknown to the district: add it first, then merge again",
@@ -292,6 +409,7 @@ def _load_versions(
                 progress(line.no, total)
     if chunk:
         _apply_chunk(b, chunk)
+    tally.finish()
     if progress:
         progress(total, total)
 
@@ -400,17 +518,22 @@ def _apply_chunk(b: _Batch, chunk: list[tuple[int, models.Version, models.Record
     )
 
 
-def missing_bundles(conn: sqlite3.Connection) -> dict[str, list[int]]:
-    """Gaps in each device's seq (1, 2, 4 → 3 is missing): bundles that were never merged."""
-    out: dict[str, list[int]] = {}
-    for device_id, seqs in conn.execute(
-        "SELECT device_id, group_concat(seq) FROM bundles GROUP BY device_id"
+def missing_bundles(conn: sqlite3.Connection) -> dict[str, list[tuple[int, int]]]:
+    """Gaps in each device's seq as (first, last) missing pairs (1, 2, 5 → (3, 4)): bundles never
+    merged. Computed from neighbouring seqs in SQL, never by listing every number in between."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for device_id, first, last in conn.execute(
+        "SELECT device_id, prev + 1, seq - 1 FROM ("
+        " SELECT device_id, seq, lag(seq, 1, 0) OVER (PARTITION BY device_id ORDER BY seq) AS prev"
+        " FROM bundles) WHERE seq > prev + 1 ORDER BY device_id, seq"
     ):
-        have = {int(s) for s in str(seqs).split(",")}
-        missing = sorted(set(range(1, max(have) + 1)) - have)
-        if missing:
-            out[device_id] = missing
+        out.setdefault(device_id, []).append((int(first), int(last)))
     return out
+
+
+def gaps_text(gaps: list[tuple[int, int]]) -> str:
+    """(3, 3), (5, 9) → '3, 5–9': how a person reads the missing seqs."""
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in gaps)
 
 
 def merge_files(
@@ -423,15 +546,23 @@ def merge_files(
     **options: Unpack[MergeOptions],
 ) -> list[BundleResult]:
     """Merge bundles one by one (each its own transaction, with `options` as in `merge_bundle`);
-    `progress(done, total)` counts bundles, `cancel` stops before the next bundle."""
+    `progress(done, total)` counts bundles, `cancel` stops before the next bundle. One bundle's
+    failure is its refusal and the run goes on; a busy database stops the run (each would wait)."""
     results = []
     for i, path in enumerate(files):
         if cancel is not None and cancel.is_set():
             break
-        r = merge_bundle(conn, path, **options)
+        try:
+            r = merge_bundle(conn, path, **options)
+        except Exception as e:  # the last net: this file is refused, the folder goes on
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            r = BundleResult(path, "invalid", str(_unexpected(e)))
         results.append(r)
         if on_result:
             on_result(r)
         if progress:
             progress(i + 1, len(files))
+        if r.status == "busy":
+            break
     return results

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fieldapp import models
+from fieldapp.lineage import Node, find_cycle
 from fieldapp.store import write_current, write_current_many
+from fieldapp.sync.bundle_format import BundleError
+from fieldapp.text import clean
 
 
 @dataclass
@@ -60,6 +63,7 @@ def settle_batch(
     for rid, kind in touched.items():
         summary = summaries.setdefault(kind, KindSummary())
         rows = versions[rid]
+        _check_lineage(rid, rows)
         parents = {r[2] for r in rows if r[2]}
         heads = [r for r in rows if r[1] not in parents]
         if len(heads) > 1 or rid in with_conflicts:
@@ -89,6 +93,21 @@ def settle_batch(
         write_current_many(conn, kind, items)
         for rid, _, _ in items:
             _review_record(conn, kind, rid, now)
+
+
+def _check_lineage(rid: str, rows: list[sqlite3.Row]) -> None:
+    """A record's parents must not lead back to a version itself (only a forged file does that):
+    the bundle that would close the cycle is refused, naming the record."""
+    if len(rows) == 1:
+        cyclic = rows[0][1] if rows[0][2] == rows[0][1] else None
+    else:
+        cyclic = find_cycle(Node(r[1], r[2], r[3], r[4]) for r in rows)
+    if cyclic is not None:
+        rid, vid = clean(rid, 64), clean(cyclic, 64)
+        raise BundleError(
+            f"记录 {rid} 的父版本成环（版本 {vid} 是自己的祖先），整个同步包未合并",
+            f"record {rid}: its parents form a cycle (version {vid} is its own ancestor); the bundle was not merged",
+        )
 
 
 def _versions_of(

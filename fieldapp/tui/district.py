@@ -196,8 +196,10 @@ class MergeScreen(Translated, Screen[None]):
             missing = missing_bundles(store.conn)
         self.app.call_from_thread(self._merged, results, missing)
 
-    def _merged(self, results: list[Any], missing: dict[str, list[int]]) -> None:
+    def _merged(self, results: list[Any], missing: dict[str, list[tuple[int, int]]]) -> None:
         from rich.table import Table
+
+        from fieldapp.sync.merge import gaps_text
 
         self.busy = False
         totals: dict[str, list[int]] = {}
@@ -218,7 +220,7 @@ class MergeScreen(Translated, Screen[None]):
             if r.status == "invalid"
         ]
         for device, seqs in missing.items():
-            lines.append(t("missing_bundles", device=device[:8], seqs=", ".join(map(str, seqs))))
+            lines.append(t("missing_bundles", device=device[:8], seqs=gaps_text(seqs)))
         from rich.console import Group
         from rich.text import Text
 

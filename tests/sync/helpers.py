@@ -4,25 +4,49 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fieldapp import models
+from nacl.public import PrivateKey
+
+from fieldapp import crypto, models
 from fieldapp.store import Store
-from fieldapp.sync.bundle import version_line
+from fieldapp.sync.bundle import SUFFIX, open_bundle, version_line
+from fieldapp.sync.merge import merge_bundle
 
 from ..conftest import CURRENT_TABLES
 
 CURRENT = CURRENT_TABLES
 
 
-def district(path: Path) -> Store:
+def district(path: Path, *devices: Store | Path) -> Store:
+    """A district database that has enrolled `devices` (a device's Store or database file, or a
+    bundle file whose device is enrolled by its id: format 1 is accepted only from an enrolled id)."""
     store = Store.open(path)
     store.setup_district()
+    for device in devices:
+        enrol(store, device)
     return store
+
+
+def enrol(d: Store, device: Store | Path) -> None:
+    if isinstance(device, Path) and device.name.endswith(SUFFIX):
+        with open_bundle(device, allow_v1=True) as reader:
+            m = reader.manifest
+        key = m.device_public_key or crypto.new_signing_key()[1]  # format 1 names no key
+        d.enroll(m.device_id, key, label=m.device_label, by="测试")
+        return
+    s = device if isinstance(device, Store) else Store.open(device)
+    dev = s.device()
+    assert dev is not None
+    d.enroll(dev.device_id, s.keys()["sign_public"], label=dev.label, by="测试")
+    if s is not device:
+        s.close()
 
 
 def dump_hash(path: Path) -> str:
@@ -107,3 +131,96 @@ def edit_payload(line: str, **changes: Any) -> str:
         "payload_schema": v.get("payload_schema", 1),
     }
     return version_line(row)
+
+
+@dataclass
+class World:
+    """A district with its key pair and an enrolled device holding the district's public key."""
+
+    device: Store
+    district: Store
+    db: Path
+    key: PrivateKey
+    key_file: Path
+    tmp: Path
+
+    def merge(self, path: Path) -> Any:
+        return merge_bundle(self.district.conn, path, district_key=self.key)
+
+    def refused(self, path: Path, words: str) -> Any:
+        """The bundle is refused with `words` in its reason and the database is unchanged."""
+        self.district.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        before = dump_hash(self.db)
+        r = self.merge(path)
+        assert r.status == "invalid" and words in (r.reason or ""), r.reason
+        assert dump_hash(self.db) == before
+        return r
+
+
+PASS = "correct horse battery staple"
+
+
+def world(demo: Path, tmp: Path) -> World:
+    pub, priv, _ = crypto.district_keygen(tmp / "keys", PASS)
+    shutil.copy(demo, tmp / "device.db")
+    device = Store.open(tmp / "device.db")
+    device.install_district_key(*crypto.load_district_public(pub))
+    d = district(tmp / "district.db", device)
+    return World(
+        device, d, tmp / "district.db", crypto.load_district_private(priv, PASS), priv, tmp
+    )
+
+
+def reseal(
+    w: World,
+    src: Path,
+    dst: Path,
+    *,
+    lines: Callable[[list[bytes]], list[bytes]] | None = None,
+    manifest: Callable[[dict[str, Any]], None] | None = None,
+    manifest_raw: Callable[[bytes], bytes] | None = None,
+) -> Path:
+    """A format 2 bundle rebuilt as its enrolled device would write it (sealed to the district,
+    signed, every digest right) but with the lines or the manifest changed: what a malicious
+    insider holding the laptop can produce."""
+    with zipfile.ZipFile(src) as zf:
+        m = json.loads(zf.read("manifest.json"))
+        sealed = zf.read("versions.sealed")
+    plain = b"".join(
+        crypto.open_stream(m["encryption"]["sealed_key"], w.key, iter([sealed]), 1 << 30)
+    )
+    body = plain.splitlines(keepends=True)
+    if lines:
+        body = lines(body)
+    data = b"".join(body)
+    m["plain"] = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "lines": len(body),
+    }
+    sealed_key, chunks = crypto.seal_stream([data], bytes(w.key.public_key))
+    sealed = b"".join(chunks)
+    m["encryption"]["sealed_key"] = sealed_key
+    m["members"]["versions.sealed"] = {
+        "sha256": hashlib.sha256(sealed).hexdigest(),
+        "bytes": len(sealed),
+    }
+    if manifest:
+        manifest(m)
+    raw = json.dumps(m, ensure_ascii=False).encode()
+    if manifest_raw:
+        raw = manifest_raw(raw)
+    sig = crypto.b64(crypto.sign(w.device.keys()["sign_private"], raw)).encode()
+    with zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("manifest.json", raw)
+        zf.writestr("manifest.sig", sig)
+        zf.writestr("versions.sealed", sealed)
+    return dst
+
+
+def resigned_line(line: bytes, **changes: Any) -> bytes:
+    """A version line with envelope fields changed (content_hash still right: only the change counts)."""
+    v = json.loads(line)
+    v.update(changes)
+    row = {**v, "payload": models.canonical_json(v["payload"])}
+    return version_line(row).encode()

@@ -50,7 +50,7 @@ def test_round_trip_device_to_district_equals_row_for_row(device: Store, tmp_pat
         "-1.fieldbundle"
     )
     assert bundle.verify(result.path).ok
-    dist = district(tmp_path / "district.db")
+    dist = district(tmp_path / "district.db", device)
     merged = merge_bundle(dist.conn, result.path, allow_v1=True)
     assert merged.status == "merged", merged.reason
     assert current_tables(dist.conn) == current_tables(device.conn)
@@ -73,7 +73,7 @@ def test_monthly_exports_chain_and_merge_to_the_same_result_as_one_full_export(
     assert [h["seq"] for h in history(device)] == [3, 2, 1]
     with zipfile.ZipFile(b.path) as zf:
         assert json.loads(zf.read("manifest.json"))["prev_bundle_id"] == a.bundle_id
-    d1, d2 = district(tmp_path / "d1.db"), district(tmp_path / "d2.db")
+    d1, d2 = district(tmp_path / "d1.db", device), district(tmp_path / "d2.db", device)
     assert all(r.status == "merged" for r in merge_files(d1.conn, [b.path, a.path], allow_v1=True))
     assert merge_bundle(d2.conn, full.path, allow_v1=True).status == "merged"
     assert current_tables(d1.conn) == current_tables(d2.conn) == current_tables(device.conn)
@@ -84,8 +84,10 @@ def test_monthly_exports_chain_and_merge_to_the_same_result_as_one_full_export(
     assert current_tables(d1.conn) == current_tables(device.conn)
 
 
-def test_merging_the_same_bundle_twice_is_already_merged(one_bundle: Path, tmp_path: Path) -> None:
-    dist = district(tmp_path / "d.db")
+def test_merging_the_same_bundle_twice_is_already_merged(
+    device: Store, one_bundle: Path, tmp_path: Path
+) -> None:
+    dist = district(tmp_path / "d.db", device)
     assert merge_bundle(dist.conn, one_bundle, allow_v1=True).status == "merged"
     before = dump_hash(tmp_path / "d.db")
     r = merge_bundle(dist.conn, one_bundle, allow_v1=True)
@@ -99,8 +101,8 @@ def test_the_shared_example_bundle_verifies_and_merges() -> None:
     assert report.counts == {"elder": 2, "home_visit": 1}
 
 
-def test_example_bundle_merges_into_a_fresh_district(tmp_path: Path) -> None:
-    dist = district(tmp_path / "d.db")
+def test_example_bundle_merges_into_a_fresh_district(device: Store, tmp_path: Path) -> None:
+    dist = district(tmp_path / "d.db", EXAMPLE)
     r = merge_bundle(dist.conn, EXAMPLE, allow_v1=True)
     assert r.status == "merged", r.reason
     elder = dist.conn.execute("SELECT phone, version_id FROM elder").fetchone()
@@ -183,11 +185,11 @@ BAD_CASES = {
 
 @pytest.mark.parametrize("case", list(BAD_CASES))
 def test_bad_bundle_is_refused_with_its_reason_and_the_database_unchanged(
-    case: str, one_bundle: Path, tmp_path: Path
+    device: Store, case: str, one_bundle: Path, tmp_path: Path
 ) -> None:
     make, words = BAD_CASES[case]
     bad = make(one_bundle, tmp_path)
-    dist = district(tmp_path / "d.db")
+    dist = district(tmp_path / "d.db", device)
     dist.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = dump_hash(tmp_path / "d.db")
     r = merge_bundle(dist.conn, bad, allow_v1=True)
@@ -198,7 +200,7 @@ def test_bad_bundle_is_refused_with_its_reason_and_the_database_unchanged(
 
 
 def test_skip_invalid_merges_the_rest_and_keeps_the_rejected_line(
-    one_bundle: Path, tmp_path: Path
+    device: Store, one_bundle: Path, tmp_path: Path
 ) -> None:
     bad = rebuild(
         one_bundle,
@@ -206,7 +208,7 @@ def test_skip_invalid_merges_the_rest_and_keeps_the_rejected_line(
         lines=lambda ls: edit_first(ls, "elder", phone="123"),
     )
     line = first_line_of(one_bundle, "elder")
-    dist = district(tmp_path / "d.db")
+    dist = district(tmp_path / "d.db", device)
     strict = merge_bundle(dist.conn, bad, allow_v1=True)
     assert (
         strict.status == "invalid"
@@ -228,9 +230,9 @@ def test_skip_invalid_merges_the_rest_and_keeps_the_rejected_line(
 
 
 def test_same_version_id_with_other_content_is_refused_as_tampered(
-    one_bundle: Path, tmp_path: Path
+    device: Store, one_bundle: Path, tmp_path: Path
 ) -> None:
-    dist = district(tmp_path / "d.db")
+    dist = district(tmp_path / "d.db", device)
     assert merge_bundle(dist.conn, one_bundle, allow_v1=True).status == "merged"
     forged = rebuild(
         one_bundle,
@@ -245,7 +247,9 @@ def test_same_version_id_with_other_content_is_refused_as_tampered(
     assert dump_hash(tmp_path / "d.db") == before
 
 
-def test_zip_bomb_is_refused_before_decompressing(tmp_path: Path, one_bundle: Path) -> None:
+def test_zip_bomb_is_refused_before_decompressing(
+    device: Store, tmp_path: Path, one_bundle: Path
+) -> None:
     bomb = tmp_path / "bomb.fieldbundle"
     with (
         zipfile.ZipFile(one_bundle) as src,
@@ -256,7 +260,7 @@ def test_zip_bomb_is_refused_before_decompressing(tmp_path: Path, one_bundle: Pa
             block = b" " * (1 << 20)
             for _ in range(64):
                 member.write(block)
-    dist = district(tmp_path / "d.db")
+    dist = district(tmp_path / "d.db", device)
     r = merge_bundle(dist.conn, bomb, allow_v1=True)
     assert r.status == "invalid" and "压缩炸弹" in (r.reason or "")
 
@@ -266,8 +270,10 @@ def test_a_device_database_is_not_a_merge_target(one_bundle: Path, device: Store
     assert r.status == "invalid" and "district init" in (r.reason or "")
 
 
-def test_dry_run_checks_everything_and_writes_nothing(one_bundle: Path, tmp_path: Path) -> None:
-    dist = district(tmp_path / "d.db")
+def test_dry_run_checks_everything_and_writes_nothing(
+    device: Store, one_bundle: Path, tmp_path: Path
+) -> None:
+    dist = district(tmp_path / "d.db", device)
     dist.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = dump_hash(tmp_path / "d.db")
     r = merge_bundle(dist.conn, one_bundle, dry_run=True, allow_v1=True)
@@ -281,14 +287,16 @@ def test_seq_gap_is_reported_as_a_missing_bundle(device: Store, tmp_path: Path) 
     a = export(device, tmp_path / "usb", until_hlc=cuts[0], allow_v1=True)
     export(device, tmp_path / "usb", until_hlc=cuts[1], allow_v1=True)
     c = export(device, tmp_path / "usb", allow_v1=True)
-    dist = district(tmp_path / "d.db")
+    dist = district(tmp_path / "d.db", device)
     merge_files(dist.conn, [a.path, c.path], allow_v1=True)
     dev = device.device()
-    assert dev is not None and missing_bundles(dist.conn) == {dev.device_id: [2]}
+    assert dev is not None and missing_bundles(dist.conn) == {dev.device_id: [(2, 2)]}
 
 
-def test_clock_more_than_a_day_ahead_is_flagged(one_bundle: Path, tmp_path: Path) -> None:
-    dist = district(tmp_path / "d.db")
+def test_clock_more_than_a_day_ahead_is_flagged(
+    device: Store, one_bundle: Path, tmp_path: Path
+) -> None:
+    dist = district(tmp_path / "d.db", device)
     with zipfile.ZipFile(one_bundle) as zf:
         last = max(json.loads(x)["hlc"] for x in zf.read("versions.ndjson").decode().splitlines())
     r = merge_bundle(dist.conn, one_bundle, now_ms=int(last[:13]) - 2 * 86_400_000, allow_v1=True)
@@ -337,7 +345,7 @@ def test_two_devices_counting_one_meal_slot_go_to_review_never_summed_twice(
     other.create("elder", person)
     a = export(device, tmp_path / "a", allow_v1=True)
     b = export(other, tmp_path / "b", allow_v1=True)
-    dist = district(tmp_path / "d.db")
+    dist = district(tmp_path / "d.db", device, other)
     assert [r.status for r in merge_files(dist.conn, [a.path, b.path], allow_v1=True)] == [
         "merged",
         "merged",
@@ -369,7 +377,7 @@ def test_library_calls_refuse_format_1_unless_the_caller_allows_it(
     device: Store, tmp_path: Path
 ) -> None:
     """The safe default: a caller who forgets `allow_v1` gets format 1 refused, not accepted."""
-    dist = district(tmp_path / "d.db")
+    dist = district(tmp_path / "d.db", device)
     dist.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = dump_hash(tmp_path / "d.db")
     refusal = "v1 格式的同步包未签名、未加密，只在明确允许时接受（--allow-v1）"
@@ -393,7 +401,7 @@ def test_library_calls_refuse_format_1_unless_the_caller_allows_it(
 
 
 def test_verify_and_merge_refuse_a_bad_line_in_the_same_words(
-    one_bundle: Path, tmp_path: Path
+    device: Store, one_bundle: Path, tmp_path: Path
 ) -> None:
     """One line check (bundle_check.check_line) for both paths: the merge only adds its consequence."""
     other = "0193a1b2-0000-7000-8000-00000000ffff"
@@ -411,7 +419,7 @@ def test_verify_and_merge_refuse_a_bad_line_in_the_same_words(
     en = f"line {line} (record {rid}) is invalid: device (device_id): differs from the bundle's device"
     report = bundle.verify(bad)
     assert not report.ok and report.problem == f"{zh}（{en}）"
-    r = merge_bundle(district(tmp_path / "d.db").conn, bad, allow_v1=True)
+    r = merge_bundle(district(tmp_path / "d.db", device).conn, bad, allow_v1=True)
     assert r.reason == (
         f"{zh}；整个同步包未合并（可用 --skip-invalid 合并其余记录）"
         f"（{en}; the bundle was not merged (--skip-invalid merges the rest)）"

@@ -118,7 +118,7 @@ def monthly(tmp_path_factory: pytest.TempPathFactory) -> Monthly:
                 )
             except StoreError:
                 continue  # a month with nothing new
-    district(root / "empty.db").close()
+    district(root / "empty.db", root / "device.db").close()
     files = bundle_files([root / "bundles"])
     assert len(files) >= 10
     ids, lines = [], {}

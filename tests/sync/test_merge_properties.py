@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fieldapp import hlc, models
+from fieldapp import crypto, hlc, models
 from fieldapp.store import Store
 from fieldapp.sync.bundle import version_line, write_bundle
 from fieldapp.sync.merge import merge_bundle
@@ -34,7 +34,10 @@ NAMES = ["李敏", "王芳", "张伟", "刘洋"]
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "district.db"
-    district(path).close()
+    d = district(path)
+    for device in DEVICES:  # format 1 is accepted only from an enrolled device id
+        d.enroll(device, crypto.new_signing_key()[1], label=device[:8], by="测试")
+    d.close()
     return path
 
 

@@ -41,8 +41,8 @@ def _clone(a: Store, path: Path, tail: str = "beef") -> Store:
     return Store.open(path)
 
 
-def _district(tmp_path: Path) -> Store:
-    d = district(tmp_path / "d.db")
+def _district(tmp_path: Path, *devices: Store) -> Store:
+    d = district(tmp_path / "d.db", *devices)
     with d.transaction():
         set_supervisor(d.conn, BOSS)
     return d
@@ -69,7 +69,7 @@ def _conflicted(tmp_path: Path, a_edit: dict[str, object], b_edit: dict[str, obj
         export(a, tmp_path / "usb", allow_v1=True).path,
         export(b, tmp_path / "usb2", allow_v1=True).path,
     ]
-    d = _district(tmp_path)
+    d = _district(tmp_path, a, b)
     assert [r.status for r in merge_files(d.conn, bundles, allow_v1=True)] == ["merged"] * 3
     return a, b, d, rid, bundles
 
@@ -210,7 +210,7 @@ def test_three_records_of_one_person_are_one_item_decided_once_and_undone(tmp_pa
     person = elder_data(name="重名", id_number=make_id(date(1940, 2, 2), False, 9))
     ids = sorted(s.create("elder", person).record_id for s in (a, b, c))
     bundles = [export(s, tmp_path / f"u{i}", allow_v1=True).path for i, s in enumerate((a, b, c))]
-    d = _district(tmp_path)
+    d = _district(tmp_path, a, b, c)
     merge_files(d.conn, bundles, allow_v1=True)
     [group] = review.person_groups(d.conn)
     assert len(group.items) == 3 and [r["id"] for r in group.records] == ids
@@ -260,7 +260,7 @@ def test_meal_slot_choice_is_a_tombstone_and_undo_brings_the_count_back(tmp_path
     slot = {"point_id": point, "service_date": day, "meal": "lunch"}
     ma = a.create("meal_count", slot | {"dine_in": 8}).record_id
     mb = b.create("meal_count", slot | {"dine_in": 30}).record_id
-    d = _district(tmp_path)
+    d = _district(tmp_path, a, b)
     merge_files(
         d.conn,
         [export(s, tmp_path / f"u{i}", allow_v1=True).path for i, s in enumerate((a, b))],
@@ -302,7 +302,7 @@ def test_a_worker_asks_for_a_transfer_and_the_district_makes_it(tmp_path: Path) 
         rid,
         elder_data(status="moved_out", status_date=kinds.today().isoformat(), moved_to=other),
     )
-    d = _district(tmp_path)
+    d = _district(tmp_path, a)
     merge_files(d.conn, [export(a, tmp_path / "u", allow_v1=True).path], allow_v1=True)
     [item] = review.reviews(d.conn, "transfer")
     assert item["record_a"] == rid and item["natural_key"].startswith(other + "|")

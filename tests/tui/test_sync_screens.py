@@ -87,7 +87,7 @@ async def test_district_screen_lists_merges_and_summarises(demo: Path, tmp_path:
     with Store.open(device) as s:
         export(s, usb, allow_v1=True)
     (usb / "broken.fieldbundle").write_text("not a zip")
-    district(tmp_path / "district.db").close()
+    district(tmp_path / "district.db", device).close()
     app = DistrictApp(tmp_path / "district.db", folder=usb)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -133,7 +133,7 @@ async def test_district_indicators_drill_down_and_a_review_decision(
         s.create("elder", elder_data(name="重复甲", id_number=make_id(date(1939, 9, 9), False, 42)))
         s.create("elder", elder_data(name="重复乙", id_number=make_id(date(1939, 9, 9), False, 42)))
         path = export(s, tmp_path / "usb", allow_v1=True).path
-    d = district(tmp_path / "district.db")
+    d = district(tmp_path / "district.db", device)
     d.conn.execute("UPDATE device SET worker = '王主任'")  # district init --supervisor
     merge_files(d.conn, [path], allow_v1=True)
     d.close()
@@ -207,9 +207,9 @@ async def test_district_conflict_decided_in_the_review_screen(tmp_path: Path) ->
         export(a, tmp_path / "usb", allow_v1=True).path,
         export(b, tmp_path / "usb2", allow_v1=True).path,
     ]
+    d = district(tmp_path / "district.db", a, b)
     a.close()
     b.close()
-    d = district(tmp_path / "district.db")
     with d.transaction():
         set_supervisor(d.conn, "王主任")
     merge_files(d.conn, bundles, allow_v1=True)
