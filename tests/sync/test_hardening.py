@@ -100,7 +100,7 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
                 lambda b: resigned_line(b, parent_version_id=json.loads(b)["version_id"])
             )
         },
-        "的父版本成环",
+        "父版本不能是该版本自身",  # the envelope refuses it before the cycle check
     ),
     "17 also_parents": (
         {
