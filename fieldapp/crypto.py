@@ -160,7 +160,10 @@ def new_signing_key() -> tuple[str, str]:
     return b64(bytes(sk)), b64(bytes(sk.verify_key))
 
 
-def device_public_file(path: Path, device_id: str, label: str, public_b64: str) -> Path:
+def device_public_file(
+    path: Path, device_id: str, label: str, public_b64: str, community_code: str | None = None
+) -> Path:
+    """The device's public key file for enrolment; it names the device's community (SPEC §4a)."""
     pub = unb64(public_b64)
     path.write_text(
         json.dumps(
@@ -168,6 +171,7 @@ def device_public_file(path: Path, device_id: str, label: str, public_b64: str) 
                 "format": DEVICE_FORMAT,
                 "device_id": device_id,
                 "label": label,
+                "community_code": community_code,
                 "public": public_b64,
                 "fingerprint": fingerprint(pub),
             },
@@ -183,6 +187,12 @@ def read_device_public(path: Path) -> dict[str, Any]:
     data = _read_json(path, DEVICE_FORMAT, "设备公钥文件", "device public key file")
     if len(unb64(data["public"])) != 32:
         raise KeyError_("设备公钥长度不对", "the device public key has the wrong length")
+    code = data.get("community_code")
+    if code is not None and not (isinstance(code, str) and len(code) == 12 and code.isdigit()):
+        raise KeyError_(
+            "设备公钥文件的 community_code 应为12位数字的社区代码",
+            "the device public key file's community_code must be a 12-digit community code",
+        )
     return data
 
 
