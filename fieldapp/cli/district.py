@@ -358,9 +358,7 @@ def district_accept_clock(db_path: Path, version_id: str | None, bundle_id: str 
             "请指定 --version 或 --bundle 之一 (name exactly one of --version, --bundle)"
         )
     with open_store(db_path) as store, store.transaction():
-        n = accept_clocks(
-            store.conn, version_id=version_id, bundle_id=bundle_id, by=review.who()
-        )
+        n = accept_clocks(store.conn, version_id=version_id, bundle_id=bundle_id, by=review.who())
     if n == 0:
         raise click.ClickException("没有找到未接受的时钟可疑版本 (no unaccepted clock flag found)")
     click.echo(f"已接受 {n} 个版本的时钟 (accepted {n} clock flag(s))")
