@@ -241,7 +241,10 @@ def new_signing_key() -> tuple[str, str]:
     return b64(bytes(sk)), b64(bytes(sk.verify_key))
 
 
-def device_public_file(path: Path, device_id: str, label: str, public_b64: str) -> Path:
+def device_public_file(
+    path: Path, device_id: str, label: str, public_b64: str, community_code: str | None = None
+) -> Path:
+    """The device's public key file for enrolment; it names the device's community (SPEC §4a)."""
     pub = unb64(public_b64)
     path.write_text(
         json.dumps(
@@ -249,6 +252,7 @@ def device_public_file(path: Path, device_id: str, label: str, public_b64: str) 
                 "format": DEVICE_FORMAT,
                 "device_id": device_id,
                 "label": label,
+                "community_code": community_code,
                 "public": public_b64,
                 "fingerprint": fingerprint(pub),
             },
@@ -272,6 +276,9 @@ def read_device_public(path: Path) -> dict[str, Any]:
         raise _damaged(*where, "字段 label 无效 / field label invalid")
     if data.get("fingerprint", fingerprint(public)) != fingerprint(public):
         raise _damaged(*where, "指纹与公钥不符 / fingerprint does not match the key")
+    code = data.get("community_code")
+    if code is not None and not (isinstance(code, str) and len(code) == 12 and code.isdigit()):
+        raise _damaged(*where, "community_code 应为12位数字 / community_code must be 12 digits")
     return data
 
 

@@ -7,6 +7,9 @@ from collections.abc import Callable
 
 ZERO = "0000000000000-00000"
 _MAX_COUNTER = 99_999
+# a clock never adopts a stamp further ahead of its own wall clock than this (SPEC §4 v2): one
+# forged `9999999999999-99999` would otherwise spread to every laptop that sees it and overflow
+MAX_ADOPT_AHEAD_MS = 24 * 3600 * 1000
 
 
 def wall_ms() -> int:
@@ -42,6 +45,18 @@ class Clock:
         self.last = fmt(ms, c)
         return self.last
 
-    def observe(self, seen: str) -> None:
-        if seen > self.last:  # fixed-width strings sort like the pair they encode
-            self.last = seen
+    def observe(self, seen: str) -> bool:
+        """Keep the clock at or above `seen`, unless `seen` lies more than a day ahead of this
+        clock's wall time: then the version is kept by its caller but the clock does not move.
+        Returns whether the clock adopted it."""
+        try:
+            ms, counter = parse(seen)
+        except ValueError:
+            return False
+        if ms > self._now() + MAX_ADOPT_AHEAD_MS or counter > _MAX_COUNTER:
+            return False
+        stamp = fmt(ms, counter)
+        if stamp > self.last:  # fixed-width strings sort like the pair they encode
+            self.last = stamp
+            return True
+        return False

@@ -48,12 +48,14 @@ class Node:
 class Settled:
     """The outcome for one record: the winner (None when no version is eligible), the eligible
     heads (the winner first; more than one is a conflict), why each other version cannot win,
-    and the community that owns the record by its winner's lineage."""
+    the community that owns the record by its winner's lineage, and each version's owning
+    community by its own lineage (what a `community_change` review item names)."""
 
     winner: str | None
     heads: tuple[str, ...]
     ineligible: dict[str, str] = field(default_factory=dict)
     owner: str | None = None
+    owners: dict[str, str | None] = field(default_factory=dict, compare=False)
 
 
 def find_cycle(nodes: Iterable[Node]) -> str | None:
@@ -136,10 +138,11 @@ def settle(nodes: Sequence[Node]) -> Settled:
             superseded.update(p for p in by_id[vid].parents if p in by_id)
     heads = sorted((by_id[v] for v in eligible if v not in superseded), key=Node.rank, reverse=True)
     if not heads:
-        return Settled(None, (), ineligible, None)
+        return Settled(None, (), ineligible, None, owner)
     return Settled(
         heads[0].version_id,
         tuple(h.version_id for h in heads),
         ineligible,
         owner[heads[0].version_id],
+        owner,
     )

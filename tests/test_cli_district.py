@@ -101,6 +101,7 @@ def test_enroll_from_a_bundle_records_the_devices_key(setup: Setup) -> None:
     result = ok("district", "enroll", "--db", setup.db, setup.bundle, "--yes")
     assert result.output.splitlines() == [
         f"设备 device {setup.device_id}  {setup.label}",
+        f"社区 community: {COMMUNITY}",
         f"指纹 fingerprint: {setup.fingerprint}",
         "已登记 (enrolled)",
     ]
@@ -109,7 +110,10 @@ def test_enroll_from_a_bundle_records_the_devices_key(setup: Setup) -> None:
     ]
     # the same device from its key file: already enrolled with that key, nothing changes
     again = ok("district", "enroll", "--db", setup.db, setup.key_file, "--yes")
-    assert again.output.splitlines()[1] == f"指纹 fingerprint: {setup.fingerprint}"
+    assert again.output.splitlines()[1:3] == [
+        f"社区 community: {COMMUNITY}",
+        f"指纹 fingerprint: {setup.fingerprint}",
+    ]
     assert len(enrolled_rows(setup.db)) == 1
 
 

@@ -168,3 +168,17 @@ def test_no_device_community_change_ever_wins_and_every_head_is_eligible(nodes: 
         assert w.community == s.owner
         w = by_id[s.winner]
         assert all(s.winner == h or not by_id[h].rank() > w.rank() for h in s.heads)
+
+
+def test_each_versions_owning_community_is_reported_for_the_review_item() -> None:
+    s = settle(
+        [
+            n("v1", None, "1", community=A),
+            n("v2", "v1", "2", "thief", community=B),  # moves A's record to B
+            n("v3", "v2", "3", community=A),  # descends from the move
+            n("v4", None, "1", "late", community=None),  # a schema 1 root of an unknown device
+        ]
+    )
+    assert s.ineligible == {"v2": COMMUNITY_CHANGE, "v3": COMMUNITY_CHANGE}
+    assert s.owners == {"v1": A, "v2": A, "v3": A, "v4": None}
+    assert (s.winner, s.heads) == ("v4", ("v4", "v1"))  # equal hlc: the greater device_id

@@ -233,8 +233,9 @@ def district_keygen(out_dir: Path) -> None:
     click.echo(f"公钥指纹 fingerprint: {fp}")
 
 
-def _device_identity(source: Path) -> tuple[str, str, str]:
-    """(device id, label, public key) from a device public key file or a signed bundle."""
+def _device_identity(source: Path) -> tuple[str, str, str, str | None]:
+    """(device id, label, public key, community) from a device public key file or a signed bundle
+    (its signed manifest's community); the community is None in a key file made before v2."""
     from fieldapp import crypto
     from fieldapp.sync.bundle import BundleError, open_bundle
 
@@ -246,9 +247,15 @@ def _device_identity(source: Path) -> tuple[str, str, str]:
                     raise click.ClickException(
                         "同步包的签名与其中的设备公钥不符 (the bundle's signature does not match its key)"
                     )
-                return m.device_id, m.device_label, str(m.device_public_key)
+                return m.device_id, m.device_label, str(m.device_public_key), m.community_code
         data = crypto.read_device_public(source)
-        return str(data["device_id"]), str(data.get("label") or ""), str(data["public"])
+        code = data.get("community_code")
+        return (
+            str(data["device_id"]),
+            str(data.get("label") or ""),
+            str(data["public"]),
+            str(code) if code else None,
+        )
     except (BundleError, crypto.KeyError_) as e:
         raise click.ClickException(str(e)) from None
 
@@ -259,14 +266,24 @@ def _device_identity(source: Path) -> tuple[str, str, str]:
 @click.option(
     "--yes", is_flag=True, help="不再询问（已核对指纹） (do not ask: the fingerprint was checked)."
 )
-def district_enroll(db_path: Path, source: Path, yes: bool) -> None:
+@click.option(
+    "--community",
+    "communities",
+    multiple=True,
+    help="设备可写的社区代码（可重复；默认取自公钥文件或同步包） (community the device may write; repeatable).",
+)
+def district_enroll(db_path: Path, source: Path, yes: bool, communities: tuple[str, ...]) -> None:
     """登记设备：设备公钥文件，或它的第一个同步包 (enrol a device from its public key file or its first bundle)."""
     from fieldapp import crypto, review
     from fieldapp.store import StoreError
 
-    device_id, label, public = _device_identity(source)
+    device_id, label, public, named = _device_identity(source)
+    codes = list(communities) or ([named] if named else [])
     fp = crypto.fingerprint(crypto.unb64(public))
     click.echo(f"设备 device {device_id}  {label}")
+    click.echo(
+        f"社区 community: {'、'.join(codes) or '未知 (unknown: confirm it with --community)'}"
+    )
     click.echo(f"指纹 fingerprint: {fp}")
     if not yes and not click.confirm(
         "与设备上显示的指纹一致吗？(does it match the fingerprint shown on the device?)", err=True
@@ -274,10 +291,83 @@ def district_enroll(db_path: Path, source: Path, yes: bool) -> None:
         raise click.ClickException("未登记 (not enrolled)")
     with open_store(db_path) as store:
         try:
-            store.enroll(device_id, public, label=label, by=review.who())
+            store.enroll(device_id, public, label=label, by=review.who(), communities=codes)
         except StoreError as e:
             raise click.ClickException(str(e)) from None
     click.echo("已登记 (enrolled)")
+    if not codes:
+        click.echo(
+            f"社区未确认，其同步包暂不合并：请运行 fieldapp district confirm {device_id} --community 社区代码"
+            " (community not confirmed: its bundles wait until you confirm it)"
+        )
+
+
+@district.command("confirm", context_settings=CONTEXT)
+@db_option(DISTRICT_DB_HELP, required=True)
+@click.argument("device_id")
+@click.option(
+    "--community",
+    "communities",
+    multiple=True,
+    required=True,
+    help="设备可写的社区代码（可重复） (community the device may write; repeatable).",
+)
+def district_confirm(db_path: Path, device_id: str, communities: tuple[str, ...]) -> None:
+    """确认已登记设备的社区 (confirm the communities an enrolled device may write, SPEC §4a)."""
+    from fieldapp.store import StoreError
+
+    with open_store(db_path) as store:
+        try:
+            store.confirm(device_id, communities)
+        except StoreError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"已确认 {device_id}: {'、'.join(communities)} (confirmed)")
+
+
+@district.command("accept-bundle", context_settings=CONTEXT)
+@db_option(DISTRICT_DB_HELP, required=True)
+@click.argument("file", type=KEY_FILE)
+@click.option("--comment", default=None, help="说明（如：被盗前导出） (why it is accepted).")
+def district_accept_bundle(db_path: Path, file: Path, comment: str | None) -> None:
+    """接受已撤销设备被盗前的某个同步包（按文件 sha256） (accept one pre-theft bundle of a revoked device, by its sha256)."""
+    from fieldapp import review
+    from fieldapp.sync.authority import accept_bundle
+    from fieldapp.sync.bundle_format import BundleError, file_sha256
+
+    with open_store(db_path) as store:
+        try:
+            with store.transaction():
+                device_id = accept_bundle(store.conn, file, by=review.who(), comment=comment)
+        except BundleError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"已接受 accepted {file.name} (device {device_id[:8]}, sha256 {file_sha256(file)})")
+
+
+@district.command("accept-clock", context_settings=CONTEXT)
+@db_option(DISTRICT_DB_HELP, required=True)
+@click.option(
+    "--version", "version_id", default=None, help="一个时钟可疑的版本 (one flagged version)."
+)
+@click.option(
+    "--bundle",
+    "bundle_id",
+    default=None,
+    help="一个同步包的全部可疑版本 (every flagged version of one bundle).",
+)
+def district_accept_clock(db_path: Path, version_id: str | None, bundle_id: str | None) -> None:
+    """接受时钟可疑的版本，并重新确定其记录的当前版本 (accept flagged clocks and settle their records again)."""
+    from fieldapp import review
+    from fieldapp.sync.authority import accept_clocks
+
+    if (version_id is None) == (bundle_id is None):
+        raise click.ClickException(
+            "请指定 --version 或 --bundle 之一 (name exactly one of --version, --bundle)"
+        )
+    with open_store(db_path) as store, store.transaction():
+        n = accept_clocks(store.conn, version_id=version_id, bundle_id=bundle_id, by=review.who())
+    if n == 0:
+        raise click.ClickException("没有找到未接受的时钟可疑版本 (no unaccepted clock flag found)")
+    click.echo(f"已接受 {n} 个版本的时钟 (accepted {n} clock flag(s))")
 
 
 @district.command("devices", context_settings=CONTEXT)

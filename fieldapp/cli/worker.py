@@ -88,7 +88,9 @@ def device_key_show(db_path: Path | None, out_file: Path | None) -> None:
             f"区级公钥指纹 district key: {keys.get('district_fingerprint') or '未安装 (not installed)'}"
         )
         if out_file:
-            crypto.device_public_file(out_file, dev.device_id, dev.label, keys["sign_public"])
+            crypto.device_public_file(
+                out_file, dev.device_id, dev.label, keys["sign_public"], dev.community_code
+            )
             click.echo(f"已写入 {out_file}")
 
 

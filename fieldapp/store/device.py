@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from fieldapp import crypto, kinds
@@ -115,9 +117,20 @@ class DeviceMixin(StoreBase):
 
     # ------------------------------------------------------------ the district's enrolled devices
 
-    def enroll(self, device_id: str, public_b64: str, *, label: str | None, by: str) -> str:
-        """The district accepts this device's signatures from now on; returns the key's fingerprint."""
+    def enroll(
+        self,
+        device_id: str,
+        public_b64: str,
+        *,
+        label: str | None,
+        by: str,
+        communities: Sequence[str] = (),
+    ) -> str:
+        """The district accepts this device's signatures from now on; returns the key's fingerprint.
+        `communities` are the ones it may write (SPEC §4a); enrolled without any, its bundles wait
+        for the supervisor's `confirm`. Enrolling again with communities confirms them."""
         fp = crypto.fingerprint(crypto.unb64(public_b64))
+        codes = self._known_communities(communities)
         with self.transaction():
             row = self.conn.execute(
                 "SELECT public_key, revoked_at FROM enrolled_devices WHERE device_id = ?",
@@ -133,11 +146,57 @@ class DeviceMixin(StoreBase):
                     "该设备已用另一把密钥登记", "this device is enrolled with another key"
                 )
             self.conn.execute(
-                "INSERT OR IGNORE INTO enrolled_devices (device_id, public_key, fingerprint, label, enrolled_at, enrolled_by)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (device_id, public_b64, fp, label, kinds.now_iso(), by),
+                "INSERT OR IGNORE INTO enrolled_devices (device_id, public_key, fingerprint, label, enrolled_at,"
+                " enrolled_by, communities, community_confirmed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    device_id,
+                    public_b64,
+                    fp,
+                    label,
+                    kinds.now_iso(),
+                    by,
+                    json.dumps(codes),
+                    int(bool(codes)),
+                ),
             )
+            if row is not None and codes:
+                self._set_communities(device_id, codes)
         return fp
+
+    def confirm(self, device_id: str, communities: Sequence[str]) -> None:
+        """The supervisor confirms which communities an enrolled device may write (SPEC §4a)."""
+        codes = self._known_communities(communities)
+        if not codes:
+            raise StoreError(
+                "请用 --community 指定社区代码",
+                "name the community with --community",
+                "community_code",
+            )
+        with self.transaction():
+            if not self._set_communities(device_id, codes):
+                raise StoreError(
+                    "没有该已登记且未撤销的设备", f"no enrolled, unrevoked device {device_id}"
+                )
+
+    def _set_communities(self, device_id: str, codes: list[str]) -> bool:
+        cur = self.conn.execute(
+            "UPDATE enrolled_devices SET communities = ?, community_confirmed = 1"
+            " WHERE device_id = ? AND revoked_at IS NULL",
+            (json.dumps(codes), device_id),
+        )
+        return cur.rowcount > 0
+
+    def _known_communities(self, communities: Sequence[str]) -> list[str]:
+        """The codes, each known to the reference data, without repeats (in the order given)."""
+        codes = list(dict.fromkeys(c.strip() for c in communities if c.strip()))
+        for code in codes:
+            if code not in self.community_codes():
+                raise StoreError(
+                    f"社区代码「{code}」不存在",
+                    f"unknown community code {code!r}",
+                    "community_code",
+                )
+        return codes
 
     def revoke(self, device_id: str, *, by: str) -> None:
         """The district refuses this device's bundles from now on (a lost laptop); what was merged stays."""

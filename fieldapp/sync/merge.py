@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from fieldapp import hlc, models
 from fieldapp.kinds import now_iso
+from fieldapp.sync import authority
 from fieldapp.sync.bundle_check import (
     Enrolment,
     LineInvalid,
@@ -147,12 +148,16 @@ def bundle_status(
     return ("already" if seen else "new"), None, m.model_dump()
 
 
-def _enrolment(conn: sqlite3.Connection, device_id: str) -> dict[str, Enrolment]:
-    """The district's enrolment of one device, in the shape `check_signer` reads."""
+def _enrolment(conn: sqlite3.Connection, device_id: str, path: Path) -> dict[str, Enrolment]:
+    """The district's enrolment of one device, in the shape `check_signer` reads. A revoked
+    device's file the supervisor accepted (SPEC §4a) is checked as if it were not revoked."""
     row = conn.execute(
         "SELECT public_key, revoked_at FROM enrolled_devices WHERE device_id = ?", (device_id,)
     ).fetchone()
-    return {} if row is None else {device_id: Enrolment(row[0], row[1])}
+    if row is None:
+        return {}
+    revoked = None if row[1] and authority.accepted_file(conn, path, device_id) else row[1]
+    return {device_id: Enrolment(row[0], revoked)}
 
 
 def _open_checked(
@@ -163,9 +168,9 @@ def _open_checked(
     reader = open_bundle(path, allow_v1=allow_v1)
     try:
         if reader.version == 1:
-            check_enrolled(reader.manifest, _enrolment(conn, reader.manifest.device_id))
+            check_enrolled(reader.manifest, _enrolment(conn, reader.manifest.device_id, path))
         if reader.version == 2:
-            check_signer(reader, _enrolment(conn, reader.manifest.device_id))
+            check_signer(reader, _enrolment(conn, reader.manifest.device_id, path))
             if district_key is None:
                 raise BundleError(
                     "合并加密同步包需要区级私钥（--key）",
@@ -219,6 +224,8 @@ def _merge(
         now_ms = options.get("now_ms")
         if now_ms is not None:
             batch.now_ms = now_ms
+        dry_run = options.get("dry_run", False)
+        batch.enrolment = authority.check_bundle(conn, m, path, record_clone=not dry_run)
         begin_immediate(conn, options.get("notice"))
         try:
             if _already(conn, m):  # another merge took it while this one read the file
@@ -353,6 +360,7 @@ class _Batch:
     now_ms: int  # the district's clock, for the clock-ahead flags
     max_ahead: int
     now: str  # when conflicts, review items and clock flags are stamped
+    enrolment: authority.Enrolment | None = None  # who may write what (SPEC §4a)
 
     @classmethod
     def start(
@@ -401,6 +409,7 @@ def _load_versions(
                 f"第{line.no}行的社区代码 {code} 不在区级参考数据中：请先添加该社区，再合并",
                 f"line {line.no}: community code {code} is unknown to the district: add it first, then merge again",
             )
+        authority.check_version(b.enrolment, line.no, version, record)
         chunk.append((line.no, version, record))
         if len(chunk) >= CHUNK_LINES:
             _apply_chunk(b, chunk)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fieldapp import models
-from fieldapp.lineage import Node, find_cycle
+from fieldapp import lineage, models
+from fieldapp.kinds import now_iso
 from fieldapp.store import write_current, write_current_many
 from fieldapp.sync.bundle_format import BundleError
 from fieldapp.text import clean
@@ -46,6 +47,36 @@ def stored_record(kind: str, payload: str, schema: int) -> models.Record:
     return models.validate_record(kind, json.loads(payload), schema=schema)
 
 
+@dataclass(frozen=True)
+class Authority:
+    """What lineage needs of the district's own tables: its device id (its versions beat a
+    device's) and each enrolled device's community (the community of its payload schema 1
+    versions, SPEC §3 v2: the first of its enrolled communities)."""
+
+    district_id: str | None
+    enrolled: dict[str, str | None]
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection) -> Authority:
+        row = conn.execute("SELECT device_id FROM device WHERE role = 'district'").fetchone()
+        enrolled: dict[str, str | None] = {}
+        for device_id, communities in conn.execute(
+            "SELECT device_id, communities FROM enrolled_devices"
+        ):
+            try:
+                codes = json.loads(communities)
+            except ValueError:
+                codes = []
+            enrolled[device_id] = str(codes[0]) if isinstance(codes, list) and codes else None
+        return cls(row[0] if row else None, enrolled)
+
+    def community(self, schema: int, payload_code: object, device_id: str) -> str | None:
+        """A version's community: its payload's (schema 2), else its device's enrolment's."""
+        if schema >= 2:
+            return payload_code if isinstance(payload_code, str) else None
+        return self.enrolled.get(device_id)
+
+
 def settle_batch(
     conn: sqlite3.Connection,
     touched: dict[str, str],
@@ -53,23 +84,22 @@ def settle_batch(
     summaries: dict[str, KindSummary],
     now: str,
 ) -> None:
-    """The common case in bulk: a record with one head and no conflict history gets that head as its
-    current row (its record was validated a moment ago). Anything else goes through `settle`."""
+    """The common case in bulk: a record whose versions form one chain in one community, with no
+    resolution, no flagged clock, no district version and no conflict history, gets its one head
+    as its current row (its record was validated a moment ago). Anything else goes through
+    `settle`, which asks `lineage.settle`; for such a chain both give the same winner."""
     if not touched:
         return
+    authority = Authority.read(conn)
     versions, with_conflicts = _versions_of(conn, list(touched))
     current = _current_of(conn, touched)
     writes: dict[str, list[tuple[str, dict[str, Any], models.Record]]] = {}
     for rid, kind in touched.items():
         summary = summaries.setdefault(kind, KindSummary())
-        rows = versions[rid]
-        _check_lineage(rid, rows)
-        parents = {r[2] for r in rows if r[2]}
-        heads = [r for r in rows if r[1] not in parents]
-        if len(heads) > 1 or rid in with_conflicts:
-            settle(conn, kind, rid, summary, now)
+        winner = None if rid in with_conflicts else _one_chain(versions[rid], authority)
+        if winner is None:
+            settle(conn, kind, rid, summary, now, authority=authority)
             continue
-        winner = heads[0]
         if current.get(rid) == winner[1]:
             continue
         record = records.get(winner[1])
@@ -95,29 +125,46 @@ def settle_batch(
             _review_record(conn, kind, rid, now)
 
 
-def _check_lineage(rid: str, rows: list[sqlite3.Row]) -> None:
-    """A record's parents must not lead back to a version itself (only a forged file does that):
-    the bundle that would close the cycle is refused, naming the record."""
-    if len(rows) == 1:
-        cyclic = rows[0][1] if rows[0][2] == rows[0][1] else None
-    else:
-        cyclic = find_cycle(Node(r[1], r[2], r[3], r[4]) for r in rows)
-    if cyclic is not None:
-        rid, vid = clean(rid, 64), clean(cyclic, 64)
-        raise BundleError(
-            f"记录 {rid} 的父版本成环（版本 {vid} 是自己的祖先），整个同步包未合并",
-            f"record {rid}: its parents form a cycle (version {vid} is its own ancestor); the bundle was not merged",
-        )
+def _one_chain(rows: list[sqlite3.Row], authority: Authority) -> sqlite3.Row | None:
+    """The head of versions that form one chain (every parent present, no also_parents) in one
+    community, none flagged and none the district's; None when lineage has to decide."""
+    parent_of: dict[str, str | None] = {}
+    communities: set[str] = set()
+    for r in rows:
+        if r[6] != "[]" or r[9] or r[4] == authority.district_id:
+            return None
+        parent_of[r[1]] = r[2]
+        code = authority.community(r[7], r[8], r[4])
+        if code is not None:
+            communities.add(code)
+    if len(communities) > 1:
+        return None
+    named = {p for p in parent_of.values() if p is not None}
+    heads = [r for r in rows if r[1] not in named]
+    if len(heads) != 1:
+        return None
+    steps, vid = 0, heads[0][1]
+    while vid is not None and steps <= len(rows):  # every version on the head's line, no cycle
+        if vid not in parent_of:
+            return None
+        steps, vid = steps + 1, parent_of[vid]
+    return heads[0] if steps == len(rows) else None
 
 
 def _versions_of(
     conn: sqlite3.Connection, rids: list[str]
 ) -> tuple[dict[str, list[sqlite3.Row]], set[str]]:
-    """Each record's versions (the columns settling needs), and the records with any conflict row."""
+    """Each record's versions (the columns settling needs, with the payload's community for schema
+    2 and whether an unaccepted clock flag holds it back), and the records with any conflict row."""
     versions: dict[str, list[sqlite3.Row]] = {}
     for r in in_slices(
         conn,
-        "SELECT record_id, version_id, parent_version_id, hlc, device_id, deleted FROM versions WHERE record_id IN ({})",
+        "SELECT v.record_id, v.version_id, v.parent_version_id, v.hlc, v.device_id, v.deleted,"
+        " v.also_parents, v.payload_schema,"
+        " CASE WHEN v.payload_schema >= 2 THEN json_extract(v.payload, '$.community_code') END,"
+        " f.version_id IS NOT NULL"
+        " FROM versions v LEFT JOIN clock_flags f ON f.version_id = v.version_id AND f.accepted_at IS NULL"
+        " WHERE v.record_id IN ({})",
         rids,
     ):
         versions.setdefault(r[0], []).append(r)
@@ -159,42 +206,111 @@ def _review_record(conn: sqlite3.Connection, kind: str, record_id: str, now: str
         offer_transfer(conn, record_id, now)
 
 
+def settle_records(
+    conn: sqlite3.Connection, records: Mapping[str, str], now: str | None = None
+) -> dict[str, KindSummary]:
+    """Settle these records ({record_id: kind}) again from their versions, e.g. after a district
+    decision version was written or a clock accepted (CONTRACT v2 §5); the caller holds the
+    transaction. Returns what changed, per kind."""
+    stamp = now or now_iso()
+    authority = Authority.read(conn)
+    summaries: dict[str, KindSummary] = {}
+    for record_id, kind in records.items():
+        summary = summaries.setdefault(kind, KindSummary())
+        settle(conn, kind, record_id, summary, stamp, authority=authority)
+    return summaries
+
+
 def settle(
-    conn: sqlite3.Connection, kind: str, record_id: str, summary: KindSummary, now: str
+    conn: sqlite3.Connection,
+    kind: str,
+    record_id: str,
+    summary: KindSummary,
+    now: str,
+    *,
+    authority: Authority | None = None,
 ) -> None:
-    """Heads are the versions no other version of the record names as its parent; the winner is the
-    greatest (hlc, device_id, version_id) among them (SPEC §4). More than one head: a conflict."""
+    """The winner by `lineage.settle` (SPEC §4, §4a): descent through every parent, eligibility
+    by lineage, clock flags, the district's precedence. A release-1 reviewer's decision row still
+    outranks it while one exists. More than one eligible head: a conflict; a version that moved
+    the record to another community: a `community_change` review item."""
+    authority = authority or Authority.read(conn)
     rows = conn.execute(
-        "SELECT version_id, parent_version_id, hlc, device_id, deleted, payload, payload_schema,"
-        " also_parents FROM versions WHERE record_id = ?",
+        "SELECT v.version_id, v.parent_version_id, v.hlc, v.device_id, v.deleted, v.payload,"
+        " v.payload_schema, v.also_parents, f.version_id IS NOT NULL AS flagged FROM versions v"
+        " LEFT JOIN clock_flags f ON f.version_id = v.version_id AND f.accepted_at IS NULL"
+        " WHERE v.record_id = ?",
         (record_id,),
     ).fetchall()
-    parents = {r["parent_version_id"] for r in rows if r["parent_version_id"]}
-    for r in rows:  # a resolution supersedes every head it names (SPEC §4 v2)
-        parents.update(json.loads(r["also_parents"] or "[]"))
-    heads = [r for r in rows if r["version_id"] not in parents]
-    winner = max(heads, key=lambda r: (r["hlc"], r["device_id"], r["version_id"]))
-    chosen = _decided(conn, record_id, {h["version_id"] for h in heads})
-    if chosen is not None:
-        winner = next(h for h in heads if h["version_id"] == chosen)
+    by_id = {r["version_id"]: r for r in rows}
+    nodes = {r["version_id"]: _node(r, authority) for r in rows}
+    settled = lineage.settle(list(nodes.values()))
+    if lineage.CYCLE in settled.ineligible.values():
+        rid = clean(record_id, 64)
+        raise BundleError(
+            f"记录 {rid} 的父版本成环（伪造的文件），整个同步包未合并",
+            f"record {rid}: its parents form a cycle (a forged file); the bundle was not merged",
+        )
+    winner_id = _decided(conn, record_id, set(settled.heads)) or settled.winner
+    if winner_id is not None:
+        _write_winner(conn, kind, record_id, by_id[winner_id], summary)
+    _open_conflicts(
+        conn, kind, record_id, [by_id[h] for h in settled.heads], winner_id, summary, now
+    )
+    _community_changes(conn, kind, record_id, settled, nodes, now)
+    _review_record(conn, kind, record_id, now)
+
+
+def _node(row: sqlite3.Row, authority: Authority) -> lineage.Node:
+    schema = row["payload_schema"]
+    code = json.loads(row["payload"]).get("community_code") if schema >= 2 else None
+    also = json.loads(row["also_parents"]) if row["also_parents"] != "[]" else []
+    return lineage.Node(
+        version_id=row["version_id"],
+        parent=row["parent_version_id"],
+        hlc=row["hlc"],
+        device_id=row["device_id"],
+        also_parents=tuple(also),
+        district=row["device_id"] == authority.district_id,
+        community=authority.community(schema, code, row["device_id"]),
+        flagged=bool(row["flagged"]),
+    )
+
+
+def _write_winner(
+    conn: sqlite3.Connection, kind: str, record_id: str, winner: sqlite3.Row, summary: KindSummary
+) -> None:
     current = conn.execute(f"SELECT version_id FROM {kind} WHERE id = ?", (record_id,)).fetchone()
-    if current is None or current[0] != winner["version_id"]:
-        record = stored_record(kind, winner["payload"], winner["payload_schema"])
-        payload = record.payload()
-        meta = {
-            "version_id": winner["version_id"],
-            "hlc": winner["hlc"],
-            "device_id": winner["device_id"],
-            "deleted": winner["deleted"],
-        }
-        write_current(conn, kind, record_id, meta, record, payload)
-        if current is None:
-            summary.new += 1
-        else:
-            summary.updated += 1
+    if current is not None and current[0] == winner["version_id"]:
+        return
+    record = stored_record(kind, winner["payload"], winner["payload_schema"])
+    meta = {
+        "version_id": winner["version_id"],
+        "hlc": winner["hlc"],
+        "device_id": winner["device_id"],
+        "deleted": winner["deleted"],
+    }
+    write_current(conn, kind, record_id, meta, record, record.payload())
+    if current is None:
+        summary.new += 1
+    else:
+        summary.updated += 1
+
+
+def _open_conflicts(
+    conn: sqlite3.Connection,
+    kind: str,
+    record_id: str,
+    heads: list[sqlite3.Row],
+    winner_id: str | None,
+    summary: KindSummary,
+    now: str,
+) -> None:
+    """One open conflict per eligible head beside the winner; the others close themselves."""
+    winner = next((h for h in heads if h["version_id"] == winner_id), None)
     pairs = []
     for h in heads:
-        if h["version_id"] == winner["version_id"]:
+        if winner is None or h["version_id"] == winner_id:
             continue
         a, b = sorted((h["version_id"], winner["version_id"]))
         reason = (
@@ -215,12 +331,34 @@ def settle(
     conn.executemany(
         "UPDATE conflicts SET status = 'auto_resolved' WHERE id = ?", [(i,) for i in stale]
     )
-    _review_record(conn, kind, record_id, now)
+
+
+def _community_changes(
+    conn: sqlite3.Connection,
+    kind: str,
+    record_id: str,
+    settled: lineage.Settled,
+    nodes: dict[str, lineage.Node],
+    now: str,
+) -> None:
+    """One review item per device version that moved the record out of its owning community (or
+    descends from one): record_a the record, record_b the version, natural_key 'owner→its own'."""
+    conn.executemany(
+        "INSERT INTO review_items (queue, kind, record_a, record_b, natural_key, status, created_at)"
+        " VALUES ('community_change', ?, ?, ?, ?, 'open', ?) ON CONFLICT (queue, record_a, record_b) DO NOTHING",
+        [
+            (kind, record_id, vid, f"{settled.owners.get(vid)}→{nodes[vid].community}", now)
+            for vid, why in sorted(settled.ineligible.items())
+            if why == lineage.COMMUNITY_CHANGE
+        ],
+    )
 
 
 def _decided(conn: sqlite3.Connection, record_id: str, head_ids: set[str]) -> str | None:
-    """A reviewer's choice between current heads (conflicts resolved by a person) outranks the clock
-    rule, as long as it was made against every other head; a head nobody weighed opens a new conflict."""
+    """A release-1 reviewer's choice between current heads (a conflicts row resolved by a person)
+    outranks lineage's answer, as long as it was made against every other head; a head nobody
+    weighed opens a new conflict. Without such a row lineage decides (decisions made since v2 are
+    district versions, which lineage ranks itself)."""
     rows = conn.execute(
         "SELECT version_a, version_b, decision FROM conflicts WHERE record_id = ? AND status = 'resolved'"
         " AND decision IS NOT NULL ORDER BY decided_at, id",

@@ -62,7 +62,11 @@ class Setup:
         dev = self.device.device()
         assert dev is not None
         self.district.enroll(
-            dev.device_id, self.device.keys()["sign_public"], label=dev.label, by="测试"
+            dev.device_id,
+            self.device.keys()["sign_public"],
+            label=dev.label,
+            by="测试",
+            communities=[dev.community_code or ""],
         )
 
     def refused(self, path: Path, words: str) -> None:
