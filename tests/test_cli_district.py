@@ -171,7 +171,9 @@ def test_revoke_marks_the_device_and_its_bundles_are_refused(setup: Setup) -> No
     assert refused.exit_code == 1
     assert refused.output == (
         f"无效   {setup.bundle.name}: 设备 {setup.device_id[:8]} 已于 {revoked_at} 撤销，其同步包不予接受"
-        f"（device {setup.device_id[:8]} was revoked on {revoked_at}: its bundles are refused）\n"
+        "（被盗前的包可由主管逐个接受：fieldapp district accept-bundle 文件）"
+        f"（device {setup.device_id[:8]} was revoked on {revoked_at}: its bundles are refused"
+        " (a bundle made before the theft can be accepted with `fieldapp district accept-bundle FILE`)）\n"
     )
     # revoking twice, or a device never enrolled, is refused and changes nothing
     before = dump_hash(setup.db)

@@ -13,10 +13,12 @@ from click.testing import CliRunner
 
 from fieldapp import db, models, review
 from fieldapp.cli import main
+from fieldapp.store import Store
 from fieldapp.sync.export import export
 from fieldapp.sync.merge import merge_files
 
 from .conftest import COMMUNITY, elder_data
+from .sync.helpers import enrol
 from .sync.test_review import _clone, _device
 
 DATA = Path(__file__).resolve().parent / "data" / "v3"
@@ -25,6 +27,13 @@ DATA = Path(__file__).resolve().parent / "data" / "v3"
 def _run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args))
     return result.exit_code, result.output
+
+
+def _enrol(dbp: str, *devices: Store) -> None:
+    """The district enrols the laptops (format 1 bundles are accepted only from enrolled ones)."""
+    with Store.open(Path(dbp)) as d:
+        for device in devices:
+            enrol(d, device)
 
 
 def test_the_cli_decides_shows_and_undoes_a_conflict(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -37,6 +46,7 @@ def test_the_cli_decides_shows_and_undoes_a_conflict(tmp_path: Path, monkeypatch
     b = _clone(a, tmp_path / "b.db")
     b.update("elder", rid, elder_data(phone="13811111111"))
     a.update("elder", rid, elder_data(phone="13822222222"))
+    _enrol(dbp, a, b)
     conn = db.connect(dbp)
     merge_files(
         conn,
@@ -91,6 +101,7 @@ def test_district_transfer_from_the_cli(tmp_path: Path) -> None:
     )
     a = _device(tmp_path)
     rid = a.create("elder", elder_data()).record_id
+    _enrol(dbp, a)
     conn = db.connect(dbp)
     merge_files(conn, [export(a, tmp_path / "u", allow_v1=True).path], allow_v1=True)
     other = conn.execute(

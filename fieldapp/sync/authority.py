@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fieldapp import models
 from fieldapp.kinds import now_iso
+from fieldapp.sync.bundle_check import revoked
 from fieldapp.sync.bundle_format import BundleError, Manifest, file_sha256
 
 
@@ -67,10 +68,7 @@ def check_bundle(
         return None
     who = f"{m.device_id[:8]}（{m.device_label}）"
     if e.revoked_at and not accepted_file(conn, path, m.device_id):
-        raise BundleError(
-            f"设备 {who} 已于 {e.revoked_at} 撤销，其同步包不予接受（被盗前的包可由主管逐个接受：fieldapp district accept-bundle 文件）",
-            f"device {m.device_id[:8]} was revoked on {e.revoked_at}: its bundles are refused (a bundle made before the theft can be accepted with `fieldapp district accept-bundle FILE`)",
-        )
+        raise revoked(m.device_id, e.revoked_at)
     if not e.confirmed or not e.communities:
         raise BundleError(
             f"设备 {who} 的登记社区尚未确认：请主管核对后运行 fieldapp district confirm {m.device_id} --community 社区代码（或 fieldapp district enroll --community 社区代码）",

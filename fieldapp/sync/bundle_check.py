@@ -79,11 +79,18 @@ def check_enrolled(m: Manifest, enrolled: Enrolled, fp: str = "") -> str:
         )
     public_key, revoked_at = known
     if revoked_at:
-        raise BundleError(
-            f"设备 {m.device_id[:8]} 已于 {revoked_at} 撤销，其同步包不予接受",
-            f"device {m.device_id[:8]} was revoked on {revoked_at}: its bundles are refused",
-        )
+        raise revoked(m.device_id, revoked_at)
     return public_key
+
+
+def revoked(device_id: str, revoked_at: str) -> BundleError:
+    """The one message for a revoked device's bundle (verify, merge, who-may-write checks)."""
+    return BundleError(
+        f"设备 {device_id[:8]} 已于 {revoked_at} 撤销，其同步包不予接受"
+        "（被盗前的包可由主管逐个接受：fieldapp district accept-bundle 文件）",
+        f"device {device_id[:8]} was revoked on {revoked_at}: its bundles are refused"
+        " (a bundle made before the theft can be accepted with `fieldapp district accept-bundle FILE`)",
+    )
 
 
 class LineInvalid(BundleError):

@@ -39,12 +39,15 @@ def enrol(d: Store, device: Store | Path) -> None:
         with open_bundle(device, allow_v1=True) as reader:
             m = reader.manifest
         key = m.device_public_key or crypto.new_signing_key()[1]  # format 1 names no key
-        d.enroll(m.device_id, key, label=m.device_label, by="测试")
+        d.enroll(m.device_id, key, label=m.device_label, by="测试", communities=[m.community_code])
         return
     s = device if isinstance(device, Store) else Store.open(device)
     dev = s.device()
     assert dev is not None
-    d.enroll(dev.device_id, s.keys()["sign_public"], label=dev.label, by="测试")
+    communities = [dev.community_code] if dev.community_code else []
+    d.enroll(
+        dev.device_id, s.keys()["sign_public"], label=dev.label, by="测试", communities=communities
+    )
     if s is not device:
         s.close()
 

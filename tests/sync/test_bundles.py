@@ -237,7 +237,7 @@ def test_same_version_id_with_other_content_is_refused_as_tampered(
     forged = rebuild(
         one_bundle,
         tmp_path / "forged.fieldbundle",
-        manifest=lambda m: m.update(bundle_id="0193a1b2-9000-7000-8000-00000000ffff"),
+        manifest=lambda m: m.update(bundle_id="0193a1b2-9000-7000-8000-00000000ffff", seq=2),
         lines=lambda ls: edit_first(ls, "elder", address="海陵区伪造路1号"),
     )
     dist.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
