@@ -7,7 +7,7 @@ the `--db` option and the helpers they share.
 
 from __future__ import annotations
 
-from fieldapp.cli import demo, district, report, roster, targets, worker
+from fieldapp.cli import analytics, city, demo, district, report, roster, targets, worker
 from fieldapp.cli.root import main
 
 # modules, not their commands, are imported here: `fieldapp.cli.demo` stays the module
@@ -24,7 +24,10 @@ for _command in (
     report.report,
     roster.import_roster,
     targets.targets,
+    city.city,
 ):
     main.add_command(_command)
+district.district.add_command(city.publish)  # issue 21: the indicator bundle for the city
+district.district.add_command(analytics.analytics_export)  # issue 21: de-identified Parquet
 
 __all__ = ["main"]
