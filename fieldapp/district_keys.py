@@ -53,7 +53,9 @@ def add_signing_pair(
     extra = {"sign_public": b64(sign_public), "sign_fingerprint": fp}
     extra["district_code"] = district_code
     _update(public_path, extra)
-    _update(private_path, extra | {"sign_secret": b64(bytes(SecretBox(box_key).encrypt(bytes(sk))))})
+    _update(
+        private_path, extra | {"sign_secret": b64(bytes(SecretBox(box_key).encrypt(bytes(sk))))}
+    )
     return fp
 
 
@@ -97,7 +99,9 @@ def _key32(data: dict[str, Any], field: str, what_zh: str) -> bytes:
     try:
         raw = unb64(str(data[field]))
     except (KeyError, ValueError):
-        raise KeyError_(f"{what_zh}缺失或损坏（{field}）", f"{field} is missing or damaged") from None
+        raise KeyError_(
+            f"{what_zh}缺失或损坏（{field}）", f"{field} is missing or damaged"
+        ) from None
     if len(raw) != 32:
         raise KeyError_(f"{what_zh}长度不对（{field}）", f"{field} has the wrong length")
     return raw
@@ -110,7 +114,9 @@ def read_district_public(path: Path) -> DistrictPublic:
     sign_public = _key32(data, "sign_public", "区级签名公钥") if "sign_public" in data else None
     code = str(data.get("district_code", DISTRICT_CODE))
     if not (len(code) == 6 and code.isdigit()):
-        raise KeyError_("公钥文件的区县代码不是6位数字", "the key file's district_code is not 6 digits")
+        raise KeyError_(
+            "公钥文件的区县代码不是6位数字", "the key file's district_code is not 6 digits"
+        )
     return DistrictPublic(
         public,
         fingerprint(public),

@@ -319,7 +319,9 @@ def export(
     duckdb = duckdb_module()
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
-            raise ExportError(f"目录{out_dir}不是空的；加 --overwrite 覆盖 (not empty: use --overwrite)")
+            raise ExportError(
+                f"目录{out_dir}不是空的；加 --overwrite 覆盖 (not empty: use --overwrite)"
+            )
         shutil.rmtree(out_dir)
     started = time.perf_counter()
     today = today or date.today()
@@ -343,7 +345,11 @@ def export(
 
 
 def _copy(
-    duck: Any, spec_of: tuple[str, list[tuple[str, str]]], csv_path: Path, out_dir: Path, empty_year: int | None
+    duck: Any,
+    spec_of: tuple[str, list[tuple[str, str]]],
+    csv_path: Path,
+    out_dir: Path,
+    empty_year: int | None,
 ) -> None:
     """CSV → Parquet through DuckDB, typed by SCHEMA, partitioned by year where the kind has one
     (an empty kind: one empty file in this year's folder, so that its glob still reads)."""
@@ -358,7 +364,9 @@ def _copy(
     if by_year and empty_year is not None:
         (out_dir / kind / f"year={empty_year}").mkdir(parents=True)
         target = out_dir / kind / f"year={empty_year}" / "data_0.parquet"
-        duck.execute(f"COPY (SELECT * EXCLUDE (year) FROM ({source})) TO '{target}' (FORMAT parquet)")
+        duck.execute(
+            f"COPY (SELECT * EXCLUDE (year) FROM ({source})) TO '{target}' (FORMAT parquet)"
+        )
     elif by_year:
         duck.execute(
             f"COPY ({source}) TO '{out_dir / kind}' (FORMAT parquet, PARTITION_BY (year),"

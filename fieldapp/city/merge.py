@@ -57,7 +57,9 @@ def enroll(conn: sqlite3.Connection, key: DistrictPublic) -> None:
     """Record a district's keys (the caller has had the fingerprint confirmed)."""
     if key.sign_public is None or key.sign_fingerprint is None:
         raise Refused("请重新生成区级密钥（旧密钥文件没有签名密钥）")
-    if not conn.execute("SELECT 1 FROM ref_division WHERE code = ?", (key.district_code,)).fetchone():
+    if not conn.execute(
+        "SELECT 1 FROM ref_division WHERE code = ?", (key.district_code,)
+    ).fetchone():
         raise Refused(f"区县代码{key.district_code}不在本市的区划表中")
     other = conn.execute(
         "SELECT code FROM district WHERE sign_public = ? AND code != ?",
@@ -85,7 +87,9 @@ def _members(path: Path) -> tuple[bytes, bytes, bytes, str]:
         with zipfile.ZipFile(path) as z:
             names = [i.filename for i in z.infolist()]
             if sorted(names) != sorted(["manifest.json", "manifest.sig", MEMBER]):
-                raise Refused(f"包内文件不对：{', '.join(names)}（应为 manifest.json、manifest.sig、{MEMBER}）")
+                raise Refused(
+                    f"包内文件不对：{', '.join(names)}（应为 manifest.json、manifest.sig、{MEMBER}）"
+                )
             sizes = {i.filename: i.file_size for i in z.infolist()}
             if sizes["manifest.json"] > MAX_MANIFEST or sizes[MEMBER] > MAX_BODY:
                 raise Refused("包内文件过大")
@@ -106,8 +110,14 @@ def _manifest(mbytes: bytes) -> dict[str, Any]:
         m = json.loads(mbytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise Refused("manifest.json 不是有效的JSON") from None
-    if not isinstance(m, dict) or m.get("format") != FORMAT or m.get("format_version") != FORMAT_VERSION:
-        raise Refused(f"manifest.json 不是指标包清单（format 应为 {FORMAT}，版本 {FORMAT_VERSION}）")
+    if (
+        not isinstance(m, dict)
+        or m.get("format") != FORMAT
+        or m.get("format_version") != FORMAT_VERSION
+    ):
+        raise Refused(
+            f"manifest.json 不是指标包清单（format 应为 {FORMAT}，版本 {FORMAT_VERSION}）"
+        )
     if set(m) != MANIFEST_FIELDS:
         raise Refused(f"manifest.json 字段不对：{', '.join(sorted(set(m) ^ MANIFEST_FIELDS))}")
     year = m["year"]
@@ -155,7 +165,10 @@ def _check_row(row: Any, m: dict[str, Any], divisions: set[str]) -> tuple[object
         raise Refused(f"未知指标{row['indicator']!r}")
     period = str(row["period"])
     if period != str(year) and not (
-        len(period) == 7 and period[:5] == f"{year}-" and period[5:].isdigit() and 1 <= int(period[5:]) <= 12
+        len(period) == 7
+        and period[:5] == f"{year}-"
+        and period[5:].isdigit()
+        and 1 <= int(period[5:]) <= 12
     ):
         raise Refused(f"期间{period!r}不属于{year}年")
     _number(row, "numerator", required=True)
@@ -186,7 +199,9 @@ def _rows(body: bytes, m: dict[str, Any], divisions: set[str]) -> list[tuple[obj
     return out
 
 
-def check(conn: sqlite3.Connection, path: Path) -> tuple[dict[str, Any], list[tuple[object, ...]], str]:
+def check(
+    conn: sqlite3.Connection, path: Path
+) -> tuple[dict[str, Any], list[tuple[object, ...]], str]:
     """The checked manifest, rows and file SHA-256 of a bundle, or Refused with the reason."""
     mbytes, sig, body, sha = _members(path)
     m = _manifest(mbytes)
@@ -204,12 +219,15 @@ def merge_file(conn: sqlite3.Connection, path: Path) -> Merged:
     ).fetchone():
         return Merged(path.name, code, year, "duplicate")
     cur = conn.execute(
-        "SELECT created_at FROM bundle WHERE district = ? AND year = ? AND current = 1", (code, year)
+        "SELECT created_at FROM bundle WHERE district = ? AND year = ? AND current = 1",
+        (code, year),
     ).fetchone()
     newer = cur is None or str(m["created_at"]) > cur[0]
     with conn:
         if newer:
-            conn.execute("UPDATE bundle SET current = 0 WHERE district = ? AND year = ?", (code, year))
+            conn.execute(
+                "UPDATE bundle SET current = 0 WHERE district = ? AND year = ?", (code, year)
+            )
         conn.execute(
             "INSERT INTO bundle VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (

@@ -30,5 +30,7 @@ def analytics_export(db_path: Path, out_dir: Path, overwrite: bool) -> None:
     finally:
         conn.close()
     rows = sum(done.rows.values())
-    click.echo(f"已导出 {rows:,} 行 → {out_dir}（{done.years[0]}–{done.years[-1]}年，{done.seconds:.1f} 秒）")
+    click.echo(
+        f"已导出 {rows:,} 行 → {out_dir}（{done.years[0]}–{done.years[-1]}年，{done.seconds:.1f} 秒）"
+    )
     click.echo(f"说明：{out_dir / 'README.md'}")

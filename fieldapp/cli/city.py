@@ -35,9 +35,7 @@ def _city(db_path: Path) -> sqlite3.Connection:
     required=True,
     help="区级私钥文件 (district.private.json: signs the bundle).",
 )
-@click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True
-)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 def publish(db_path: Path, year: int, key_file: Path, out_dir: Path) -> None:
     """发布指标包（仅汇总数，区级签名）给市里 (write the signed indicator bundle for the city)."""
     from fieldapp import db
@@ -47,13 +45,19 @@ def publish(db_path: Path, year: int, key_file: Path, out_dir: Path) -> None:
 
     passphrase = os.environ.get("FIELDAPP_KEY_PASSPHRASE")
     if passphrase is None:
-        passphrase = click.prompt("区级私钥口令 (district key passphrase)", hide_input=True, err=True)
+        passphrase = click.prompt(
+            "区级私钥口令 (district key passphrase)", hide_input=True, err=True
+        )
     try:
         signing = load_district_signing(key_file, passphrase)
         conn = db.connect(db_path, create=False)
         try:
             done = write(
-                conn, year, signing=signing, district_code=district_code_of(key_file), out_dir=out_dir
+                conn,
+                year,
+                signing=signing,
+                district_code=district_code_of(key_file),
+                out_dir=out_dir,
             )
         finally:
             conn.close()
@@ -124,8 +128,12 @@ def city_merge(source: Path, db_path: Path) -> None:
         raise click.ClickException(f"{source} 中没有 .fieldbundle 文件")
     conn = _city(db_path)
     refused = 0
-    words = {"merged": "已合并", "replaced": "已合并（替换旧包）", "duplicate": "已合并过，跳过",
-             "older": "比现有的旧：存档，不替换"}
+    words = {
+        "merged": "已合并",
+        "replaced": "已合并（替换旧包）",
+        "duplicate": "已合并过，跳过",
+        "older": "比现有的旧：存档，不替换",
+    }
     try:
         for f in files:
             try:
