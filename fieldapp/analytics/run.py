@@ -20,8 +20,9 @@ def duckdb_figures(out_dir: Path, year: int, as_of: date) -> dict[Key, tuple[flo
     try:
         duck.execute(sql.views(out_dir))
         for name, text in sql.queries(year, as_of).items():
-            cols = [c[0] for c in duck.execute(text).description]
-            for row in duck.execute(text).fetchall():
+            result = duck.execute(text)
+            cols = [c[0] for c in result.description]
+            for row in result.fetchall():
                 r = dict(zip(cols, row, strict=True))
                 code = DISTRICT_CODE if r["area_code"] == sql.DISTRICT else str(r["area_code"])
                 if name.startswith("meal"):
