@@ -537,3 +537,12 @@ CREATE TABLE db_state (
     key   TEXT PRIMARY KEY,
     value TEXT
 );
+
+-- ------------------------------------------------------------ analytics (schema version 4, issue 21)
+-- the district's secret for the pseudonyms of the de-identified analytics export: separate from
+-- device_keys.hmac_secret (duplicate detection), so the two cannot be matched
+CREATE TABLE analytics_secret (
+    singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
+    secret     TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);

@@ -113,6 +113,9 @@ def district_keygen(
         json.dumps({"format": PUBLIC_FORMAT, "public": b64(pk), "fingerprint": fp}, indent=2),
         encoding="utf-8",
     )
+    from fieldapp.district_keys import add_signing_pair  # the Ed25519 pair, under the same key
+
+    add_signing_pair(public_path, private_path, key)
     return public_path, private_path, fp
 
 

@@ -108,7 +108,12 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
     _rebuild(conn, "meal_count", {"community_code": point_code})
     _rebuild(conn, "review_items", {"decision_version_id": "NULL", "comment": "NULL"})
     _create_from_schema(
-        "meal_count_effective", "roster_imports", "bundle_clones", "accepted_bundles", "db_state"
+        "meal_count_effective",
+        "roster_imports",
+        "bundle_clones",
+        "accepted_bundles",
+        "db_state",
+        "analytics_secret",
     )(conn)
     _fill_status_dates(conn)
     _fill_enrolment_communities(conn)

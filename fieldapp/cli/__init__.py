@@ -7,7 +7,18 @@ the `--db` option and the helpers they share.
 
 from __future__ import annotations
 
-from fieldapp.cli import demo, district, ledger, report, review, roster, targets, worker
+from fieldapp.cli import (
+    analytics,
+    city,
+    demo,
+    district,
+    ledger,
+    report,
+    review,
+    roster,
+    targets,
+    worker,
+)
 from fieldapp.cli.root import main
 
 # modules, not their commands, are imported here: `fieldapp.cli.demo` stays the module
@@ -26,9 +37,12 @@ for _command in (
     targets.targets,
     review.review,
     ledger.ledger,
+    city.city,
 ):
     main.add_command(_command)
 
 district.district.add_command(review.transfer)  # fieldapp district transfer
+district.district.add_command(city.publish)  # the indicator bundle for the city
+district.district.add_command(analytics.analytics_export)  # de-identified Parquet
 
 __all__ = ["main"]

@@ -60,6 +60,13 @@ from fieldapp.cli.common import CONTEXT, db_option, print_counts
     type=click.IntRange(1, 64),
     help="并行进程数 (processes, --district only).",
 )
+@click.option(
+    "--division",
+    default=None,
+    expose_value=False,  # read from ctx.meta (the command keeps ≤ 8 arguments)
+    callback=lambda ctx, _param, value: ctx.meta.__setitem__("division", value),
+    help="与 --district 同用：泰州市的区县代码，生成示例区 (with --district: a sample district of this division).",
+)
 def demo(
     db_path: Path | None,
     district_dir: Path | None,
@@ -80,10 +87,23 @@ def demo(
             raise click.UsageError(
                 "--district 不能与 --db/--community/--elders 同用 (--district makes one database per community)"
             )
+        division = click.get_current_context().meta.get("division")
+        if division:
+            _division_seed(district_dir, str(division))
         _district(district_dir, seed=seed, day=day, scale=scale, jobs=jobs)
     else:
         _community(db_path, community, seed=seed, day=day, scale=scale, elders=elders)
     click.echo(f"用时 {time.perf_counter() - started:.1f} 秒 (seconds)")
+
+
+def _division_seed(out_dir: Path, division: str) -> None:
+    from fieldapp.city.divisions import use_division_seed
+
+    try:
+        seed = use_division_seed(out_dir, division)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"示例区的参考数据 {seed}（区级数据库初始化时设 FIELDAPP_SEED={seed}）")
 
 
 def _district(out_dir: Path, *, seed: int, day: date, scale: float, jobs: int) -> None:
