@@ -7,7 +7,7 @@ the `--db` option and the helpers they share.
 
 from __future__ import annotations
 
-from fieldapp.cli import demo, district, report, roster, worker
+from fieldapp.cli import demo, district, report, roster, secure, worker
 from fieldapp.cli.root import main
 
 # modules, not their commands, are imported here: `fieldapp.cli.demo` stays the module
@@ -25,5 +25,6 @@ for _command in (
     roster.import_roster,
 ):
     main.add_command(_command)
+secure.register(main, district.district)
 
 __all__ = ["main"]
