@@ -340,8 +340,9 @@ def key_for(db_path: Path, *, recovery_public: bytes | None = None) -> DbKey:
     if not kf.exists():
         if file_header(db_path) is not None:
             raise DbKeyError(
-                f"数据库 {db_path.name} 已加密，但旁边没有密钥文件 {kf.name}；请从备份取回密钥文件",
-                "the database is encrypted but its key file is missing",
+                f"无法打开数据库 {db_path.name}：它不是未加密的 SQLite 文件；若是加密数据库，"
+                f"旁边缺少密钥文件 {kf.name}，请从备份取回密钥文件",
+                "not a plain SQLite file: if it is an encrypted database, its key file is missing",
             )
         key = new_key_file(kf, _passphrase(db_path, True), recovery_public)
     else:

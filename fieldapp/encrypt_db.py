@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,17 +97,32 @@ def _shred(path: Path) -> None:
 
 def encrypt_in_place(path: Path, passphrase: str, *, keep_plain: bool = False) -> Encrypted:
     """Encrypt the plain database `path` under a new key wrapped by `passphrase`."""
+    why = dbkey.check_passphrase(passphrase)
+    if why:
+        raise EncryptError(why)
+    key = dbkey.DbKey(secrets.token_bytes(32), secrets.token_bytes(16))
+    # written after the check, before the swap: a key file beside a plain database is ignored (and
+    # replaced by the next run) until the swap makes it the encrypted file's
+    return _convert(
+        path, key, lambda: dbkey.new_key_file(dbkey.key_path(path), passphrase, key=key), keep_plain
+    )
+
+
+def encrypt_with(path: Path, key: dbkey.DbKey) -> Encrypted:
+    """Encrypt `path` with `key`, whose key file is already written (the TUI's offer)."""
+    return _convert(path, key, None, keep_plain=False)
+
+
+def _convert(
+    path: Path, key: dbkey.DbKey, write_key: Callable[[], object] | None, keep_plain: bool
+) -> Encrypted:
     if not dbkey.is_plain(path):
         raise EncryptError(
             f"{path.name} 不是未加密的 SQLite 数据库（已加密，或不是数据库）"
             "(not a plain SQLite database: already encrypted, or not a database)"
         )
-    why = dbkey.check_passphrase(passphrase)
-    if why:
-        raise EncryptError(why)
     tmp = path.with_name(path.name + ".encrypting")
     tmp.unlink(missing_ok=True)  # left by a run that was killed: the original is intact
-    key = dbkey.DbKey(secrets.token_bytes(32), secrets.token_bytes(16))
     try:
         rows = _export(path, tmp, key)
     except (sqlite3.DatabaseError, EncryptError) as e:
@@ -118,21 +133,20 @@ def encrypt_in_place(path: Path, passphrase: str, *, keep_plain: bool = False) -
     stall = float(os.environ.get(STALL_ENV, "0") or 0)
     if stall:
         time.sleep(stall)
-    # a key file beside a plain database is stale (a killed earlier run): replaced atomically
-    kf = dbkey.key_path(path)
-    dbkey.new_key_file(kf, passphrase, key=key)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    old = path.with_name(f"{path.name}.plain-{stamp}")
+    if write_key is not None:
+        write_key()
+    old = path.with_name(f"{path.name}.plain-{time.strftime('%Y%m%dT%H%M%S')}")
     try:
         os.link(path, old)  # the plain inode survives the swap under `old`
     except OSError:  # no hard links (FAT on a USB stick): a short window without `path`
         os.rename(path, old)
     os.replace(tmp, path)
     dbkey.remember(path, key)
-    kept = old if keep_plain else None
     if not keep_plain:
         _shred(old)
-    return Encrypted(rows, kf, kept, [b for b in _backups(path) if dbkey.is_plain(b)])
+    kept = old if keep_plain else None
+    plain_backups = [b for b in _backups(path) if dbkey.is_plain(b)]
+    return Encrypted(rows, dbkey.key_path(path), kept, plain_backups)
 
 
 def _backups(path: Path) -> list[Path]:

@@ -172,7 +172,9 @@ def test_encrypted_database_without_its_key_file_is_refused(tmp_path: Path) -> N
     path = _encrypted_db(tmp_path)
     dbkey.key_path(path).unlink()
     before = _sha(path)
-    with pytest.raises(db.DatabaseError, match="已加密，但旁边没有密钥文件 device.db.key.json"):
+    with pytest.raises(
+        db.DatabaseError, match="若是加密数据库，旁边缺少密钥文件 device.db.key.json"
+    ):
         Store.open(path, create=False)
     assert _sha(path) == before
     assert not dbkey.key_path(path).exists()
