@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import calendar
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
+
+from fieldapp.sqlite import sqlite3
 
 INDICATORS = (
     "home_service_coverage",

@@ -42,8 +42,7 @@ SUMMARY_FIELDS = ("new", "updated", "unchanged", "conflicts", "rejected")
 )
 def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None) -> None:
     """校验同步包，不改动任何数据库 (check bundles without changing any database; exit 1 if any is bad)."""
-    import sqlite3
-
+    from fieldapp.sqlite import sqlite3
     from fieldapp.sync.bundle import verify as do_verify
     from fieldapp.sync.merge import bundle_files
 

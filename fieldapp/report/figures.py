@@ -9,13 +9,13 @@ events that belong to exactly one community.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from typing import TypedDict
 
 from fieldapp import indicators as ind
 from fieldapp.indicators import Counts, Period, Target
+from fieldapp.sqlite import sqlite3
 
 STATUS = {
     "met": ("达标", "met"),

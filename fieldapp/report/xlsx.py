@@ -4,7 +4,6 @@ native charts of coverage and retrofits against target. One function per sheet o
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 from fieldapp import indicators as ind
 from fieldapp.report.figures import DISTRICT_CODE, STATUS, Report, TrendRow, trend
 from fieldapp.report.output import CSV_COLUMNS
+from fieldapp.sqlite import sqlite3
 
 if TYPE_CHECKING:
     from xlsxwriter.format import Format

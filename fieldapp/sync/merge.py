@@ -9,7 +9,6 @@ each record a bundle touches.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from fieldapp import hlc, models
 from fieldapp.kinds import now_iso
+from fieldapp.sqlite import sqlite3
 from fieldapp.sync.bundle_check import (
     Enrolment,
     LineInvalid,

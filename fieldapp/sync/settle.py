@@ -7,11 +7,11 @@ it is a recomputation from the set of versions, the result never depends on the 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from fieldapp import models
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import write_current, write_current_many
 
 
