@@ -220,8 +220,8 @@ def ensure_unlocked(db_path: Path) -> bool:
 class AutoLock(App[None]):
     """The worker's app's base: remembers the last key or mouse press; after the idle time, locks."""
 
-    _last_input = 0.0
-    _locked = False
+    _autolock_last = 0.0
+    _autolock_locked = False
 
     def start_auto_lock(self, db_path: Path, minutes: float | None = None) -> None:
         if minutes is None:
@@ -232,26 +232,31 @@ class AutoLock(App[None]):
                 minutes = DEFAULT_AUTOLOCK_MINUTES
         if minutes <= 0 or dbkey.is_plain(db_path):
             return
-        self._lock_path, self._idle = db_path, minutes * 60
-        self._last_input = time.monotonic()
-        self.set_interval(min(15.0, self._idle / 4), self.check_idle)
+        self._autolock_path, self._autolock_idle = db_path, minutes * 60
+        self._autolock_last = time.monotonic()
+        self.set_interval(min(15.0, self._autolock_idle / 4), self._autolock_tick)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.MouseDown):
-            self._last_input = time.monotonic()
+            self._autolock_last = time.monotonic()
         await super().on_event(event)
 
-    def check_idle(self) -> None:
-        if self._locked or time.monotonic() - self._last_input < self._idle:
-            return
-        self.lock()
+    def lock_after_idle(self, seconds: float) -> None:
+        """As if the last key or click was `seconds` ago (tests; the timer checks every ≤ 15 s)."""
+        self._autolock_last = time.monotonic() - seconds
+        self._autolock_tick()
 
-    def lock(self) -> None:
+    def _autolock_tick(self) -> None:
+        if self._autolock_locked or time.monotonic() - self._autolock_last < self._autolock_idle:
+            return
+        self.lock_now()
+
+    def lock_now(self) -> None:
         """Cover the app with the unlock screen; every screen beneath stays as it is."""
-        self._locked = True
+        self._autolock_locked = True
 
         def unlocked(key: dbkey.DbKey | None) -> None:
-            self._locked = False
-            self._last_input = time.monotonic()
+            self._autolock_locked = False
+            self._autolock_last = time.monotonic()
 
-        self.push_screen(UnlockScreen(self._lock_path, "relock"), unlocked)
+        self.push_screen(UnlockScreen(self._autolock_path, "relock"), unlocked)
