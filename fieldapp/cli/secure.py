@@ -54,7 +54,7 @@ def _new_passphrase() -> str:
 
 def demo_passphrase() -> None:
     """The demo database's fixed passphrase, unless FIELDAPP_PASSPHRASE says otherwise."""
-    if os.environ.get(dbkey.PASSPHRASE_ENV) is not None:
+    if os.environ.get(dbkey.PASSPHRASE_ENV) is not None or dbkey.unencrypted_requested():
         return
     os.environ[dbkey.PASSPHRASE_ENV] = DEMO_PASSPHRASE
     click.echo(f"演示数据库口令 (demo passphrase): {DEMO_PASSPHRASE}", err=True)
