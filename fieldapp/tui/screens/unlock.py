@@ -26,16 +26,6 @@ AUTOLOCK_ENV = "FIELDAPP_AUTOLOCK_MINUTES"
 DEFAULT_AUTOLOCK_MINUTES = 15.0
 Mode = Literal["unlock", "create", "relock"]
 
-_CSS = """
-UnlockScreen, PlainOfferScreen { align: center middle; }
-UnlockScreen > Vertical, PlainOfferScreen > Vertical {
-    width: 72; height: auto; border: round $accent; padding: 1 2;
-}
-UnlockScreen #unlock-message { color: $error; height: auto; }
-UnlockScreen #unlock-hint { color: $text-muted; height: auto; }
-PlainOfferScreen Horizontal { height: auto; }
-"""
-
 
 def failure_delay(failures: int) -> float:
     """Seconds to wait after `failures` wrong passphrases: none for the first two, then doubling."""
@@ -45,7 +35,7 @@ def failure_delay(failures: int) -> float:
 class UnlockScreen(Screen[dbkey.DbKey | None]):
     """The passphrase, in Chinese: unlock (or re-lock) with the key file, or set a new one."""
 
-    DEFAULT_CSS = _CSS
+    CSS_PATH = "unlock.tcss"
 
     def __init__(self, db_path: Path, mode: Mode = "unlock") -> None:
         super().__init__()
@@ -131,7 +121,7 @@ class UnlockScreen(Screen[dbkey.DbKey | None]):
 class PlainOfferScreen(ModalScreen[bool]):
     """A plain database opened by this version: offer to encrypt it now (True) or later."""
 
-    DEFAULT_CSS = _CSS
+    CSS_PATH = "unlock.tcss"
 
     def __init__(self, db_path: Path) -> None:
         super().__init__()
