@@ -75,12 +75,14 @@ def _kdf_limits() -> tuple[int, int]:
 def district_keygen(
     out_dir: Path, passphrase: str, name: str = "district"
 ) -> tuple[Path, Path, str]:
-    """Write `<name>.public.json` (for devices) and `<name>.private.json` (passphrase-protected)."""
+    """Write `<name>.public.json` (for devices) and `<name>.private.json` (passphrase-protected),
+    and the recovery key pair (`<name>.recovery.json`, same passphrase, to be stored offline)."""
     if len(passphrase) < 10:
         raise KeyError_("口令至少10个字符", "the passphrase needs at least 10 characters")
     out_dir.mkdir(parents=True, exist_ok=True)
     public_path, private_path = out_dir / f"{name}.public.json", out_dir / f"{name}.private.json"
-    for p in (public_path, private_path):
+    recovery_path = out_dir / f"{name}.recovery.json"
+    for p in (public_path, private_path, recovery_path):
         if p.exists():
             raise KeyError_(f"文件已存在：{p}", f"file exists: {p}")
     sk = PrivateKey.generate()
@@ -109,8 +111,17 @@ def district_keygen(
             indent=2,
         ),
     )
+    recovery_public = write_recovery_key(recovery_path, passphrase)
     public_path.write_text(
-        json.dumps({"format": PUBLIC_FORMAT, "public": b64(pk), "fingerprint": fp}, indent=2),
+        json.dumps(
+            {
+                "format": PUBLIC_FORMAT,
+                "public": b64(pk),
+                "fingerprint": fp,
+                "recovery_public": b64(recovery_public),
+            },
+            indent=2,
+        ),
         encoding="utf-8",
     )
     from fieldapp.district_keys import add_signing_pair  # the Ed25519 pair, under the same key
@@ -438,3 +449,69 @@ def id_hmac(secret_b64: str, id_number: str) -> str:
 
 def new_hmac_secret() -> str:
     return b64(nacl.utils.random(32))
+
+
+# ------------------------------------------------------------------ recovery key (data at rest)
+# The district's recovery X25519 key pair: devices seal their database key to its public half
+# (which travels in the district public key file); its private half, under the keygen passphrase,
+# is kept offline and opens a device's or the district's key file when a passphrase is forgotten.
+
+RECOVERY_FORMAT = "fieldapp-district-recovery-key"
+
+
+def write_recovery_key(path: Path, passphrase: str) -> bytes:
+    """A new recovery key pair in `path` (born 0600, private half under the passphrase); its public key."""
+    sk = PrivateKey.generate()
+    pk = bytes(sk.public_key)
+    ops, mem = _kdf_limits()
+    salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+    key = nacl.pwhash.argon2id.kdf(
+        SecretBox.KEY_SIZE, passphrase.encode("utf-8"), salt, opslimit=ops, memlimit=mem
+    )
+    data = {
+        "format": RECOVERY_FORMAT,
+        "kdf": "argon2id",
+        "opslimit": ops,
+        "memlimit": mem,
+        "salt": b64(salt),
+        "secret": b64(bytes(SecretBox(key).encrypt(bytes(sk)))),
+        "public": b64(pk),
+        "fingerprint": fingerprint(pk),
+    }
+    write_private(path, json.dumps(data, indent=2))
+    return pk
+
+
+def load_recovery_public(path: Path) -> bytes | None:
+    """The recovery public key carried by a district public key file (None in an older file)."""
+    data = _read_json(path, PUBLIC_FORMAT, "区级公钥文件", "district public key file")
+    raw = data.get("recovery_public")
+    try:
+        pk = unb64(raw) if isinstance(raw, str) else None
+    except ValueError:
+        pk = None
+    if raw is not None and (pk is None or len(pk) != 32):
+        raise KeyError_("恢复公钥长度不对", "the recovery public key has the wrong length")
+    return pk
+
+
+def load_recovery_private(path: Path, passphrase: str) -> PrivateKey:
+    data = _read_json(path, RECOVERY_FORMAT, "区级恢复密钥文件", "district recovery key file")
+    try:
+        ops, mem = int(data["opslimit"]), int(data["memlimit"])
+        salt, secret = unb64(data["salt"]), unb64(data["secret"])
+        if len(salt) != nacl.pwhash.argon2id.SALTBYTES or not 0 < ops <= 64 or mem > 2**31:
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise KeyError_(
+            f"恢复密钥文件已损坏：{path.name}", "the recovery key file is damaged"
+        ) from None
+    key = nacl.pwhash.argon2id.kdf(
+        SecretBox.KEY_SIZE, passphrase.encode("utf-8"), salt, opslimit=ops, memlimit=mem
+    )
+    try:
+        return PrivateKey(SecretBox(key).decrypt(secret))
+    except CryptoError:
+        raise KeyError_(
+            "口令不对，无法打开恢复密钥", "wrong passphrase: the recovery key cannot be opened"
+        ) from None

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from fieldapp import backup, paths, reference
+from fieldapp import backup, dbkey, paths, reference
+from fieldapp.sqlite import sqlite3
 
 SCHEMA_VERSION = 4
 
@@ -204,6 +204,29 @@ def _pragmas(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA temp_store = MEMORY")
 
 
+def open_raw(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to `path` with its key applied (first statement) when the file is encrypted or
+    new; a new file is plain only when FIELDAPP_UNENCRYPTED asks for it. No pragmas, no schema."""
+    header = dbkey.file_header(path)
+    key = None
+    if header == dbkey.PLAIN_HEADER:
+        dbkey.plain_opened(path)
+    elif header is not None or not dbkey.unencrypted_requested():
+        key = dbkey.key_for(path)
+    target = f"file:{path}?mode=ro" if readonly else str(path)
+    conn = sqlite3.connect(target, uri=readonly, isolation_level=None, check_same_thread=True)
+    try:
+        if key is not None:
+            conn.execute(key.pragma())
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise DatabaseError(
+            f"无法打开数据库 {path.name}：不是 fieldapp 数据库，或密钥不对（not a database, or the wrong key）"
+        ) from None
+    return conn
+
+
 def connect(path: Path | str, *, create: bool = True) -> sqlite3.Connection:
     """Open `path`, creating and seeding it when new, migrating it when older, refusing it when newer."""
     try:
@@ -213,7 +236,10 @@ def connect(path: Path | str, *, create: bool = True) -> sqlite3.Connection:
     if not create and not path.exists():
         raise DatabaseError(f"数据库文件不存在：{path}（database file not found）")
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    try:
+        conn = open_raw(path)
+    except dbkey.DbKeyError as e:
+        raise DatabaseError(str(e)) from e
     conn.row_factory = sqlite3.Row
     try:
         _pragmas(conn)

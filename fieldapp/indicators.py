@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import calendar
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
+
+from fieldapp.sqlite import sqlite3
 
 DISTRICT_CODE = "321202"
 INDICATORS = (

@@ -4,10 +4,10 @@ district's, so that no reload of the installed seed/ files overwrites them."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from fieldapp import indicators as ind
+from fieldapp.sqlite import sqlite3
 
 SETTABLE = {
     "home_service_coverage": ("%", "binding"),

@@ -58,14 +58,26 @@ def scaled(ci_size: int) -> int:
 settings.register_profile("fieldapp", max_examples=scaled(100))
 settings.load_profile("fieldapp")
 
+# Plain databases unless a test asks for encryption (tests/test_encryption*.py): no key file and no
+# Argon2id per database is the fastest; set here too, not only per test, because module-scoped
+# fixtures open databases before the per-test fixture below runs.
+os.environ["FIELDAPP_UNENCRYPTED"] = "1"
+os.environ["FIELDAPP_KDF"] = "interactive"
+os.environ.pop("FIELDAPP_PASSPHRASE", None)
+
 STREET = "321202001"
 COMMUNITY = "321202001901"
 
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test touches the real per-user data dir."""
+    """No test touches the real per-user data dir. Databases are plain (the fastest: no key file,
+    no Argon2id) unless a test asks for encryption (`encrypted` below, tests/test_encryption*.py);
+    Argon2id takes its interactive limits."""
     monkeypatch.setenv("FIELDAPP_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FIELDAPP_UNENCRYPTED", "1")
+    monkeypatch.setenv("FIELDAPP_KDF", "interactive")
+    monkeypatch.delenv("FIELDAPP_PASSPHRASE", raising=False)
     monkeypatch.delenv("FIELDAPP_DB", raising=False)
     monkeypatch.delenv("FIELDAPP_LANG", raising=False)
 

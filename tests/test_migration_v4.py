@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import shutil
-import sqlite3
 import stat
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from fieldapp import backup, db
+from fieldapp.sqlite import sqlite3
 
 DATA = Path(__file__).resolve().parent / "data" / "v3"
 CHILDREN = {"home_visit": "elder", "assessment": "elder", "retrofit": "elder"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -13,6 +12,7 @@ import pytest
 
 from fieldapp import crypto, models
 from fieldapp.models import RecordInvalid
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import NotFound, StaleEdit, Store, StoreError
 
 from .conftest import COMMUNITY, STREET, elder_data, make_id, visit_data

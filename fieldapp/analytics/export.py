@@ -14,7 +14,6 @@ import csv
 import hashlib
 import hmac
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldapp import crypto
+from fieldapp.sqlite import sqlite3
 
 # kind → (columns with their DuckDB types) — what is written, nothing else
 SCHEMA: dict[str, list[tuple[str, str]]] = {

@@ -3,13 +3,13 @@ why, and the indicators' SQL (fieldapp.analytics.sql, built from fieldapp.indica
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from pathlib import Path
 
 from fieldapp import indicators as ind
 from fieldapp.analytics import sql
 from fieldapp.analytics.export import BY_YEAR, REMOVED, SCHEMA
+from fieldapp.sqlite import sqlite3
 
 PORTABLE = """## The same files and SQL elsewhere (Spark SQL, Trino)
 

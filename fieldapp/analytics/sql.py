@@ -11,12 +11,12 @@ name the Parquet folders (`views()` is the DuckDB part, the only engine-specific
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from pathlib import Path
 
 from fieldapp import indicators as ind
 from fieldapp.analytics.export import BY_YEAR, SCHEMA
+from fieldapp.sqlite import sqlite3
 
 DISTRICT = "district"  # the district row's area_code in the queries' output
 

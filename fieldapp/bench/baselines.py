@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from fieldapp.sqlite import sqlite3
 
 from .measure import arg
 

@@ -4,6 +4,7 @@ start-up, each the median of several runs on the data set, and `run`, which meas
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from . import baselines, dataset
+from . import baselines, dataset, encryption
 from .measure import Goal, Row, arg, pct, py, row, timed
 
 # ------------------------------------------------------------------ children (fresh interpreters)
 
-_FIELDAPP_CHILD = """
+FIELDAPP_CHILD = """
 import asyncio, sys
 from pathlib import Path
 from fieldapp.tui.app import FieldApp
@@ -228,6 +229,11 @@ def _ms_row(figure: str, ms: list[float], goal_ms: float, note: str) -> Row:
 
 
 def search_row(district: Path) -> Row:
+    ms = search_ms(district)
+    return _ms_row("elder search, district, 100 queries (ms)", ms, 50, "")
+
+
+def search_ms(district: Path) -> list[float]:
     from fieldapp.store import Store
 
     with Store.open(district) as s:
@@ -239,17 +245,29 @@ def search_row(district: Path) -> Row:
             t0 = time.perf_counter()
             s.search_elders(q, limit=100)
             ms.append((time.perf_counter() - t0) * 1000)
-    return _ms_row("elder search, district, 100 queries (ms)", ms, 50, "")
+    return ms
 
 
 def save_row(work: Path, quick: bool) -> Row:
     from fieldapp.demo import generate_community
-    from fieldapp.store import Store
 
     elders = 2000 if quick else 20000
     path = work / "big-device.db"
-    today = date.today().isoformat()
     generate_community(path, seed=3, today=date.today(), elders=elders)
+    ms, n_visits = save_ms(path)
+    return _ms_row(
+        f"save one home visit ({elders} elders, {n_visits} visits) (ms)",
+        ms,
+        20,
+        f", {len(ms)} saves",
+    )
+
+
+def save_ms(path: Path) -> tuple[list[float], int]:
+    """Milliseconds per saved home visit (200 elders), and the visits there were before."""
+    from fieldapp.store import Store
+
+    today = date.today().isoformat()
     with Store.open(path) as s:
         n_visits = s.count("home_visit")
         ids = [
@@ -274,17 +292,12 @@ def save_row(work: Path, quick: bool) -> Row:
             t0 = time.perf_counter()
             s.create("home_visit", {"elder_id": eid, **visit})
             ms.append((time.perf_counter() - t0) * 1000)
-    return _ms_row(
-        f"save one home visit ({elders} elders, {n_visits} visits) (ms)",
-        ms,
-        20,
-        f", {len(ms)} saves",
-    )
+    return ms, n_visits
 
 
 def startup_rows(device: Path, district: Path | None, runs: int) -> list[Row]:
     """Each app's start to its first screen with data, against a bare Textual app, alternately."""
-    cases = [("device demo database", _FIELDAPP_CHILD, device)]
+    cases = [("device demo database", FIELDAPP_CHILD, device)]
     if district is not None:
         cases.append(("district database", _DISTRICT_CHILD, district))
     out = []
@@ -315,6 +328,9 @@ def run(work: Path, *, quick: bool, scale: float | None, echo: Callable[[str], N
     """Every figure, on a data set made under `work` (scale 1.0, or 0.03 with `quick`)."""
     runs = 3
     scale = scale if scale is not None else (0.03 if quick else 1.0)
+    os.environ["FIELDAPP_UNENCRYPTED"] = (
+        "1"  # the plain figures; encryption's are side by side below
+    )
     today = date.today()
 
     def step(msg: str) -> None:
@@ -351,4 +367,7 @@ def run(work: Path, *, quick: bool, scale: float | None, echo: Callable[[str], N
     step("TUI start to first screen with data")
     device = sorted(data.devices.glob("*.db"))[0]
     rows += startup_rows(device, district, 3 if quick else 5)
+    step("encrypted vs plain (issue 18)")
+    rates = [m.versions / m.seconds for m in merges]
+    rows += encryption.rows(work, data, rates, quick, step)
     return rows

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -12,6 +11,8 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+from fieldapp.sqlite import sqlite3
 
 
 @dataclass

@@ -9,11 +9,11 @@ DDL lives here, not in schema.sql, and `application_id` tells the two apart.
 from __future__ import annotations
 
 import csv
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from fieldapp import paths
+from fieldapp.sqlite import sqlite3
 
 APPLICATION_ID = 0x46434954  # "FCIT"
 CITY_SCHEMA_VERSION = 1

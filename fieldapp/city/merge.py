@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sqlite3
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -21,6 +20,7 @@ from fieldapp import crypto
 from fieldapp.city.publish import FORMAT, FORMAT_VERSION, MEMBER, ROW_FIELDS
 from fieldapp.district_keys import DistrictPublic
 from fieldapp.indicators import INDICATORS
+from fieldapp.sqlite import sqlite3
 
 MAX_MANIFEST = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from fieldapp import __version__
 from fieldapp import indicators as ind
 from fieldapp.crypto import KeyError_, b64
 from fieldapp.report import figures as fig
+from fieldapp.sqlite import sqlite3
 
 FORMAT = "fieldapp-indicators"
 FORMAT_VERSION = 1

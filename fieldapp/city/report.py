@@ -5,11 +5,11 @@ an average of the districts' percentages); which districts have not reported.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from fieldapp.indicators import INDICATORS, LABELS, RATE_INDICATORS, UNITS
+from fieldapp.sqlite import sqlite3
 
 PER_MONTH = ("meal_monthly_capacity", "meal_monthly_servings")
 

@@ -16,6 +16,7 @@ from fieldapp.cli import (
     report,
     review,
     roster,
+    secure,
     targets,
     worker,
 )
@@ -40,6 +41,7 @@ for _command in (
     city.city,
 ):
     main.add_command(_command)
+secure.register(main, district.district)  # passphrase, encrypt, district recover(-device)
 
 district.district.add_command(review.transfer)  # fieldapp district transfer
 district.district.add_command(city.publish)  # the indicator bundle for the city

@@ -4,13 +4,13 @@ and `fieldapp district publish` (the district's bundle for the city)."""
 from __future__ import annotations
 
 import os
-import sqlite3
 from datetime import date
 from pathlib import Path
 
 import click
 
 from fieldapp.cli.common import CONTEXT, DISTRICT_DB_HELP, db_option
+from fieldapp.sqlite import sqlite3
 
 CITY_DB_HELP = "市级数据库 (city database)."
 YEAR = click.IntRange(2000, 2100)

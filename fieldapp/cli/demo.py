@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from fieldapp import paths
+from fieldapp.cli import secure
 from fieldapp.cli.common import CONTEXT, db_option, print_counts
 
 
@@ -82,6 +83,7 @@ def demo(
     if day > date.today():
         raise click.BadParameter("不能晚于今天 (must not be after today)", param_hint="--today")
     started = time.perf_counter()
+    secure.demo_passphrase()  # a fixed, printed passphrase unless FIELDAPP_PASSPHRASE is set
     if district_dir is not None:
         if db_path or community or elders:
             raise click.UsageError(

@@ -43,14 +43,16 @@ SUMMARY_FIELDS = ("new", "updated", "unchanged", "conflicts", "rejected")
 )
 def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None) -> None:
     """校验同步包，不改动任何数据库 (check bundles without changing any database; exit 1 if any is bad)."""
-    import sqlite3
-
+    from fieldapp import db, dbkey
     from fieldapp.sync.bundle import verify as do_verify
     from fieldapp.sync.merge import bundle_files
 
     enrolled = None
     if db_path is not None:
-        ro = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:  # read-only, with the key when the district database is encrypted
+            ro = db.open_raw(db_path, readonly=True)
+        except (db.DatabaseError, dbkey.DbKeyError) as e:
+            raise click.ClickException(str(e)) from None
         enrolled = {
             r[0]: (r[1], r[2])
             for r in ro.execute("SELECT device_id, public_key, revoked_at FROM enrolled_devices")

@@ -5,13 +5,13 @@ Exit codes: 0 done, 1 refused (the reason in Chinese and English), 2 wrong usage
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import click
 
 from fieldapp.cli.common import CONTEXT, DISTRICT_DB_HELP, db_option, open_store
+from fieldapp.sqlite import sqlite3
 
 _SHOWN = ("name", "gender", "birth_date", "id_number", "phone", "community_code", "status")
 

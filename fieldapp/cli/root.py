@@ -40,6 +40,9 @@ def main(ctx: click.Context, db_path: Path | None, demo: bool, lang: str) -> Non
         return
     path = db_file(db_path)
     if demo:
+        from fieldapp.cli.secure import demo_passphrase
+
+        demo_passphrase()  # a fixed, printed passphrase unless FIELDAPP_PASSPHRASE is set
         path = paths.demo_db() if db_path is None else path
         if not path.exists():
             from fieldapp.demo import generate_community

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 from fieldapp import reference
 from fieldapp.kinds import mask_id_number
+from fieldapp.sqlite import sqlite3
 
 Cell = str | int | float | date | None
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 from dataclasses import asdict
 from datetime import date
 from typing import Any
 
 from fieldapp.indicators import Period
 from fieldapp.report.figures import Figure, Report, build, trend
+from fieldapp.sqlite import sqlite3
 
 
 def data_state(conn: sqlite3.Connection) -> str:

@@ -8,7 +8,6 @@ communities); meals and volunteer events, which belong to one point or community
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TypedDict
@@ -16,6 +15,7 @@ from typing import TypedDict
 from fieldapp import indicators as ind
 from fieldapp.indicators import DISTRICT_CODE, Period, Target
 from fieldapp.report.operations import BundleGrid, DeviceLine, bundle_grid, devices, ranking
+from fieldapp.sqlite import sqlite3
 
 STATUS = {
     "met": ("达标", "met"),

@@ -5,9 +5,10 @@ revocation), the app version each laptop last sent, and the street ranking."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import date
 from typing import TypedDict
+
+from fieldapp.sqlite import sqlite3
 
 CELL_WORDS = {
     "received": ("已收到", "received"),

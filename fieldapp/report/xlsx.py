@@ -5,7 +5,6 @@ and the months before the meal data start left blank. One function per sheet or 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,6 +14,7 @@ from fieldapp import indicators as ind
 from fieldapp.indicators import DISTRICT_CODE
 from fieldapp.report.figures import STATUS, Figure, Report, TrendRow, trend
 from fieldapp.report.operations import CELL_WORDS
+from fieldapp.sqlite import sqlite3
 
 if TYPE_CHECKING:
     from xlsxwriter.format import Format

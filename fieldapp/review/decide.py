@@ -6,7 +6,6 @@ travels to the devices; undo is one more decision (`undo.py`)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from fieldapp import kinds
 from fieldapp.kinds import now_iso
 from fieldapp.review.queues import ReviewError, person_group
+from fieldapp.sqlite import sqlite3
 from fieldapp.store.district import district_version
 from fieldapp.store.errors import StoreError
 

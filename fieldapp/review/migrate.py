@@ -4,12 +4,12 @@ schema 4 (SPEC §4 v2), so that they travel to devices and survive re-merges lik
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from fieldapp import kinds
 from fieldapp.review.decide import as_schema2, resettle, stored, transaction, write
 from fieldapp.review.queues import ReviewError
 from fieldapp.review.transfer import rescan
+from fieldapp.sqlite import sqlite3
 
 
 def _heads(conn: sqlite3.Connection, record_id: str) -> set[str]:

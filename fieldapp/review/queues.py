@@ -7,11 +7,11 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from fieldapp.models import mask_id_number
+from fieldapp.sqlite import sqlite3
 
 
 class ReviewError(ValueError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 
 from fieldapp import kinds
 from fieldapp.kinds import now_iso
@@ -19,6 +18,7 @@ from fieldapp.review.decide import (
     write,
 )
 from fieldapp.review.queues import ReviewError
+from fieldapp.sqlite import sqlite3
 
 _CODE = re.compile(r"\d{12}")
 

@@ -5,13 +5,13 @@ stays, so the history shows both. Versions are append-only: nothing is taken bac
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from fieldapp.kinds import now_iso
 from fieldapp.review.decide import as_schema2, current_version, resettle, stored, transaction, write
 from fieldapp.review.queues import ReviewError
 from fieldapp.review.transfer import offer_transfer
+from fieldapp.sqlite import sqlite3
 
 
 def parse_ref(ref: str) -> tuple[str, int]:

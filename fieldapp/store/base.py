@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Self
 
 from fieldapp import db, hlc, ids
+from fieldapp.sqlite import sqlite3
 from fieldapp.store.errors import StoreError
 
 

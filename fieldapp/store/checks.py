@@ -7,10 +7,10 @@ can only be asked where the other record and the local date are at hand: here, b
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from typing import Any
 
+from fieldapp.sqlite import sqlite3
 from fieldapp.store.errors import StoreError
 
 # the kinds whose community is another record's: (the field naming it, its table)

@@ -8,12 +8,12 @@ version row; settling the record (who wins) is the merge engine's job (`settle_r
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from fieldapp import hlc, ids, kinds
+from fieldapp.sqlite import sqlite3
 from fieldapp.store.errors import StoreError
 from fieldapp.store.rows import lazy_models
 

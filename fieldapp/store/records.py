@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from fieldapp import kinds, reference
 from fieldapp.kinds import mask_id_number
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import checks
 from fieldapp.store.base import StoreBase
 from fieldapp.store.errors import NotFound, StaleEdit, StoreError

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import TYPE_CHECKING, Any
+
+from fieldapp.sqlite import sqlite3
 
 if (
     TYPE_CHECKING

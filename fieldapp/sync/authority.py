@@ -9,12 +9,12 @@ what broke it, so a stolen or copied laptop cannot write outside its community u
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from fieldapp import models
 from fieldapp.kinds import now_iso
+from fieldapp.sqlite import sqlite3
 from fieldapp.sync.bundle_check import revoked
 from fieldapp.sync.bundle_format import BundleError, Manifest, file_sha256
 

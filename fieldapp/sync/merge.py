@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from fieldapp import hlc, models
 from fieldapp.kinds import now_iso
+from fieldapp.sqlite import sqlite3
 from fieldapp.sync import authority
 from fieldapp.sync.bundle_check import (
     Enrolment,

@@ -7,13 +7,13 @@ it is a recomputation from the set of versions, the result never depends on the 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fieldapp import lineage, models
 from fieldapp.kinds import now_iso
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import write_current, write_current_many
 from fieldapp.sync.bundle_format import BundleError
 from fieldapp.text import clean

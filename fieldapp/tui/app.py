@@ -16,6 +16,7 @@ from fieldapp.i18n import t
 from fieldapp.kinds import KINDS
 from fieldapp.store import Store
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.screens.unlock import AutoLock, ensure_unlocked
 
 if TYPE_CHECKING:  # forms import the models: loaded when the first form opens
     from fieldapp.tui.forms import FormResult
@@ -58,7 +59,7 @@ def _screen_factory(name: str) -> Screen[Any]:
     return RecordListScreen(name)
 
 
-class FieldApp(Translated, App[None]):
+class FieldApp(AutoLock, Translated, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "fieldapp"
     BINDINGS = [
@@ -84,6 +85,7 @@ class FieldApp(Translated, App[None]):
         self.title = t("app_title")
 
     def on_mount(self) -> None:
+        self.start_auto_lock(self.db_path)  # data at rest (issue 18): unlock screen after idle
         if self.store.device() is None:
             from fieldapp.tui.screens.first_run import FirstRunScreen
 
@@ -255,4 +257,5 @@ class FieldApp(Translated, App[None]):
 
 
 def run(db_path: Path, *, lang: str | None = None) -> None:
-    FieldApp(db_path, lang=lang).run()
+    if ensure_unlocked(db_path):  # data at rest (issue 18): the unlock screen comes first
+        FieldApp(db_path, lang=lang).run()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -30,6 +29,7 @@ from textual.widgets import (
 
 from fieldapp import i18n, report
 from fieldapp.i18n import t
+from fieldapp.sqlite import sqlite3
 from fieldapp.tui.keys import Translated
 
 SUB_COLUMNS = (

@@ -1,0 +1,198 @@
+"""Data at rest on encrypted files: noise on disk (database, WAL, backups), every feature working,
+and each bad key situation refused with its reason and nothing changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from fieldapp import backup, db, dbkey
+from fieldapp.demo import generate_community
+from fieldapp.report import figures
+from fieldapp.store import Store
+from fieldapp.sync.export import export
+from fieldapp.sync.merge import merge_bundle
+
+from .conftest import COMMUNITY, STREET, elder_data, make_id
+from .sync.helpers import current_tables
+
+PASS = "correct horse battery staple"
+NAME = "欧阳秀英"
+ID_NUMBER = make_id(date(1941, 5, 17), male=False, seq=77)
+TODAY = date(2026, 6, 30)
+
+
+@pytest.fixture
+def encrypted(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Encryption on (the default outside tests), the passphrase from the environment."""
+    monkeypatch.delenv("FIELDAPP_UNENCRYPTED")
+    monkeypatch.setenv("FIELDAPP_PASSPHRASE", PASS)
+    yield
+    dbkey.forget()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _save_elder(path: Path) -> Store:
+    s = Store.open(path)
+    s.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
+    s.create("elder", elder_data(name=NAME, id_number=ID_NUMBER))
+    return s
+
+
+@pytest.mark.usefixtures("encrypted")
+def test_the_file_is_noise_its_key_file_private(tmp_path: Path) -> None:
+    path = tmp_path / "device.db"
+    _save_elder(path).close()
+    assert path.read_bytes()[:16] != b"SQLite format 3\x00"
+    kf = dbkey.key_path(path)
+    assert kf.stat().st_mode & 0o777 == 0o600
+    # the key file's database id is the file's salt: its first 16 bytes
+    assert json.loads(kf.read_text())["db_id"] == path.read_bytes()[:16].hex()
+
+
+@pytest.mark.parametrize("encrypt", [True, False])
+def test_grep_of_database_wal_and_backup_finds_no_name_and_no_id_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encrypt: bool
+) -> None:
+    """The plain run proves the grep can fail: there the name and the ID number are found."""
+    if encrypt:
+        monkeypatch.delenv("FIELDAPP_UNENCRYPTED")
+        monkeypatch.setenv("FIELDAPP_PASSPHRASE", PASS)
+    path = tmp_path / "device.db"
+    s = _save_elder(path)  # kept open: the latest pages are still in the WAL
+    copy = backup.snapshot(s.conn, "test")
+    wal = path.with_name(path.name + "-wal")
+    assert wal.stat().st_size > 0
+    blobs = [path.read_bytes(), wal.read_bytes(), copy.read_bytes()]
+    s.close()
+    found = [
+        (NAME.encode() in b, ID_NUMBER.encode() in b, ID_NUMBER.encode("utf-16-le") in b)
+        for b in blobs
+    ]
+    if encrypt:
+        assert found == [(False, False, False)] * 3
+    else:
+        assert any(f[0] for f in found) and any(f[1] for f in found)
+    dbkey.forget()
+
+
+@pytest.mark.usefixtures("encrypted")
+def test_store_reads_back_after_a_new_unlock_and_the_backup_opens_with_its_key_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "device.db"
+    s = _save_elder(path)
+    copy = backup.snapshot(s.conn, "test")
+    s.close()
+    assert dbkey.key_path(copy).stat().st_mode & 0o777 == 0o600
+    dbkey.forget()
+    for p in (path, copy):
+        with Store.open(p, create=False) as again:
+            rows = again.conn.execute("SELECT name, id_number FROM elder").fetchall()
+            assert [tuple(r) for r in rows] == [(NAME, ID_NUMBER)]
+
+
+@pytest.mark.usefixtures("encrypted")
+def test_export_merge_round_trip_and_report_on_encrypted_files(tmp_path: Path) -> None:
+    device_path = tmp_path / "device.db"
+    generate_community(device_path, seed=5, today=TODAY, elders=20)
+    assert device_path.read_bytes()[:16] != b"SQLite format 3\x00"
+    dbkey.forget()  # everything below unwraps again from the key files
+    device = Store.open(device_path, create=False)
+    result = export(device, tmp_path / "usb", period="2026-06", allow_v1=True)
+    dist = Store.open(tmp_path / "district.db")
+    dist.setup_district()
+    merged = merge_bundle(dist.conn, result.path, allow_v1=True)
+    assert merged.status == "merged", merged.reason
+    assert current_tables(dist.conn) == current_tables(device.conn)
+    on_device = figures.build(device.conn, 2026, today=TODAY)
+    at_district = figures.build(dist.conn, 2026, today=TODAY)
+    assert [f.value for f in at_district.figures] == [f.value for f in on_device.figures]
+    assert (tmp_path / "district.db").read_bytes()[:16] != b"SQLite format 3\x00"
+    device.close()
+    dist.close()
+
+
+# ------------------------------------------------------------------ bad input: refused, unchanged
+
+
+def _encrypted_db(tmp_path: Path, name: str = "device.db") -> Path:
+    path = tmp_path / name
+    _save_elder(path).close()
+    dbkey.forget()
+    return path
+
+
+@pytest.mark.usefixtures("encrypted")
+def test_wrong_passphrase_is_refused_and_nothing_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _encrypted_db(tmp_path)
+    before = (_sha(path), _sha(dbkey.key_path(path)))
+    monkeypatch.setenv("FIELDAPP_PASSPHRASE", "not the passphrase")
+    with pytest.raises(db.DatabaseError, match="口令不对，无法解锁数据库"):
+        Store.open(path, create=False)
+    assert (_sha(path), _sha(dbkey.key_path(path))) == before
+
+
+@pytest.mark.usefixtures("encrypted")
+@pytest.mark.parametrize(
+    "damage",
+    ["{not json", '{"format": "fieldapp-database-key"}', "[1, 2]"],
+)
+def test_damaged_key_file_is_refused(tmp_path: Path, damage: str) -> None:
+    path = _encrypted_db(tmp_path)
+    dbkey.key_path(path).write_text(damage)
+    before = _sha(path)
+    with pytest.raises(db.DatabaseError, match="密钥文件已损坏"):
+        Store.open(path, create=False)
+    assert _sha(path) == before
+
+
+@pytest.mark.usefixtures("encrypted")
+def test_key_file_of_another_database_is_refused(tmp_path: Path) -> None:
+    a = _encrypted_db(tmp_path, "a.db")
+    b = _encrypted_db(tmp_path, "b.db")
+    shutil.copy(dbkey.key_path(b), dbkey.key_path(a))
+    with pytest.raises(db.DatabaseError, match="密钥文件 a.db.key.json 不属于数据库 a.db"):
+        Store.open(a, create=False)
+
+
+@pytest.mark.usefixtures("encrypted")
+def test_encrypted_database_without_its_key_file_is_refused(tmp_path: Path) -> None:
+    path = _encrypted_db(tmp_path)
+    dbkey.key_path(path).unlink()
+    before = _sha(path)
+    with pytest.raises(
+        db.DatabaseError, match="若是加密数据库，旁边缺少密钥文件 device.db.key.json"
+    ):
+        Store.open(path, create=False)
+    assert _sha(path) == before
+    assert not dbkey.key_path(path).exists()
+
+
+@pytest.mark.usefixtures("encrypted")
+def test_without_a_passphrase_source_the_open_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _encrypted_db(tmp_path)
+    monkeypatch.delenv("FIELDAPP_PASSPHRASE")
+    dbkey.set_asker(None)
+    with pytest.raises(db.DatabaseError, match="请设置 FIELDAPP_PASSPHRASE"):
+        Store.open(path, create=False)
+
+
+def test_unencrypted_only_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "plain.db"
+    Store.open(path).close()  # the suite runs with FIELDAPP_UNENCRYPTED=1
+    assert path.read_bytes()[:16] == b"SQLite format 3\x00"
+    assert not dbkey.key_path(path).exists()
