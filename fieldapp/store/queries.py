@@ -85,9 +85,15 @@ class QueriesMixin(StoreBase):
         return self.due_page(today, limit=limit, community_code=community_code)[0]
 
     def due_page(
-        self, today: date | None = None, *, limit: int = 200, community_code: str | None = None
+        self,
+        today: date | None = None,
+        *,
+        limit: int = 200,
+        community_code: str | None = None,
+        offset: int = 0,
     ) -> tuple[list[DueItem], int]:
-        """The first `limit` of the due list, and how many are due in all (one query)."""
+        """`limit` items of the due list from `offset` (a screen's page), and how many are due
+        in all (one query)."""
         today = today or kinds.today()
         rules = reference.load().rules
         freq = rules["visit_frequency_days"]
@@ -127,7 +133,7 @@ class QueriesMixin(StoreBase):
         FROM due d JOIN base b ON b.id = d.id
         WHERE d.due_date <= :t
         ORDER BY CASE b.visit_risk WHEN 'high' THEN 0 WHEN 'priority' THEN 1 ELSE 2 END, d.due_date, b.name, d.reason
-        LIMIT :limit
+        LIMIT :limit OFFSET :offset
         """
         named: dict[str, Any] = {
             "t": t,
@@ -135,6 +141,7 @@ class QueriesMixin(StoreBase):
             "fp": freq["priority"],
             "fg": freq["general"],
             "limit": limit,
+            "offset": max(0, int(offset)),
         }
         named |= {f"m{i}": m for i, m in enumerate(modes)}
         if community_code:
