@@ -114,13 +114,7 @@ def changes(history: Sequence[VersionRow]) -> list[Change]:
             action = "deleted" if v.deleted else "created"
             fields: tuple[FieldChange, ...] = ()
         else:
-            action = (
-                "deleted"
-                if v.deleted
-                else "restored"
-                if previous.deleted
-                else "edited"
-            )
+            action = "deleted" if v.deleted else "restored" if previous.deleted else "edited"
             keys = [k for k in v.payload if k not in previous.payload] + list(previous.payload)
             fields = tuple(
                 FieldChange(k, previous.payload.get(k), v.payload.get(k))
@@ -483,7 +477,9 @@ def _narrowed(kind: str, cols: set[str], f: ListFilter) -> tuple[list[str], list
     params: list[Any] = []
     if f.date_field is not None:
         if f.date_field not in cols:
-            raise StoreError(f"「{f.date_field}」不是{kind}的字段", f"{f.date_field!r} not in {kind}")
+            raise StoreError(
+                f"「{f.date_field}」不是{kind}的字段", f"{f.date_field!r} not in {kind}"
+            )
         for bound, op in ((f.date_from, ">="), (f.date_to, "<=")):
             if bound:
                 terms.append(f"{f.date_field} {op} ?")

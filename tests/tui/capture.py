@@ -20,7 +20,9 @@ SIZE = (80, 24)
 TODAY = "2026-11-30"  # the day every capture is taken on (FIELDAPP_TODAY)
 
 
-_TEXT = re.compile(r'<text [^>]*\bx="([\d.]+)"[^>]*clip-path="url\(#[\w-]+-line-(\d+)\)"[^>]*>([^<]*)</text>')
+_TEXT = re.compile(
+    r'<text [^>]*\bx="([\d.]+)"[^>]*clip-path="url\(#[\w-]+-line-(\d+)\)"[^>]*>([^<]*)</text>'
+)
 _CELL = 12.2  # rich's SVG: a cell is 0.61 × the 20-unit line height wide
 
 
