@@ -50,8 +50,9 @@ def db_file(db_path: Path | None) -> Path:
         return db_path
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root().obj if ctx is not None else None
-    if isinstance(root, dict) and isinstance(root.get("db_path"), Path):
-        return root["db_path"]
+    given = root.get("db_path") if isinstance(root, dict) else None
+    if isinstance(given, Path):
+        return given
     return paths.default_db()
 
 

@@ -102,7 +102,11 @@ class FieldApp(Translated, App[None]):
         dev = self.store.device()
         if dev is not None:
             # the label often ends with the worker's name already (城西示例社区01-李小梅)
-            self.sub_title = dev.label if dev.worker in dev.label else f"{dev.label} · {dev.worker}"
+            self.sub_title = (
+                dev.label
+                if dev.worker and dev.worker in dev.label
+                else f"{dev.label} · {dev.worker}"
+            )
             self.goto("dashboard")
 
     def on_unmount(self) -> None:
