@@ -5,6 +5,7 @@ Kept apart from the models package so that opening the app does not import pydan
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime
 
 KINDS: tuple[str, ...] = (
@@ -42,6 +43,14 @@ LABELS: dict[str, tuple[str, str]] = {
 
 
 def today() -> date:
+    """Today, or the day FIELDAPP_TODAY names (YYYY-MM-DD): demos, screen captures and tests pin
+    the calendar with it so every screen reads the same on every run."""
+    pinned = os.environ.get("FIELDAPP_TODAY")
+    if pinned:
+        try:
+            return date.fromisoformat(pinned)
+        except ValueError:
+            pass  # a mistyped pin is ignored, not fatal: the real calendar is always right
     return date.today()
 
 

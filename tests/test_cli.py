@@ -132,3 +132,43 @@ def test_db_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         main, ["init", "--street", STREET, "--community", COMMUNITY, "--worker", "周红"]
     )
     assert result.exit_code == 0 and db.exists()
+
+
+def test_the_group_options_reach_every_subcommand(tmp_path: Path) -> None:
+    """`fieldapp --db x.db device-key show` and `fieldapp --db x.db status` read x.db (issue 15.3)."""
+    db = tmp_path / "x.db"
+    made = CliRunner().invoke(
+        main,
+        ["init", "--db", str(db), "--street", STREET, "--community", COMMUNITY, "--worker", "周红"],
+    )
+    assert made.exit_code == 0, made.output
+    shown = CliRunner().invoke(main, ["--db", str(db), "device-key", "show"])
+    assert shown.exit_code == 0, shown.output
+    assert "区级公钥指纹 district key: 未安装" in shown.output
+    status = CliRunner().invoke(main, ["--db", str(db), "status"])
+    assert status.exit_code == 0 and "工作人员 周红" in status.output
+    missing = CliRunner().invoke(main, ["--db", str(tmp_path / "none.db"), "status"])
+    assert missing.exit_code != 0
+
+
+def test_demo_option_reaches_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fieldapp import paths
+
+    demo = tmp_path / "demo.db"
+    made = CliRunner().invoke(main, ["demo", "--db", str(demo), "--elders", "20"])
+    assert made.exit_code == 0, made.output
+    monkeypatch.setattr(paths, "demo_db", lambda: demo)
+    status = CliRunner().invoke(main, ["--demo", "status"])
+    assert status.exit_code == 0, status.output
+    assert "工作人员 方萍云" in status.output and "老年人档案" in status.output
+
+
+def test_no_district_key_names_device_key_install(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    CliRunner().invoke(
+        main,
+        ["init", "--db", str(db), "--street", STREET, "--community", COMMUNITY, "--worker", "周红"],
+    )
+    out = CliRunner().invoke(main, ["--db", str(db), "export", "--out", str(tmp_path)])
+    assert out.exit_code != 0
+    assert "fieldapp device-key install" in out.output and "init --district-key" not in out.output

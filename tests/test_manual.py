@@ -22,7 +22,7 @@ import pytest
 from fieldapp.demo import generate_community
 from fieldapp.tui.app import FieldApp
 
-from .tui.capture import captures, frozen_today
+from .tui.manual_capture import captures, frozen_today
 
 MANUAL = Path(__file__).resolve().parent.parent / "docs" / "使用手册.md"
 DAY = date(2026, 11, 30)

@@ -443,3 +443,90 @@ def test_district_version_writes_a_schema_2_version_of_the_district(tmp_path: Pa
         district_version(d.conn, "elder", rid, data, parent=parent, also_parents=[parent])
     assert e.value.problems[0].field == "also_parents"
     d.close()
+
+
+# ------------------------------------------------------------ undo and the readable history
+
+
+def test_restore_undoes_a_delete_with_a_new_version_and_keeps_the_tombstone(store: Store) -> None:
+    eid = _elder(store)
+    vid = store.create("home_visit", visit_data(eid)).record_id
+    store.delete("home_visit", vid)
+    assert store.count("home_visit") == 0
+    saved = store.restore("home_visit", vid)
+    assert store.count("home_visit") == 1
+    assert store.get("home_visit", vid).version_id == saved.version_id
+    assert [h.deleted for h in store.history(vid)] == [False, True, False]
+    with pytest.raises(StoreError, match="未被删除"):
+        store.restore("home_visit", vid)
+
+
+def test_revert_brings_back_a_chosen_version_as_a_new_one(store: Store) -> None:
+    from fieldapp.store.records import changes
+
+    eid = _elder(store, address="海陵区东进路1号")
+    first = store.history(eid)[0].version_id
+    cur = store.get("elder", eid)
+    store.update(
+        "elder",
+        eid,
+        cur.record.payload() | {"address": "海陵区东进路9号", "phone": "13812345678"},
+        base_version_id=cur.version_id,
+    )
+    store.revert("elder", eid, first)
+    got = store.get("elder", eid).record.payload()
+    assert got["address"] == "海陵区东进路1号" and got["phone"] is None
+    steps = changes(store.history(eid))
+    assert [c.action for c in steps] == ["created", "edited", "edited"]
+    assert {(f.field, f.old, f.new) for f in steps[1].fields} == {
+        ("address", "海陵区东进路1号", "海陵区东进路9号"),
+        ("phone", None, "13812345678"),
+    }
+    assert steps[2].fields[0].new == "海陵区东进路1号" and steps[2].local_time
+    with pytest.raises(NotFound):
+        store.revert("elder", eid, "no-such-version")
+
+
+def test_changes_name_delete_and_restore(store: Store) -> None:
+    from fieldapp.store.records import changes
+
+    eid = _elder(store)
+    store.delete("elder", eid)
+    store.restore("elder", eid)
+    assert [c.action for c in changes(store.history(eid))] == ["created", "deleted", "restored"]
+
+
+def test_list_filter_narrows_by_date_range_and_elder_or_worker(store: Store) -> None:
+    from fieldapp.store.records import ListFilter
+
+    a = _elder(store, name="王建国", seq=1)
+    b = _elder(store, name="李秀英", seq=2)
+    for eid, day, worker in ((a, 3, "周红"), (a, 10, "陈明"), (b, 20, "周红")):
+        store.create(
+            "home_visit",
+            visit_data(
+                eid,
+                visit_date=(TODAY.replace(day=1) - timedelta(days=40)).replace(day=day).isoformat(),
+                worker=worker,
+            ),
+        )
+    month = (TODAY.replace(day=1) - timedelta(days=40)).strftime("%Y-%m")
+    between = ListFilter("visit_date", f"{month}-05", f"{month}-25")
+    assert store.count("home_visit", narrow=between) == 2
+    by_worker = ListFilter(text="周红", text_fields=("worker",))
+    assert store.count("home_visit", narrow=by_worker) == 2
+    by_elder = ListFilter(text="李秀", text_fields=("worker",))
+    rows = store.page("home_visit", narrow=by_elder)
+    assert [r["elder_id"] for r in rows] == [b]
+    with pytest.raises(StoreError):
+        store.count("home_visit", narrow=ListFilter("nope", "2026-01-01"))
+
+
+def test_due_page_pages_through_the_whole_list(store: Store) -> None:
+    for i in range(5):
+        _elder(store, name=f"老人{i}", seq=i + 1)
+    first, total = store.due_page(TODAY, limit=3)
+    rest, total2 = store.due_page(TODAY, limit=3, offset=3)
+    assert total == total2 and total >= 5
+    assert len(first) == 3 and len(rest) == min(3, total - 3)
+    assert not {(d.elder_id, d.reason) for d in first} & {(d.elder_id, d.reason) for d in rest}

@@ -43,8 +43,17 @@ def db_option(
 
 
 def db_file(db_path: Path | None) -> Path:
-    """`--db` beats $FIELDAPP_DB beats the per-user data dir."""
-    return db_path or paths.default_db()
+    """The subcommand's `--db` beats the group's (`fieldapp --db x.db status`, or `--demo` for the
+    demo database) beats $FIELDAPP_DB beats the per-user data dir: one rule for every command,
+    read from the click context the group fills in."""
+    if db_path is not None:
+        return db_path
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().obj if ctx is not None else None
+    given = root.get("db_path") if isinstance(root, dict) else None
+    if isinstance(given, Path):
+        return given
+    return paths.default_db()
 
 
 def open_store(db_path: Path | None, *, create: bool = False) -> Store:

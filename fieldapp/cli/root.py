@@ -36,8 +36,6 @@ def main(ctx: click.Context, db_path: Path | None, demo: bool, lang: str) -> Non
     """
     ctx.ensure_object(dict)
     ctx.obj["lang"] = lang
-    if ctx.invoked_subcommand is not None:
-        return
     path = db_file(db_path)
     if demo:
         from fieldapp.cli.secure import demo_passphrase
@@ -49,6 +47,10 @@ def main(ctx: click.Context, db_path: Path | None, demo: bool, lang: str) -> Non
 
             click.echo(f"正在生成演示数据库 {path} … (making the demo database)", err=True)
             generate_community(path)
+    if demo or db_path is not None:
+        ctx.obj["db_path"] = path  # every subcommand's --db falls back to it (common.db_file)
+    if ctx.invoked_subcommand is not None:
+        return
     try:
         from fieldapp.tui.app import run
     except ModuleNotFoundError:

@@ -86,9 +86,15 @@ class QueriesMixin(StoreBase):
         return self.due_page(today, limit=limit, community_code=community_code)[0]
 
     def due_page(
-        self, today: date | None = None, *, limit: int = 200, community_code: str | None = None
+        self,
+        today: date | None = None,
+        *,
+        limit: int = 200,
+        community_code: str | None = None,
+        offset: int = 0,
     ) -> tuple[list[DueItem], int]:
-        """The first `limit` of the due list, and how many are due in all (one query)."""
+        """`limit` items of the due list from `offset` (a screen's page), and how many are due
+        in all (one query)."""
         today = today or kinds.today()
         a = reference.load().rules["assessment"]
         # the persons and the visit rule of fieldapp.indicators: the district's overdue count of a
@@ -118,9 +124,13 @@ class QueriesMixin(StoreBase):
         FROM due d JOIN base b ON b.id = d.id
         WHERE d.due_date <= :t
         ORDER BY CASE b.visit_risk WHEN 'high' THEN 0 WHEN 'priority' THEN 1 ELSE 2 END, d.due_date, b.name, d.reason
-        LIMIT :limit
+        LIMIT :limit OFFSET :offset
         """
-        named: dict[str, Any] = {"t": today.isoformat(), "limit": limit}
+        named: dict[str, Any] = {
+            "t": today.isoformat(),
+            "limit": limit,
+            "offset": max(0, int(offset)),
+        }
         if community_code:
             named["community"] = community_code
         rows = self.conn.execute(sql, named).fetchall()

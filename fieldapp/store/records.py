@@ -65,6 +65,68 @@ class VersionRow:
     saved_at: str | None = None
 
 
+@dataclass(frozen=True)
+class FieldChange:
+    """One field a version changed: its name, the value before and after."""
+
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class Change:
+    """One version as the elder page's history shows it: what it did, when (local time of the
+    save on this laptop when known, else its clock stamp) and which fields it changed."""
+
+    version_id: str
+    action: str  # created | edited | deleted | restored
+    when: str  # YYYY-MM-DD HH:MM, local
+    local_time: bool  # False: the time comes from the version's clock (a version from elsewhere)
+    device_id: str
+    fields: tuple[FieldChange, ...]
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """What a list screen narrows to: a date range on the kind's date column, and a text that
+    matches the elder's name or the worker (an empty filter narrows nothing)."""
+
+    date_field: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    text: str = ""
+    text_fields: tuple[str, ...] = ()
+
+
+def _when(v: VersionRow) -> tuple[str, bool]:
+    if v.saved_at:
+        return datetime.fromisoformat(v.saved_at).strftime("%Y-%m-%d %H:%M"), True
+    return datetime.fromtimestamp(int(v.hlc[:13]) / 1000).strftime("%Y-%m-%d %H:%M"), False
+
+
+def changes(history: Sequence[VersionRow]) -> list[Change]:
+    """Each version against the one before it, field by field (old → new), oldest first."""
+    out: list[Change] = []
+    previous: VersionRow | None = None
+    for v in history:
+        if previous is None:
+            action = "deleted" if v.deleted else "created"
+            fields: tuple[FieldChange, ...] = ()
+        else:
+            action = "deleted" if v.deleted else "restored" if previous.deleted else "edited"
+            keys = [k for k in v.payload if k not in previous.payload] + list(previous.payload)
+            fields = tuple(
+                FieldChange(k, previous.payload.get(k), v.payload.get(k))
+                for k in dict.fromkeys(keys)
+                if previous.payload.get(k) != v.payload.get(k)
+            )
+        when, local = _when(v)
+        out.append(Change(v.version_id, action, when, local, v.device_id, fields))
+        previous = v
+    return out
+
+
 class RecordsMixin(StoreBase):
     """Create, update and delete records (each a new version), and read the current tables a page at a time."""
 
@@ -148,6 +210,33 @@ class RecordsMixin(StoreBase):
             self._check_base(cur, base_version_id)
             record = self.get(kind, record_id).record
             return self._save(kind, record_id, cur["version_id"], record, deleted=True)
+
+    def restore(self, kind: str, record_id: str) -> Saved:
+        """Undo a delete: a new version carrying the tombstone's payload, not deleted (README:
+        nothing is ever lost; the tombstone stays in the history)."""
+        with self.transaction():
+            cur = self._current_meta(kind, record_id)
+            if not cur["deleted"]:
+                raise StoreError("该记录未被删除，无需恢复", "the record is not deleted")
+            record = self.get(kind, record_id).record
+            return self._save(kind, record_id, cur["version_id"], record, deleted=False)
+
+    def revert(self, kind: str, record_id: str, version_id: str) -> Saved:
+        """Undo edits: a new version whose fields are those of the chosen earlier version
+        (checked again by today's rules; the versions after it stay in the history)."""
+        row = self.conn.execute(
+            "SELECT payload, payload_schema, deleted FROM versions"
+            " WHERE version_id = ? AND record_id = ? AND kind = ?",
+            (version_id, record_id, kind),
+        ).fetchone()
+        if row is None:
+            raise NotFound("找不到该版本", f"no version {version_id} of {kind} {record_id}")
+        data = json.loads(row["payload"])
+        with self.transaction():
+            cur = self._current_meta(kind, record_id)
+            if cur["deleted"]:
+                self.restore(kind, record_id)
+            return self.update(kind, record_id, data)
 
     def _check_base(self, cur: sqlite3.Row, base_version_id: str | None) -> None:
         if base_version_id is not None and base_version_id != cur["version_id"]:
@@ -295,11 +384,13 @@ class RecordsMixin(StoreBase):
         limit: int = 100,
         offset: int = 0,
         include_deleted: bool = False,
+        narrow: ListFilter | None = None,
     ) -> list[dict[str, Any]]:
-        """A page of a current table (never the whole table): `where` is column = value, ANDed."""
+        """A page of a current table (never the whole table): `where` is column = value, ANDed;
+        `narrow` a list screen's date range and elder/worker text."""
         _check_kind(kind)
         limit = max(1, min(int(limit), 1000))
-        sql, params = self._where(kind, where, include_deleted)
+        sql, params = self._where(kind, where, include_deleted, narrow)
         order = ", ".join(_order_term(kind, c, self._columns(kind)) for c in order_by)
         rows = self.conn.execute(
             f"SELECT * FROM {kind}{sql} ORDER BY {order} LIMIT ? OFFSET ?",
@@ -308,10 +399,15 @@ class RecordsMixin(StoreBase):
         return [masked_row(kind, dict(r)) for r in rows]
 
     def count(
-        self, kind: str, *, where: dict[str, Any] | None = None, include_deleted: bool = False
+        self,
+        kind: str,
+        *,
+        where: dict[str, Any] | None = None,
+        include_deleted: bool = False,
+        narrow: ListFilter | None = None,
     ) -> int:
         _check_kind(kind)
-        sql, params = self._where(kind, where, include_deleted)
+        sql, params = self._where(kind, where, include_deleted, narrow)
         return int(self.conn.execute(f"SELECT count(*) FROM {kind}{sql}", params).fetchone()[0])
 
     def counts(self, *, include_deleted: bool = False) -> dict[str, int]:
@@ -324,7 +420,11 @@ class RecordsMixin(StoreBase):
         return {r[1] for r in self.conn.execute(f"PRAGMA table_info({kind})")}
 
     def _where(
-        self, kind: str, where: dict[str, Any] | None, include_deleted: bool
+        self,
+        kind: str,
+        where: dict[str, Any] | None,
+        include_deleted: bool,
+        narrow: ListFilter | None = None,
     ) -> tuple[str, list[Any]]:
         cols = self._columns(kind)
         terms, params = ([] if include_deleted else ["deleted = 0"]), []
@@ -333,6 +433,10 @@ class RecordsMixin(StoreBase):
                 raise StoreError(f"「{k}」不是{kind}的字段", f"{k!r} is not a column of {kind}")
             terms.append(f"{k} = ?")
             params.append(v)
+        if narrow is not None:
+            more, more_params = _narrowed(kind, cols, narrow)
+            terms += more
+            params += more_params
         return (" WHERE " + " AND ".join(terms) if terms else ""), params
 
     def history(self, record_id: str) -> list[VersionRow]:
@@ -364,6 +468,33 @@ class RecordsMixin(StoreBase):
 def _check_kind(kind: str) -> None:
     if kind not in kinds.LABELS:
         raise StoreError(f"未知的记录类型「{kind}」", f"unknown record kind {kind!r}")
+
+
+def _narrowed(kind: str, cols: set[str], f: ListFilter) -> tuple[list[str], list[Any]]:
+    """SQL terms of a ListFilter: the date column between the bounds (inclusive), and the text in
+    any of the text columns or in the name of the record's elder."""
+    terms: list[str] = []
+    params: list[Any] = []
+    if f.date_field is not None:
+        if f.date_field not in cols:
+            raise StoreError(
+                f"「{f.date_field}」不是{kind}的字段", f"{f.date_field!r} not in {kind}"
+            )
+        for bound, op in ((f.date_from, ">="), (f.date_to, "<=")):
+            if bound:
+                terms.append(f"{f.date_field} {op} ?")
+                params.append(bound)
+    text = f.text.strip()
+    if text:
+        like = f"%{text}%"
+        ors = [f"{c} LIKE ?" for c in f.text_fields if c in cols]
+        params += [like] * len(ors)
+        if "elder_id" in cols:
+            ors.append("elder_id IN (SELECT id FROM elder WHERE name LIKE ?)")
+            params.append(like)
+        if ors:
+            terms.append("(" + " OR ".join(ors) + ")")
+    return terms, params
 
 
 def _order_term(kind: str, term: str, cols: set[str]) -> str:

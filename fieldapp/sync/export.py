@@ -60,8 +60,8 @@ def export(
         )
     elif not allow_v1:
         raise StoreError(
-            "本设备尚未安装区级公钥，不能导出加密同步包（fieldapp init --district-key 公钥文件）",
-            "no district public key on this device: install it first (fieldapp init --district-key FILE)",
+            "本设备尚未安装区级公钥，不能导出加密同步包（fieldapp device-key install 区级公钥文件）",
+            "no district public key on this device: install it first (fieldapp device-key install FILE)",
         )
     period = period or date.today().strftime("%Y-%m")
     conn = store.conn

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -11,7 +10,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from fieldapp import i18n
+from fieldapp import i18n, kinds
 from fieldapp.i18n import t
 from fieldapp.kinds import KINDS
 from fieldapp.store import Store
@@ -63,7 +62,8 @@ class FieldApp(AutoLock, Translated, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "fieldapp"
     BINDINGS = [
-        *[Binding(key, f"goto('{name}')", word) for key, name, word in SCREENS],
+        # shown in each screen's ScreenBar: the footer keeps its 80 columns for the screen's keys
+        *[Binding(key, f"goto('{name}')", word, show=False) for key, name, word in SCREENS],
         # F2–F9 reach the same screens while typing in a field (digits go into the field then)
         *[
             Binding(f"f{int(key) + 1}", f"goto('{name}')", word, show=False, priority=True)
@@ -86,6 +86,13 @@ class FieldApp(AutoLock, Translated, App[None]):
 
     def on_mount(self) -> None:
         self.start_auto_lock(self.db_path)  # data at rest (issue 18): unlock screen after idle
+        from fieldapp.tui.instances import InstanceLock
+
+        self.instance_lock = InstanceLock(self.db_path)
+        if not self.instance_lock.acquire():
+            self.notify(t("other_instance"), severity="warning", timeout=10)
+        self._data_version = self._read_data_version()
+        self.set_interval(2.0, self._watch_database)
         if self.store.device() is None:
             from fieldapp.tui.screens.first_run import FirstRunScreen
 
@@ -96,17 +103,57 @@ class FieldApp(AutoLock, Translated, App[None]):
     def _after_setup(self, ok: bool | None) -> None:
         dev = self.store.device()
         if dev is not None:
-            self.sub_title = f"{dev.label} · {dev.worker}"
+            # the label often ends with the worker's name already (城西示例社区01-李小梅)
+            self.sub_title = (
+                dev.label
+                if dev.worker and dev.worker in dev.label
+                else f"{dev.label} · {dev.worker}"
+            )
             self.goto("dashboard")
 
     def on_unmount(self) -> None:
+        self.instance_lock.release()
         self.store.close()
+
+    # ------------------------------------------------------------ another window on this file
+
+    def _read_data_version(self) -> int:
+        return int(self.store.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def _watch_database(self) -> None:
+        """SQLite bumps `data_version` when another connection commits: then the screen re-reads,
+        so a second window (or a CLI import) never leaves this one stale."""
+        version = self._read_data_version()
+        if version != self._data_version:
+            self._data_version = version
+            reload = getattr(self.screen, "reload", None)
+            if callable(reload) and not getattr(self.screen, "has_unsaved", lambda: False)():
+                reload()
 
     # ------------------------------------------------------------ navigation
 
     def goto(self, name: str) -> None:
         if self.store.device() is None:
             return
+        unsaved = getattr(self.screen, "has_unsaved", None)
+        if callable(unsaved) and unsaved() and self.screen is not self._installed(name):
+            from fieldapp.tui.screens.common import ConfirmDialog
+
+            def done(yes: bool | None) -> None:
+                if yes:
+                    discard = getattr(self.screen, "discard", None)
+                    if callable(discard):
+                        discard()
+                    self.goto(name)
+
+            self.push_screen(ConfirmDialog(t("discard_unsaved")), done)
+            return
+        self._go(name)
+
+    def _installed(self, name: str) -> Screen[Any] | None:
+        return self.get_screen(name) if self.is_screen_installed(name) else None
+
+    def _go(self, name: str) -> None:
         if not self.is_screen_installed(name):
             self.install_screen(_screen_factory(name), name)
         if len(self.screen_stack) > 1 and self.screen.is_modal:
@@ -130,7 +177,7 @@ class FieldApp(AutoLock, Translated, App[None]):
             self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # the worker's own commands only, in the UI language (not Textual's Keys/Maximize/Theme)
         for key, name, word in SCREENS:
             yield SystemCommand(f"{t(word)} ({key})", t(word), lambda name=name: self.goto(name))
         for kind in PALETTE_KINDS:
@@ -141,6 +188,7 @@ class FieldApp(AutoLock, Translated, App[None]):
             )
         yield SystemCommand(t("import_roster"), t("import_roster"), self.action_import_roster)
         yield SystemCommand(t("help") + " (F1)", t("keys"), self.action_help)
+        yield SystemCommand(t("quit") + " (Ctrl+Q)", t("quit"), self.action_quit)
 
     def action_import_roster(self) -> None:
         """The first day: a community's existing register (XLSX/CSV), checked, then imported."""
@@ -160,7 +208,7 @@ class FieldApp(AutoLock, Translated, App[None]):
     def defaults(self, kind: str) -> dict[str, Any]:
         """What a new record starts with: today, this worker, this community."""
         dev = self.store.device()
-        today = date.today().isoformat()
+        today = kinds.today().isoformat()
         worker = dev.worker if dev else None
         community = dev.community_code if dev else None
         table: dict[str, dict[str, Any]] = {
@@ -180,7 +228,7 @@ class FieldApp(AutoLock, Translated, App[None]):
                 "reason": "routine",
             },
             "retrofit": {
-                "project_year": date.today().year,
+                "project_year": kinds.today().year,
                 "status": "applied",
                 "apply_date": today,
                 "funding_type": "subsidized",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -21,8 +22,28 @@ from fieldapp.store import Saved, Store, StoreError
 from fieldapp.tui.fields import FieldRow, LinesField
 from fieldapp.tui.keys import Translated
 
-# fields the form leaves out: the form does not ask what the record computes itself
+# fields the form leaves out: what the record computes itself, what the store fills in (the
+# community, SPEC §3 v2) and the confirmations a dialog asks for; their values ride along unseen
 HIDDEN: dict[str, set[str]] = {"assessment": {"total"}}
+NEVER_SHOWN = {"community_code", "under_60_confirmed", "over_capacity_confirmed", "merged_into"}
+# a refusal the worker may overrule: the field the store names → the question asked
+CONFIRMABLE = {"under_60_confirmed": "under_60", "over_capacity_confirmed": "over_capacity"}
+_HHMM = re.compile(r"^(\d{1,2})[:：.]?(\d{2})$")
+
+
+def clock(text: str) -> str:
+    """`0900`, `9:00`, `9.00` and `09：00` are all 09:00 (what the model takes)."""
+    m = _HHMM.match(text.strip())
+    return f"{int(m.group(1)):02d}:{m.group(2)}" if m else text
+
+
+def from_id_number(value: str) -> dict[str, str]:
+    """Birth date and gender read from an 18-digit ID number (GB 11643), when it has them."""
+    v = value.strip().upper()
+    if len(v) != 18 or not v[:17].isdigit():
+        return {}
+    born = f"{v[6:10]}-{v[10:12]}-{v[12:14]}"
+    return {"birth_date": born, "gender": "male" if int(v[16]) % 2 else "female"}
 
 
 @dataclass
@@ -136,7 +157,7 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
             yield Label(f"{verb} · {i18n.kind_label(self.kind)}", id="form-title")
             with VerticalScroll(id="form-fields"):
                 for name in self.model.model_fields:
-                    if name in HIDDEN.get(self.kind, set()):
+                    if name in HIDDEN.get(self.kind, set()) or name in NEVER_SHOWN:
                         continue
                     row = FieldRow(self.model, name, self.context)
                     self.rows[name] = row
@@ -154,15 +175,22 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
         if "service_items" in self.rows and "service_items" not in self.initial:
             self.rows["service_items"].set_service_type(self.context.get("service_type"), [])
         self._refresh_preview()
+        self.opened = self.data()
         first = next((r.control for r in self.rows.values() if r.control.can_focus), None)
         if first is not None:
             first.focus()
 
     def data(self) -> dict[str, Any]:
         """What the worker has typed, as the model takes it (blanks are None, the model decides)."""
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {
+            k: v
+            for k, v in self.initial.items()
+            if k in NEVER_SHOWN and k in self.model.model_fields
+        }
         for name, row in self.rows.items():
             value = row.get_value()
+            if name in ("start_time", "end_time") and isinstance(value, str):
+                value = clock(value)
             default = self.model.model_fields[name].default
             if value in (None, "") and default not in (None, PydanticUndefined):
                 continue  # left blank: the model's default (status active, amounts 0 …)
@@ -179,6 +207,14 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
             value = None if event.select.is_blank() else str(event.value)
             self.context["service_type"] = value
             self.rows["service_items"].set_service_type(value, [])
+
+    @on(Input.Changed, "#ctl-id_number")
+    def _id_number(self, event: Input.Changed) -> None:
+        """Gender and birth date come from the ID number, when the worker has not typed them."""
+        for name, value in from_id_number(event.value).items():
+            row = self.rows.get(name)
+            if row is not None and row.get_value() in (None, ""):
+                row.set_value(value)
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -197,13 +233,23 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
         self.action_cancel()
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Esc on a form with typing in it asks first: a half-filled visit is work."""
+        if self.data() == self.opened:
+            self.dismiss(None)
+            return
+        from fieldapp.tui.screens.common import ConfirmDialog
 
-    def action_save(self) -> None:
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmDialog(t("discard_unsaved")), done)
+
+    def action_save(self, confirmed: frozenset[str] = frozenset()) -> None:
         for row in self.rows.values():
             row.clear_error()
         summary = self.query_one("#form-summary", Static)
-        data = self.data()
+        data = self.data() | dict.fromkeys(confirmed, True)
         try:
             if self.record_id is None:
                 saved = self.store.create(self.kind, data)
@@ -226,9 +272,26 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
                     first.control.focus()
             return
         except StoreError as e:
+            if e.field in CONFIRMABLE and e.field not in confirmed:
+                self._confirm(e.field, confirmed, e)
+                return
             text = e.en if i18n.lang() == "en" else e.zh
             if e.field and e.field in self.rows:
                 self.rows[e.field].show_error(text)
             summary.update(t("not_saved") + "\n" + text)
             return
         self.dismiss(FormResult(saved))
+
+    def _confirm(self, field: str, confirmed: frozenset[str], e: StoreError) -> None:
+        """The store refused what a worker may confirm (under 60, above capacity): ask, and save
+        again with the confirmation set."""
+        from fieldapp.tui.screens.common import ConfirmDialog
+
+        what = i18n.kind_label(self.kind)
+        question = t(CONFIRMABLE[field], what=what) + "\n" + (e.en if i18n.lang() == "en" else e.zh)
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.action_save(confirmed | {field})
+
+        self.app.push_screen(ConfirmDialog(question), done)

@@ -45,14 +45,111 @@ class AppScreen(Translated, Screen[None]):
 
 PAGE = 100
 
+SHORT = {
+    "dashboard": ("首页", "Home"),
+    "elders": ("老人", "Elders"),
+    "home_visit": ("上门", "Visits"),
+    "assessment": ("评估", "Assess"),
+    "retrofit": ("改造", "Retrofit"),
+    "meals": ("助餐", "Meals"),
+    "volunteer_event": ("活动", "Events"),
+    "volunteer": ("志愿者", "Vols"),
+    "sync": ("同步", "Sync"),
+}
+
+
+class ScreenBar(Static):
+    """Keys 1–9 and their screens on one line above the footer: at 80 columns the footer has room
+    for the screen's own keys only, and a key never shown is a key never learnt."""
+
+    DEFAULT_CSS = """
+    ScreenBar { height: 1; background: $panel; color: $text-muted; }
+    """
+
+    def on_mount(self) -> None:
+        from fieldapp.tui.app import SCREENS
+
+        zh = i18n.lang() == "zh"
+        self.update(
+            " ".join(f"[b]{k}[/b] {SHORT[n][0 if zh else 1]}" for k, n, _ in SCREENS)
+            + ("  [b]^P[/b] 命令" if zh else "  [b]^P[/b] cmds")
+        )
+
+
+class PromptDialog(Translated, ModalScreen[str | None]):
+    """Ask one line (a month, a day): Enter gives it, Esc gives None."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+    CSS_PATH = "common.tcss"
+
+    def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__()
+        self.question, self.value, self.placeholder = question, value, placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            yield Input(self.value, placeholder=self.placeholder, id="prompt")
+
+    @on(Input.Submitted, "#prompt")
+    def _given(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class StatusDialog(Translated, ModalScreen[tuple[str, str | None] | None]):
+    """标记迁出 / 标记已故: the day it took effect (today by default) and, for a move, the
+    community of the district moved to (from ref_community; may stay blank)."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("ctrl+s", "ok", "save")]
+    CSS_PATH = "common.tcss"
+
+    def __init__(
+        self, question: str, today: str, communities: list[tuple[str, str]] | None
+    ) -> None:
+        super().__init__()
+        self.question, self.today, self.communities = question, today, communities
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            yield Label(t("status_date"))
+            yield Input(self.today, id="status-date", placeholder="YYYY-MM-DD")
+            if self.communities is not None:
+                from textual.widgets import Select
+
+                yield Label(t("moved_to"))
+                yield Select(self.communities, id="moved-to", prompt=t("moved_to"))
+            with Horizontal():
+                yield Button(f"{t('save')} (Ctrl+S)", id="yes", variant="warning")
+                yield Button(f"{t('no')} (Esc)", id="no")
+
+    @on(Input.Submitted, "#status-date")
+    @on(Button.Pressed, "#yes")
+    def action_ok(self) -> None:
+        from textual.widgets import Select
+
+        day = self.query_one("#status-date", Input).value.strip()
+        moved_to: str | None = None
+        if self.communities is not None:
+            sel = self.query_one("#moved-to", Select)
+            moved_to = None if sel.is_blank() else str(sel.value)
+        self.dismiss((day, moved_to))
+
+    @on(Button.Pressed, "#no")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
 
 class PagedTable(AppScreen):
     """A screen whose DataTable shows one page (PAGE rows) of a query; ] and [ move between pages.
     The screen keeps `page_offset` and re-reads the page in `reload()`."""
 
     BINDINGS = [
-        Binding("right_square_bracket", "next_page", "next_page"),
-        Binding("left_square_bracket", "prev_page", "prev_page"),
+        Binding("right_square_bracket", "next_page", "next_page", show=False),
+        Binding("left_square_bracket", "prev_page", "prev_page", show=False),
     ]
 
     page_offset = 0
@@ -61,7 +158,7 @@ class PagedTable(AppScreen):
         raise NotImplementedError
 
     def action_next_page(self) -> None:
-        if self.query_one(DataTable).row_count == PAGE:
+        if self.query_one(DataTable).row_count >= PAGE:
             self.page_offset += PAGE
             self.reload()
 
@@ -146,12 +243,12 @@ class ElderPicker(Translated, ModalScreen[tuple[str, str] | None]):
         self.query_one(Input).focus()
 
     def _load(self, query: str) -> None:
-        from datetime import date
+        from fieldapp.kinds import today
 
         table = self.query_one(DataTable)
         table.clear()
         rows = [r for r in self.store.search_elders(query, limit=200) if r["status"] == "active"]
-        elder_rows(table, rows, today_year=date.today().year)
+        elder_rows(table, rows, today_year=today().year)
 
     @on(Input.Changed, "#picker-search")
     def _search(self, event: Input.Changed) -> None:
@@ -196,7 +293,8 @@ class HelpScreen(Translated, ModalScreen[None]):
         for (_, description), shown in keys.items():
             table.add_row(" / ".join(shown), description)
         table.add_row(
-            "F2–F9", "= 1–8（输入时也可用）" if i18n.lang() == "zh" else "= 1–8 (also while typing)"
+            "F2–F10",
+            "= 1–9（输入时也可用）" if i18n.lang() == "zh" else "= 1–9 (also while typing)",
         )
         table.add_row("Ctrl+P", t("palette"))
         with VerticalScroll():

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from fieldapp import i18n, kinds
 from fieldapp.i18n import t
-from fieldapp.tui.screens.common import AppScreen
+from fieldapp.tui.screens.common import AppScreen, ScreenBar
 
 DUE_ROWS = 60  # the most overdue first; a DataTable measures every row it holds, so hold a screenful or two
 
@@ -30,29 +30,34 @@ class DashboardScreen(AppScreen):
         Binding("v", "log_visit", "home_visit"),
         Binding("a", "log_assessment", "assessment"),
         Binding("ctrl+r", "reload", "reload"),
+        Binding("right_square_bracket,pagedown", "due_next", "next_page", show=False),
+        Binding("left_square_bracket,pageup", "due_prev", "prev_page", show=False),
     ]
     CSS_PATH = "dashboard.tcss"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.loaded = False  # the figures and the due list are on screen (start-up benchmark)
+        self.due_offset = 0  # the due list a page at a time: [ and ] move through all of it
+        self.due_total = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(t("loading"), id="figures")
         yield Label(t("due_list"), id="due-title")
         yield DataTable(id="due", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield ScreenBar()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(
             t("name"),
-            t("id_number"),
             t("risk"),
             t("reason"),
-            t("last"),
-            t("due"),
             t("overdue_days"),
+            t("due"),
+            t("last"),
+            t("id_number"),
         )
 
     def on_screen_resume(self) -> None:
@@ -66,12 +71,15 @@ class DashboardScreen(AppScreen):
         today = kinds.today()
         fig = store.dashboard(today)
         m, y = fig["month"], fig["year"]
+        # one line a figure at 80 columns in either language: long labels end in …, never wrap
         table = Table(expand=True, box=None, padding=(0, 1), show_header=True)
-        table.add_column(f"{t('this_month')} {today:%Y-%m}", ratio=3)
-        table.add_column("", justify="right", ratio=1)
-        table.add_column(t("this_year"), ratio=3)
-        table.add_column("", justify="right", ratio=1)
-        table.add_column(f"{t('community_share')} {t('target')}", justify="right", ratio=2)
+        table.add_column(
+            f"{t('this_month')} {today:%Y-%m}", ratio=3, no_wrap=True, overflow="ellipsis"
+        )
+        table.add_column("", justify="right", ratio=1, no_wrap=True, overflow="ellipsis")
+        table.add_column(t("this_year"), ratio=3, no_wrap=True, overflow="ellipsis")
+        table.add_column("", justify="right", ratio=1, no_wrap=True, overflow="ellipsis")
+        table.add_column(t("target"), justify="right", ratio=2, no_wrap=True, overflow="ellipsis")
         statuses = fig["retrofit_status"]
         pipeline = " ".join(
             f"{i18n.code_label('retrofit_status', s)}{n}" for s, n in statuses.items()
@@ -113,21 +121,39 @@ class DashboardScreen(AppScreen):
         self.query_one("#figures", Static).update(table)
         due = self.query_one(DataTable)
         due.clear()
-        items, total = store.due_page(today, limit=DUE_ROWS)
+        items, total = store.due_page(today, limit=DUE_ROWS, offset=self.due_offset)
+        self.due_total = total
         for i, d in enumerate(items):
             due.add_row(
                 d.name,
-                d.id_masked,
                 i18n.code_label("visit_risk", d.visit_risk),
                 t("due_visit") if d.reason == "visit" else t("due_assessment"),
-                d.last_date or "—",
-                d.due_date,
                 str(d.days_overdue),
+                d.due_date,
+                d.last_date or "—",
+                d.id_masked,
                 key=f"{i}|{d.elder_id}|{d.reason}|{d.name}",
             )
-        shown = f"{due.row_count}/{total}" if total > due.row_count else str(total)
+        if total > DUE_ROWS:
+            shown = t(
+                "due_page_of", a=self.due_offset + 1, b=self.due_offset + due.row_count, n=total
+            )
+        else:
+            shown = t("total_n", n=total)
+        if store.count("elder") == 0:
+            shown += "  " + t("empty_dashboard")
         self.query_one("#due-title", Label).update(f"{t('due_list')}（{shown}）")
         self.loaded = True
+
+    def action_due_next(self) -> None:
+        if self.due_offset + DUE_ROWS < self.due_total:
+            self.due_offset += DUE_ROWS
+            self.reload()
+
+    def action_due_prev(self) -> None:
+        if self.due_offset:
+            self.due_offset = max(0, self.due_offset - DUE_ROWS)
+            self.reload()
 
     def _selected(self) -> tuple[str, str, str] | None:
         table = self.query_one(DataTable)

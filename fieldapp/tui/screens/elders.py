@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static, TabbedContent, TabPane
 
-from fieldapp import i18n
+from fieldapp import i18n, kinds
 from fieldapp.i18n import t
 from fieldapp.kinds import mask_id_number
 from fieldapp.store import StoreError
+from fieldapp.store.records import changes
 from fieldapp.tui.screens.common import (
     ELDER_COLUMNS,
     PAGE,
     AppScreen,
     ConfirmDialog,
     PagedTable,
+    ScreenBar,
+    StatusDialog,
     elder_rows,
 )
 
@@ -28,6 +29,7 @@ class ElderListScreen(PagedTable):
         Binding("n", "new", "new"),
         Binding("slash", "search", "search_key"),
         Binding("e", "edit", "edit"),
+        Binding("delete", "delete", "delete"),
     ]
     CSS_PATH = "elders.tcss"
 
@@ -40,12 +42,20 @@ class ElderListScreen(PagedTable):
         yield Input(placeholder=t("search"), id="elder-search")
         yield DataTable(id="elder-table", cursor_type="row", zebra_stripes=True)
         yield Label("", id="elder-page")
-        yield Footer()
+        yield ScreenBar()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*[t(c) for c in ELDER_COLUMNS])
         self.reload()
         self.query_one(DataTable).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """An empty list: the table takes no focus, so `n` would go into the search box."""
+        if event.key == "n" and self.query_one(DataTable).row_count == 0 and not self.query_text:
+            event.stop()
+            event.prevent_default()
+            self.action_new()
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -62,11 +72,16 @@ class ElderListScreen(PagedTable):
                 "elder", order_by=["status", "name", "id"], limit=PAGE, offset=self.page_offset
             )
             total = store.count("elder")
-        elder_rows(table, rows, today_year=date.today().year)
+        elder_rows(table, rows, today_year=kinds.today().year)
+        if total is None:  # a search: counted in full when it fills a page (never "100+")
+            total = self.page_offset + len(rows)
+            if len(rows) == PAGE:
+                total = len(store.search_elders(self.query_text, limit=100_000))
         page = self.page_offset // PAGE + 1
-        self.query_one("#elder-page", Label).update(
-            t("page", page=page, total=total if total is not None else f"{len(rows)}+")
-        )
+        text = t("page", page=page, total=f"{total:,}")
+        if total == 0 and not self.query_text.strip():
+            text = t("empty_elders")
+        self.query_one("#elder-page", Label).update(text)
 
     @on(Input.Changed, "#elder-search")
     def _search(self, event: Input.Changed) -> None:
@@ -93,6 +108,28 @@ class ElderListScreen(PagedTable):
         if rid:
             self.fapp.edit_record("elder", rid)
 
+    def action_delete(self) -> None:
+        rid = self.current_id()
+        if not rid:
+            self.notify(t("no_record"), severity="warning")
+            return
+        table: DataTable[str] = self.query_one(DataTable)
+        name, _, _, masked = (str(c) for c in table.get_row(rid)[:4])
+        what = f"{name} {masked}"
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.fapp.store.delete("elder", rid)
+            except StoreError as e:
+                self.refused(e)
+            else:
+                self.notify(f"{t('deleted')}：{what}")
+            self.reload()
+
+        self.app.push_screen(ConfirmDialog(t("confirm_delete_named", what=what)), done)
+
 
 class ElderDetailScreen(AppScreen):
     """One elder: their data (ID masked), visits, assessments, retrofits and every version."""
@@ -105,6 +142,7 @@ class ElderDetailScreen(AppScreen):
         Binding("r", "retrofit", "retrofit"),
         Binding("m", "moved_out", "moved_out"),
         Binding("x", "deceased", "deceased"),
+        Binding("z", "revert", "revert"),
     ]
     CSS_PATH = "elders.tcss"
 
@@ -124,7 +162,7 @@ class ElderDetailScreen(AppScreen):
                 yield DataTable(id="retrofits", cursor_type="row")
             with TabPane(t("versions"), id="tab-versions"):
                 yield DataTable(id="versions", cursor_type="row")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#visits", DataTable).add_columns(
@@ -146,7 +184,7 @@ class ElderDetailScreen(AppScreen):
             i18n.field_label_kind("retrofit", "cost_total"),
         )
         self.query_one("#versions", DataTable).add_columns(
-            "hlc", t("date"), "device", "", "changed"
+            t("when_saved"), t("action"), t("changes")
         )
         self.reload()
 
@@ -163,8 +201,9 @@ class ElderDetailScreen(AppScreen):
         self.query_one("#elder-info", Static).update(
             f"[b]{e['name']}[/b]  {i18n.code_label('gender', e['gender'])}  {e['birth_date']}  {mask_id_number(e['id_number'])}  "
             f"{i18n.code_label('elder_status', e['status'])}{'  [red]' + t('deleted') + '[/]' if cur.deleted else ''}\n"
-            f"{e['address']}  ☎ {e['phone'] or '—'}  {i18n.code_label('living_status', e['living_status'])}  "
-            f"{i18n.code_label('visit_risk', e['visit_risk'])}  {tags}"
+            f"{e['address']}  {t('phone')}：{e['phone'] or '—'}\n"
+            f"{t('living')}：{i18n.code_label('living_status', e['living_status'])}  "
+            f"{t('risk')}：{i18n.code_label('visit_risk', e['visit_risk'])}  {t('hardship')}：{tags}"
         )
         where = {"elder_id": self.elder_id}
         visits = self.query_one("#visits", DataTable)
@@ -199,25 +238,48 @@ class ElderDetailScreen(AppScreen):
             )
         versions = self.query_one("#versions", DataTable)
         versions.clear()
-        previous: dict[str, object] = {}
-        for h in store.history(self.elder_id):
-            changed = [k for k in h.payload if previous and h.payload.get(k) != previous.get(k)]
-            when = datetime.fromtimestamp(int(h.hlc[:13]) / 1000).strftime("%Y-%m-%d %H:%M")
-            shown = ", ".join(i18n.field_label_kind("elder", k) for k in changed) or (
-                "新建" if not previous else ""
+        for c in reversed(changes(store.history(self.elder_id))):
+            shown = "；".join(
+                f"{i18n.field_label_kind('elder', f.field)}：{_value(f.old)} → {_value(f.new)}"
+                for f in c.fields
+                if f.field not in ("under_60_confirmed",)
             )
             versions.add_row(
-                h.hlc,
-                when,
-                h.device_id[:8],
-                t("deleted") if h.deleted else "",
+                c.when + ("" if c.local_time else t("clock_time")),
+                t(f"v_{c.action}"),
                 shown,
-                key=h.version_id,
+                key=c.version_id,
             )
-            previous = h.payload
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_revert(self) -> None:
+        """The version under the cursor of the versions tab comes back as a new version."""
+        table = self.query_one("#versions", DataTable)
+        if table.row_count == 0 or self.query_one(TabbedContent).active != "tab-versions":
+            self.notify(t("versions"), severity="warning")
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        if key is None:
+            return
+        when = str(table.get_row_at(table.cursor_row)[0])
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            from fieldapp.models import RecordInvalid
+
+            try:
+                self.fapp.store.revert("elder", self.elder_id, key)
+            except (StoreError, RecordInvalid) as e:
+                self.refused(e)
+            else:
+                self.notify(t("reverted"))
+            self.reload()
+
+        question = t("confirm_revert", what=self.elder_name(), when=when)
+        self.app.push_screen(ConfirmDialog(question), done)
 
     def elder_name(self) -> str:
         return str(self.fapp.store.get("elder", self.elder_id).record.payload()["name"])
@@ -235,26 +297,45 @@ class ElderDetailScreen(AppScreen):
         self.fapp.new_record("retrofit", elder=(self.elder_id, self.elder_name()))
 
     def _set_status(self, status: str, question: str) -> None:
-        def done(yes: bool | None) -> None:
-            if not yes:
+        store = self.fapp.store
+        own = store.get("elder", self.elder_id).record.payload().get("community_code")
+        options = (
+            [
+                (f"{c['name_zh']} {c['code']}", c["code"])
+                for c in store.communities()
+                if c["code"] != own
+            ]
+            if status == "moved_out"
+            else None
+        )
+
+        def done(answer: tuple[str, str | None] | None) -> None:
+            if answer is None:
                 return
             from fieldapp.models import RecordInvalid
 
-            store = self.fapp.store
+            day, moved_to = answer
             try:
-                cur = store.get("elder", self.elder_id)
-                data = cur.record.payload() | {"status": status}
-                store.update("elder", self.elder_id, data, base_version_id=cur.version_id)
-            except (StoreError, RecordInvalid) as e:  # e.g. deleted meanwhile: said, not raised
+                store.mark_status(self.elder_id, status, status_date=day or None, moved_to=moved_to)
+            except (StoreError, RecordInvalid) as e:  # e.g. a future day: said, not raised
                 self.refused(e)
             else:
                 self.notify(t("saved"))
             self.reload()
 
-        self.app.push_screen(ConfirmDialog(question), done)
+        today = kinds.today().isoformat()
+        self.app.push_screen(StatusDialog(question, today, options), done)
 
     def action_moved_out(self) -> None:
-        self._set_status("moved_out", f"{t('moved_out')}：{self.elder_name()}？")
+        self._set_status("moved_out", f"{t('moved_out')}：{self.elder_name()}")
 
     def action_deceased(self) -> None:
-        self._set_status("deceased", f"{t('deceased')}：{self.elder_name()}？")
+        self._set_status("deceased", f"{t('deceased')}：{self.elder_name()}")
+
+
+def _value(v: object) -> str:
+    if v in (None, "", []):
+        return "—"
+    if isinstance(v, list):
+        return "、".join(str(x) for x in v)
+    return str(v)

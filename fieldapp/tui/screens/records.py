@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Label
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Header, Input, Label
 
-from fieldapp import i18n, reference
+from fieldapp import i18n, kinds, reference
 from fieldapp.i18n import t
 from fieldapp.store import StoreError
-from fieldapp.tui.screens.common import PAGE, ConfirmDialog, PagedTable
+from fieldapp.store.records import ListFilter
+from fieldapp.tui.screens.common import PAGE, ConfirmDialog, PagedTable, PromptDialog, ScreenBar
 
 Column = tuple[str, Callable[[dict[str, Any], dict[str, str]], str]]
 
@@ -80,6 +81,29 @@ ORDER: dict[str, list[str]] = {
     "meal_point": ["name", "id"],
 }
 
+# the date a list's range filter works on, the text columns its elder/worker filter reads, and the
+# ledger (台账) it exports
+DATE_FIELD = {
+    "home_visit": "visit_date",
+    "assessment": "assess_date",
+    "retrofit": "apply_date",
+    "volunteer_event": "event_date",
+}
+TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "home_visit": ("worker",),
+    "assessment": ("assessors",),
+    "retrofit": (),
+    "volunteer_event": ("title", "organizer"),
+    "volunteer": ("name", "phone"),
+    "meal_point": ("name",),
+}
+LEDGER_KIND = {
+    "home_visit": "home_visit",
+    "volunteer_event": "volunteer",
+    "retrofit": "retrofit",
+    "meal_point": "meal",
+}
+
 
 def retrofit_next(status: str) -> tuple[str, str] | None:
     """The status after `status` on the retrofit's main line (the catalogue's order, up to
@@ -100,18 +124,102 @@ class RecordListScreen(PagedTable):
         Binding("n", "new", "new"),
         Binding("e", "edit", "edit"),
         Binding("delete", "delete", "delete"),
+        Binding("f", "filter", "filter"),
+        Binding("s", "sort", "sort_hint", show=False),
+        Binding("d", "toggle_deleted", "show_deleted"),
+        Binding("u", "restore", "restore"),
+        Binding("l", "ledger", "ledger"),
     ]
     CSS_PATH = "records.tcss"
 
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
+        self.show_deleted = False
+        self.order: list[str] = ORDER[kind]
+        self.sort_column: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Label(i18n.kind_label(self.kind), id="list-title")
+        with Horizontal(id="list-filter"):
+            if self.kind in DATE_FIELD:
+                yield Input(
+                    placeholder=t("date_from"), id="f-from", restrict=r"[0-9-]*", compact=True
+                )
+                yield Input(placeholder=t("date_to"), id="f-to", restrict=r"[0-9-]*", compact=True)
+            yield Input(placeholder=t("filter_text"), id="f-text", compact=True)
         yield DataTable(cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield ScreenBar()
+        yield Footer(compact=True, show_command_palette=False)
+
+    def narrow(self) -> ListFilter:
+        """The filter row as a ListFilter (a half-typed date is ignored until it is a date)."""
+
+        def day(box: str) -> str | None:
+            value = self.query_one(box, Input).value.strip() if self.kind in DATE_FIELD else ""
+            return value if len(value) == 10 else None
+
+        return ListFilter(
+            DATE_FIELD.get(self.kind),
+            day("#f-from"),
+            day("#f-to"),
+            self.query_one("#f-text", Input).value,
+            TEXT_FIELDS.get(self.kind, ()),
+        )
+
+    @on(Input.Changed)
+    def _filter_changed(self) -> None:
+        self.page_offset = 0
+        self.reload()
+
+    @on(Input.Submitted)
+    def _filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#list-filter Input", Input).focus()
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        self._sort_by(event.column_index)
+
+    def action_sort(self) -> None:
+        self._sort_by(self.query_one(DataTable).cursor_column)
+
+    def _sort_by(self, index: int) -> None:
+        """Sort by a column; the same column again turns the order round."""
+        field = COLUMNS[self.kind][index][0]
+        desc = self.sort_column == index and not self.order[0].endswith("DESC")
+        self.sort_column = index
+        self.order = [f"{field} DESC" if desc else field, "id"]
+        self.page_offset = 0
+        self.reload()
+
+    def action_toggle_deleted(self) -> None:
+        self.show_deleted = not self.show_deleted
+        self.page_offset = 0
+        self.reload()
+
+    def action_restore(self) -> None:
+        rid = self.current_id()
+        if not rid or not self.show_deleted:
+            self.notify(t("deleted_list"), severity="warning")
+            return
+        try:
+            self.fapp.store.restore(self.kind, rid)
+        except StoreError as e:
+            self.refused(e)
+        else:
+            self.notify(f"{t('restored')}：{self.describe(rid)}")
+        self.reload()
+
+    def action_ledger(self) -> None:
+        ledger_kind = LEDGER_KIND.get(self.kind)
+        if ledger_kind is None:
+            self.app.bell()
+            return
+        ask_ledger(self, ledger_kind)
 
     def on_mount(self) -> None:
         from fieldapp import models
@@ -134,7 +242,17 @@ class RecordListScreen(PagedTable):
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear()
-        rows = store.page(self.kind, order_by=ORDER[self.kind], limit=PAGE, offset=self.page_offset)
+        narrow = self.narrow()
+        where = {"deleted": 1} if self.show_deleted else None
+        rows = store.page(
+            self.kind,
+            where=where,
+            order_by=self.order,
+            limit=PAGE,
+            offset=self.page_offset,
+            include_deleted=self.show_deleted,
+            narrow=narrow,
+        )
         names = (
             store.elder_names([r["elder_id"] for r in rows])
             if rows and "elder_id" in rows[0]
@@ -144,9 +262,14 @@ class RecordListScreen(PagedTable):
             table.add_row(*[fmt(r, names) for _, fmt in COLUMNS[self.kind]], key=r["id"])
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
-        title = f"{i18n.kind_label(self.kind)}（{store.count(self.kind)} {t('records')}，{t('page', page=self.page_offset // PAGE + 1, total=store.count(self.kind))}）"
+        total = store.count(
+            self.kind, where=where, include_deleted=self.show_deleted, narrow=narrow
+        )
+        pages = f"{self.page_offset // PAGE + 1}/{max(1, -(-total // PAGE))} [ ]"
+        deleted = f" · {t('deleted_list')}" if self.show_deleted else ""
+        title = f"{i18n.kind_label(self.kind)}{deleted}  {t('total_n', n=f'{total:,}')}  {pages}"
         if self.kind == "retrofit":
-            counts = store.dashboard(date.today())["retrofit_status"]
+            counts = store.dashboard(kinds.today())["retrofit_status"]
             title += (
                 "\n"
                 + t("pipeline")
@@ -176,6 +299,8 @@ class RecordListScreen(PagedTable):
         if not rid:
             return
 
+        what = self.describe(rid)
+
         def done(yes: bool | None) -> None:
             if not yes:
                 return
@@ -184,10 +309,16 @@ class RecordListScreen(PagedTable):
             except StoreError as e:  # e.g. deleted meanwhile: said, and the list re-read
                 self.refused(e)
             else:
-                self.notify(t("deleted"))
+                self.notify(f"{t('deleted')}：{what}")
             self.reload()
 
-        self.app.push_screen(ConfirmDialog(t("confirm_delete")), done)
+        self.app.push_screen(ConfirmDialog(t("confirm_delete_named", what=what)), done)
+
+    def describe(self, rid: str) -> str:
+        """The record in words for a prompt: its row's first cells (date, elder, type …)."""
+        table: DataTable[str] = self.query_one(DataTable)
+        cells = [str(c) for c in table.get_row(rid)[:3]]
+        return f"{i18n.kind_label(self.kind)} {' '.join(c for c in cells if c)}"
 
 
 class RetrofitScreen(RecordListScreen):
@@ -211,5 +342,29 @@ class RetrofitScreen(RecordListScreen):
             self.app.bell()
             return
         nxt, date_field = step
-        initial = {"status": nxt, date_field: cur.get(date_field) or date.today().isoformat()}
+        initial = {"status": nxt, date_field: cur.get(date_field) or kinds.today().isoformat()}
         self.fapp.edit_record("retrofit", rid, initial=initial)
+
+
+def ask_ledger(screen: PagedTable, kind: str) -> None:
+    """Ask the month, then write that month's ledger (台账) XLSX beside the database."""
+    month = kinds.today().strftime("%Y-%m")
+
+    def given(value: str | None) -> None:
+        if not value:
+            return
+        try:
+            from fieldapp.ledger import write_ledger
+        except ImportError:
+            screen.notify(t("ledger_missing"), severity="error")
+            return
+        store = screen.fapp.store
+        path = screen.fapp.db_path.with_name(f"台账-{kind}-{value}.xlsx")
+        try:
+            written = write_ledger(store, kind=kind, month=value, path=path)
+        except (StoreError, ValueError, OSError) as e:
+            screen.notify(str(e), title=t("ledger"), severity="error")
+            return
+        screen.notify(t("ledger_written", path=written))
+
+    screen.app.push_screen(PromptDialog(t("ledger_month"), month, "YYYY-MM"), given)
