@@ -50,6 +50,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "assessments": ("能力评估", "assessments"),
     "retrofits": ("适老化改造", "retrofits"),
     "meal_servings": ("助餐人次", "meal servings"),
+    "meal_capacity_month": ("助餐供客能力/月", "meal capacity/month"),
     "volunteer_events": ("志愿活动（已开展）", "volunteer events (done)"),
     "coverage": ("上门覆盖（入户）", "home-service coverage (in person)"),
     "assessed_80": ("80岁以上评估覆盖", "80+ assessed (12 months)"),

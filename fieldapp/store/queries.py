@@ -224,8 +224,11 @@ class QueriesMixin(StoreBase):
             t = targets.get(name)
             return t.value if t is not None else 0.0
 
-        prev = ind.targets_in_force(conn, today.year - 1).get("retrofit_households")
-        ret_goal = (target("retrofit_households") - prev.value) * share if prev else None
+        # the year's new households: the target in force less the year before it (a year that
+        # carries the plan's 2025 target forward keeps the plan's last step, 1500 − 1300)
+        cur = targets.get("retrofit_households")
+        prev = ind.targets_in_force(conn, cur.year - 1).get("retrofit_households") if cur else None
+        ret_goal = (cur.value - prev.value) * share if cur and prev else None
         year = {
             "coverage": entry(
                 "home_service_coverage",

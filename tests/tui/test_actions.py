@@ -72,7 +72,9 @@ async def test_mark_an_elder_moved_out_then_deceased(db_path: Path) -> None:
         await pilot.pause()
         detail = app.screen
         assert isinstance(detail, ElderDetailScreen) and detail.elder_id == rid
-        await pilot.press("m", "y")
+        await pilot.press("m")  # the dialog asks the day (today) and where to (may stay blank)
+        await pilot.pause()
+        await pilot.press("ctrl+s")
         await pilot.pause()
         assert app.store.get("elder", rid).record.payload()["status"] == "moved_out"
         shown = str(detail.query_one("#elder-info", Static).render())
@@ -80,7 +82,9 @@ async def test_mark_an_elder_moved_out_then_deceased(db_path: Path) -> None:
         await pilot.press("x", "escape")  # asked, and declined: still moved out
         await pilot.pause()
         assert app.store.get("elder", rid).record.payload()["status"] == "moved_out"
-        await pilot.press("x", "y")
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, ElderDetailScreen)
     with Store.open(db_path) as s:
@@ -179,7 +183,7 @@ async def test_a_refused_status_change_shows_the_reason_and_the_app_stays_up(
         await pilot.pause()
         with Store.open(db_path) as other:
             other.delete("elder", rid)
-        await pilot.press("y")
+        await pilot.press("ctrl+s")
         await pilot.pause()
         assert app.is_running and isinstance(app.screen, ElderDetailScreen)
         assert "该记录已删除，不能修改" in screen_text(app)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import html
-import re
 from datetime import date, timedelta
 from pathlib import Path
 
-from textual.app import App
 from textual.widgets import DataTable, Input, Select, Static
 
 from fieldapp import i18n
@@ -20,6 +17,7 @@ from fieldapp.tui.screens.first_run import FirstRunScreen
 from fieldapp.tui.screens.meals import MealGridScreen
 
 from ..conftest import COMMUNITY, STREET, elder_data, make_id, visit_data
+from .capture import screen_text
 from .keys import choose, type_into
 
 SIZE = (100, 34)
@@ -29,12 +27,6 @@ def _device(path: Path) -> Store:
     store = Store.open(path)
     store.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
     return store
-
-
-def screen_text(app: App[None]) -> str:
-    """What the terminal shows, as text (from the app's own screenshot)."""
-    svg = app.export_screenshot()
-    return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
 
 
 def _form(app: FieldApp) -> RecordForm:
@@ -107,11 +99,11 @@ async def test_log_a_visit_from_the_due_list_removes_the_elder_from_it(db_path: 
         await pilot.pause()
         due = app.screen.query_one("#due", DataTable)
         assert any(
-            str(due.get_row_at(i)[0]) == "林红" and "探访" in str(due.get_row_at(i)[3])
+            str(due.get_row_at(i)[0]) == "林红" and "探访" in str(due.get_row_at(i)[2])
             for i in range(due.row_count)
         )
         due.focus()
-        visit_row = next(i for i in range(due.row_count) if "探访" in str(due.get_row_at(i)[3]))
+        visit_row = next(i for i in range(due.row_count) if "探访" in str(due.get_row_at(i)[2]))
         due.move_cursor(row=visit_row)
         await pilot.press("enter")
         await pilot.pause()

@@ -292,6 +292,10 @@ class HelpScreen(Translated, ModalScreen[None]):
                     shown.append(self.app.get_key_display(b))
         for (_, description), shown in keys.items():
             table.add_row(" / ".join(shown), description)
+        from fieldapp.tui.app import SCREENS  # the screens' keys: the key bar above the footer
+
+        for key, _, word in SCREENS:
+            table.add_row(f"{key} / F{int(key) + 1}", t(word))
         table.add_row(
             "F2–F10",
             "= 1–9（输入时也可用）" if i18n.lang() == "zh" else "= 1–9 (also while typing)",

@@ -103,9 +103,9 @@ class DashboardScreen(AppScreen):
             (
                 t("meal_servings"),
                 m["meal_servings"],
-                t("meal_servings"),
-                y["meal_servings"]["value"],
-                _goal(y["meal_servings"]),
+                t("meal_capacity_month"),
+                y["meal_capacity"]["value"],
+                _goal(y["meal_capacity"]),
             ),
             (
                 t("volunteer_events"),
