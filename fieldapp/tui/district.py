@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any, Self
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.screen import Screen
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
 from textual.widgets import (
     Button,
     Checkbox,
@@ -23,37 +25,75 @@ from textual.widgets import (
     Static,
 )
 
-from fieldapp import i18n
+from fieldapp import i18n, paths
 from fieldapp.i18n import t
+from fieldapp.mergelog import MergeLog
 from fieldapp.store import Store
+from fieldapp.tui import district_words
 from fieldapp.tui.keys import Translated
+
+district_words.register()
 
 STATUS_WORD = {
     "new": "status_new",
     "already": "status_already",
     "invalid": "status_invalid",
+    "refused": "status_refused",
     "merged": "status_merged",
     "checked": "status_new",
 }
 
-# (column key, word) of the bundle list; a row's cells are filled by key, so none can swap
+# (column key, word) of the bundle list; a row's cells are filled by key, so none can swap. The
+# file comes before its status, and the status cell holds a word and the start of the reason: the
+# whole reason is on the line under the table (issue 16, point 2)
 BUNDLE_COLUMNS = (
     ("✓", ""),
     ("file", "file"),
+    ("status", "status"),
     ("community", "community"),
     ("period", "period"),
     ("seq", ""),
-    ("status", "status"),
 )
+REASON_CELL = 14  # characters of a reason shown in the status cell
+UI_STATE = "district-ui.json"
+
+
+def _remembered_folder() -> Path | None:
+    """The folder scanned last time (kept in the data dir), if it is still there."""
+    try:
+        data = json.loads((paths.data_dir() / UI_STATE).read_text(encoding="utf-8"))
+        folder = Path(str(data["folder"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return folder if folder.is_dir() else None
+
+
+def _remember_folder(folder: Path) -> None:
+    try:
+        paths.data_dir().mkdir(parents=True, exist_ok=True)
+        (paths.data_dir() / UI_STATE).write_text(
+            json.dumps({"folder": str(folder)}, ensure_ascii=False), encoding="utf-8"
+        )
+    except OSError:
+        pass  # not remembering the folder is no reason to stop a merge
+
+
+def _status_cell(status: str, reason: str | None) -> str:
+    word = t(STATUS_WORD[status])
+    if not reason:
+        return word
+    short = reason if len(reason) <= REASON_CELL else reason[: REASON_CELL - 1] + "…"
+    return f"{word}：{short}"
 
 
 class MergeScreen(Translated, Screen[None]):
     BINDINGS = [
-        Binding("ctrl+o", "scan", "scan"),
-        Binding("space", "toggle_row", "toggle"),
-        Binding("a", "select_new", "select_new"),
+        Binding("ctrl+o", "scan", "scan", show=False),
+        Binding("space", "toggle_row", "toggle", show=False),
+        Binding("a", "select_new", "select_new", show=False),
         Binding("m", "merge", "merge_selected"),
-        Binding("escape", "cancel_merge", "cancel"),
+        Binding("l", "show_log", "open_log"),
+        Binding("escape", "cancel_merge", "cancel", show=False),
     ]
     CSS_PATH = "district.tcss"
 
@@ -63,12 +103,17 @@ class MergeScreen(Translated, Screen[None]):
         super().__init__()
         self.db_path = db_path
         self.key_file = key_file
-        self.folder = folder or Path.home()
+        self.folder = folder or _remembered_folder() or Path.home()
+        self.scanned: Path | None = None
         self.files: list[Path] = []
         self.status: dict[str, str] = {}
+        self.reasons: dict[str, str] = {}
+        self.refused: dict[str, str] = {}  # file name → the merge's reason, kept for later scans
         self.selected: set[str] = set()
         self.cancel = threading.Event()
         self.busy = False
+        self.merge_log: MergeLog | None = None
+        self.log_path: Path | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,12 +125,15 @@ class MergeScreen(Translated, Screen[None]):
         with Horizontal(id="merge-key-row"):
             yield Label(t("key_file") + "：")
             yield Input(str(self.key_file or ""), id="merge-key", compact=True)
+        with Horizontal(id="merge-pass-row"):
             yield Label(t("passphrase") + "：")
             yield Input("", id="merge-pass", password=True, compact=True)
             yield Checkbox(t("allow_v1"), id="merge-v1", compact=True)
         yield DataTable(id="bundles", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="bundle-detail")
         yield ProgressBar(id="merge-bar", show_eta=False)
-        yield Static("", id="summary")
+        with VerticalScroll(id="summary-box"):
+            yield Static("", id="summary")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -94,49 +142,95 @@ class MergeScreen(Translated, Screen[None]):
             table.add_column(t(label) if label else key, key=key)
         self.action_scan()
 
+    def _key(self, f: Path) -> str:
+        """A bundle's row key and shown name: its path under the scanned folder."""
+        try:
+            return f.relative_to(self.folder).as_posix()
+        except ValueError:
+            return f.name
+
     @on(Button.Pressed, "#scan")
     @on(Input.Submitted, "#merge-folder")
     def action_scan(self) -> None:
-        from fieldapp.sync.merge import bundle_files, bundle_status
+        from fieldapp.checklist import bundle_paths, refusal_reason
 
         self.folder = Path(self.query_one("#merge-folder", Input).value.strip()).expanduser()
-        self.files = bundle_files([self.folder]) if self.folder.is_dir() else []
+        self.files = bundle_paths([self.folder]) if self.folder.is_dir() else []
+        if self.folder != self.scanned:  # another folder: its new bundles are ticked
+            self.selected.clear()
+            if self.folder.is_dir():
+                _remember_folder(self.folder)
         table = self.query_one(DataTable)
         table.clear()
         self.status.clear()
+        self.reasons.clear()
+        names = {r[0]: r[1] for r in self._rows("SELECT code, name_zh FROM ref_community")}
         with Store.open(self.db_path) as store:
             for f in self.files:
-                status, reason, manifest = bundle_status(store.conn, f)
-                self.status[f.name] = status
-                word = t(STATUS_WORD[status]) + (f"：{reason}" if reason else "")
+                manifest, reason = refusal_reason(store.conn, f)
+                key = self._key(f)
+                reason = self.refused.get(f.name, "" if reason == "already" else reason)
+                status = (
+                    "already"
+                    if reason == "" and manifest and self._merged(store, manifest)
+                    else (("refused" if manifest else "invalid") if reason else "new")
+                )
+                self.status[key] = status
+                self.reasons[key] = reason
+                code = str((manifest or {}).get("community_code", ""))
                 cells = {
-                    "✓": "✓" if f.name in self.selected else "",
-                    "file": f.name,
-                    "community": (manifest or {}).get("community_code", ""),
-                    "period": (manifest or {}).get("period", ""),
+                    "✓": "",
+                    "file": key,
+                    "community": names.get(code, code),
+                    "period": str((manifest or {}).get("period", "")),
                     "seq": str((manifest or {}).get("seq", "")),
-                    "status": word,
+                    "status": _status_cell(status, reason),
                 }
-                table.add_row(*(cells[key] for key, _ in BUNDLE_COLUMNS), key=f.name)
-        if not self.selected:
+                table.add_row(*(cells[k] for k, _ in BUNDLE_COLUMNS), key=key)
+        if not self.selected & set(self.status):
             self.action_select_new()
+        self._mark()
+        self.scanned = self.folder
         self.query_one("#summary", Static).update(t("bundles_found", n=len(self.files)))
+        self._detail()
         if self.files:
             table.focus()
         else:
             self.query_one("#merge-folder", Input).focus()
 
+    @staticmethod
+    def _merged(store: Store, manifest: dict[str, Any]) -> bool:
+        row = store.conn.execute(
+            "SELECT 1 FROM bundles WHERE bundle_id = ?", (manifest.get("bundle_id"),)
+        ).fetchone()
+        return row is not None
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with Store.open(self.db_path) as store:
+            return [tuple(r) for r in store.conn.execute(sql)]
+
+    @on(DataTable.RowHighlighted, "#bundles")
+    def _detail(self) -> None:
+        """The highlighted bundle's whole reason, under the table (a cell holds only its start)."""
+        table = self.query_one(DataTable)
+        text = ""
+        if self.files and 0 <= table.cursor_row < len(self.files):
+            key = self._key(self.files[table.cursor_row])
+            reason = self.reasons.get(key, "")
+            text = f"{key}：{t(STATUS_WORD[self.status[key]])}" + (f"：{reason}" if reason else "")
+        self.query_one("#bundle-detail", Static).update(Text(text))
+
     def _mark(self) -> None:
         table = self.query_one(DataTable)
         for f in self.files:
-            table.update_cell(f.name, "✓", "✓" if f.name in self.selected else "")
+            key = self._key(f)
+            table.update_cell(key, "✓", "✓" if key in self.selected else "")
 
     def action_toggle_row(self) -> None:
         table = self.query_one(DataTable)
         if not self.files:
             return
-        name = self.files[table.cursor_row].name
-        self.selected ^= {name}
+        self.selected ^= {self._key(self.files[table.cursor_row])}
         self._mark()
 
     def action_select_new(self) -> None:
@@ -147,7 +241,7 @@ class MergeScreen(Translated, Screen[None]):
     def action_merge(self) -> None:
         if self.busy:
             return
-        chosen = [f for f in self.files if f.name in self.selected]
+        chosen = [f for f in self.files if self._key(f) in self.selected]
         if not chosen:
             self.notify(t("nothing_selected"), severity="warning")
             return
@@ -176,15 +270,16 @@ class MergeScreen(Translated, Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def run_merge(self, chosen: list[Path], district_key: Any, allow_v1: bool) -> None:
         """Merging runs in a thread with its own connection; the UI stays live and shows progress."""
+        from fieldapp import review
         from fieldapp.sync.merge import merge_files, missing_bundles
 
         bar = self.query_one(ProgressBar)
-        results: list[Any] = []
         with Store.open(self.db_path) as store:
 
             def progress(done: int, total: int) -> None:
                 self.app.call_from_thread(bar.update, total=total, progress=done)
 
+            before = review.counts(store.conn)
             results = merge_files(
                 store.conn,
                 chosen,
@@ -193,40 +288,78 @@ class MergeScreen(Translated, Screen[None]):
                 district_key=district_key,
                 allow_v1=allow_v1,
             )
-            missing = missing_bundles(store.conn)
-        self.app.call_from_thread(self._merged, results, missing)
+            log = MergeLog(
+                chosen, results, before, review.counts(store.conn), missing_bundles(store.conn)
+            )
+        self.app.call_from_thread(self._merged_run, log)
 
-    def _merged(self, results: list[Any], missing: dict[str, list[tuple[int, int]]]) -> None:
-        from rich.table import Table
-
-        from fieldapp.sync.merge import gaps_text
-
+    def _merged_run(self, log: MergeLog) -> None:
+        """The run's log: saved next to the database, its head in the panel (refusals first)."""
         self.busy = False
-        totals: dict[str, list[int]] = {}
-        for r in results:
-            for kind, k in r.kinds.items():
-                row = totals.setdefault(kind, [0, 0, 0, 0, 0])
-                for i, f in enumerate(("new", "updated", "unchanged", "conflicts", "rejected")):
-                    row[i] += getattr(k, f)
-        table = Table(title=t("import_summary"), expand=True)
-        table.add_column("")
-        for h in ("new", "updated", "unchanged", "conflicts", "rejected"):
-            table.add_column(t(f"sum_{h}"), justify="right")
-        for kind, row in sorted(totals.items()):
-            table.add_row(i18n.kind_label(kind), *map(str, row))
-        lines = [
-            f"{r.path.name}: {t(STATUS_WORD[r.status])}" + (f"：{r.reason}" if r.reason else "")
-            for r in results
-            if r.status == "invalid"
-        ]
-        for device, seqs in missing.items():
-            lines.append(t("missing_bundles", device=device[:8], seqs=gaps_text(seqs)))
-        from rich.console import Group
-        from rich.text import Text
-
+        self.merge_log = log
+        for name, reason in log.refusals:
+            self.refused[name] = reason
+        labels = {k: i18n.kind_label(k) for k in log.totals()}
+        try:
+            self.log_path = log.save(self.db_path, i18n.lang(), labels)
+            self.notify(t("log_saved", path=self.log_path))
+        except OSError as e:
+            self.notify(f"{self.db_path.parent}: {e.strerror}", severity="error")
         self.selected.clear()
         self.action_scan()  # the statuses change: merged bundles are now "already merged"
-        self.query_one("#summary", Static).update(Group(table, *[Text(x) for x in lines]))
+        lines = log.lines(i18n.lang(), labels)
+        self.query_one("#summary", Static).update(
+            Text("\n".join([t("import_summary") + "：" + lines[0], *lines[1:]]))
+        )
+
+    def action_show_log(self) -> None:
+        if self.merge_log is not None:
+            labels = {k: i18n.kind_label(k) for k in self.merge_log.totals()}
+            self.app.push_screen(
+                MergeLogScreen(self.merge_log.text(i18n.lang(), labels), self.log_path)
+            )
+
+
+class MergeLogScreen(Translated, ModalScreen[None]):
+    """The whole log of the last merge run, scrollable; Esc closes it."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "back")]
+    CSS_PATH = "district.tcss"
+
+    def __init__(self, text: str, saved: Path | None) -> None:
+        super().__init__()
+        self.text, self.saved = text, saved
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="log-box"):
+            yield Static(Text(self.text), id="log-text")
+        yield Label(str(self.saved or ""), id="log-path")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#log-box").focus()
+
+
+class ConfirmDialog(Translated, ModalScreen[bool]):
+    """A question that names what will happen; Y confirms, N or Esc does not."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "confirm_yes"),
+        Binding("n,escape", "answer(False)", "confirm_no"),
+    ]
+    CSS_PATH = "district.tcss"
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Static(Text(self.question), id="confirm-text")
+            yield Label(f"[Y] {t('confirm_yes')}  [N] {t('confirm_no')}")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
 
 
 class DistrictApp(Translated, App[None]):
@@ -235,6 +368,8 @@ class DistrictApp(Translated, App[None]):
         Binding("f2", "goto('merge')", "merge", priority=True),
         Binding("f3", "goto('indicators')", "indicators", priority=True),
         Binding("f4", "goto('review')", "review", priority=True),
+        Binding("f5", "goto('devices')", "devices", priority=True),
+        Binding("f6", "goto('checklist')", "checklist", priority=True),
         Binding("ctrl+q", "quit", "quit", priority=True),
     ]
 
@@ -268,14 +403,18 @@ class DistrictApp(Translated, App[None]):
         self.goto("merge")
 
     def goto(self, name: str) -> None:
-        """F2 merge, F3 indicators, F4 review: one instance of each, switched in place."""
+        """F2 merge, F3 indicators, F4 review, F5 devices, F6 checklist: one instance of each, switched in place."""
         from fieldapp.tui.district_report import IndicatorScreen, ReviewScreen
+        from fieldapp.tui.screens.checklist import ChecklistScreen
+        from fieldapp.tui.screens.devices import DevicesScreen
 
         if not self.is_screen_installed(name):
             factory: dict[str, Any] = {
                 "merge": lambda: MergeScreen(self.db_path, self.folder, self.key_file),
                 "indicators": lambda: IndicatorScreen(self.db_path),
                 "review": lambda: ReviewScreen(self.db_path),
+                "devices": lambda: DevicesScreen(self.db_path),
+                "checklist": lambda: ChecklistScreen(self.db_path, self._folder),
             }
             self.install_screen(factory[name](), name)
         if len(self.screen_stack) > 1 and self.screen.is_modal:
@@ -284,6 +423,14 @@ class DistrictApp(Translated, App[None]):
             self.push_screen(name)
         elif self.screen is not self.get_screen(name):
             self.switch_screen(name)
+
+    def _folder(self) -> Path | None:
+        """The folder the merge screen scanned last: the checklist looks for refusals there."""
+        if self.is_screen_installed("merge"):
+            screen = self.get_screen("merge")
+            if isinstance(screen, MergeScreen):
+                return screen.scanned
+        return self.folder
 
     def action_goto(self, name: str) -> None:
         self.goto(name)

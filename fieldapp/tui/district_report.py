@@ -30,6 +30,7 @@ from textual.widgets import (
 from fieldapp import i18n, report
 from fieldapp.i18n import t
 from fieldapp.sqlite import sqlite3
+from fieldapp.store import Store
 from fieldapp.tui.keys import Translated
 
 SUB_COLUMNS = (
@@ -49,6 +50,38 @@ def _bar(value: float | None, target: float | None, width: int = 20) -> Text:
     filled = int(round(frac * width))
     color = "green" if value >= target else "yellow" if frac >= 0.8 else "red"
     return Text("█" * filled, style=color) + Text("░" * (width - filled), style="dim")
+
+
+def area_trend(conn: sqlite3.Connection, year: int, code: str) -> list[dict[str, Any]]:
+    """The monthly trend of one street or community by fieldapp.indicators' definitions, which
+    count each area's persons once (an area's figure is never a sum of its communities'); the
+    district's retrofit baseline is not split by area, so an area's retrofit line counts the
+    households retrofitted since RETROFIT_FROM."""
+    from fieldapp import indicators as ind
+
+    today = date.today()
+    pop = conn.execute(
+        "SELECT sum(pop_60) FROM ref_community WHERE code LIKE ?", (code + "%",)
+    ).fetchone()[0]
+    rows: list[dict[str, Any]] = []
+    for m in range(1, 13):
+        m0 = date(year, m, 1)
+        if m0 > today:
+            break
+        end = min(ind.month_end(m0), today)
+        covered = ind.covered(conn, date(year, 1, 1), end).get(code, 0)
+        meal = ind.meals(conn, m0, end).get(code)
+        events = ind.volunteer_events(conn, m0, end).get(code)
+        rows.append(
+            {
+                "month": f"{m0:%Y-%m}",
+                "coverage_pct": round(100 * covered / (pop or 1), 2),
+                "retrofit_households": ind.retrofitted(conn, ind.RETROFIT_FROM, end).get(code, 0),
+                "meal_servings": meal.servings if meal else 0,
+                "volunteer_events": events.events if events else 0,
+            }
+        )
+    return rows
 
 
 class IndicatorScreen(Translated, Screen[None]):
@@ -97,11 +130,13 @@ class IndicatorScreen(Translated, Screen[None]):
         from fieldapp import db
 
         conn = db.connect(self.db_path, create=False)
+        level, code, _ = self.path[-1]
         try:
             r = report.build_cached(conn, self.year, lang=i18n.lang(), with_trend=True)
+            months = (r.trend or []) if level == "district" else area_trend(conn, self.year, code)
         finally:
             conn.close()
-        self.app.call_from_thread(self._show, r, r.trend or [])
+        self.app.call_from_thread(self._show, r, months)
 
     def _show(self, r: report.Report, months: list[dict[str, Any]]) -> None:
         self.report = r
@@ -227,25 +262,57 @@ def _fields(kind: str) -> dict[str, Any]:
     return models.MODELS[kind].model_fields
 
 
-def _side_table(
-    title: str, fields: dict[str, Any], other: dict[str, Any], kind: str | None = None
+HIDDEN = ("version_id", "hlc", "device_id", "name_initials")
+
+
+def _shown_value(kind: str | None, name: str, value: Any) -> str:
+    """A value as the reviewer reads it: a code by its label (`with_children` → 与子女同住)."""
+    if value is None:
+        return ""
+    info = _fields(kind).get(name) if kind else None
+    extra = (info.json_schema_extra if info is not None else None) or {}
+    catalogue = extra.get("catalogue") if isinstance(extra, dict) else None
+    try:
+        if catalogue and isinstance(value, list):
+            return "、".join(i18n.code_label(str(catalogue), str(v)) for v in value)
+        if catalogue:
+            return i18n.code_label(str(catalogue), str(value))
+    except (KeyError, ValueError):
+        pass
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return str(value)
+
+
+def _label(kind: str | None, name: str) -> str:
+    return i18n.field_label_kind(kind, name) if kind and name in _fields(kind) else name
+
+
+def _compare_table(
+    left: dict[str, Any], right: dict[str, Any], kind: str | None, heads: tuple[str, str]
 ) -> Table:
-    table = Table(title=title, expand=True, show_header=False)
-    table.add_column("", style="dim", no_wrap=True)
-    table.add_column("")
-    for k, v in fields.items():
-        if k in ("version_id", "hlc", "device_id", "name_initials"):
+    """One table, field | A | B, the differing rows highlighted: at 80 columns each value keeps
+    about 30 characters (two side tables left it five, issue 16 point 3)."""
+    table = Table(expand=True, box=None, show_edge=False, pad_edge=False)
+    table.add_column("", style="dim", no_wrap=True, max_width=12)
+    table.add_column(heads[0], ratio=1)
+    table.add_column(heads[1], ratio=1)
+    for k in dict.fromkeys([*left, *right]):
+        if k in HIDDEN:
             continue
-        text = Text("" if v is None else str(v))
-        if other.get(k) != v:
-            text.stylize("bold yellow")
-        label = i18n.field_label_kind(kind, k) if kind and k in _fields(kind) else k
-        table.add_row(label, text)
+        a, b = left.get(k), right.get(k)
+        style = "bold yellow" if a != b else ""
+        table.add_row(
+            _label(kind, k),
+            Text(_shown_value(kind, k, a), style=style),
+            Text(_shown_value(kind, k, b), style=style),
+        )
     return table
 
 
-class DecisionDialog(Translated, ModalScreen[str | None]):
-    """Two versions or two records side by side (differences highlighted); a key decides.
+class DecisionDialog(Translated, ModalScreen[tuple[str, str] | None]):
+    """Two versions or two records in one table (differences highlighted), who made each side and
+    what each choice will do; a key decides, with an optional comment.
 
     Every decision key is declared once; `check_action` hides the ones this dialog does not offer
     (a conflict offers A/B, a duplicate person same/different)."""
@@ -267,6 +334,7 @@ class DecisionDialog(Translated, ModalScreen[str | None]):
         right: dict[str, Any],
         choices: dict[str, tuple[str, str]],
         kind: str | None = None,
+        context: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.title_text, self.left, self.right, self.choices, self.kind = (
@@ -276,15 +344,20 @@ class DecisionDialog(Translated, ModalScreen[str | None]):
             choices,
             kind,
         )
+        self.context = context or []
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
-            yield Label(self.title_text)
-            with Horizontal():
-                yield Static(_side_table("A", self.left, self.right, self.kind), classes="side")
-                yield Static(_side_table("B", self.right, self.left, self.kind), classes="side")
-            keys = "  ".join(f"[{k.upper()}] {label}" for k, (_, label) in self.choices.items())
-            yield Label(Text(f"{keys}  [Esc] {t('cancel')}"))
+        with VerticalScroll(id="dlg-body"):
+            yield Label(Text(self.title_text, style="bold"))
+            for line in self.context:
+                yield Label(Text(line), classes="dlg-context")
+            yield Static(_compare_table(self.left, self.right, self.kind, ("A", "B")))
+            yield Label(t("what_happens") + "：", classes="dlg-head")
+            for k, (_, label) in self.choices.items():
+                yield Label(Text(f"[{k.upper()}] {label}：{_describe(k)}"), classes="dlg-choice")
+        with Horizontal(id="dlg-comment-row"):
+            yield Label(t("comment") + "：")
+            yield Input("", id="dlg-comment", compact=True)
         yield Footer()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -293,8 +366,66 @@ class DecisionDialog(Translated, ModalScreen[str | None]):
         return True
 
     def action_choose(self, key: str) -> None:
-        """The key pressed (never one this dialog does not offer: `check_action`) → its value."""
-        self.dismiss(self.choices[key][0] if key else None)
+        """The key pressed (never one this dialog does not offer: `check_action`) → its value and
+        the comment typed."""
+        if not key:
+            self.dismiss(None)
+            return
+        self.dismiss((self.choices[key][0], self.query_one("#dlg-comment", Input).value.strip()))
+
+    def on_mount(self) -> None:
+        self.query_one("#dlg-body").focus()
+
+    @on(Input.Submitted, "#dlg-comment")
+    def _typed(self) -> None:
+        self.query_one("#dlg-body").focus()
+
+
+def _describe(key: str) -> str:
+    return t(
+        {"a": "choose_keep_a", "b": "choose_keep_b", "s": "choose_same", "d": "choose_different"}[
+            key
+        ]
+    )
+
+
+def side_context(conn: sqlite3.Connection, version_ids: tuple[str, str]) -> list[str]:
+    """Who made each side, when, on which device and in which bundle (issue 16, point 6)."""
+    from fieldapp.devices import short_device_id
+
+    out = []
+    for side, vid in zip("AB", version_ids, strict=True):
+        row = conn.execute(
+            "SELECT v.hlc, v.device_id, b.file_name, b.worker, b.device_label, b.period"
+            " FROM versions v LEFT JOIN bundles b ON b.bundle_id = v.origin WHERE v.version_id = ?",
+            (vid,),
+        ).fetchone()
+        if row is None:
+            continue
+        when = _hlc_time(row[0])
+        who = row[3] or row[4] or "—"
+        out.append(
+            f"{side}：{who} · {short_device_id(row[1])} · {when} · {row[2] or t('district_title')}"
+        )
+    return out
+
+
+def earlier_decisions(conn: sqlite3.Connection, record_id: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT decided_by, decided_at, decision FROM conflicts"
+        " WHERE record_id = ? AND status = 'resolved' ORDER BY decided_at",
+        (record_id,),
+    ).fetchall()
+    return [f"{t('earlier_decision')}：{r[0]} {str(r[1])[:16]} → {str(r[2])[-8:]}" for r in rows]
+
+
+def _hlc_time(h: str) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromtimestamp(int(h[:13]) / 1000).strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError, OSError):
+        return h
 
 
 class ReviewScreen(Translated, Screen[None]):
@@ -362,9 +493,9 @@ class ReviewScreen(Translated, Screen[None]):
                 for r in review.reviews(conn, queue):
                     tbl.add_row(
                         str(r["id"]),
-                        r["shown_key"],
-                        r["record_a"][:13],
-                        r["record_b"][:13],
+                        _named_key(conn, str(r["shown_key"])),
+                        _who_is(conn, r["kind"], r["record_a"]),
+                        _who_is(conn, r["kind"], r["record_b"]),
                         r["created_at"][:10],
                         key=f"r{r['id']}",
                     )
@@ -413,14 +544,24 @@ class ReviewScreen(Translated, Screen[None]):
         self.action_open_item()
 
     def _decide(
-        self, decide: Callable[[sqlite3.Connection, int, str], object], item: int, choice: str
+        self,
+        decide: Callable[..., object],
+        item: int,
+        choice: tuple[str, str, dict[str, Any]],
     ) -> None:
-        """Record a decision; one the review refuses (decided meanwhile, gone) is said, not raised."""
+        """Record a decision (value for today's review API, keyword arguments for the decisions
+        branch's, the comment typed); one the review refuses is said, not raised."""
         from fieldapp.review import ReviewError
+        from fieldapp.tui.screens.devices import who
 
+        old, comment, new = choice
         conn = self._conn()
         try:
-            decide(conn, item, choice)
+            by = who(Store(conn))
+            try:  # the decisions branch: decide(conn, id, *, choose=…, by=…, comment=…)
+                decide(conn, item, **new, by=by, comment=comment or None)
+            except TypeError:  # today's review.py: decide(conn, id, value, decided_by)
+                decide(conn, item, old, by)
         except ReviewError as e:
             self.notify(e.en if i18n.lang() == "en" else e.zh, severity="error")
         else:
@@ -435,27 +576,29 @@ class ReviewScreen(Translated, Screen[None]):
         conn = self._conn()
         try:
             info, a, b = review.conflict_sides(conn, cid)
+            context = side_context(conn, (a.version_id, b.version_id))
+            context += earlier_decisions(conn, info["record_id"])
         finally:
             conn.close()
-        left = {"version_id": a.version_id, "deleted": a.deleted, **a.payload}
-        right = {"version_id": b.version_id, "deleted": b.deleted, **b.payload}
+        left = {"deleted": a.deleted, **a.payload}
+        right = {"deleted": b.deleted, **b.payload}
+        versions = {"a": a.version_id, "b": b.version_id}
 
-        def done(choice: str | None) -> None:
-            if choice:  # a resolution by the district (issue 16: the dialog moves to tuidistrict)
-                side = "a" if choice == a.version_id else "b"
-                self._decide(
-                    lambda c, i, _: review.decide_conflict(c, i, choose=side, by=review.who(c)),
-                    cid,
-                    choice,
-                )
+        def done(choice: tuple[str, str] | None) -> None:
+            if choice:
+                key, comment = choice
+                self._decide(review.decide_conflict, cid, (versions[key], comment, {"choose": key}))
 
-        title = f"{i18n.kind_label(info['kind'])} {info['record_id']} · {info['reason']}"
+        name = a.payload.get("name") or b.payload.get("name") or info["record_id"][-8:]
+        title = f"{i18n.kind_label(info['kind'])} {name} · {info['reason']}"
         self.app.push_screen(
             DecisionDialog(
                 title,
                 left,
                 right,
-                {"a": (a.version_id, t("keep_a")), "b": (b.version_id, t("keep_b"))},
+                {"a": ("a", t("keep_a")), "b": ("b", t("keep_b"))},
+                info["kind"],
+                context,
             ),
             done,
         )
@@ -466,6 +609,7 @@ class ReviewScreen(Translated, Screen[None]):
         conn = self._conn()
         try:
             item, a, b = review.review_sides(conn, item_id)
+            key = _named_key(conn, str(item["shown_key"]))
         finally:
             conn.close()
         if item["queue"] == "duplicate_person":
@@ -473,11 +617,33 @@ class ReviewScreen(Translated, Screen[None]):
         else:
             choices = {"a": (item["record_a"], t("keep_a")), "b": (item["record_b"], t("keep_b"))}
 
-        def done(choice: str | None) -> None:
+        def done(choice: tuple[str, str] | None) -> None:
             if choice:
-                self._decide(review.decide_review, item_id, choice)
+                value, comment = choice
+                self._decide(review.decide_review, item_id, (value, comment, {"decision": value}))
 
+        word = "duplicates" if item["queue"] == "duplicate_person" else "meal_collisions"
         self.app.push_screen(
-            DecisionDialog(f"{item['queue']} · {item['shown_key']}", a, b, choices, item["kind"]),
-            done,
+            DecisionDialog(f"{t(word)} · {key}", a, b, choices, item["kind"]), done
         )
+
+
+def _who_is(conn: sqlite3.Connection, kind: str, record_id: str) -> str:
+    """A record as the list shows it: an elder by name and community, else the id's tail."""
+    if kind != "elder":
+        return record_id[-8:]
+    row = conn.execute(
+        "SELECT e.name, coalesce(c.name_zh, e.community_code) FROM elder e"
+        " LEFT JOIN ref_community c ON c.code = e.community_code WHERE e.id = ?",
+        (record_id,),
+    ).fetchone()
+    return f"{row[0]}（{row[1]}）" if row else record_id[-8:]
+
+
+def _named_key(conn: sqlite3.Connection, key: str) -> str:
+    """A meal slot's key with the meal point's name instead of its UUID."""
+    for part in key.split("|"):
+        row = conn.execute("SELECT name FROM meal_point WHERE id = ?", (part,)).fetchone()
+        if row is not None:
+            key = key.replace(part, str(row[0]))
+    return key

@@ -1,0 +1,80 @@
+"""The supervisor's screens' own words (devices, checklist, merge log, review context), added to
+`i18n.WORDS` on import without replacing a word another module already declares."""
+
+from __future__ import annotations
+
+from fieldapp import i18n
+
+DISTRICT_WORDS: dict[str, tuple[str, str]] = {
+    "devices": ("设备", "Devices"),
+    "required": ("必填", "required"),
+    "export_xlsx": ("导出 XLSX", "Export XLSX"),
+    "month": ("月份", "Month"),
+    "checklist": ("本月清单", "Checklist"),
+    "status_refused": ("拒收", "refused"),
+    "merge_log": ("合并日志", "Merge log"),
+    "log_saved": ("日志已保存：{path}", "Log saved: {path}"),
+    "enrol": ("登记", "Enrol"),
+    "revoke": ("撤销", "Revoke"),
+    "accept_bundle": ("接受同步包", "Accept bundle"),
+    "device_file": ("密钥或同步包文件", "Key or bundle file"),
+    "device": ("设备", "Device"),
+    "worker": ("工作人员", "Worker"),
+    "last_bundle": ("最后同步包", "Last bundle"),
+    "fingerprint": ("指纹", "Fingerprint"),
+    "enrolled": ("已登记", "enrolled"),
+    "revoked": ("已撤销", "revoked"),
+    "active": ("有效", "active"),
+    "confirm_yes": ("确定", "Yes"),
+    "confirm_no": ("取消", "No"),
+    "enrol_question": (
+        "登记设备 {distinct}（{label}）？\n社区：{community}  工作人员：{worker}\n指纹：{fp}\n"
+        "请与设备上显示的指纹逐位核对。",
+        "Enrol device {distinct} ({label})?\nCommunity: {community}  worker: {worker}\n"
+        "Fingerprint: {fp}\nCompare it with the one shown on the device.",
+    ),
+    "accept_question": (
+        "接受已撤销设备 {distinct} 的同步包 {file}（{period} 第{seq}个）？\n只接受被盗之前做出的包。",
+        "Accept bundle {file} ({period} #{seq}) of revoked device {distinct}?\n"
+        "Only bundles made before the theft.",
+    ),
+    "accepted": ("已接受，可合并", "Accepted: it can be merged"),
+    "sort": ("排序", "Sort"),
+    "state": ("状态", "State"),
+    "street": ("街道", "Street"),
+    "reason_col": ("原因", "Reason"),
+    "open_log": ("日志", "Log"),
+    "subfolders": ("含子文件夹", "with subfolders"),
+    "comment": ("备注", "Comment"),
+    "undo": ("撤销决定", "Undo"),
+    "pick_field": ("逐项选择", "Pick field"),
+    "made_by": ("来源", "Made by"),
+    "earlier_decision": ("此前的决定", "Earlier decision"),
+    "what_happens": ("各选择的结果", "What each choice does"),
+    "choose_keep_a": (
+        "保留A：B的修改仍保存在历史中；下次回传后各设备显示A",
+        "Keep A: B's change stays in the history; after the next return every device shows A",
+    ),
+    "choose_keep_b": (
+        "保留B：A的修改仍保存在历史中；下次回传后各设备显示B",
+        "Keep B: A's change stays in the history; after the next return every device shows B",
+    ),
+    "choose_same": (
+        "是同一人：记录保留，标为同一人，统计只算一次",
+        "Same person: the records stay, marked as one person, counted once",
+    ),
+    "choose_different": (
+        "不是同一人：两条记录都照常计入，不再提示",
+        "Different persons: both records count as they are, no more prompts",
+    ),
+    "choose_mix": (
+        "逐项选择：所选字段取自另一方，其余取自A，作为区级新版本保存",
+        "Mix: the picked fields come from the other side, the rest from A, saved as a district version",
+    ),
+}
+
+
+def register() -> None:
+    """Add the words to `i18n.WORDS` (before a screen's bindings are translated)."""
+    for key, words in DISTRICT_WORDS.items():
+        i18n.WORDS.setdefault(key, words)
