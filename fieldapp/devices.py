@@ -202,22 +202,18 @@ def read_identity(source: Path) -> Identity:
 
 
 def enrol(store: Store, ident: Identity, *, by: str) -> str:
-    """Enrol the device (Store.enroll) and, when the source was a bundle, record its community
-    with the enrolment (schema 4's `communities`). Returns the fingerprint."""
-    conn = store.conn
-    fp = str(store.enroll(ident.device_id, ident.public_key, label=ident.label or None, by=by))
-    if ident.community_code and "communities" in _columns(conn, "enrolled_devices"):
-        row = conn.execute(
-            "SELECT communities FROM enrolled_devices WHERE device_id = ?", (ident.device_id,)
-        ).fetchone()
-        codes = sorted(set(_codes(row[0] if row else None)) | {ident.community_code})
-        with conn:
-            conn.execute(
-                "UPDATE enrolled_devices SET communities = ?, community_confirmed = 1"
-                " WHERE device_id = ?",
-                (json.dumps(codes), ident.device_id),
-            )
-    return fp
+    """Enrol the device with the community its key file or bundle names (SPEC §4a); without one
+    its bundles wait for the supervisor's confirmation. Returns the fingerprint."""
+    communities = [ident.community_code] if ident.community_code else []
+    return str(
+        store.enroll(
+            ident.device_id,
+            ident.public_key,
+            label=ident.label or None,
+            by=by,
+            communities=communities,
+        )
+    )
 
 
 def accept_bundle(conn: sqlite3.Connection, path: Path, *, by: str, comment: str = "") -> Identity:

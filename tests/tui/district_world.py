@@ -68,9 +68,16 @@ def build(root: Path) -> World:
     stranger = export(b, root / "usb" / "other")
     d = Store.open(root / "district.db")
     d.setup_district()
+    d.conn.execute("UPDATE device SET worker = '王主任'")  # district init --supervisor 王主任
     dev = a.device()
     assert dev is not None
-    d.enroll(dev.device_id, a.keys()["sign_public"], label=dev.label, by="测试")
+    d.enroll(
+        dev.device_id,
+        a.keys()["sign_public"],
+        label=dev.label,
+        by="测试",
+        communities=[dev.community_code or ""],
+    )
     for s in (a, b, d):
         s.close()
     return World(
