@@ -183,3 +183,44 @@ def test_a_migrated_device_reads_schema_1_records_and_saves_schema_2(tmp_path: P
     store.update("elder", moved, store.get("elder", moved).record.payload() | {"notes": "x"})
     assert store.get("elder", moved).record.payload()["status_date"] == day
     store.close()
+
+
+def test_after_the_update_a_full_export_merges_old_schema_1_and_new_schema_2_versions(
+    tmp_path: Path,
+) -> None:
+    """SPEC §3 v2: versions written before the update keep payload schema 1 for ever; a `--full`
+    export after the update carries both schemas and the district merges every line, taking a
+    schema 1 version's community from the device's enrolment."""
+    from fieldapp import crypto
+    from fieldapp.store import Store
+    from fieldapp.sync.export import export
+    from fieldapp.sync.merge import merge_files
+
+    from .sync.helpers import district
+
+    pub, priv, _ = crypto.district_keygen(tmp_path / "keys", "correct horse battery")
+    device = Store.open(_unpack("device", tmp_path))
+    device.install_district_key(*crypto.load_district_public(pub))  # a rotated district key
+    (eid,) = device.conn.execute("SELECT id FROM elder WHERE status = 'active' LIMIT 1").fetchone()
+    cur = device.get("elder", eid)
+    device.update("elder", eid, cur.record.payload() | {"notes": "更新后修改"})
+    old, new = device.conn.execute(
+        "SELECT sum(payload_schema = 1), sum(payload_schema = 2) FROM versions"
+    ).fetchone()
+    assert old > 600 and new == 1
+    bundle = export(device, tmp_path / "usb", full=True).path
+    d = district(tmp_path / "district.db", device)
+    device.close()
+    key = crypto.load_district_private(priv, "correct horse battery")
+    [result] = merge_files(d.conn, [bundle], district_key=key)
+    assert result.status == "merged", result.reason
+    assert result.versions == old + new
+    stored = d.conn.execute(
+        "SELECT payload_schema, count(*) FROM versions GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert [tuple(r) for r in stored] == [(1, old), (2, new)]
+    row = d.conn.execute("SELECT notes, community_code FROM elder WHERE id = ?", (eid,)).fetchone()
+    assert tuple(row) == ("更新后修改", "321202001901")
+    visits = d.conn.execute("SELECT DISTINCT community_code FROM home_visit").fetchall()
+    assert [r[0] for r in visits] == ["321202001901"]  # schema 1 visits: the enrolment's
+    d.close()
