@@ -11,7 +11,6 @@ key) still open for merging; signing with one asks for a new key pair.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,9 +77,8 @@ def keygen(out_dir: Path, passphrase: str, district_code: str, name: str = "dist
 def _update(path: Path, fields: dict[str, str]) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     data.update(fields)
-    mode = path.stat().st_mode & 0o777
+    # rewriting an existing file keeps its mode (the private key file stays 0600)
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.chmod(path, mode)
 
 
 def _read(path: Path, fmt: str, what_zh: str, what_en: str) -> dict[str, Any]:

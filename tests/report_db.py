@@ -5,10 +5,10 @@ a database may still lack (ensure_v2_columns)."""
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from pathlib import Path
 
 from fieldapp import db
+from fieldapp.sqlite import sqlite3
 
 A, B, C = "321202001901", "321202001902", "321202002901"  # A, B in street …001; C in …002
 COMMUNITIES = [(A, "321202001", "东一社区", 1000, 150), (B, "321202001", "东二社区", 500, 80)]

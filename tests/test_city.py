@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import zipfile
 from collections.abc import Iterator
 from datetime import date
@@ -26,6 +25,7 @@ from fieldapp.city.report import Cell, build, total
 from fieldapp.cli import main
 from fieldapp.district_keys import keygen, load_district_signing, read_district_public
 from fieldapp.report import build as district_report
+from fieldapp.sqlite import sqlite3
 
 TODAY = date(2025, 6, 30)
 YEAR = 2024

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from nacl.signing import SigningKey
 from fieldapp import crypto
 from fieldapp.cli import main
 from fieldapp.kinds import LABELS
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 
 from .conftest import COMMUNITY, CURRENT_TABLES, STREET, elder_data

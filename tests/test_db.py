@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from click.testing import CliRunner
 
 from fieldapp import db, reference
 from fieldapp.cli import main
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 
 from .conftest import CURRENT_TABLES

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 from fieldapp import hlc
 from fieldapp.demo import generate_community, generate_district
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 
 from .conftest import CURRENT_TABLES

@@ -20,7 +20,7 @@ from fieldapp.sync.export import export
 from fieldapp.sync.merge import merge_bundle
 
 from .conftest import COMMUNITY, STREET, elder_data, make_id
-from .sync.helpers import current_tables
+from .sync.helpers import current_tables, enrol
 
 PASS = "correct horse battery staple"
 NAME = "欧阳秀英"
@@ -111,6 +111,7 @@ def test_export_merge_round_trip_and_report_on_encrypted_files(tmp_path: Path) -
     result = export(device, tmp_path / "usb", period="2026-06", allow_v1=True)
     dist = Store.open(tmp_path / "district.db")
     dist.setup_district()
+    enrol(dist, device)  # format 1 is accepted only from an enrolled device
     merged = merge_bundle(dist.conn, result.path, allow_v1=True)
     assert merged.status == "merged", merged.reason
     assert current_tables(dist.conn) == current_tables(device.conn)

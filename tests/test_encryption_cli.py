@@ -20,6 +20,7 @@ from fieldapp.cli import main
 from fieldapp.store import Store
 
 from .conftest import COMMUNITY, STREET, elder_data, make_id
+from .sync.helpers import dump_hash
 
 PASS = "correct horse battery staple"
 NEW = "一条新的更长的口令 2026"
@@ -130,7 +131,7 @@ def test_kill_9_during_encrypt_leaves_the_original_intact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _plain(tmp_path, elders=30)
-    before = _sha(path)
+    before = dump_hash(path)  # its content: opening it may checkpoint its WAL
     env = {k: v for k, v in os.environ.items() if k != "FIELDAPP_UNENCRYPTED"}
     env |= {"FIELDAPP_PASSPHRASE": PASS, "FIELDAPP_ENCRYPT_STALL": "60", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -149,7 +150,7 @@ def test_kill_9_during_encrypt_leaves_the_original_intact(
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert tmp.exists()
-    assert _sha(path) == before
+    assert dump_hash(path) == before
     assert _names(path) == sorted(f"王建{n}" for n in range(30))
     # the next run cleans up and converts
     monkeypatch.delenv("FIELDAPP_UNENCRYPTED")

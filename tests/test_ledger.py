@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from fieldapp.cli import main
 from fieldapp.demo import generate_community
 from fieldapp.kinds import mask_id_number
 from fieldapp.ledger import LedgerError, write_ledger
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 
 from .conftest import elder_data, visit_data

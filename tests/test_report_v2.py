@@ -4,7 +4,6 @@ data start, the bundle grid, targets after 2025, the XLSX an official pastes).""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from fieldapp import indicators as ind
 from fieldapp import report
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 from fieldapp.targets import TargetError, set_target
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from fieldapp import db, models, review
 from fieldapp.cli import main
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 from fieldapp.sync.export import export
 from fieldapp.sync.merge import merge_files

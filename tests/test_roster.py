@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from click.testing import CliRunner
 
 from fieldapp.cli import main
 from fieldapp.roster import Options, RosterRefused, analyse, import_roster, write_report
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 
 from .conftest import COMMUNITY, make_id

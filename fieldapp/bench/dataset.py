@@ -17,9 +17,9 @@ class Sealing:
     """Format 2 (the default path): the district's private key file, and the devices to enrol."""
 
     private_key: Path | None = None  # None: format 1 bundles, nothing sealed
-    devices: list[tuple[str, str, str]] = field(
+    devices: list[tuple[str, str, str, str]] = field(
         default_factory=list
-    )  # (device_id, public key, label)
+    )  # (device_id, public key, label, community: the one it may write, SPEC §4a)
 
 
 def export_monthly(device_db: Path, out_dir: Path) -> int:
@@ -69,8 +69,8 @@ def new_district(path: Path, sealing: Sealing) -> Path:
 
     with Store.open(path) as s:
         s.setup_district()
-        for device_id, public, label in sealing.devices:
-            s.enroll(device_id, public, label=label, by="bench")
+        for device_id, public, label, community in sealing.devices:
+            s.enroll(device_id, public, label=label, by="bench", communities=[community])
         s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
 
@@ -90,7 +90,8 @@ def seal_devices(devices: Path, keys: Path) -> Sealing:
             s.install_district_key(*pub)
             d = s.device()
             assert d is not None
-            sealing.devices.append((d.device_id, s.keys()["sign_public"], d.label))
+            community = d.community_code or ""
+            sealing.devices.append((d.device_id, s.keys()["sign_public"], d.label, community))
     return sealing
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sqlite3
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 from nacl.public import PrivateKey
 
 from fieldapp import crypto, models
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 from fieldapp.sync.bundle import SUFFIX, open_bundle, version_line
 from fieldapp.sync.merge import merge_bundle
@@ -54,10 +54,17 @@ def enrol(d: Store, device: Store | Path) -> None:
 
 def dump_hash(path: Path) -> str:
     """A digest of everything in a database (schema and rows), to prove a refusal changed nothing."""
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(path)  # the driver's (SQLCipher's DB-API has no iterdump)
     h = hashlib.sha256()
-    for line in conn.iterdump():
-        h.update(line.encode())
+    h.update(repr(conn.execute("PRAGMA user_version").fetchone()[0]).encode())
+    objects = conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+    ).fetchall()
+    for kind, name, sql in objects:
+        h.update(f"{kind}|{name}|{sql}\n".encode())
+        if kind == "table":
+            rows = sorted(repr(tuple(r)) for r in conn.execute(f'SELECT * FROM "{name}"'))
+            h.update("\n".join(rows).encode())
     conn.close()
     return h.hexdigest()
 

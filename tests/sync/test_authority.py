@@ -7,7 +7,6 @@ the rule and leaves the database as it was (dump hash); what is kept but may not
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from fieldapp import crypto, models
 from fieldapp.cli import main
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store, district_version
 from fieldapp.sync.bundle import version_line, write_bundle
 from fieldapp.sync.merge import merge_bundle

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from fieldapp.cli import main
+from fieldapp.sqlite import sqlite3
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "bundle-format.md"

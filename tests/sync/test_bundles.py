@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fieldapp.demo import generate_community
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store, StoreError
 from fieldapp.sync import bundle
 from fieldapp.sync.export import export, history

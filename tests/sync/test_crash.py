@@ -6,7 +6,6 @@ import json
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from fieldapp.demo import generate_community
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store, StoreError
 from fieldapp.sync.export import export
 from fieldapp.sync.merge import bundle_files, merge_files

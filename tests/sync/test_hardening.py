@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import sqlite3
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -17,6 +16,7 @@ from click.testing import CliRunner
 from fieldapp import crypto
 from fieldapp.cli import main
 from fieldapp.demo import generate_community
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 from fieldapp.sync.bundle import verify
 from fieldapp.sync.export import export
