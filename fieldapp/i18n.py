@@ -106,6 +106,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "auto": ("（按规则自动）", "(automatic)"),
     "keys": ("按键", "Keys"),
     "import_roster": ("导入花名册", "Import a roster"),
+    "app_version": (
+        "本机 fieldapp 版本 {version}（区里据此知道哪台电脑需要更新）",
+        "fieldapp {version} on this laptop (the district sees who needs the update)",
+    ),
     "roster_imported": ("已导入 {n} 条记录", "{n} records imported"),
     "discard_unsaved": (
         "有未保存的修改，确定放弃？",

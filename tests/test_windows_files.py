@@ -82,3 +82,12 @@ def test_report_csv_lines_end_with_crlf_for_excel(tmp_path: Path) -> None:
         1 for f in r.figures if f.area_level in ("district", "street", "community")
     )
     assert b"\n" not in b"".join(lines)  # no bare LF anywhere
+
+
+def test_the_old_windows_console_gets_one_warning_windows_terminal_and_linux_none() -> None:
+    from fieldapp.cli.root import old_console_warning
+
+    warning = old_console_warning("win32", {})
+    assert warning is not None and "Windows Terminal" in warning and "中文可能错位" in warning
+    assert old_console_warning("win32", {"WT_SESSION": "5b7d"}) is None
+    assert old_console_warning("linux", {}) is None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -57,4 +60,19 @@ def main(ctx: click.Context, db_path: Path | None, demo: bool, lang: str) -> Non
         raise click.ClickException(
             "界面（TUI）尚未完成；请先使用子命令，见 fieldapp -h。(the TUI is not built yet: see `fieldapp -h` for the commands)"
         ) from None
+    warning = old_console_warning(sys.platform, os.environ)
+    if warning:
+        click.echo(warning, err=True)
     run(path, lang=lang)
+
+
+def old_console_warning(platform: str, env: Mapping[str, str]) -> str | None:
+    """On Windows outside Windows Terminal (which sets WT_SESSION) the old console shows fewer
+    colours and may misalign Chinese: say so once, at start (the README and the kit's guide say
+    where Windows Terminal comes from)."""
+    if platform != "win32" or env.get("WT_SESSION"):
+        return None
+    return (
+        "建议在 Windows Terminal 中使用 fieldapp：旧控制台颜色少，中文可能错位（见安装说明.md）。"
+        " (use Windows Terminal: the old console has fewer colours and may misalign Chinese)"
+    )

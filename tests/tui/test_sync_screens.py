@@ -9,8 +9,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from textual.widgets import Checkbox, DataTable, Input, Static, TabbedContent
+from textual.widgets import Checkbox, DataTable, Input, Label, Static, TabbedContent
 
+from fieldapp import __version__
 from fieldapp.demo import generate_community
 from fieldapp.store import Store
 from fieldapp.tui.app import FieldApp
@@ -59,6 +60,8 @@ async def test_export_screen_needs_the_district_key_installs_it_and_exports_seal
         await pilot.press("enter")  # the private key file is not a public key: refused
         await pilot.pause()
         assert "不是区级公钥文件" in str(screen.query_one("#sync-status", Static).render())
+        shown = str(screen.query_one("#sync-version", Label).render())
+        assert f"fieldapp 版本 {__version__}" in shown  # who still needs the update
         screen.query_one("#sync-key-file", Input).value = str(pub)
         await pilot.press("enter")
         await pilot.pause()

@@ -20,7 +20,7 @@ from textual.widgets import (
     Static,
 )
 
-from fieldapp import i18n
+from fieldapp import __version__, i18n
 from fieldapp.i18n import t
 from fieldapp.tui.screens.common import AppScreen
 
@@ -36,6 +36,7 @@ class SyncScreen(AppScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Label(t("export_title"))
+        yield Label(t("app_version", version=__version__), id="sync-version")
         yield Static("", id="sync-keys")
         with Horizontal(id="sync-key-row"):
             yield Label(t("district_key_file") + "：")
