@@ -221,9 +221,6 @@ def accept_bundle(conn: sqlite3.Connection, path: Path, *, by: str, comment: str
     supervisor by file): recorded by the file's digest in `accepted_bundles` (schema of the
     mergev2 branch), which the merge reads. Refused unless the signer is the revoked device's
     enrolled key."""
-    from datetime import UTC, datetime
-
-    from fieldapp.sync.bundle_format import file_sha256
 
     ident = read_identity(path)
     if "file_sha256" not in _columns(conn, "accepted_bundles"):
@@ -244,16 +241,8 @@ def accept_bundle(conn: sqlite3.Connection, path: Path, *, by: str, comment: str
         raise DeviceError(
             "同步包的签名密钥不是该设备登记的密钥", "the bundle is not signed by the enrolled key"
         )
-    with conn:
-        conn.execute(
-            "INSERT OR IGNORE INTO accepted_bundles (file_sha256, device_id, accepted_by,"
-            " accepted_at, comment) VALUES (?, ?, ?, ?, ?)",
-            (
-                file_sha256(path),
-                ident.device_id,
-                by,
-                datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
-                comment or None,
-            ),
-        )
+    from fieldapp.sync.authority import accept_bundle as record_acceptance
+
+    with conn:  # the one place that records an acceptance (the CLI's accept-bundle uses it too)
+        record_acceptance(conn, path, by=by, comment=comment or None)
     return ident
