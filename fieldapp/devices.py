@@ -89,10 +89,6 @@ class DeviceRow:
         return f"{self.last.period} 第{self.last.seq}个（{self.last.file_name}）"
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-
-
 def _codes(text: str | None) -> list[str]:
     try:
         codes = json.loads(text or "[]")
@@ -103,10 +99,9 @@ def _codes(text: str | None) -> list[str]:
 
 def _last_bundles(conn: sqlite3.Connection) -> dict[str, tuple[LastBundle, int, str, set[str]]]:
     """Per device: its last bundle (highest seq), how many were merged, its worker, its communities."""
-    version = "app_version" if "app_version" in _columns(conn, "bundles") else "''"
     out: dict[str, tuple[LastBundle, int, str, set[str]]] = {}
     for r in conn.execute(
-        f"SELECT device_id, file_name, period, seq, merged_at, coalesce({version}, ''), worker,"
+        "SELECT device_id, file_name, period, seq, merged_at, coalesce(app_version, ''), worker,"
         " community_code FROM bundles ORDER BY device_id, seq"
     ):
         _, count, _, comms = out.get(r[0], (None, 0, "", set()))
@@ -118,11 +113,9 @@ def _last_bundles(conn: sqlite3.Connection) -> dict[str, tuple[LastBundle, int, 
 def device_rows(conn: sqlite3.Connection) -> list[DeviceRow]:
     """Every enrolled device with its communities (enrolment and bundles) and last bundle."""
     names = {r[0]: r[1] for r in conn.execute("SELECT code, name_zh FROM ref_community")}
-    has_comms = "communities" in _columns(conn, "enrolled_devices")
-    comms_col = "communities" if has_comms else "'[]'"
     rows = conn.execute(
         "SELECT device_id, label, fingerprint, enrolled_at, revoked_at,"
-        f" {comms_col} FROM enrolled_devices ORDER BY enrolled_at, device_id"
+        " communities FROM enrolled_devices ORDER BY enrolled_at, device_id"
     ).fetchall()
     last = _last_bundles(conn)
     distinct = distinct_ids([r[0] for r in rows])
@@ -218,16 +211,11 @@ def enrol(store: Store, ident: Identity, *, by: str) -> str:
 
 def accept_bundle(conn: sqlite3.Connection, path: Path, *, by: str, comment: str = "") -> Identity:
     """Let one bundle of a revoked device be merged (one made before the theft, chosen by the
-    supervisor by file): recorded by the file's digest in `accepted_bundles` (schema of the
-    mergev2 branch), which the merge reads. Refused unless the signer is the revoked device's
+    supervisor by file): recorded by the file's digest in `accepted_bundles`, which the merge
+    reads. Refused unless the signer is the revoked device's
     enrolled key."""
 
     ident = read_identity(path)
-    if "file_sha256" not in _columns(conn, "accepted_bundles"):
-        raise DeviceError(
-            "此数据库还不能接受已撤销设备的同步包（需要新版本的数据库）",
-            "this database cannot accept bundles of revoked devices yet (needs the newer schema)",
-        )
     row = conn.execute(
         "SELECT public_key, revoked_at FROM enrolled_devices WHERE device_id = ?",
         (ident.device_id,),

@@ -32,8 +32,6 @@ from fieldapp.report.output import (
 )
 from fieldapp.report.xlsx import write_xlsx
 
-_num = fmt_num  # the name cli.py and tui/district_report.py call today
-
 __all__ = [
     "CSV_COLUMNS",
     "INDICATORS",

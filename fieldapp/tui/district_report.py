@@ -163,10 +163,10 @@ class IndicatorScreen(Translated, Screen[None]):
             f = r.get(code, ind)
             head.add_row(
                 report.LABELS[ind][0 if zh else 1],
-                report._num(f.numerator),
-                "" if f.denominator is None else report._num(f.denominator),
+                report.fmt_num(f.numerator),
+                "" if f.denominator is None else report.fmt_num(f.denominator),
                 "—" if f.value is None else f"{f.value:.2f}{'%' if f.unit == '%' else ''}",
-                "—" if f.target is None else report._num(f.target),
+                "—" if f.target is None else report.fmt_num(f.target),
                 _bar(f.value, f.target),
                 report.STATUS[f.status][0 if zh else 1],
             )
