@@ -267,6 +267,32 @@ def overdue(
     return _per_area(conn, rows, {"t": as_of.isoformat()}, community=community)
 
 
+class OverduePerson(NamedTuple):
+    """One person of a community's overdue list (the raw ID number: the screen masks it)."""
+
+    id: str
+    name: str
+    id_number: str | None
+    visit_risk: str
+    birth_date: str
+    last_visit: str | None
+    due_date: str
+
+
+def overdue_persons(conn: sqlite3.Connection, as_of: date, community: str) -> list[OverduePerson]:
+    """Who is overdue for a visit on `as_of` in a community: the persons overdue() counts there
+    (the same SQL), by risk, then oldest due first. Named people: the supervisor's screen only,
+    never an aggregate file (SPEC §7)."""
+    base, due = due_base_sql(conn, community=community)
+    sql = (
+        f"SELECT id, name, id_number, visit_risk, birth_date, last_visit, {due} AS due_date"
+        f" FROM ({base}) WHERE {due} <= :t ORDER BY CASE visit_risk WHEN 'high' THEN 0"
+        " WHEN 'priority' THEN 1 ELSE 2 END, due_date, name, id"
+    )
+    rows = conn.execute(sql, {"t": as_of.isoformat(), "community": community})
+    return [OverduePerson(*r) for r in rows]
+
+
 # ------------------------------------------------------------------ hardship (特殊困难老年人)
 
 

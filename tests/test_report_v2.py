@@ -120,6 +120,21 @@ def test_overdue_uses_the_due_lists_le_and_the_device_agrees(
     assert (e8.due_date, e8.days_overdue) == ("2025-12-31", 0)
 
 
+def test_the_overdue_list_is_exactly_the_persons_overdue_counts(conn: sqlite3.Connection) -> None:
+    late = {c: ind.overdue_persons(conn, END, c) for c in (A, B, C)}
+    assert {c: len(x) for c, x in late.items()} == {A: 3, B: 1, C: 1}
+    assert [(p.id, p.due_date, p.last_visit) for p in late[B]] == [
+        (ELDERS[8], "2025-12-31", "2025-12-24")  # due on the as-of date: on the list (≤)
+    ]
+    # the merged person once, under the surviving record, with the merged record's visit
+    a = {p.id: (p.due_date, p.last_visit) for p in late[A]}
+    assert a == {
+        ELDERS[3]: ("2025-07-30", "2025-05-01"),
+        ELDERS[11]: ("2025-12-31", None),
+        ELDERS[12]: ("2025-12-31", None),
+    }
+
+
 def test_hardship_persons_visited_by_any_mode_in_the_month(conn: sqlite3.Connection) -> None:
     h = ind.hardship(conn, END)
     assert h[D] == ind.Hardship(3, 2) and h[B] == ind.Hardship(2, 2) and h[C] == ind.Hardship(1, 0)

@@ -28,9 +28,12 @@ from textual.widgets import (
 )
 
 from fieldapp import i18n, report
+from fieldapp import indicators as ind
 from fieldapp.i18n import t
+from fieldapp.kinds import mask_id_number
 from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
+from fieldapp.store.checks import age_on
 from fieldapp.tui.decision import DecisionDialog, earlier_decisions, side_context
 from fieldapp.tui.keys import Translated
 
@@ -41,6 +44,17 @@ SUB_COLUMNS = (
     "meal_monthly_servings",
     "volunteer_events",
 )
+# the community view's list of who is overdue (SPEC §7: named people on this screen only)
+OVERDUE_WORDS: dict[str, tuple[str, str]] = {
+    "overdue_list": (
+        "逾期未探访（截至 {as_of}，共 {n} 人；身份证号已遮蔽）",
+        "Overdue for a visit (as of {as_of}, {n} in all; ID numbers masked)",
+    ),
+    "last_visit": ("上次探访", "Last visit"),
+    "never_visited": ("从未探访", "never"),
+}
+for _key, _words in OVERDUE_WORDS.items():
+    i18n.WORDS.setdefault(_key, _words)
 
 
 def _bar(value: float | None, target: float | None, width: int = 20) -> Text:
@@ -58,8 +72,6 @@ def area_trend(conn: sqlite3.Connection, year: int, code: str) -> list[dict[str,
     count each area's persons once (an area's figure is never a sum of its communities'); the
     district's retrofit baseline is not split by area, so an area's retrofit line counts the
     households retrofitted since RETROFIT_FROM."""
-    from fieldapp import indicators as ind
-
     today = date.today()
     pop = conn.execute(
         "SELECT sum(pop_60) FROM ref_community WHERE code LIKE ?", (code + "%",)
@@ -112,6 +124,8 @@ class IndicatorScreen(Translated, Screen[None]):
                     yield Label(t(f"trend_{key}"), classes="spark-label")
                     yield Sparkline([], id=f"spark-{key}")
         yield DataTable(id="ind-sub", cursor_type="row", zebra_stripes=True)
+        yield Label("", id="ind-overdue-head")
+        yield DataTable(id="ind-overdue", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="ind-out-row"):
             yield Label(t("export_xlsx") + "：")
             yield Input(
@@ -122,7 +136,18 @@ class IndicatorScreen(Translated, Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(t("area"), *[t(f"short_{i}") for i in SUB_COLUMNS])
+        self.query_one("#ind-sub", DataTable).add_columns(
+            t("area"), *[t(f"short_{i}") for i in SUB_COLUMNS]
+        )
+        self.query_one("#ind-overdue", DataTable).add_columns(
+            t("name"),
+            t("id_number"),
+            t("age"),
+            t("risk"),
+            t("last_visit"),
+            t("due"),
+            t("overdue_days"),
+        )
         self.load()
 
     @work(thread=True, exclusive=True, exit_on_error=False)
@@ -135,11 +160,19 @@ class IndicatorScreen(Translated, Screen[None]):
         try:
             r = report.build_cached(conn, self.year, lang=i18n.lang(), with_trend=True)
             months = (r.trend or []) if level == "district" else area_trend(conn, self.year, code)
+            late = None
+            if level == "community":  # who is overdue, on the report's as-of date
+                late = ind.overdue_persons(conn, r.as_of or date.today(), code)
         finally:
             conn.close()
-        self.app.call_from_thread(self._show, r, months)
+        self.app.call_from_thread(self._show, r, months, late)
 
-    def _show(self, r: report.Report, months: list[dict[str, Any]]) -> None:
+    def _show(
+        self,
+        r: report.Report,
+        months: list[dict[str, Any]],
+        late: list[ind.OverduePerson] | None = None,
+    ) -> None:
         self.report = r
         level, code, _ = self.path[-1]
         zh = i18n.lang() != "en"
@@ -159,10 +192,10 @@ class IndicatorScreen(Translated, Screen[None]):
         )
         for col, just in columns:
             head.add_column(col, justify=just)
-        for ind in report.INDICATORS:
-            f = r.get(code, ind)
+        for name in report.INDICATORS:
+            f = r.get(code, name)
             head.add_row(
-                report.LABELS[ind][0 if zh else 1],
+                report.LABELS[name][0 if zh else 1],
                 report.fmt_num(f.numerator),
                 "" if f.denominator is None else report.fmt_num(f.denominator),
                 "—" if f.value is None else f"{f.value:.2f}{'%' if f.unit == '%' else ''}",
@@ -175,25 +208,53 @@ class IndicatorScreen(Translated, Screen[None]):
         self.query_one("#ind-head", Static).update(head)
         if months:
             self._show_trend(months)
-        sub = self.query_one(DataTable)
+        sub = self.query_one("#ind-sub", DataTable)
         sub.clear()
         children = self._children(r, level, code)
         for child_code, child_name in children:
             cells = []
-            for ind in SUB_COLUMNS:
-                f = r.get(child_code, ind)
+            for name in SUB_COLUMNS:
+                f = r.get(child_code, name)
                 cells.append(
                     "—" if f.value is None else f"{f.value:.1f}{'%' if f.unit == '%' else ''}"
                 )
             sub.add_row(child_name, *cells, key=child_code)
+        self._show_overdue(r, late)
         self.sub_title = ops
         self.loaded = True
 
+    def _show_overdue(self, r: report.Report, late: list[ind.OverduePerson] | None) -> None:
+        """A community's view lists who is overdue in place of the sub-areas: the name, the ID
+        number masked by kinds.mask_id_number and the age instead of the birth date (SPEC §9)."""
+        at_community = self.path[-1][0] == "community"
+        table = self.query_one("#ind-overdue", DataTable)
+        head = self.query_one("#ind-overdue-head", Label)
+        self.query_one("#ind-sub", DataTable).display = not at_community
+        table.display = head.display = at_community
+        table.clear()
+        if not at_community or late is None:
+            head.update(t("loading") if at_community else "")
+            return
+        as_of = r.as_of or date.today()
+        head.update(t("overdue_list", as_of=as_of.isoformat(), n=len(late)))
+        for p in late:
+            due = date.fromisoformat(p.due_date)
+            table.add_row(
+                p.name,
+                mask_id_number(p.id_number),
+                str(age_on(date.fromisoformat(p.birth_date), as_of)),
+                i18n.code_label("visit_risk", p.visit_risk),
+                p.last_visit or t("never_visited"),
+                p.due_date,
+                str((as_of - due).days),
+                key=p.id,
+            )
+
     def _show_trend(self, months: list[dict[str, Any]]) -> None:
         for key in ("coverage_pct", "retrofit_households", "meal_servings", "volunteer_events"):
-            self.query_one(f"#spark-{key}", Sparkline).data = [float(m[key]) for m in months] or [
-                0.0
-            ]
+            # a month before the meal data start is blank (None) in the trend: 0 on a sparkline
+            data = [float(m[key] or 0) for m in months]
+            self.query_one(f"#spark-{key}", Sparkline).data = data or [0.0]
 
     def _children(self, r: report.Report, level: str, code: str) -> list[tuple[str, str]]:
         if level == "district":
@@ -211,7 +272,7 @@ class IndicatorScreen(Translated, Screen[None]):
         return []
 
     def action_drill(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one("#ind-sub", DataTable)
         level = self.path[-1][0]
         if self.report is None or table.row_count == 0 or level == "community":
             return
