@@ -106,3 +106,28 @@ def test_non_empty_folder_is_refused_without_overwrite(
     )
     assert r.exit_code == 0, r.output
     assert not (out / "keep.txt").exists() and (out / "README.md").exists()
+
+
+def test_a_kind_with_no_record_exports_and_the_figures_still_match(tmp_path: Path) -> None:
+    """A district with no assessment, retrofit or volunteer event yet: DuckDB cannot read an empty
+    CSV, so the empty kinds are written from their typed columns (one empty file each)."""
+    from fieldapp.analytics.bench import measure
+    from fieldapp.analytics.export import export
+
+    from . import report_db as rd
+
+    conn = rd.district_db(tmp_path / "d.db")
+    e = rd.elder(conn, rd.A, "1950-01-01")
+    rd.visit(conn, e, "2025-03-05", rd.A)
+    conn.commit()
+    done = export(conn, tmp_path / "pq", today=date(2025, 12, 31))
+    conn.close()
+    assert {k: done.rows[k] for k in ("home_visit", "assessment", "retrofit")} == {
+        "home_visit": 1,
+        "assessment": 0,
+        "retrofit": 0,
+    }
+    empty = tmp_path / "pq" / "assessment" / "year=2025" / "data_0.parquet"
+    assert duckdb.connect().execute(f"SELECT count(*) FROM '{empty}'").fetchone() == (0,)
+    m = measure(tmp_path / "d.db", 2025, runs=1, today=date(2025, 12, 31))
+    assert m.same_figures and len(m.export_s) == len(m.duckdb_s) == 1

@@ -356,6 +356,9 @@ def _copy(
         f"SELECT * FROM read_csv('{csv_path}', header = false, columns = {{{spec}}},"
         " nullstr = '', quote = '\"', escape = '\"')"
     )
+    if empty_year is not None:  # DuckDB cannot sniff an empty CSV: the typed columns, no row
+        typed = ", ".join(f"CAST(NULL AS {t}) AS {name}" for name, t in types.items())
+        source = f"SELECT {typed} WHERE false"
     if by_year and empty_year is not None:
         (out_dir / kind / f"year={empty_year}").mkdir(parents=True)
         target = out_dir / kind / f"year={empty_year}" / "data_0.parquet"
