@@ -109,8 +109,10 @@ CREATE TABLE home_visit (
 CREATE INDEX home_visit_elder ON home_visit (elder_id, visit_date, contact_mode, deleted);
 -- coverage of a year: covering, so the report never reads the rows
 CREATE INDEX home_visit_date ON home_visit (visit_date, contact_mode, deleted, elder_id);
--- coverage of a year in one community: covering (STYLE: community first)
-CREATE INDEX home_visit_community ON home_visit (community_code, visit_date, contact_mode, deleted, elder_id);
+-- coverage of a year (fieldapp.indicators.covered): covering, and in the order it groups by
+-- (community, person), so the year's in-person visits are read once and never sorted (schema 5:
+-- it replaces home_visit_community, which made the report sort them: 0.57 s → 0.07 s at scale 1)
+CREATE INDEX home_visit_coverage ON home_visit (contact_mode, deleted, community_code, elder_id, visit_date);
 
 CREATE TABLE assessment (
     id                      TEXT PRIMARY KEY,

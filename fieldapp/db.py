@@ -10,7 +10,7 @@ from pathlib import Path
 from fieldapp import backup, dbkey, paths, reference
 from fieldapp.sqlite import sqlite3
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _schema_statements() -> list[str]:
@@ -173,6 +173,20 @@ def _fill_enrolment_communities(conn: sqlite3.Connection) -> None:
         )
 
 
+def _v5_report(conn: sqlite3.Connection) -> None:
+    """Schema 5, the report's part (issue 12): home_visit_community gives way to
+    home_visit_coverage, the same columns in the order the year's coverage groups by."""
+    conn.execute("DROP INDEX IF EXISTS home_visit_community")
+    for stmt in _schema_statements():
+        if stmt.startswith("CREATE INDEX home_visit_coverage "):  # a v3 file has it from 3 → 4
+            conn.execute(stmt.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
+
+
+def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
+    """Schema version 5: each helper's step (the lead merges them into this one)."""
+    _v5_report(conn)
+
+
 # user_version N → N+1. Each step gets the open connection inside the migration's transaction.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_from_schema(
@@ -186,6 +200,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     ),
     2: _create_from_schema("device_keys", "enrolled_devices", "report_cache"),
     3: _migrate_3_to_4,
+    4: _migrate_4_to_5,
 }
 
 

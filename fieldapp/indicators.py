@@ -91,8 +91,15 @@ def _cols(conn: sqlite3.Connection) -> dict[str, str]:
     facts = "community_code" in visit
     indexes = {r[1] for r in conn.execute("PRAGMA index_list(home_visit)")}
     return {
-        # a year's visits per community: covering, no row read (v4 index; 2× faster than by date)
-        "h_index": " INDEXED BY home_visit_community" if "home_visit_community" in indexes else "",
+        # a year's visits per community and person: covering, in group order (v5), else v4's
+        "h_index": next(
+            (
+                f" INDEXED BY {i}"
+                for i in ("home_visit_coverage", "home_visit_community")
+                if i in indexes
+            ),
+            "",
+        ),
         "merged_into": "e.merged_into" if "merged_into" in have else "NULL",
         "p_status_date": "p.status_date" if v2 else "NULL",
         "h_comm": "h.community_code" if facts else "NULL",
@@ -178,7 +185,7 @@ def _first_visits(conn: sqlite3.Connection, c: dict[str, str]) -> str:
     status changes once), so each record is read once, not once per visit."""
     v = (
         f"SELECT h.elder_id, {c['h_comm']} AS c, min(h.visit_date) AS first FROM home_visit h{c['h_index']}"
-        f" WHERE {COVERING_VISIT} AND h.visit_date BETWEEN :p0 AND :p1 GROUP BY 1, 2"
+        f" WHERE {COVERING_VISIT} AND h.visit_date BETWEEN :p0 AND :p1 GROUP BY c, h.elder_id"
     )
     return (
         "SELECT p.id AS person, coalesce(v.c, e.community_code) AS c, v.first"

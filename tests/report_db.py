@@ -38,8 +38,8 @@ def ensure_v2_columns(conn: sqlite3.Connection) -> None:
             if name not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
     conn.execute(
-        "CREATE INDEX IF NOT EXISTS home_visit_community"
-        " ON home_visit (community_code, visit_date, contact_mode, deleted, elder_id)"
+        "CREATE INDEX IF NOT EXISTS home_visit_coverage"
+        " ON home_visit (contact_mode, deleted, community_code, elder_id, visit_date)"
     )
 
 
