@@ -426,7 +426,7 @@ def run(work: Path, *, quick: bool, scale: float | None, echo: Callable[[str], N
     district = work / "district0.db"
     step("district report, year, by community (the command, start to end)")
     rows.append(report_row(district, today.year))
-    # issue 21; at the quick scale (one run) it adds about 5 s to CI, at scale 1 about 4 minutes
+    # issue 21: at the quick scale (one run) 9 s under load 11, at scale 1 (three runs) 4 minutes
     step("analytics export and DuckDB's indicator SQL against the report (issue 21)")
     rows += analytics_rows(district, today.year, runs)
     step("elder search on the district database, 100 queries")
