@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import re
 import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, ValidationInfo, create_model
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from fieldapp import kinds
+from fieldapp import kinds, reference
 
 M = typing.TypeVar("M", bound=BaseModel)
 
@@ -202,6 +203,49 @@ def _broken_rules(err: ErrorDetails) -> list[tuple[str, str, str]]:
     return [(loc[0] if loc else "", *_translate(err))]
 
 
+_CODE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")  # a field's code: birth_date, start_time …
+
+
+def _no_codes(model: type[BaseModel] | None, text: str, lang: str) -> str:
+    """A rule's words with every field code of `model` replaced by its label (`start_time` →
+    开始时间 / Start time): a worker never reads an internal name."""
+    if model is None:
+        return text
+
+    def label(m: re.Match[str]) -> str:
+        name = m.group(0)
+        if name not in model.model_fields:
+            return name
+        zh, en = _labels(model, name)
+        return en if lang == "en" else zh
+
+    return _CODE.sub(label, text)
+
+
+def _problem(model: type[BaseModel] | None, field: str, zh: str, en: str) -> Problem:
+    """The one place a problem's words are put together: label and rule, without field codes."""
+    label_zh, label_en = _labels(model, field)
+    return Problem(
+        field, label_zh, label_en, _no_codes(model, zh, "zh"), _no_codes(model, en, "en")
+    )
+
+
+def _choices(model: type[BaseModel] | None, err: ErrorDetails) -> tuple[str, str] | None:
+    """A code list's error in the catalogue's words (须为以下之一：高风险、重点关注…), not its codes."""
+    loc = [str(p) for p in err["loc"]]
+    if err["type"] != "literal_error" or model is None or len(loc) != 1:
+        return None
+    info = model.model_fields.get(loc[0])
+    extra = info.json_schema_extra if info is not None else None
+    catalogue = extra.get("catalogue") if isinstance(extra, dict) else None
+    if not isinstance(catalogue, str) or not reference.load().codes(catalogue):
+        return None
+    codes = reference.load().codes(catalogue)
+    zh = "、".join(reference.load().label(catalogue, c, "zh") for c in codes)
+    en = ", ".join(reference.load().label(catalogue, c, "en") for c in codes)
+    return f"须为以下之一：{zh}", f"must be one of {en}"
+
+
 def explain(exc: ValidationError, model: type[BaseModel] | None = None) -> list[Problem]:
     """Turn a pydantic ValidationError into problems a worker can read (field label + rule, zh/en).
 
@@ -211,12 +255,15 @@ def explain(exc: ValidationError, model: type[BaseModel] | None = None) -> list[
     out: list[Problem] = []
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in err["loc"]]
+        if err.get("input", "") is not None and (words := _choices(model, err)) is not None:
+            out.append(_problem(model, loc[0], *words))
+            continue
         for field, zh, en in _broken_rules(err):
-            label_zh, label_en = _labels(model, field)
+            p = _problem(model, field, zh, en)
             if loc and loc[0] == field and len(loc) > 1:
                 sub_zh, sub_en = _sub_labels(model, field, loc[1:])
-                label_zh, label_en = label_zh + sub_zh, label_en + sub_en
-            out.append(Problem(field, label_zh, label_en, zh, en))
+                p = Problem(field, p.label_zh + sub_zh, p.label_en + sub_en, p.zh, p.en)
+            out.append(p)
     return out
 
 
@@ -302,7 +349,7 @@ def validate_all(kind: str, model: type[M], raw: Any, context: dict[str, Any]) -
     finally:
         _DEFERRED.reset(token)
     for f in deferred:
-        p = Problem(f["field"], *_labels(model, f["field"]), f["zh"], f["en"])
+        p = _problem(model, f["field"], f["zh"], f["en"])
         if p not in problems:
             problems.append(p)
     if problems or record is None:
