@@ -152,3 +152,31 @@ async def test_the_visit_duration_follows_the_times_as_they_are_typed(db_path: P
         await type_into(pilot, form, "end_time", "1010")
         await pilot.pause()
         assert form.rows["duration_min"].get_value() == "50"  # typed by the worker: kept
+        await type_into(pilot, form, "duration_min", "70")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, RecordForm), _summary(form)
+    visit = Store.open(db_path).page("home_visit")[0]
+    assert (visit["start_time"], visit["end_time"], visit["duration_min"]) == ("09:00", "10:10", 70)
+
+
+async def test_deleting_a_participant_line_updates_the_summary(db_path: Path) -> None:
+    with _device(db_path) as store:
+        for name in ("赵强", "钱芳"):
+            store.create("volunteer", {"name": name, "community_code": COMMUNITY})
+    app = FieldApp(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("7", "n")
+        await pilot.pause()
+        form = _form(app)
+        parts = form.rows["participants"].control
+        for name, hours in (("赵强", "1.5"), ("钱芳", "2")):
+            parts.query_one("#part-volunteer").focus()
+            await pilot.press("enter", *name, "enter", "tab", *hours, "enter")
+            await pilot.pause()
+        preview = form.query_one("#form-preview", Static)
+        assert str(preview.render()).startswith("2 志愿者 · 3.5 h")
+        parts.query_one("#part-lines").focus()
+        await pilot.press("home", "delete")
+        await pilot.pause()
+        assert str(preview.render()).startswith("1 志愿者 · 2 h")
