@@ -362,7 +362,7 @@ class RetrofitItemsField(LinesField):
             yield Select(opts, id="item-code", prompt=t("add"), type_to_search=True)
             yield Input(id="item-qty", placeholder=t("qty"))
             yield Input(id="item-price", placeholder=t("unit_price"))
-            yield Button(t("add"), id="item-add")
+            yield Button(t("add"), id="item-add", compact=True)
         yield DataTable(id="item-lines", cursor_type="row")
 
     def on_mount(self) -> None:
@@ -434,7 +434,7 @@ class ParticipantsField(LinesField):
                 type_to_search=True,
             )
             yield Input(id="part-hours", placeholder=t("hours"))
-            yield Button(t("add"), id="part-add")
+            yield Button(t("add"), id="part-add", compact=True)
         yield DataTable(id="part-lines", cursor_type="row")
 
     def on_mount(self) -> None:

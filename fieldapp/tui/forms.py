@@ -30,7 +30,7 @@ HIDDEN: dict[str, set[str]] = {"assessment": {"total"}}
 NEVER_SHOWN = {"community_code", "under_60_confirmed", "over_capacity_confirmed", "merged_into"}
 # a refusal the worker may overrule: the field the store names → the question asked
 CONFIRMABLE = {"under_60_confirmed": "under_60", "over_capacity_confirmed": "over_capacity"}
-LABEL_MAX = 36
+LABEL_MAX = 38
 _HHMM = re.compile(r"^(\d{1,2})[:：.]?(\d{2})$")
 
 
@@ -61,7 +61,7 @@ def duration(start: str, end: str) -> str | None:
 
 def label_width(labels: Iterable[str]) -> int:
     """The label column of a form: its longest label and a space, at most LABEL_MAX cells (an
-    80-column terminal keeps 38 for the controls); a longer label wraps rather than being cut."""
+    80-column terminal keeps 36 for the controls); a longer label wraps rather than being cut."""
     return min(max((cell_len(label) + 1 for label in labels), default=12), LABEL_MAX)
 
 
