@@ -100,3 +100,18 @@ def test_the_store_refuses_with_every_problem_and_saves_nothing(tmp_path: Path) 
             store.create("elder", elder_data(name="", birth_date="1950-01-01"))
         assert [p.field for p in exc.value.problems] == ["name", "birth_date"]
         assert store.count("elder") == 0
+
+
+@pytest.mark.parametrize("kind", ["elder", "home_visit", "assessment", "retrofit", "meal_count"])
+@pytest.mark.parametrize("junk", ["??", "", None, "-1", [1], {"a": 1}])
+def test_any_junk_is_refused_with_problems_never_a_traceback(kind: str, junk: object) -> None:
+    """The cross-field rules run on what passed; whatever failed, the answer is RecordInvalid."""
+    from fieldapp.models import MODELS
+
+    data = dict.fromkeys(MODELS[kind].model_fields, junk) | {"unknown_field": junk}
+    with pytest.raises(RecordInvalid) as exc:
+        validate_record(kind, data)
+    fields = [p.field for p in exc.value.problems]
+    assert "unknown_field" in fields and len(fields) == len(
+        {(p.field, p.zh) for p in exc.value.problems}
+    )

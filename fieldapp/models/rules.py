@@ -328,8 +328,10 @@ def _cross_checks(
     try:
         lenient = _lenient(model, frozenset(unread & set(model.model_fields)))
         lenient.model_validate({k: v for k, v in raw.items() if k not in unread}, context=context)
-    except (ValidationError, TypeError, AttributeError, ArithmeticError):
-        pass  # a rule that cannot run without the unread fields: the field errors come first
+    except Exception:  # best effort on top of the field errors: never a traceback
+        # a rule that cannot run without the unread fields (None where a number was due, a
+        # catalogue asked about a blank code): the field errors already refuse the record
+        pass
     finally:
         _DEFERRED.reset(token)
     return [f for f in found if not ({f["field"], *f["uses"]} & unread)]
