@@ -32,7 +32,7 @@ from fieldapp.models.community import (
     Volunteer,
     VolunteerEvent,
 )
-from fieldapp.models.elder import Elder, check_id_number, normalise_id_number
+from fieldapp.models.elder import Elder, check_id_number, from_id, normalise_id_number
 from fieldapp.models.fields import (
     CATALOGUE_OF_TYPE,
     UUID_RE,
@@ -166,6 +166,7 @@ __all__ = [
     "content_hash",
     "content_hash_of",
     "explain",
+    "from_id",
     "mask_id_number",
     "minutes_of",
     "no_duplicates",

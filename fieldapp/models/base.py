@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationInfo, model_validator
 
 from fieldapp.models.fields import blank_to_none
-from fieldapp.models.rules import SCHEMA_VERSION, rule, schema_of
+from fieldapp.models.rules import SCHEMA_VERSION, Broken, rule, schema_of
 
 
 class Record(BaseModel):
@@ -46,7 +46,9 @@ class Record(BaseModel):
             and "community_code" in type(self).model_fields
             and getattr(self, "community_code", None) is None
         ):
-            raise rule("community_code", "必填（社区代码）", "is required (payload schema 2)")
+            broken = Broken()
+            broken.add("community_code", "必填（社区代码）", "is required (payload schema 2)")
+            broken.report()  # with the kind's own rules, not before them
         return self
 
     @property

@@ -33,7 +33,7 @@ from fieldapp.models.fields import (
     Time,
     VolunteerCategory,
 )
-from fieldapp.models.rules import minutes_of, no_duplicates, rule, schema_of, today
+from fieldapp.models.rules import Broken, minutes_of, no_duplicates, rule, schema_of, today
 
 MEAL_SLOT_MAX = 2000  # schema 2: a slot's total above this is a typing error (SPEC §3 v2)
 
@@ -82,9 +82,10 @@ class MealCount(Record):
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> MealCount:
+        broken = Broken()
         if schema_of(info) >= 2 and self.total > MEAL_SLOT_MAX:
             biggest = max(("dine_in", "delivery", "pickup"), key=lambda f: int(getattr(self, f)))
-            raise rule(
+            broken.add(
                 biggest,
                 f"本餐次合计 {self.total} 人次超过 {MEAL_SLOT_MAX}，疑为录入错误",
                 f"the slot's total {self.total} exceeds {MEAL_SLOT_MAX}: a typing error?",
@@ -92,18 +93,19 @@ class MealCount(Record):
         known = reference.load().codes("meal_subsidy")
         for k in self.subsidized:
             if k not in known:
-                raise rule(
+                broken.add(
                     "subsidized",
                     f"补贴类别「{k}」不在目录中",
                     f"subsidy category {k!r} is not in the catalogue",
                 )
         sub = sum(self.subsidized.values())
         if sub > self.total:
-            raise rule(
+            broken.add(
                 "subsidized",
                 f"享受补贴 {sub} 人次多于合计 {self.total} 人次",
                 f"{sub} subsidized servings exceed the total {self.total}",
             )
+        broken.report()
         return self
 
 
@@ -161,25 +163,27 @@ class VolunteerEvent(Record):
 
     @model_validator(mode="after")
     def _rules(self) -> VolunteerEvent:
+        broken = Broken()
         if self.status != "planned" and self.event_date > today():
-            raise rule(
+            broken.add(
                 "event_date",
                 f"状态为已开展/已取消的活动日期 {self.event_date} 不能晚于今天",
                 f"{self.event_date} is in the future but status is {self.status}",
+                uses=("status",),
             )
         span = None
         if self.start_time and self.end_time:
             span = minutes_of(self.end_time) - minutes_of(self.start_time)
             if span <= 0:
-                raise rule(
+                broken.add(
                     "end_time",
                     f"结束时间 {self.end_time} 须晚于开始时间 {self.start_time}",
                     "must be after start_time",
                 )
-        no_duplicates("participants", [p.volunteer_id for p in self.participants])
+        broken.dupes("participants", [p.volunteer_id for p in self.participants])
         for p in self.participants:
-            if span is not None and p.hours * 60 > span:
-                raise rule(
+            if span is not None and span > 0 and p.hours * 60 > span:
+                broken.add(
                     "participants",
                     f"服务时长 {p.hours} 小时超过活动时长 {span / 60:g} 小时",
                     f"{p.hours} hours exceed the event's {span / 60:g} hours",
@@ -190,9 +194,10 @@ class VolunteerEvent(Record):
             and any(p.hours for p in self.participants)
             and self.event_date > today()
         ):
-            raise rule(
+            broken.add(
                 "participants",
                 "未开展的活动不能登记服务时长",
                 "a future planned event cannot have hours yet",
             )
+        broken.report()
         return self

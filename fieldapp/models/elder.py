@@ -22,7 +22,7 @@ from fieldapp.models.fields import (
     Text,
     VisitRisk,
 )
-from fieldapp.models.rules import no_duplicates, rule, schema_of, today
+from fieldapp.models.rules import Broken, no_duplicates, rule, schema_of, today
 
 
 def normalise_id_number(v: str) -> str:
@@ -63,6 +63,13 @@ def check_id_number(v: str) -> str:
             f"birth date {born} in the number is not plausible",
         )
     return v
+
+
+def from_id(number: str) -> tuple[date, Gender]:
+    """Birth date and gender an ID number says (GB 11643: digits 7–14, the 17th odd for men); the
+    record and the form both read them here."""
+    v = normalise_id_number(number)
+    return ric.get_birth_date(v), "M" if int(v[16]) % 2 == 1 else "F"
 
 
 class Elder(Record):
@@ -120,95 +127,112 @@ class Elder(Record):
 
     @model_validator(mode="after")
     def _derive_from_id(self) -> Elder:
+        broken = Broken()
         if self.id_number:
-            born = ric.get_birth_date(self.id_number)
-            gender: Gender = "M" if int(self.id_number[16]) % 2 == 1 else "F"
-            if self.birth_date is None:
-                self.birth_date = born
-            elif self.birth_date != born:
-                raise rule(
-                    "birth_date",
-                    f"出生日期 {self.birth_date} 与身份证号中的 {born} 不一致",
-                    f"{self.birth_date} disagrees with {born} in the ID number",
-                )
-            if self.gender is None:
-                self.gender = gender
-            elif self.gender != gender:
-                want = "男" if gender == "M" else "女"
-                raise rule(
-                    "gender",
-                    f"性别与身份证号不一致（身份证号第17位表示{want}）",
-                    f"disagrees with the ID number (its 17th digit means {gender})",
-                )
-            if self.id_missing_reason:
-                raise rule(
-                    "id_missing_reason",
-                    "已填身份证号时不填无证原因",
-                    "must be empty when the ID number is given",
-                )
+            self._agree_with_id(self.id_number, broken)
         else:
             if not self.id_missing_reason:
-                raise rule(
+                broken.add(
                     "id_number",
                     "请填写身份证号；确实没有时填写「无身份证号原因」",
                     "required unless id_missing_reason says why it is missing",
                 )
             if self.gender is None:
-                raise rule(
-                    "gender", "没有身份证号时须填写性别", "required when there is no ID number"
+                broken.add(
+                    "gender",
+                    "没有身份证号时须填写性别",
+                    "required when there is no ID number",
+                    uses=("id_number",),
                 )
             if self.birth_date is None:
-                raise rule(
+                broken.add(
                     "birth_date",
                     "没有身份证号时须填写出生日期",
                     "required when there is no ID number",
+                    uses=("id_number",),
                 )
+        broken.report()
         return self
+
+    def _agree_with_id(self, number: str, broken: Broken) -> None:
+        """Birth date and gender come from the ID number, or must agree with it."""
+        born, gender = from_id(number)
+        if self.birth_date is None:
+            self.birth_date = born
+        elif self.birth_date != born:
+            broken.add(
+                "birth_date",
+                f"出生日期 {self.birth_date} 与身份证号中的 {born} 不一致",
+                f"{self.birth_date} disagrees with {born} in the ID number",
+            )
+        if self.gender is None:
+            self.gender = gender
+        elif self.gender != gender:
+            want = "男" if gender == "M" else "女"
+            broken.add(
+                "gender",
+                f"性别与身份证号不一致（身份证号第17位表示{want}）",
+                f"disagrees with the ID number (its 17th digit means {gender})",
+            )
+        if self.id_missing_reason:
+            broken.add(
+                "id_missing_reason",
+                "已填身份证号时不填无证原因",
+                "must be empty when the ID number is given",
+            )
 
     @model_validator(mode="after")
     def _status_v2(self, info: ValidationInfo) -> Elder:
         """Schema 2: when a status took effect, where a moved elder went, whom a record merged into."""
         if schema_of(info) < 2:
             return self
+        broken = Broken()
         if self.status != "active" and self.status_date is None:
-            raise rule(
+            broken.add(
                 "status_date",
                 "状态不是「在册」时须填写状态变更日期",
                 "is required when status is not active",
+                uses=("status",),
             )
         if self.status_date is not None:
             if self.status_date > today():
-                raise rule(
+                broken.add(
                     "status_date",
                     f"状态变更日期 {self.status_date} 晚于今天",
                     f"{self.status_date} is in the future",
                 )
             if self.birth_date is not None and self.status_date < self.birth_date:
-                raise rule(
+                broken.add(
                     "status_date",
                     f"状态变更日期 {self.status_date} 早于出生日期 {self.birth_date}",
                     f"{self.status_date} is before birth_date {self.birth_date}",
                 )
-        self._moved_merged()
+        self._moved_merged(broken)
+        broken.report()
         return self
 
-    def _moved_merged(self) -> None:
+    def _moved_merged(self, broken: Broken) -> None:
         if self.moved_to is not None:
             if self.status != "moved_out":
-                raise rule(
-                    "moved_to", "只有状态为「迁出」时才填写迁往社区", "only with status moved_out"
+                broken.add(
+                    "moved_to",
+                    "只有状态为「迁出」时才填写迁往社区",
+                    "only with status moved_out",
+                    uses=("status",),
                 )
             if self.moved_to == self.community_code:
-                raise rule(
+                broken.add(
                     "moved_to",
                     "迁往社区不能是本社区",
                     "must differ from community_code",
+                    uses=("community_code",),
                 )
         if self.merged_into is not None and self.status != "cancelled":
-            raise rule(
+            broken.add(
                 "merged_into",
                 "只有状态为「注销」的档案才能合并至另一档案",
                 "only with status cancelled",
+                uses=("status",),
             )
 
     def age_on(self, d: date) -> int | None:

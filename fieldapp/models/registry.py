@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from fieldapp import kinds
 from fieldapp.models.base import Record
 from fieldapp.models.community import MealCount, MealPoint, Volunteer, VolunteerEvent
@@ -19,7 +17,7 @@ from fieldapp.models.rules import (
     Problem,
     RecordInvalid,
     ValidationContext,
-    explain,
+    validate_all,
     validation_context,
 )
 from fieldapp.models.services import Assessment, HomeVisit, Retrofit
@@ -59,7 +57,8 @@ def validate_record(
     context: ValidationContext | None = None,
 ) -> Record:
     """Validate `data` as a record of `kind` under payload schema `schema`, "today" taken from
-    `context` (None: the local date); raise RecordInvalid naming each field and rule."""
+    `context` (None: the local date); raise RecordInvalid naming every broken field and rule at
+    once, cross-field rules included (`rules.validate_all`)."""
     model = MODELS.get(kind)
     if model is None:
         raise RecordInvalid(
@@ -77,8 +76,5 @@ def validate_record(
     if isinstance(data, model) and data.payload_schema == schema:
         return data
     raw = data.payload() if isinstance(data, Record) else data
-    try:
-        with validation_context(context):
-            return model.model_validate(raw, context={"payload_schema": schema})
-    except ValidationError as e:
-        raise RecordInvalid(kind, explain(e, model)) from None
+    with validation_context(context):
+        return validate_all(kind, model, raw, {"payload_schema": schema})

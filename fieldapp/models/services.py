@@ -30,7 +30,7 @@ from fieldapp.models.fields import (
     Time,
     VisitIssue,
 )
-from fieldapp.models.rules import add_months, minutes_of, no_duplicates, rule
+from fieldapp.models.rules import Broken, add_months, minutes_of, rule
 
 
 class HomeVisit(Record):
@@ -62,38 +62,42 @@ class HomeVisit(Record):
 
     @model_validator(mode="after")
     def _rules(self) -> HomeVisit:
+        broken = Broken()
         if self.start_time and self.end_time:
             minutes = minutes_of(self.end_time) - minutes_of(self.start_time)
             if minutes < 0:
-                raise rule(
+                broken.add(
                     "end_time",
                     f"结束时间 {self.end_time} 早于开始时间 {self.start_time}",
                     "is earlier than start_time",
                 )
-            if self.duration_min is None:
+            elif self.duration_min is None:
                 self.duration_min = minutes
             elif self.duration_min != minutes:
-                raise rule(
+                broken.add(
                     "duration_min",
                     f"时长 {self.duration_min} 分钟与起止时间算出的 {minutes} 分钟不一致",
                     f"{self.duration_min} disagrees with {minutes} computed from the times",
                 )
         elif self.duration_min is None:
-            raise rule(
+            broken.add(
                 "duration_min",
                 "必填（或同时填写开始和结束时间）",
                 "is required (or give both start and end time)",
+                uses=("start_time", "end_time"),
             )
         allowed = reference.load().service_items(self.service_type)
         for item in self.service_items:
             if item not in allowed:
-                raise rule(
+                broken.add(
                     "service_items",
                     f"「{item}」不是服务类型 {self.service_type} 的服务内容",
                     f"{item!r} is not an item of service type {self.service_type}",
+                    uses=("service_type",),
                 )
-        no_duplicates("service_items", self.service_items)
-        no_duplicates("issues", list(self.issues))
+        broken.dupes("service_items", self.service_items)
+        broken.dupes("issues", list(self.issues))
+        broken.report()
         return self
 
 
@@ -153,11 +157,12 @@ class Assessment(Record):
 
     @model_validator(mode="after")
     def _rules(self) -> Assessment:
+        broken = Broken()
         total = self.computed_total()
         if self.total is None:
             self.total = total
         elif self.total != total:
-            raise rule(
+            broken.add(
                 "total",
                 f"总分 {self.total} 与四项得分之和 {total} 不一致",
                 f"{self.total} is not the sum of the four scores ({total})",
@@ -166,7 +171,7 @@ class Assessment(Record):
         if self.level is None:
             self.level = computed  # type: ignore[assignment]
         elif self.level != computed and not self.override_reason:
-            raise rule(
+            broken.add(
                 "override_reason",
                 f"按得分应为「{computed}」，改为「{self.level}」须填写调整原因",
                 f"level {self.level} differs from the computed {computed}: give override_reason",
@@ -175,8 +180,14 @@ class Assessment(Record):
         if self.next_due is None:
             self.next_due = add_months(self.assess_date, months)
         elif self.next_due <= self.assess_date:
-            raise rule("next_due", "下次评估日期须晚于评估日期", "must be after assess_date")
-        no_duplicates("assessors", self.assessors)
+            broken.add(
+                "next_due",
+                "下次评估日期须晚于评估日期",
+                "must be after assess_date",
+                uses=("assess_date",),
+            )
+        broken.dupes("assessors", self.assessors)
+        broken.report()
         return self
 
 
@@ -226,6 +237,7 @@ class Retrofit(Record):
 
     @model_validator(mode="after")
     def _rules(self) -> Retrofit:
+        broken = Broken()
         ref = reference.load()
         status = ref.entry("retrofit_status", self.status)
         needed = status.extra.get("date_field") if status else None
@@ -237,7 +249,7 @@ class Retrofit(Record):
                     strict=True,
                 )
             )[needed]
-            raise rule(
+            broken.add(
                 needed,
                 f"进度为「{status.zh if status else self.status}」时须填写{label}",
                 f"is required when status is {self.status}",
@@ -248,32 +260,33 @@ class Retrofit(Record):
             if d is None:
                 continue
             if last and d < last[1]:
-                raise rule(
+                broken.add(
                     name,
                     f"{d} 早于 {last[0]} 的 {last[1]}；日期须按申请→评估→开工→验收的顺序",
                     f"{d} is before {last[0]} {last[1]}: dates must not go backwards",
                 )
             last = (name, d)
         if self.cost_total != self.subsidy + self.self_paid:
-            raise rule(
+            broken.add(
                 "cost_total",
                 f"总费用 {self.cost_total} 须等于补贴 {self.subsidy} + 自付 {self.self_paid}",
                 f"{self.cost_total} must equal subsidy {self.subsidy} + self_paid {self.self_paid}",
             )
-        no_duplicates("items", [i.code for i in self.items])
+        broken.dupes("items", [i.code for i in self.items])
         items_sum = sum((i.qty * i.unit_price for i in self.items), Decimal(0)).quantize(
             Decimal("0.01")
         )
         if self.items and self.cost_total > 0 and items_sum != self.cost_total:
-            raise rule(
+            broken.add(
                 "cost_total",
                 f"总费用 {self.cost_total} 与各项目数量×单价之和 {items_sum} 不一致",
                 f"{self.cost_total} differs from the items' sum {items_sum}",
             )
         if self.status == "accepted" and not self.items:
-            raise rule(
+            broken.add(
                 "items",
                 "验收合格的改造须至少列出一个改造项目",
                 "an accepted retrofit needs at least one item",
             )
+        broken.report()
         return self

@@ -43,7 +43,7 @@ def fill_community(conn: sqlite3.Connection, kind: str, data: dict[str, Any]) ->
         what = "老人" if table == "elder" else "助餐点"
         raise StoreError(
             f"社区代码「{given}」与{what}所在社区「{row[0]}」不一致（由{what}自动带出，不能修改）",
-            f"community_code {given} differs from the {table}'s community {row[0]}",
+            f"community {given} differs from the {table}'s community {row[0]}",
             "community_code",
         )
     return data | {"community_code": row[0]}
@@ -62,7 +62,7 @@ def check_under_60(born: date | None, confirmed: bool, registered: date) -> None
         raise StoreError(
             f"登记当日（{registered}）该老人 {age} 岁，未满60岁：请核对出生日期，确需登记时勾选「已确认未满60岁」",
             f"{age} years old on the registration day {registered}, under 60:"
-            " check the birth date, or confirm (under_60_confirmed)",
+            " check the birth date, or confirm the registration",
             "under_60_confirmed",
         )
 
@@ -75,6 +75,6 @@ def check_capacity(conn: sqlite3.Connection, point_id: str, total: int, confirme
     raise StoreError(
         f"本餐次合计 {total} 人次超过助餐点日供餐能力 {row[0]} 人次：请核对，确认无误时勾选「已确认超出供餐能力」",
         f"the slot's total {total} is above the point's daily capacity {row[0]}:"
-        " check it, or confirm (over_capacity_confirmed)",
+        " check it, or confirm it",
         "over_capacity_confirmed",
     )

@@ -61,19 +61,28 @@ class FieldRow(Vertical):
     FieldRow { height: auto; }
     FieldRow > .field-line { height: auto; }
     FieldRow .field-label { width: 24; color: $text-muted; }
-    FieldRow > .field-error { color: $error; height: auto; display: none; padding-left: 24; }
+    FieldRow > .field-error { color: $error; height: auto; display: none; }
     FieldRow.-invalid > .field-error { display: block; }
     FieldRow.-invalid .field-label { color: $error; text-style: bold; }
     FieldRow SelectionList { height: auto; max-height: 8; width: 1fr; }
     FieldRow Input, FieldRow Select { width: 1fr; }
     FieldRow Input { background: $boost; }
     FieldRow .-textual-compact { margin-bottom: 0; }
+    FieldRow Checkbox.-textual-compact:focus { border: none; }  /* one line, focused or not */
     """
 
-    def __init__(self, model: type[models.Record], name: str, context: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        model: type[models.Record],
+        name: str,
+        context: dict[str, Any],
+        *,
+        label_width: int = 24,
+    ) -> None:
         super().__init__(id=f"field-{name}", classes="field-row")
         self.model = model
         self.field_name = name
+        self.label_width = label_width  # the form's longest label: no label wraps or is cut
         self.info = model.model_fields[name]
         extra = self.info.json_schema_extra
         self.extra: dict[str, Any] = dict(extra) if isinstance(extra, dict) else {}
@@ -148,20 +157,36 @@ class FieldRow(Vertical):
                 or name in ("gender", "level"),
                 prompt=t("auto") if name == "level" else "—",
             )
-        if ann is bool:
-            return Checkbox(i18n.field_label(self.model, name), id=cid)
-        placeholder = {date: "YYYY-MM-DD", int: "0", Decimal: "0.00"}.get(ann, "")
-        if name.endswith("_time"):
-            placeholder = "HH:MM"
-        return Input(id=cid, placeholder=placeholder, compact=True)
+        if ann is bool:  # its label stands in the label column, like every other field's
+            return Checkbox("是" if i18n.lang() == "zh" else "yes", id=cid, compact=True)
+        return Input(id=cid, placeholder=self._placeholder(), compact=True)
+
+    def _placeholder(self) -> str:
+        """The format to type, or the default a blank number takes; a required number shows
+        nothing, never a `0` that looks typed and is then refused as missing."""
+        if self.field_name.endswith("_time"):
+            return "HH:MM"
+        if self.annotation is date:
+            return "YYYY-MM-DD"
+        if self.annotation in (int, Decimal):
+            default = self.info.default
+            return "" if default is None or self.info.is_required() else str(default)
+        return ""
+
+    def label_text(self) -> str:
+        """The field's label in the current language, `*` when it must be filled in."""
+        required = self.info.is_required() and not self.optional
+        return i18n.field_label(self.model, self.field_name) + (" *" if required else "")
 
     def compose(self) -> ComposeResult:
-        required = self.info.is_required() and not self.optional
-        label = i18n.field_label(self.model, self.field_name) + (" *" if required else "")
+        label = Label(self.label_text(), classes="field-label")
+        label.styles.width = self.label_width
+        error = Static("", classes="field-error")
+        error.styles.padding = (0, 0, 0, self.label_width)
         with Horizontal(classes="field-line"):
-            yield Label("" if isinstance(self.control, Checkbox) else label, classes="field-label")
+            yield label
             yield self.control
-        yield Static("", classes="field-error")
+        yield error
 
     # ------------------------------------------------------------ values
 
@@ -337,7 +362,7 @@ class RetrofitItemsField(LinesField):
             yield Select(opts, id="item-code", prompt=t("add"), type_to_search=True)
             yield Input(id="item-qty", placeholder=t("qty"))
             yield Input(id="item-price", placeholder=t("unit_price"))
-            yield Button(t("add"), id="item-add")
+            yield Button(t("add"), id="item-add", compact=True)
         yield DataTable(id="item-lines", cursor_type="row")
 
     def on_mount(self) -> None:
@@ -409,7 +434,7 @@ class ParticipantsField(LinesField):
                 type_to_search=True,
             )
             yield Input(id="part-hours", placeholder=t("hours"))
-            yield Button(t("add"), id="part-add")
+            yield Button(t("add"), id="part-add", compact=True)
         yield DataTable(id="part-lines", cursor_type="row")
 
     def on_mount(self) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from pydantic_core import PydanticUndefined
+from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,6 +30,7 @@ HIDDEN: dict[str, set[str]] = {"assessment": {"total"}}
 NEVER_SHOWN = {"community_code", "under_60_confirmed", "over_capacity_confirmed", "merged_into"}
 # a refusal the worker may overrule: the field the store names → the question asked
 CONFIRMABLE = {"under_60_confirmed": "under_60", "over_capacity_confirmed": "over_capacity"}
+LABEL_MAX = 38
 _HHMM = re.compile(r"^(\d{1,2})[:：.]?(\d{2})$")
 
 
@@ -38,12 +41,28 @@ def clock(text: str) -> str:
 
 
 def from_id_number(value: str) -> dict[str, str]:
-    """Birth date and gender read from an 18-digit ID number (GB 11643), when it has them."""
-    v = value.strip().upper()
-    if len(v) != 18 or not v[:17].isdigit():
+    """Birth date and gender a valid ID number says (the record's own rule, `models.from_id`);
+    nothing while the number is incomplete or wrong."""
+    try:
+        born, gender = models.from_id(models.check_id_number(value))
+    except ValueError:  # the rule's PydanticCustomError: not a whole, valid number yet
         return {}
-    born = f"{v[6:10]}-{v[10:12]}-{v[12:14]}"
-    return {"birth_date": born, "gender": "male" if int(v[16]) % 2 else "female"}
+    return {"birth_date": born.isoformat(), "gender": gender}
+
+
+def duration(start: str, end: str) -> str | None:
+    """The minutes between two typed times (`0900`, `9:30` …), or None when they do not make one."""
+    a, b = _HHMM.match(clock(start)), _HHMM.match(clock(end))
+    if a is None or b is None:
+        return None
+    minutes = (int(b.group(1)) * 60 + int(b.group(2))) - (int(a.group(1)) * 60 + int(a.group(2)))
+    return str(minutes) if minutes >= 0 else None
+
+
+def label_width(labels: Iterable[str]) -> int:
+    """The label column of a form: its longest label and a space, at most LABEL_MAX cells (an
+    80-column terminal keeps 36 for the controls); a longer label wraps rather than being cut."""
+    return min(max((cell_len(label) + 1 for label in labels), default=12), LABEL_MAX)
 
 
 @dataclass
@@ -150,16 +169,24 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
                 (v["name"], v["id"]) for v in store.page("volunteer", order_by=["name"], limit=1000)
             ]
         self.rows: dict[str, FieldRow] = {}
+        # what the form filled in itself (from the ID number, from the times): refilled when the
+        # source changes, unless the worker has typed over it
+        self.filled: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
         verb = t("edit") if self.record_id else t("new")
         with Vertical():
             yield Label(f"{verb} · {i18n.kind_label(self.kind)}", id="form-title")
             with VerticalScroll(id="form-fields"):
-                for name in self.model.model_fields:
-                    if name in HIDDEN.get(self.kind, set()) or name in NEVER_SHOWN:
-                        continue
-                    row = FieldRow(self.model, name, self.context)
+                names = [
+                    n
+                    for n in self.model.model_fields
+                    if n not in HIDDEN.get(self.kind, set()) and n not in NEVER_SHOWN
+                ]
+                rows = [FieldRow(self.model, n, self.context) for n in names]
+                width = label_width(r.label_text() for r in rows)
+                for name, row in zip(names, rows, strict=True):
+                    row.label_width = width
                     self.rows[name] = row
                     yield row
             yield Static("", id="form-preview")
@@ -208,13 +235,32 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
             self.context["service_type"] = value
             self.rows["service_items"].set_service_type(value, [])
 
+    def _fill(self, name: str, value: Any) -> None:
+        """Fill a field the form can work out, unless the worker typed something else into it."""
+        row = self.rows.get(name)
+        if row is None:
+            return
+        current = row.get_value()
+        if current in (None, "") or (name in self.filled and current == self.filled[name]):
+            row.set_value(value)
+            self.filled[name] = row.get_value()
+
     @on(Input.Changed, "#ctl-id_number")
     def _id_number(self, event: Input.Changed) -> None:
         """Gender and birth date come from the ID number, when the worker has not typed them."""
         for name, value in from_id_number(event.value).items():
-            row = self.rows.get(name)
-            if row is not None and row.get_value() in (None, ""):
-                row.set_value(value)
+            self._fill(name, value)
+
+    @on(Input.Changed, "#ctl-start_time, #ctl-end_time")
+    def _times(self) -> None:
+        """A visit's duration follows its start and end times as they are typed."""
+        if self.kind != "home_visit" or not {"start_time", "end_time"} <= set(self.rows):
+            return
+        minutes = duration(
+            str(self.rows["start_time"].get_value() or ""),
+            str(self.rows["end_time"].get_value() or ""),
+        )
+        self._fill("duration_min", minutes if minutes is not None else "")
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -258,13 +304,7 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
                     self.kind, self.record_id, data, base_version_id=self.base_version_id
                 )
         except RecordInvalid as e:
-            lines = []
-            for p in e.problems:
-                if p.field in self.rows:
-                    self.rows[p.field].show_error(i18n.problem_text(p))
-                lines.append(p.text(i18n.lang()))
-            more = f"（+{len(lines) - 2}）" if len(lines) > 2 else ""
-            summary.update(t("not_saved") + "：" + "；".join(lines[:2]) + more)
+            self._show_problems(e)
             first = next((self.rows[p.field] for p in e.problems if p.field in self.rows), None)
             if first is not None:
                 first.scroll_visible()
@@ -281,6 +321,20 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
             summary.update(t("not_saved") + "\n" + text)
             return
         self.dismiss(FormResult(saved))
+
+    def _show_problems(self, e: RecordInvalid) -> None:
+        """Every problem at once: under its field, and all of them in the summary (a field the form
+        does not show is named there only)."""
+        shown: dict[str, list[str]] = {}
+        for p in e.problems:
+            shown.setdefault(p.field, []).append(i18n.problem_text(p))
+        for field, texts in shown.items():
+            if field in self.rows:
+                self.rows[field].show_error("；".join(texts))
+        sep = "; " if i18n.lang() == "en" else "；"
+        colon = ": " if i18n.lang() == "en" else "："
+        lines = sep.join(p.text(i18n.lang()) for p in e.problems)
+        self.query_one("#form-summary", Static).update(t("not_saved") + colon + lines)
 
     def _confirm(self, field: str, confirmed: frozenset[str], e: StoreError) -> None:
         """The store refused what a worker may confirm (under 60, above capacity): ask, and save

@@ -186,7 +186,9 @@ def test_fields_from_either_side_and_a_mix_that_breaks_a_rule_is_refused(tmp_pat
     before = d.conn.execute("SELECT count(*) FROM versions").fetchone()[0]
     with pytest.raises(review.ReviewError) as e:  # deceased without its date
         review.decide_conflict(d.conn, c["id"], choose=alive, fields={"status": dead}, by=BOSS)
-    assert "status_date" in e.value.zh and "status_date" in e.value.en
+    # the rule is named by its label, never its code (issue 15)
+    assert e.value.zh.endswith("状态变更日期：状态不是「在册」时须填写状态变更日期")
+    assert e.value.en.endswith("Status since: is required when status is not active")
     with pytest.raises(review.ReviewError, match="没有字段 shoe_size"):
         review.decide_conflict(d.conn, c["id"], choose=alive, fields={"shoe_size": dead}, by=BOSS)
     assert d.conn.execute("SELECT count(*) FROM versions").fetchone()[0] == before

@@ -28,6 +28,8 @@ CASES: dict[str, tuple[tuple[str, ...], str]] = {
     "volunteer_zh": (("8",), "zh"),
     "elder_page_zh": (("2", "enter"), "zh"),
     "help_zh": (("f1",), "zh"),
+    "assessment_form_zh": (("2", "enter", "a"), "zh"),
+    "assessment_form_errors_zh": (("2", "enter", "a", "ctrl+s"), "zh"),
     "dashboard_en": ((), "en"),
     "elders_en": (("2",), "en"),
     "meals_en": (("6",), "en"),

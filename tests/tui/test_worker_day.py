@@ -139,7 +139,7 @@ def test_5_clock_and_id_number_fill_in() -> None:
 
     assert from_id_number(make_id(date(1944, 3, 12), False, 3)) == {
         "birth_date": "1944-03-12",
-        "gender": "female",
+        "gender": "F",  # the model's code: the Select takes it
     }
 
 
