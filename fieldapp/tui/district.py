@@ -247,6 +247,10 @@ class MergeScreen(Translated, Screen[None]):
             return
         key = None
         key_path = self.query_one("#merge-key", Input).value.strip()
+        if key_path and not self.query_one("#merge-pass", Input).value:
+            self.notify(t("passphrase_needed"), severity="warning")  # asked again, not "wrong"
+            self.query_one("#merge-pass", Input).focus()
+            return
         if key_path:
             from fieldapp import crypto
 

@@ -38,6 +38,7 @@ DISTRICT_WORDS: dict[str, tuple[str, str]] = {
         "Accept bundle {file} ({period} #{seq}) of revoked device {distinct}?\n"
         "Only bundles made before the theft.",
     ),
+    "passphrase_needed": ("请输入区级私钥口令", "Type the district key's passphrase"),
     "accepted": ("已接受，可合并", "Accepted: it can be merged"),
     "sort": ("排序", "Sort"),
     "state": ("状态", "State"),
