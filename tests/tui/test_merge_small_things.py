@@ -1,0 +1,88 @@
+"""Issue 16 point 12 in the merge screen, at 80×24 and 120×40 with key presses on real files: an
+empty passphrase is asked for again (not "wrong passphrase"), and one large bundle moves the
+progress bar by its versions, not only when it is done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Input, ProgressBar
+
+from fieldapp.store import Store
+from fieldapp.sync import merge as merge_mod
+from fieldapp.tui.district import DistrictApp, MergeScreen
+
+from .district_world import PASS, World, build, copy
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory: pytest.TempPathFactory) -> World:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FIELDAPP_KDF", "interactive")
+        return build(tmp_path_factory.mktemp("small"))
+
+
+@pytest.fixture
+def world(month: World, tmp_path: Path) -> World:
+    return copy(month, tmp_path / "w")
+
+
+def _merged(db: Path) -> int:
+    with Store.open(db) as d:
+        return int(d.conn.execute("SELECT count(*) FROM bundles").fetchone()[0])
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_an_empty_passphrase_is_asked_for_again(world: World, size: tuple[int, int]) -> None:
+    app = DistrictApp(world.db, folder=world.usb, key_file=world.key_file)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, MergeScreen)
+        screen.query_one(DataTable).focus()
+        await pilot.press("m")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert said == ["请输入区级私钥口令"]
+        assert app.focused is screen.query_one("#merge-pass", Input)
+        await pilot.press(*PASS, "enter")
+        screen.query_one(DataTable).focus()
+        await pilot.press("m")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not any("口令不对" in n.message for n in app._notifications)
+    assert _merged(world.db) == 1
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_one_large_bundle_moves_the_bar_by_its_versions(
+    world: World, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(merge_mod, "CHUNK_LINES", 5)  # the demo bundle: many chunks of 5
+    seen: list[tuple[Any, Any]] = []
+    update = ProgressBar.update
+
+    def record(self: ProgressBar, **kw: Any) -> None:
+        seen.append((kw.get("progress"), kw.get("total")))
+        update(self, **kw)
+
+    monkeypatch.setattr(ProgressBar, "update", record)
+    app = DistrictApp(world.db, folder=world.usb, key_file=world.key_file)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, MergeScreen) and screen.selected  # the enrolled device's bundle
+        screen.query_one("#merge-pass", Input).value = PASS
+        screen.query_one(DataTable).focus()
+        await pilot.press("m")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    steps = [p for p, total in seen if total == 100 and p is not None]
+    assert steps[-1] == 100
+    assert len([p for p in steps if 0 < p < 100]) >= 3  # moved while the one bundle merged
+    assert steps == sorted(steps)
+    assert _merged(world.db) == 1
