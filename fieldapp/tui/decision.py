@@ -37,7 +37,7 @@ def _fields(kind: str) -> dict[str, Any]:
     return models.MODELS[kind].model_fields
 
 
-HIDDEN = ("version_id", "hlc", "device_id", "name_initials")
+HIDDEN = ("id", "version_id", "hlc", "device_id", "name_initials")
 
 
 def _shown_value(kind: str | None, name: str, value: Any) -> str:
@@ -189,14 +189,7 @@ class DecisionDialog(Translated, ModalScreen[Choice | None]):
         Binding("escape", "choose('')", "cancel"),
     ]
 
-    CSS_PATH = "district_report.tcss"
-    DEFAULT_CSS = """
-    DecisionDialog #dlg-choices {
-        height: auto;
-        max-height: 8;
-        background: $surface;
-    }
-    """
+    CSS_PATH = "decision.tcss"
 
     def __init__(
         self,
@@ -477,6 +470,7 @@ def open_review(
         else:
             item, a, b = review.review_sides(conn, item_id)
             key = named_key(conn, str(item["shown_key"]))
+            a, b = (_point_named(conn, side) for side in (a, b))
             choices = {"a": (item["record_a"], t("keep_a")), "b": (item["record_b"], t("keep_b"))}
             dialog = DecisionDialog(
                 f"{t('meal_collisions')} · {key}", a, b, choices, item["kind"], [], "meal_slot"
@@ -522,10 +516,24 @@ def group_rows(conn: sqlite3.Connection) -> list[tuple[str, ...]]:
     return out
 
 
+def _point_named(conn: sqlite3.Connection, side: dict[str, Any]) -> dict[str, Any]:
+    """A meal count as the reviewer reads it: its meal point by name, not by its UUID."""
+    if side.get("point_id"):
+        row = conn.execute("SELECT name FROM meal_point WHERE id = ?", (side["point_id"],))
+        found = row.fetchone()
+        if found is not None:
+            return side | {"point_id": str(found[0])}
+    return side
+
+
 def named_key(conn: sqlite3.Connection, key: str) -> str:
-    """A meal slot's key with the meal point's name instead of its UUID."""
-    for part in key.split("|"):
+    """A meal slot's key (point|date|meal) in words: the meal point's name instead of its UUID,
+    the meal by its label (`lunch` → 午餐)."""
+    parts = key.split("|")
+    for i, part in enumerate(parts):
         row = conn.execute("SELECT name FROM meal_point WHERE id = ?", (part,)).fetchone()
         if row is not None:
-            key = key.replace(part, str(row[0]))
-    return key
+            parts[i] = str(row[0])
+    if len(parts) == 3:
+        parts[2] = _shown_value("meal_count", "meal", parts[2])
+    return " · ".join(parts)

@@ -44,14 +44,7 @@ class DecisionsDialog(Translated, ModalScreen[tuple[str, str] | None]):
         Binding("u", "undo", "undo"),
         Binding("escape", "close", "cancel"),
     ]
-    DEFAULT_CSS = """
-    DecisionsDialog { align: center middle; }
-    DecisionsDialog #dec-body { height: 1fr; border: round $accent; background: $surface; }
-    DecisionsDialog DataTable { height: 1fr; }
-    DecisionsDialog #dec-what { height: auto; background: $surface; }
-    DecisionsDialog #dec-comment-row { height: 1; background: $surface; }
-    DecisionsDialog #dec-comment { width: 1fr; }
-    """
+    CSS_PATH = "decision.tcss"
 
     def __init__(self, rows: list[dict[str, Any]]) -> None:
         super().__init__()

@@ -86,3 +86,61 @@ async def test_one_large_bundle_moves_the_bar_by_its_versions(
     assert len([p for p in steps if 0 < p < 100]) >= 3  # moved while the one bundle merged
     assert steps == sorted(steps)
     assert _merged(world.db) == 1
+
+
+TREND_KEYS = ("coverage_pct", "retrofit_households", "meal_servings", "volunteer_events")
+
+
+def _sparks(app: DistrictApp) -> dict[str, list[float]]:
+    from textual.widgets import Sparkline
+
+    return {k: list(app.screen.query_one(f"#spark-{k}", Sparkline).data or []) for k in TREND_KEYS}
+
+
+def _expected(db: Path, code: str) -> dict[str, list[float]]:
+    from datetime import date
+
+    from fieldapp.tui.district_report import area_trend
+
+    with Store.open(db) as d:
+        months = area_trend(d.conn, date.today().year, code)
+    return {k: [float(m[k]) for m in months] for k in TREND_KEYS}
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_trend_charts_follow_the_drill_down(world: World, size: tuple[int, int]) -> None:
+    """Issue 16 point 4: a street's and a community's sparklines are their own, not the district's."""
+    from fieldapp.crypto import load_district_private
+    from fieldapp.sync.merge import merge_files
+    from fieldapp.tui.district_report import IndicatorScreen
+
+    key = load_district_private(world.key_file, PASS)
+    with Store.open(world.db) as d:
+        assert merge_files(d.conn, [world.enrolled_bundle], district_key=key)[0].status == "merged"
+    app = DistrictApp(world.db, folder=world.usb, key_file=world.key_file)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("f3")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, IndicatorScreen) and screen.loaded
+        district = _sparks(app)
+        sub = screen.query_one(DataTable)
+        sub.focus()
+        street_row = [str(k.value) for k in sub.rows].index("321202001")
+        sub.move_cursor(row=street_row)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.path[-1][1] == "321202001"
+        street = _sparks(app)
+        assert street == _expected(world.db, "321202001")
+        assert street["coverage_pct"] != district["coverage_pct"]
+        sub.move_cursor(row=[str(k.value) for k in sub.rows].index("321202001901"))
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.path[-1][1] == "321202001901"
+        community = _sparks(app)
+        assert community == _expected(world.db, "321202001901")
+        assert community["coverage_pct"] != street["coverage_pct"]

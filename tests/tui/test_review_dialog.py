@@ -88,6 +88,8 @@ async def test_a_conflict_decided_field_by_field_is_one_district_version(
         lines = screen_lines(app)
         phone_line = next(x for x in lines if "13822222222" in x)
         assert "13811111111" in phone_line  # both values whole on one row, even at 80 columns
+        status_line = next(x for x in lines if "已故" in x)  # a code by its label
+        assert "在册" in status_line and "deceased" not in "".join(lines)
         head = next(i for i, x in enumerate(lines) if x.rstrip("│ ").endswith("采用"))
         assert lines[head + 1].startswith("│▶")  # the differing fields first, the cursor on one
         await pilot.press("home")  # the body scrolls up to who made each side
@@ -266,3 +268,47 @@ async def test_a_decision_is_undone_from_the_review_screen_with_a_comment(
         ).fetchone()
     assert tuple(after) == tuple(before)
     assert tuple(undo) == ("王主任", "选错了")
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_meal_collision_names_its_point_and_meal_and_keeps_the_count_chosen(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    from ..sync.test_review import _clone, _device
+    from ..test_models import base
+
+    a = _device(tmp_path)
+    point_data = base("meal_point")
+    point = a.create("meal_point", point_data).record_id
+    b = _clone(a, tmp_path / "b.db")
+    slot = {"point_id": point, "service_date": "2026-06-01", "meal": "lunch"}
+    ma = a.create("meal_count", slot | {"dine_in": 8}).record_id
+    mb = b.create("meal_count", slot | {"dine_in": 30}).record_id
+    d = district(tmp_path / "d.db", a, b)
+    with d.transaction():
+        set_supervisor(d.conn, "王主任")
+    bundles = [export(s, tmp_path / f"u{i}", allow_v1=True).path for i, s in enumerate((a, b))]
+    merge_files(d.conn, bundles, allow_v1=True)
+    for s in (a, b, d):
+        s.close()
+    app = DistrictApp(tmp_path / "d.db", folder=tmp_path / "u0")
+    async with app.run_test(size=size) as pilot:
+        table = await _open_first(app, pilot, "tab-meals", "#rv-meals")
+        assert table.row_count == 1
+        slot_cell = str(table.get_row_at(0)[1])
+        assert point_data["name"] in slot_cell and point not in slot_cell
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DecisionDialog)
+        text = screen_text(app)
+        assert point not in text and point_data["name"] in text
+        assert "午餐" in text and "lunch" not in text
+        dialog = app.screen
+        keep = "a" if dialog.left.get("id") == ma else "b"
+        await pilot.press(keep)
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen) and table.row_count == 0
+    with Store.open(tmp_path / "d.db") as d2:
+        rows = dict(d2.conn.execute("SELECT id, deleted FROM meal_count").fetchall())
+        item = d2.conn.execute("SELECT decision, decided_by FROM review_items").fetchone()
+    assert rows == {ma: 0, mb: 1} and tuple(item) == (ma, "王主任")
