@@ -12,6 +12,8 @@ own refusals (`known`, file name → reason) are added as they are.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -131,7 +133,8 @@ def bundle_paths(folders: Iterable[Path]) -> list[Path]:
 
 def refusal_reason(conn: sqlite3.Connection, path: Path) -> tuple[dict[str, object] | None, str]:
     """(manifest, "") for a bundle the merge would start on, (manifest or None, reason) otherwise;
-    "already" as the reason of a bundle already merged. Nothing is decrypted."""
+    "already" as the reason of a bundle already merged whose sealed member matches its signed
+    digest (as the merge says, issue 16 point 12). Nothing is decrypted."""
     from fieldapp.sync.bundle_check import check_signer
     from fieldapp.sync.bundle_format import BundleError
     from fieldapp.sync.bundle_read import open_bundle
@@ -142,6 +145,8 @@ def refusal_reason(conn: sqlite3.Connection, path: Path) -> tuple[dict[str, obje
             m = reader.manifest
             manifest = m.model_dump()
             if conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone():
+                if reader.version == 2:  # a damaged copy of a merged bundle is not "already"
+                    reader.check_sealed()
                 return manifest, "already"
             row = conn.execute(
                 "SELECT public_key, revoked_at FROM enrolled_devices WHERE device_id = ?",
@@ -151,6 +156,10 @@ def refusal_reason(conn: sqlite3.Connection, path: Path) -> tuple[dict[str, obje
                 check_signer(reader, {} if row is None else {m.device_id: (row[0], row[1])})
     except BundleError as e:
         return manifest, str(e)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
+        return manifest, str(
+            BundleError("文件损坏，无法解压", f"damaged file, cannot decompress ({e})")
+        )
     return manifest, ""
 
 

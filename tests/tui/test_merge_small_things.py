@@ -144,3 +144,33 @@ async def test_the_trend_charts_follow_the_drill_down(world: World, size: tuple[
         community = _sparks(app)
         assert community == _expected(world.db, "321202001901")
         assert community["coverage_pct"] != street["coverage_pct"]
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_damaged_copy_of_a_merged_bundle_is_refused_in_the_list(
+    world: World, size: tuple[int, int]
+) -> None:
+    """Issue 16 point 12: the list says what the merge says (the sealed member's digest first)."""
+    from fieldapp.crypto import load_district_private
+    from fieldapp.sync.merge import merge_files
+
+    from ..test_supervisor_cli import _damaged_copy
+    from .district_world import PERIOD
+
+    key = load_district_private(world.key_file, PASS)
+    with Store.open(world.db) as d:
+        assert merge_files(d.conn, [world.enrolled_bundle], district_key=key)[0].status == "merged"
+    (world.usb / "copy").mkdir()
+    bad = _damaged_copy(world.enrolled_bundle, world.usb / "copy")
+    app = DistrictApp(world.db, folder=world.usb, key_file=world.key_file)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, MergeScreen)
+        table = screen.query_one(DataTable)
+        name = world.enrolled_bundle.name
+        assert str(table.get_row(f"{PERIOD}/{name}")[2]) == "已合并过"
+        damaged = str(table.get_row(f"copy/{bad.name}")[2])
+        assert damaged.startswith("拒收：versions.seal")  # the cell holds the reason's start
+        assert screen.reasons[f"copy/{bad.name}"].startswith("versions.sealed 与清单不符")
+        assert f"copy/{bad.name}" not in screen.selected
