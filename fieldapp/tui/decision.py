@@ -158,7 +158,9 @@ class PickTable(Translated, Static, can_focus=True):
         self.dialog = dialog
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in ("pick", "move") and self.dialog.pick is None)
+        if action == "pick":  # a person group's cursor chooses a record, nothing to pick
+            return self.dialog.pick is not None and self.dialog.queue == "conflict"
+        return not (action == "move" and self.dialog.pick is None)
 
     def action_move(self, step: int) -> None:
         pick = self.dialog.pick
@@ -243,7 +245,7 @@ class DecisionDialog(Translated, ModalScreen[Choice | None]):
         for the dialog and `fieldapp review show`); a conflict's text follows the picked fields."""
         from fieldapp.review import describe_choice
 
-        value, label = self.choices[key]
+        value, _ = self.choices[key]
         if self.queue == "conflict":
             picked = self.pick.picked if self.pick else {}
             fields = {_label(self.kind, k): side for k, side in picked.items()}  # words, not codes
@@ -252,7 +254,7 @@ class DecisionDialog(Translated, ModalScreen[Choice | None]):
             said = describe_choice("meal_slot", "keep", keep=value[-8:])
         else:
             said = describe_choice(self.queue, value)
-        return Text(f"[{key.upper()}] {label}：{said[1] if i18n.lang() == 'en' else said[0]}")
+        return Text(f"[{key.upper()}]{said[1] if i18n.lang() == 'en' else said[0]}")
 
     def refresh_pick(self) -> None:
         self.query_one("#dlg-table", PickTable).update(self.table())
@@ -276,6 +278,8 @@ class DecisionDialog(Translated, ModalScreen[Choice | None]):
 
     def on_mount(self) -> None:
         self.query_one("#dlg-table").focus()
+        # who made each side stays in view at 80×24 (focusing scrolled down to the table)
+        self.call_after_refresh(self.query_one("#dlg-body").scroll_home, animate=False)
 
     @on(Input.Submitted, "#dlg-comment")
     def _typed(self) -> None:
@@ -337,11 +341,15 @@ class PersonGroupDialog(DecisionDialog):
 
     def table(self) -> Table:
         table = Table(expand=True, box=None, show_edge=False, pad_edge=False)
-        table.add_column("", no_wrap=True, width=2)
-        for name in GROUP_COLUMNS:
+        table.add_column("", no_wrap=True, width=1)
+        for name in GROUP_COLUMNS:  # short values whole, the names and communities share the rest
             head = t("community") if name == "community" else _label("elder", name)
-            table.add_column(head, ratio=1)
-        table.add_column(t("worker"), ratio=1)
+            wide = name in ("name", "community", "phone")
+            if wide:
+                table.add_column(head, ratio=3 if name == "community" else 2, overflow="fold")
+            else:
+                table.add_column(head, no_wrap=True)
+        table.add_column(t("worker"), ratio=2, overflow="fold")
         cursor = self.pick.cursor if self.pick else 0
         for i, r in enumerate(self.records):
             mark = "▶" if i == cursor else ""
@@ -364,10 +372,10 @@ class PersonGroupDialog(DecisionDialog):
     def choice_text(self, key: str) -> Text:
         from fieldapp.review import describe_choice
 
-        value, label = self.choices[key]
+        value, _ = self.choices[key]
         keep = _record_name(self.records[self.pick.cursor]) if self.pick and self.records else ""
         zh, en = describe_choice("duplicate_person", value, keep=keep)
-        return Text(f"[{key.upper()}] {label}：{en if i18n.lang() == 'en' else zh}")
+        return Text(f"[{key.upper()}]{en if i18n.lang() == 'en' else zh}")
 
     def action_choose(self, key: str) -> None:
         if not key:
@@ -492,8 +500,9 @@ def open_review(
 
 
 def group_rows(conn: sqlite3.Connection) -> list[tuple[str, ...]]:
-    """One row per person group for the review list: item ref, masked ID number, every record as
-    name（community）, the number of records, the date the first pair was found."""
+    """One row per person group for the review list: item ref, masked ID number, the number of
+    records, the date the first pair was found, every record as name（community） (last: at 80
+    columns only its tail is cut)."""
     from fieldapp import review
 
     out: list[tuple[str, ...]] = []
@@ -508,9 +517,9 @@ def group_rows(conn: sqlite3.Connection) -> list[tuple[str, ...]]:
             (
                 f"r{g.group_id}",
                 g.shown_key,
-                "、".join(_record_name(r) for r in records),
                 str(len(records)),
                 str(created or "")[:10],
+                "、".join(_record_name(r) for r in records),
             )
         )
     return out

@@ -285,7 +285,7 @@ class ReviewScreen(Translated, Screen[None]):
             "#", t("kind"), t("record"), t("reason_col"), t("date")
         )
         self.query_one("#rv-dups", DataTable).add_columns(
-            "#", t("id_number"), t("group_records"), t("count"), t("date")
+            "#", t("id_number"), t("count"), t("date"), t("group_records")
         )
         self.query_one("#rv-meals", DataTable).add_columns("#", t("slot"), "A", "B", t("date"))
         self.query_one("#rv-rejected", DataTable).add_columns(
