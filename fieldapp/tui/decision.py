@@ -1,4 +1,6 @@
-"""The supervisor's decision dialog: both sides of a review item field by field, who made each and when, what each choice will do."""
+"""The supervisor's decision dialogs: a conflict's two sides field by field (some fields taken
+from each side), a person group's records (one ID number, one decision), a meal slot; who made each
+side and when, and what each choice will do before it is taken."""
 
 from __future__ import annotations
 
