@@ -1,9 +1,10 @@
 """This month's checklist: per community, its devices, the last bundle received and whether the
 month's bundle is received, missing, refused (with the reason), waiting to be merged or not expected.
 
-"Expected" follows the report's bundle grid (report/operations.py on the figures branch): a
-community is expected to send for a month when a device of it (by its enrolment or its bundles) was
-enrolled and not revoked during that month. Refusals are found in the folders the supervisor
+Received, missing and not expected are the report's own cells (`report.operations.bundle_grid`,
+one rule for both): a community is expected to send for a month when a device of it (by its
+enrolment or its bundles) was enrolled and not revoked during that month; a received bundle no
+device was expected to send is "unexpected". Refusals are found in the folders the supervisor
 scans: a bundle of the month there that is not merged is checked the way the merge would start
 (readable, signed by an enrolled, unrevoked device) without decrypting anything, and the merge's
 own refusals (`known`, file name → reason) are added as they are.
@@ -11,11 +12,15 @@ own refusals (`known`, file name → reason) are added as they are.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
-from fieldapp.devices import DeviceRow, device_rows
+from fieldapp.devices import device_rows
+from fieldapp.report.operations import bundle_grid, device_communities
 from fieldapp.sqlite import sqlite3
 
 STATES = ("received", "refused", "pending", "missing", "unexpected", "not_expected")
@@ -78,12 +83,26 @@ def state_word(state: str, lang: str = "zh") -> str:
     return en if lang == "en" else zh
 
 
-def _spans(conn: sqlite3.Connection, devices: list[DeviceRow]) -> dict[str, list[tuple[str, str]]]:
-    """Per community, the (first, last) months its devices were enrolled ("" last: still are)."""
-    out: dict[str, list[tuple[str, str]]] = {}
-    for d in devices:
-        for code in d.communities:
-            out.setdefault(code, []).append((d.enrolled_at[:7], (d.revoked_at or "")[:7]))
+def _grid_cells(conn: sqlite3.Connection, period: str) -> dict[str, str]:
+    """Per community, the report's bundle-grid cell for the month: received, missing or
+    not_expected (a community absent from the grid has no device and no bundle: not expected)."""
+    year, month = int(period[:4]), int(period[5:7])
+    grid = bundle_grid(conn, year, date(year, month, 1))
+    return {code: cells[-1] for code, cells in grid["rows"] if cells}
+
+
+def _expected(conn: sqlite3.Connection, period: str) -> set[str]:
+    """The communities a device was expected to send for in the month (the grid's rule, asked
+    only for a received cell: received but not expected is "unexpected")."""
+    spans = {
+        r[0]: (r[1][:7], (r[2] or "")[:7])
+        for r in conn.execute("SELECT device_id, enrolled_at, revoked_at FROM enrolled_devices")
+    }
+    out: set[str] = set()
+    for dev, codes in device_communities(conn).items():
+        start, end = spans.get(dev, ("9999", ""))
+        if start <= period and (not end or period <= end):
+            out.update(codes)
     return out
 
 
@@ -114,7 +133,8 @@ def bundle_paths(folders: Iterable[Path]) -> list[Path]:
 
 def refusal_reason(conn: sqlite3.Connection, path: Path) -> tuple[dict[str, object] | None, str]:
     """(manifest, "") for a bundle the merge would start on, (manifest or None, reason) otherwise;
-    "already" as the reason of a bundle already merged. Nothing is decrypted."""
+    "already" as the reason of a bundle already merged whose sealed member matches its signed
+    digest (as the merge says, issue 16 point 12). Nothing is decrypted."""
     from fieldapp.sync.bundle_check import check_signer
     from fieldapp.sync.bundle_format import BundleError
     from fieldapp.sync.bundle_read import open_bundle
@@ -125,6 +145,8 @@ def refusal_reason(conn: sqlite3.Connection, path: Path) -> tuple[dict[str, obje
             m = reader.manifest
             manifest = m.model_dump()
             if conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (m.bundle_id,)).fetchone():
+                if reader.version == 2:  # a damaged copy of a merged bundle is not "already"
+                    reader.check_sealed()
                 return manifest, "already"
             row = conn.execute(
                 "SELECT public_key, revoked_at FROM enrolled_devices WHERE device_id = ?",
@@ -134,6 +156,10 @@ def refusal_reason(conn: sqlite3.Connection, path: Path) -> tuple[dict[str, obje
                 check_signer(reader, {} if row is None else {m.device_id: (row[0], row[1])})
     except BundleError as e:
         return manifest, str(e)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
+        return manifest, str(
+            BundleError("文件损坏，无法解压", f"damaged file, cannot decompress ({e})")
+        )
     return manifest, ""
 
 
@@ -155,13 +181,6 @@ def scan(
     return refused, waiting
 
 
-def _state(code: str, period: str, got: set[str], spans: list[tuple[str, str]]) -> str:
-    expected = any(start <= period and (not end or period <= end) for start, end in spans)
-    if code in got:
-        return "received" if expected else "unexpected"
-    return "missing" if expected else "not_expected"
-
-
 def checklist(
     conn: sqlite3.Connection,
     period: str,
@@ -171,10 +190,8 @@ def checklist(
 ) -> Checklist:
     """Every community of the district for `period` ("YYYY-MM"), in code order."""
     devices = device_rows(conn)
-    spans = _spans(conn, devices)
-    got = {
-        r[0] for r in conn.execute("SELECT community_code FROM bundles WHERE period = ?", (period,))
-    }
+    cells = _grid_cells(conn, period)
+    expected = _expected(conn, period) if "received" in cells.values() else set()
     last = _last_bundles(conn, period)
     refused, waiting = scan(conn, folders, known)
     by_code: dict[str, list[Refusal]] = {}
@@ -193,7 +210,9 @@ def checklist(
     for code, name, street in conn.execute(
         "SELECT code, name_zh, street_code FROM ref_community ORDER BY code"
     ):
-        state, reason = _state(code, period, got, spans.get(code, [])), ""
+        state, reason = cells.get(code, "not_expected"), ""
+        if state == "received" and code not in expected:
+            state = "unexpected"
         found = by_code.get(code, [])
         if state in ("missing", "not_expected") and found:
             bad = [f for f in found if f.reason]

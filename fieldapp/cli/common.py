@@ -93,6 +93,7 @@ def progress_bar(label: str) -> Progress:
         if done is None:
             if started:
                 click.echo("", err=True)
+            started = False  # the next call starts a new line (one bar per bundle)
             return
         started = True
         width = 30

@@ -13,19 +13,23 @@ from fieldapp import paths
 from fieldapp.cli.common import (
     CONTEXT,
     DISTRICT_DB_HELP,
+    Progress,
     db_option,
     district_key,
     open_store,
     progress_bar,
 )
+from fieldapp.devices import short_device_id
 from fieldapp.text import clean
 
 if TYPE_CHECKING:
+    from fieldapp.checklist import Checklist
+    from fieldapp.mergelog import MergeLog
     from fieldapp.sync.merge import BundleResult
 
 KEY_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 BUNDLES = click.Path(exists=True, path_type=Path)
-SUMMARY_FIELDS = ("new", "updated", "unchanged", "conflicts", "rejected")
+KEY_PASSPHRASE_MIN = 10  # crypto.district_keygen's rule, checked before the confirmation
 
 
 @click.command(context_settings=CONTEXT)
@@ -48,6 +52,7 @@ def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None)
     from fieldapp.sync.merge import bundle_files
 
     enrolled = None
+    merged: set[str] = set()
     if db_path is not None:
         try:  # read-only, with the key when the district database is encrypted
             ro = db.open_raw(db_path, readonly=True)
@@ -57,6 +62,7 @@ def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None)
             r[0]: (r[1], r[2])
             for r in ro.execute("SELECT device_id, public_key, revoked_at FROM enrolled_devices")
         }
+        merged = {r[0] for r in ro.execute("SELECT bundle_id FROM bundles")}
         ro.close()
     key = district_key(key_file) if key_file else None
     bad = 0
@@ -66,7 +72,12 @@ def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None)
             n = sum(r.counts.values())
             fmt = r.manifest.format_version if r.manifest else "?"
             seq = r.manifest.seq if r.manifest else "?"
-            click.echo(f"OK     {path.name}  (format {fmt}, {n} versions, seq {seq}) {r.signature}")
+            seen = r.manifest is not None and r.manifest.bundle_id in merged
+            already = "  已合并过 (already merged)" if seen else ""
+            click.echo(
+                f"OK     {clean(path.name)}  (format {fmt}, {n} versions, seq {seq})"
+                f" {r.signature}{already}"
+            )
         else:
             bad += 1
             click.echo(f"无效   {clean(path.name)}: {r.problem}")
@@ -75,7 +86,8 @@ def verify(files: tuple[Path, ...], db_path: Path | None, key_file: Path | None)
 
 
 class _MergeLog:
-    """Prints one line per bundle as the merge goes, and adds up the per-kind totals."""
+    """Prints one line per bundle as the merge goes; the summary after it is the run's log in
+    Chinese with the English beside (`fieldapp.mergelog`, the TUI's own counts)."""
 
     WORDS = {
         "merged": "已合并",
@@ -85,14 +97,11 @@ class _MergeLog:
         "busy": "未合并",
     }
 
-    def __init__(self) -> None:
-        self.totals: dict[str, dict[str, int]] = {}
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
 
     def __call__(self, r: BundleResult) -> None:
-        for kind, k in r.kinds.items():
-            t = self.totals.setdefault(kind, dict.fromkeys(SUMMARY_FIELDS, 0))
-            for f in SUMMARY_FIELDS:
-                t[f] += getattr(k, f)
+        self.bar(None, None)  # the bundle's progress line ends before its result is printed
         if r.reason:
             extra = f"：{r.reason}"
         elif r.status == "merged":
@@ -105,19 +114,35 @@ class _MergeLog:
         if r.clock_suspect:
             click.echo(f"       时钟可疑 clock_suspect: {r.clock_suspect} 个版本的时间超前一天以上")
 
-    def summary(self) -> None:
-        from fieldapp.models import MODELS
 
-        if not self.totals:
-            return
-        click.echo(
-            f"{'':<14}{'new':>8}{'updated':>9}{'unchanged':>10}{'conflicts':>10}{'rejected':>9}"
+def _pad(text: str, width: int, right: bool = False) -> str:
+    from rich.cells import cell_len
+
+    fill = " " * max(0, width - cell_len(text))
+    return fill + text if right else text + fill
+
+
+def merge_summary(log: MergeLog) -> list[str]:
+    """The CLI's summary: the counts of bundles (merged, already merged, refused, cancelled), the
+    new review items, and the versions per kind, each in Chinese then English."""
+    from fieldapp.mergelog import SUMMARY_FIELDS, word
+    from fieldapp.models import MODELS
+
+    out = [f"{log.headline('zh')} ({log.headline('en')})", log.review_line("zh")]
+    out.append("  " + log.review_line("en"))
+    totals = log.totals()
+    if totals:
+        out.append(
+            _pad("", 18)
+            + "".join(_pad(f"{word(f)} {word(f, 'en')}", 18, right=True) for f in SUMMARY_FIELDS)
         )
-        for kind, t in sorted(self.totals.items()):
-            label = MODELS[kind].LABEL[1] if kind in MODELS else kind
-            click.echo(
-                f"{label:<14}{t['new']:>8}{t['updated']:>9}{t['unchanged']:>10}{t['conflicts']:>10}{t['rejected']:>9}"
+        for kind, row in sorted(totals.items()):
+            zh, en = MODELS[kind].LABEL if kind in MODELS else (kind, kind)
+            out.append(
+                _pad(f"{zh} {en}", 18)
+                + "".join(_pad(str(row[f]), 18, right=True) for f in SUMMARY_FIELDS)
             )
+    return out
 
 
 @click.command(context_settings=CONTEXT)
@@ -158,26 +183,33 @@ def merge(
     bundles = bundle_files(files)
     if not bundles:
         raise click.ClickException("没有找到 .fieldbundle 文件 (no .fieldbundle files found)")
+    from fieldapp import review
+    from fieldapp.mergelog import MergeLog
+
     with open_store(db_path) as store:
-        bar = progress_bar("合并 merging")
-        log = _MergeLog()
+        key = district_key(key_file) if key_file else None
+        bar = progress_bar("合并 merging：版本 versions")
+        before = review.counts(store.conn)
         try:
             results = merge_files(
                 store.conn,
                 bundles,
                 skip_invalid=skip_invalid,
                 dry_run=dry_run,
-                progress=bar,
-                on_result=log,
-                district_key=district_key(key_file) if key_file else None,
+                lines=bar,
+                on_result=_MergeLog(bar),
+                district_key=key,
                 allow_v1=allow_v1,
                 notice=lambda text: click.echo(text, err=True),
             )
         finally:
             bar(None, None)
-        log.summary()
+        log = MergeLog(bundles, results, before, review.counts(store.conn))
+        click.echo("\n".join(merge_summary(log)))
         for device, seqs in missing_bundles(store.conn).items():
-            click.echo(f"缺少同步包 missing bundles: 设备 {device[:8]} 第 {gaps_text(seqs)} 个")
+            click.echo(
+                f"缺少同步包 missing bundles: 设备 {short_device_id(device)} 第 {gaps_text(seqs)} 个"
+            )
     if not all(r.ok for r in results):
         sys.exit(1)
 
@@ -220,12 +252,7 @@ def district_keygen(out_dir: Path) -> None:
 
     passphrase = os.environ.get("FIELDAPP_KEY_PASSPHRASE")
     if passphrase is None:
-        passphrase = click.prompt(
-            "设置私钥口令 (passphrase, ≥ 10 characters)",
-            hide_input=True,
-            confirmation_prompt=True,
-            err=True,
-        )
+        passphrase = _new_passphrase()
     try:
         public, private, fp = crypto.district_keygen(out_dir, passphrase)
     except crypto.KeyError_ as e:
@@ -233,6 +260,26 @@ def district_keygen(out_dir: Path) -> None:
     click.echo(f"公钥 public key (给各设备 for the devices): {public}")
     click.echo(f"私钥 private key (只留在区级电脑 keep at the district only): {private}")
     click.echo(f"公钥指纹 fingerprint: {fp}")
+
+
+def _new_passphrase() -> str:
+    """Asked until it is long enough, its length checked before the confirmation is asked
+    (an empty answer is asked again by click)."""
+    while True:
+        passphrase: str = click.prompt(
+            "设置私钥口令 (passphrase, ≥ 10 characters)", hide_input=True, err=True
+        )
+        if len(passphrase) < KEY_PASSPHRASE_MIN:
+            click.echo(
+                f"口令至少{KEY_PASSPHRASE_MIN}个字符，请重新输入"
+                f" (the passphrase needs at least {KEY_PASSPHRASE_MIN} characters)",
+                err=True,
+            )
+            continue
+        again: str = click.prompt("再次输入口令 (repeat the passphrase)", hide_input=True, err=True)
+        if again == passphrase:
+            return passphrase
+        click.echo("两次输入的口令不一致，请重新输入 (the two entries differ)", err=True)
 
 
 def _device_identity(source: Path) -> tuple[str, str, str, str | None]:
@@ -425,3 +472,90 @@ def district_init(db_path: Path, supervisor: str | None) -> None:
         click.echo(f"审核人已设为 {supervisor.strip()} (supervisor set)")
     else:
         click.echo(f"已创建区级数据库 {db_path}")
+
+
+def _period(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+    from datetime import date
+
+    if value is None:
+        return f"{date.today():%Y-%m}"
+    ok = len(value) == 7 and value[4] == "-" and (value[:4] + value[5:]).isdigit()
+    if not ok or not 1 <= int(value[5:]) <= 12:
+        raise click.BadParameter(f"月份须为 YYYY-MM：{value} (a month is YYYY-MM)")
+    return value
+
+
+@district.command("checklist", context_settings=CONTEXT)
+@db_option(DISTRICT_DB_HELP, required=True, exists=True)
+@click.option(
+    "--period", default=None, callback=_period, help="月份 YYYY-MM (the month; default this one)."
+)
+@click.option(
+    "--folder",
+    "folders",
+    multiple=True,
+    type=BUNDLES,
+    help="也检查此文件夹（含子文件夹）中未合并或被拒收的同步包 (also check the bundles here).",
+)
+@click.option(
+    "--sort",
+    type=click.Choice(["state", "community", "street", "last"]),
+    default="state",
+    help="排序：状态（最差在前）、社区、街道、最后同步包 (order of the lines).",
+)
+@click.option(
+    "--xlsx",
+    "xlsx_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="另存为 XLSX (also save it as an XLSX file).",
+)
+def district_checklist(
+    db_path: Path, period: str, folders: tuple[Path, ...], sort: str, xlsx_out: Path | None
+) -> None:
+    """本月清单：各社区的设备、最后同步包，本月的包已收到、未收到、拒收或不适用 (this month's
+    checklist, the same as the app's F6 screen)."""
+    from fieldapp import checklist
+
+    with open_store(db_path) as store:
+        cl = checklist.checklist(store.conn, period, folders=folders)
+    for line in checklist_lines(cl, sort):
+        click.echo(line)
+    if xlsx_out is not None:
+        try:
+            checklist.write_xlsx(cl, xlsx_out, sort=sort)
+        except OSError as e:
+            raise click.ClickException(f"{xlsx_out}: {e.strerror}") from None
+        click.echo(f"已保存 saved: {xlsx_out}")
+
+
+def checklist_lines(cl: Checklist, sort: str) -> list[str]:
+    """The checklist as text: the counts, then one tab-separated line per community."""
+    from fieldapp.checklist import state_word
+
+    counts = cl.counts()
+    out = [
+        f"{cl.period}  "
+        + "  ".join(f"{state_word(s)} {n}" for s, n in counts.items() if n)
+        + "  ("
+        + ", ".join(f"{state_word(s, 'en')} {n}" for s, n in counts.items() if n)
+        + ")",
+        "\t".join(("社区代码", "社区", "街道", "设备", "最后同步包", "状态", "原因")),
+    ]
+    for r in cl.sorted(sort):
+        out.append(
+            "\t".join(
+                (
+                    r.community_code,
+                    clean(r.community_name),
+                    clean(r.street_name),
+                    clean("、".join(r.devices)) or "—",
+                    r.last or "—",
+                    state_word(r.state),
+                    clean(r.reason),
+                )
+            )
+        )
+    for u in cl.unreadable:
+        out.append(f"无法读取 unreadable\t{clean(u.file_name)}\t{clean(u.reason)}")
+    return out

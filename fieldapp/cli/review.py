@@ -58,7 +58,9 @@ def review_list(db_path: Path) -> None:
             for c in rv.conflicts(conn)
         ]
         for g in rv.person_groups(conn):
-            names = "、".join(f"{r.get('name')}({r.get('community_code')})" for r in g.records)
+            names = "、".join(
+                f"{r.get('name')}（{r.get('community')}）" for r in rv.group_records(conn, g)
+            )
             lines.append(
                 f"r{g.group_id}\t重复人员 same person?\t{g.shown_key}\t{len(g.records)} 条记录 records: {names}"
             )
@@ -115,7 +117,10 @@ def _show_item(conn: sqlite3.Connection, num: int) -> list[str]:
     if item["queue"] == "duplicate_person":
         g = rv.person_group(conn, num)
         out = [f"r{g.group_id} 重复人员 same person? {g.shown_key} ({item['status']})"]
-        out += [f"  {r['id']}  {_short(r)}" for r in g.records]
+        out += [
+            f"  {r['id']}  {r['community']} {r['worker']}  {_short(r)}"
+            for r in rv.group_records(conn, g)
+        ]
         keep = str(g.records[0]["id"]) if g.records else ""
         zh, en = rv.describe_choice("duplicate_person", "same", keep=keep)
         out.append(f"--keep RECORD_ID: {zh} | {en}")

@@ -117,7 +117,11 @@ def status(db_path: Path | None) -> None:
     """显示设备与各类记录数 (show the device and the number of records of each kind)."""
     with open_store(db_path) as store:
         dev = store.device()
-        if dev:
+        if dev and dev.role == "district":  # no community, no worker: the supervisor
+            click.echo(
+                f"区级数据库 district database: {dev.device_id} 审核人 supervisor {dev.worker or '未设置 not set'}"
+            )
+        elif dev:
             click.echo(
                 f"设备 device: {dev.label} {dev.device_id} 社区 {dev.community_code} 工作人员 {dev.worker}"
             )

@@ -13,6 +13,7 @@ from fieldapp.review.queues import (
     conflict_sides,
     conflicts,
     counts,
+    group_records,
     person_group,
     person_groups,
     rejected,
@@ -23,7 +24,7 @@ from fieldapp.review.queues import (
 )
 from fieldapp.review.text import describe_choice
 from fieldapp.review.transfer import offer_transfer, rescan, transfer_elder
-from fieldapp.review.undo import history, parse_ref, undo
+from fieldapp.review.undo import history, parse_ref, recent, undo
 
 __all__ = [
     "PersonGroup",
@@ -38,11 +39,13 @@ __all__ = [
     "decide_review",
     "decisions_to_versions",
     "describe_choice",
+    "group_records",
     "history",
     "offer_transfer",
     "parse_ref",
     "person_group",
     "person_groups",
+    "recent",
     "rejected",
     "rescan",
     "review_sides",

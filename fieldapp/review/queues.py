@@ -228,3 +228,23 @@ def person_group(conn: sqlite3.Connection, group_id: int) -> PersonGroup:
         (row["natural_key"], row["status"]),
     ).fetchall()
     return _group(conn, row["natural_key"], rows)
+
+
+def group_records(conn: sqlite3.Connection, group: PersonGroup) -> list[dict[str, Any]]:
+    """A group's records as a reviewer reads them: `community` is the community's name, `worker`
+    who last sent the record's laptop's bundle (the TUI's dialog and `review list|show`)."""
+    out = []
+    for r in group.records:
+        row = dict(r)
+        name = conn.execute(
+            "SELECT name_zh FROM ref_community WHERE code = ?", (r.get("community_code"),)
+        ).fetchone()
+        row["community"] = name[0] if name is not None else (r.get("community_code") or "")
+        who = conn.execute(
+            "SELECT coalesce(worker, device_label) FROM bundles WHERE device_id = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (r.get("device_id"),),
+        ).fetchone()
+        row["worker"] = who[0] if who and who[0] else "—"
+        out.append(row)
+    return out

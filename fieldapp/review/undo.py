@@ -144,3 +144,34 @@ def history(conn: sqlite3.Connection, record_id: str) -> list[dict[str, Any]]:
         )
     ]
     return sorted(rows, key=lambda r: (r["decided_at"] or "", r["ref"]))
+
+
+def recent(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+    """The decisions that may be undone, newest first: conflict choices (not undos themselves)
+    and review items, a person group once; `undone` says whether an undo already followed."""
+    rows = [
+        {"ref": f"c{r['id']}", **dict(r)}
+        for r in conn.execute(
+            "SELECT c.id, c.kind, c.record_id, 'conflict' AS what, c.decided_by, c.decided_at,"
+            " c.comment, EXISTS (SELECT 1 FROM conflicts u WHERE u.reason = 'undo'"
+            " AND u.version_a = c.decision_version_id) AS undone"
+            " FROM conflicts c WHERE c.status = 'resolved' AND c.reason != 'undo'"
+            " ORDER BY c.decided_at DESC LIMIT ?",
+            (limit,),
+        )
+    ]
+    seen: set[tuple[str, str]] = set()
+    for r in conn.execute(
+        "SELECT id, kind, record_a AS record_id, queue AS what, decided_by, decided_at, comment,"
+        " natural_key, decision FROM review_items WHERE status = 'resolved'"
+        " ORDER BY decided_at DESC, id LIMIT ?",
+        (limit,),
+    ):
+        if r["what"] == "duplicate_person":
+            key = (r["natural_key"], r["decided_at"])
+            if key in seen:  # one decision for the whole group
+                continue
+            seen.add(key)
+        row = {k: r[k] for k in ("id", "kind", "record_id", "what", "decided_by", "decided_at")}
+        rows.append({"ref": f"r{r['id']}", **row, "comment": r["comment"], "undone": 0})
+    return sorted(rows, key=lambda r: (r["decided_at"] or "", r["ref"]), reverse=True)[:limit]

@@ -171,11 +171,7 @@ def _open_checked(
             check_enrolled(reader.manifest, _enrolment(conn, reader.manifest.device_id, path))
         if reader.version == 2:
             check_signer(reader, _enrolment(conn, reader.manifest.device_id, path))
-            if district_key is None:
-                raise BundleError(
-                    "合并加密同步包需要区级私钥（--key）",
-                    "merging an encrypted bundle needs the district private key (--key)",
-                )
+            reader.check_sealed()  # the signed digest of the sealed member, before "already"
     except BaseException:
         reader.close()
         raise
@@ -217,9 +213,12 @@ def _merge(
         if _already(conn, m):
             result.status = "already"
             return
+        if reader.version == 2 and district_key is None:
+            raise BundleError(
+                "合并加密同步包需要区级私钥（--key）",
+                "merging an encrypted bundle needs the district private key (--key)",
+            )
         _check_seq(conn, m)
-        if reader.version == 2:
-            reader.check_sealed()  # the signed digest of the sealed member, before decrypting
         batch = _Batch.start(conn, m, result, options.get("skip_invalid", False))
         now_ms = options.get("now_ms")
         if now_ms is not None:
@@ -552,17 +551,19 @@ def merge_files(
     progress: Progress | None = None,
     on_result: Callable[[BundleResult], None] | None = None,
     cancel: Cancel | None = None,
+    lines: Progress | None = None,
     **options: Unpack[MergeOptions],
 ) -> list[BundleResult]:
     """Merge bundles one by one (each its own transaction, with `options` as in `merge_bundle`);
-    `progress(done, total)` counts bundles, `cancel` stops before the next bundle. One bundle's
+    `progress(done, total)` counts bundles, `lines(done, total)` the versions of the bundle being
+    merged (a large one takes seconds), `cancel` stops before the next bundle. One bundle's
     failure is its refusal and the run goes on; a busy database stops the run (each would wait)."""
     results = []
     for i, path in enumerate(files):
         if cancel is not None and cancel.is_set():
             break
         try:
-            r = merge_bundle(conn, path, **options)
+            r = merge_bundle(conn, path, progress=lines, **options)
         except Exception as e:  # the last net: this file is refused, the folder goes on
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

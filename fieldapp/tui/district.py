@@ -247,6 +247,10 @@ class MergeScreen(Translated, Screen[None]):
             return
         key = None
         key_path = self.query_one("#merge-key", Input).value.strip()
+        if key_path and not self.query_one("#merge-pass", Input).value:
+            self.notify(t("passphrase_needed"), severity="warning")  # asked again, not "wrong"
+            self.query_one("#merge-pass", Input).focus()
+            return
         if key_path:
             from fieldapp import crypto
 
@@ -275,15 +279,22 @@ class MergeScreen(Translated, Screen[None]):
 
         bar = self.query_one(ProgressBar)
         with Store.open(self.db_path) as store:
+            finished = [0]  # bundles done; a large bundle moves the bar by its versions
 
             def progress(done: int, total: int) -> None:
-                self.app.call_from_thread(bar.update, total=total, progress=done)
+                finished[0] = done
+                self.app.call_from_thread(bar.update, total=total * 100, progress=done * 100)
+
+            def lines(done: int, total: int) -> None:
+                step = finished[0] * 100 + done * 100 // max(total, 1)
+                self.app.call_from_thread(bar.update, total=len(chosen) * 100, progress=step)
 
             before = review.counts(store.conn)
             results = merge_files(
                 store.conn,
                 chosen,
                 progress=progress,
+                lines=lines,
                 cancel=self.cancel,
                 district_key=district_key,
                 allow_v1=allow_v1,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,9 +31,8 @@ from fieldapp import indicators as ind
 from fieldapp.i18n import t
 from fieldapp.kinds import mask_id_number
 from fieldapp.sqlite import sqlite3
-from fieldapp.store import Store
 from fieldapp.store.checks import age_on
-from fieldapp.tui.decision import DecisionDialog, earlier_decisions, side_context
+from fieldapp.tui.decision import group_rows, named_key, open_conflict, open_review
 from fieldapp.tui.keys import Translated
 
 SUB_COLUMNS = (
@@ -319,7 +317,11 @@ class IndicatorScreen(Translated, Screen[None]):
 
 
 class ReviewScreen(Translated, Screen[None]):
-    BINDINGS = [Binding("enter", "open_item", "open"), Binding("ctrl+r", "reload", "reload")]
+    BINDINGS = [
+        Binding("enter", "open_item", "open"),
+        Binding("u", "decisions", "undo"),
+        Binding("ctrl+r", "reload", "reload"),
+    ]
     CSS_PATH = "district_report.tcss"
 
     def __init__(self, db_path: Path) -> None:
@@ -343,7 +345,9 @@ class ReviewScreen(Translated, Screen[None]):
         self.query_one("#rv-conflicts", DataTable).add_columns(
             "#", t("kind"), t("record"), t("reason_col"), t("date")
         )
-        self.query_one("#rv-dups", DataTable).add_columns("#", t("id_number"), "A", "B", t("date"))
+        self.query_one("#rv-dups", DataTable).add_columns(
+            "#", t("id_number"), t("count"), t("date"), t("group_records")
+        )
         self.query_one("#rv-meals", DataTable).add_columns("#", t("slot"), "A", "B", t("date"))
         self.query_one("#rv-rejected", DataTable).add_columns(
             t("file"), t("line"), t("kind"), t("record"), t("reason_col")
@@ -377,13 +381,17 @@ class ReviewScreen(Translated, Screen[None]):
                     r["created_at"][:10],
                     key=f"c{r['id']}",
                 )
-            for table_id, queue in (("#rv-dups", "duplicate_person"), ("#rv-meals", "meal_slot")):
+            dups = self.query_one("#rv-dups", DataTable)
+            dups.clear()
+            for ref, *cells in group_rows(conn):  # one row per ID number (issue 16 point 5)
+                dups.add_row(ref[1:], *cells, key=ref)
+            for table_id, queue in (("#rv-meals", "meal_slot"),):
                 tbl = self.query_one(table_id, DataTable)
                 tbl.clear()
                 for r in review.reviews(conn, queue):
                     tbl.add_row(
                         str(r["id"]),
-                        _named_key(conn, str(r["shown_key"])),
+                        named_key(conn, str(r["shown_key"])),
                         _who_is(conn, r["kind"], r["record_a"]),
                         _who_is(conn, r["kind"], r["record_b"]),
                         r["created_at"][:10],
@@ -406,13 +414,13 @@ class ReviewScreen(Translated, Screen[None]):
         tabs = self.query_one(TabbedContent)
         for pane, key in (
             ("tab-conflicts", "conflicts"),
-            ("tab-dups", "duplicate_person"),
+            ("tab-dups", "person_groups"),
             ("tab-meals", "meal_slot"),
             ("tab-rejected", "rejected"),
         ):
             word = {
                 "conflicts": "conflicts",
-                "duplicate_person": "duplicates",
+                "person_groups": "duplicates",
                 "meal_slot": "meal_collisions",
                 "rejected": "rejected",
             }[key]
@@ -433,89 +441,17 @@ class ReviewScreen(Translated, Screen[None]):
     def _row(self) -> None:
         self.action_open_item()
 
-    def _decide(
-        self,
-        decide: Callable[..., object],
-        item: int,
-        choice: tuple[str, str, dict[str, Any]],
-    ) -> None:
-        """Record a decision (value for today's review API, keyword arguments for the decisions
-        branch's, the comment typed); one the review refuses is said, not raised."""
-        from fieldapp.review import ReviewError
-        from fieldapp.tui.screens.devices import who
-
-        old, comment, new = choice
-        conn = self._conn()
-        try:
-            by = who(Store(conn))
-            try:  # the decisions branch: decide(conn, id, *, choose=…, by=…, comment=…)
-                decide(conn, item, **new, by=by, comment=comment or None)
-            except TypeError:  # today's review.py: decide(conn, id, value, decided_by)
-                decide(conn, item, old, by)
-        except ReviewError as e:
-            self.notify(e.en if i18n.lang() == "en" else e.zh, severity="error")
-        else:
-            self.notify(t("decided"))
-        finally:
-            conn.close()
-        self.reload()
-
     def _open_conflict(self, cid: int) -> None:
-        from fieldapp import review
-
-        conn = self._conn()
-        try:
-            info, a, b = review.conflict_sides(conn, cid)
-            context = side_context(conn, (a.version_id, b.version_id))
-            context += earlier_decisions(conn, info["record_id"])
-        finally:
-            conn.close()
-        left = {"deleted": a.deleted, **a.payload}
-        right = {"deleted": b.deleted, **b.payload}
-        versions = {"a": a.version_id, "b": b.version_id}
-
-        def done(choice: tuple[str, str] | None) -> None:
-            if choice:
-                key, comment = choice
-                self._decide(review.decide_conflict, cid, (versions[key], comment, {"choose": key}))
-
-        name = a.payload.get("name") or b.payload.get("name") or info["record_id"][-8:]
-        title = f"{i18n.kind_label(info['kind'])} {name} · {info['reason']}"
-        self.app.push_screen(
-            DecisionDialog(
-                title,
-                left,
-                right,
-                {"a": ("a", t("keep_a")), "b": ("b", t("keep_b"))},
-                info["kind"],
-                context,
-            ),
-            done,
-        )
+        open_conflict(self, self.db_path, cid, self.reload)
 
     def _open_review(self, item_id: int) -> None:
-        from fieldapp import review
+        open_review(self, self.db_path, item_id, self.reload)
 
-        conn = self._conn()
-        try:
-            item, a, b = review.review_sides(conn, item_id)
-            key = _named_key(conn, str(item["shown_key"]))
-        finally:
-            conn.close()
-        if item["queue"] == "duplicate_person":
-            choices = {"s": ("same", t("same_person")), "d": ("different", t("different_person"))}
-        else:
-            choices = {"a": (item["record_a"], t("keep_a")), "b": (item["record_b"], t("keep_b"))}
+    def action_decisions(self) -> None:
+        """The decisions taken, to read or undo (undo is one more decision)."""
+        from fieldapp.tui.decisions import open_decisions
 
-        def done(choice: tuple[str, str] | None) -> None:
-            if choice:
-                value, comment = choice
-                self._decide(review.decide_review, item_id, (value, comment, {"decision": value}))
-
-        word = "duplicates" if item["queue"] == "duplicate_person" else "meal_collisions"
-        self.app.push_screen(
-            DecisionDialog(f"{t(word)} · {key}", a, b, choices, item["kind"]), done
-        )
+        open_decisions(self, self.db_path, self.reload)
 
 
 def _who_is(conn: sqlite3.Connection, kind: str, record_id: str) -> str:
@@ -528,12 +464,3 @@ def _who_is(conn: sqlite3.Connection, kind: str, record_id: str) -> str:
         (record_id,),
     ).fetchone()
     return f"{row[0]}（{row[1]}）" if row else record_id[-8:]
-
-
-def _named_key(conn: sqlite3.Connection, key: str) -> str:
-    """A meal slot's key with the meal point's name instead of its UUID."""
-    for part in key.split("|"):
-        row = conn.execute("SELECT name FROM meal_point WHERE id = ?", (part,)).fetchone()
-        if row is not None:
-            key = key.replace(part, str(row[0]))
-    return key

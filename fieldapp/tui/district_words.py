@@ -38,6 +38,23 @@ DISTRICT_WORDS: dict[str, tuple[str, str]] = {
         "Accept bundle {file} ({period} #{seq}) of revoked device {distinct}?\n"
         "Only bundles made before the theft.",
     ),
+    "taken_from": ("采用", "Take"),
+    "decided_by": ("审核人", "Decided by"),
+    "transfer_word": ("迁移", "Transfer"),
+    "undone": ("已撤销", "undone"),
+    "already_undone": ("该决定已撤销", "This decision is already undone"),
+    "deleted_side": ("已删除", "Deleted"),
+    "pick_help": (
+        "↑↓ 选字段，空格：该字段取自A、取自B或不指定；再按 A 或 B 决定其余字段",
+        "↑↓ choose a field, space: take it from A, from B or neither; then A or B for the rest",
+    ),
+    "keep_help": (
+        "↑↓ 选择保留的记录；S 同一人（其余注销），D 不同的人",
+        "↑↓ choose the record that stays; S same person (the others cancelled), D different",
+    ),
+    "group_records": ("记录", "Records"),
+    "count": ("条数", "Count"),
+    "passphrase_needed": ("请输入区级私钥口令", "Type the district key's passphrase"),
     "accepted": ("已接受，可合并", "Accepted: it can be merged"),
     "sort": ("排序", "Sort"),
     "state": ("状态", "State"),
@@ -51,26 +68,6 @@ DISTRICT_WORDS: dict[str, tuple[str, str]] = {
     "made_by": ("来源", "Made by"),
     "earlier_decision": ("此前的决定", "Earlier decision"),
     "what_happens": ("各选择的结果", "What each choice does"),
-    "choose_keep_a": (
-        "保留A：B的修改仍保存在历史中；下次回传后各设备显示A",
-        "Keep A: B's change stays in the history; after the next return every device shows A",
-    ),
-    "choose_keep_b": (
-        "保留B：A的修改仍保存在历史中；下次回传后各设备显示B",
-        "Keep B: A's change stays in the history; after the next return every device shows B",
-    ),
-    "choose_same": (
-        "是同一人：记录保留，标为同一人，统计只算一次",
-        "Same person: the records stay, marked as one person, counted once",
-    ),
-    "choose_different": (
-        "不是同一人：两条记录都照常计入，不再提示",
-        "Different persons: both records count as they are, no more prompts",
-    ),
-    "choose_mix": (
-        "逐项选择：所选字段取自另一方，其余取自A，作为区级新版本保存",
-        "Mix: the picked fields come from the other side, the rest from A, saved as a district version",
-    ),
 }
 
 

@@ -20,6 +20,8 @@ MODULES = [
     "fieldapp.tui.forms",
     "fieldapp.tui.district",
     "fieldapp.tui.district_report",
+    "fieldapp.tui.decision",
+    "fieldapp.tui.decisions",
     *[
         f"fieldapp.tui.screens.{p.stem}"
         for p in (TUI / "screens").glob("*.py")

@@ -126,7 +126,8 @@ async def test_district_indicators_drill_down_and_a_review_decision(
     from fieldapp import review
     from fieldapp.sync.export import export
     from fieldapp.sync.merge import merge_files
-    from fieldapp.tui.district_report import DecisionDialog, IndicatorScreen, ReviewScreen
+    from fieldapp.tui.decision import DecisionDialog
+    from fieldapp.tui.district_report import IndicatorScreen, ReviewScreen
 
     from ..conftest import elder_data, make_id
 
@@ -193,7 +194,8 @@ async def test_district_conflict_decided_in_the_review_screen(tmp_path: Path) ->
     from fieldapp.store.district import set_supervisor
     from fieldapp.sync.export import export
     from fieldapp.sync.merge import merge_files
-    from fieldapp.tui.district_report import DecisionDialog, ReviewScreen
+    from fieldapp.tui.decision import DecisionDialog
+    from fieldapp.tui.district_report import ReviewScreen
 
     from ..conftest import COMMUNITY, STREET, elder_data
     from ..sync.test_review import _clone
