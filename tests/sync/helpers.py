@@ -232,5 +232,11 @@ def resigned_line(line: bytes, **changes: Any) -> bytes:
     """A version line with envelope fields changed (content_hash still right: only the change counts)."""
     v = json.loads(line)
     v.update(changes)
-    row = {**v, "payload": models.canonical_json(v["payload"])}
-    return version_line(row).encode()
+    parents = v.get("also_parents")
+    if parents is not None and not isinstance(parents, str):  # stored as JSON text, as the db has it
+        parents = json.dumps(parents)
+    try:
+        row = {**v, "payload": models.canonical_json(v["payload"]), "also_parents": parents}
+        return version_line(row).encode()
+    except (TypeError, ValueError, KeyError):  # a line an earlier attack mangled: written as it is
+        return (json.dumps(v) + "\n").encode()
