@@ -202,8 +202,7 @@ class Connection(sqlite3.Connection):
 
     def close(self) -> None:
         path, self.watched = self.watched, None
-        if path is not None:
-            integrity.on_close(self, path)
+        integrity.on_close(self, path)
         super().close()
 
 
@@ -235,8 +234,10 @@ def open_raw(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         if key is not None:
             conn.execute(key.pragma())
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError:
+    except sqlite3.DatabaseError as e:
         conn.close()
+        if "malformed" in str(e):  # it opened (right key), its schema pages are damaged
+            raise integrity.damaged(path, str(e)) from None
         raise DatabaseError(
             f"无法打开数据库 {path.name}：不是 fieldapp 数据库，或密钥不对（not a database, or the wrong key）"
         ) from None

@@ -158,11 +158,12 @@ def on_open(conn: sqlite3.Connection, db_path: Path) -> None:
         check(conn, db_path)
 
 
-def on_close(conn: sqlite3.Connection, db_path: Path) -> None:
+def on_close(conn: sqlite3.Connection, db_path: Path | None) -> None:
     """Before a writable connection closes after writing: record the state it leaves. Never raises
     (an unrecorded state only means one more check at the next start)."""
-    if id(conn) in _failed:
-        _failed.discard(id(conn))
+    failed = id(conn) in _failed
+    _failed.discard(id(conn))  # the id may be reused by a later connection
+    if failed or db_path is None:
         return
     try:
         wal = db_path.with_name(db_path.name + "-wal")
