@@ -135,7 +135,7 @@ def test_list_and_restore_after_confirmation(tmp_path: Path) -> None:
     _device(db, 2)
     assert elders(db) == 3
     code, out = cli("backup", "list", "--db", str(db))
-    assert code == 0 and f"手动 " in out and one.name in out
+    assert code == 0 and "手动 " in out and one.name in out
     code, out = cli("backup", "restore", one.name, "--db", str(db), input="n\n")
     assert code == 1 and elders(db) == 3  # not confirmed: nothing changed
     code, out = cli("backup", "restore", one.name, "--db", str(db), "--yes")
