@@ -247,7 +247,7 @@ def open_raw(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 def _create_private(path: Path) -> bool:
     """A new database file is born 0600 (its -wal and -shm take its mode), in a folder fieldapp
     creates 0700; whether the file was created here."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths.private_dirs(path.parent)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:

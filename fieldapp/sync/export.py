@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fieldapp import __version__, ids, integrity, kinds
+from fieldapp import __version__, ids, integrity, kinds, paths
 from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store, StoreError
 from fieldapp.sync.bundle_check import verify
@@ -71,7 +71,7 @@ def target_folder(out_dir: Path, *, mkdir: bool) -> None:
             f"USB folder not found: {out_dir} (plug in the stick, or use --mkdir to create it)",
         )
     try:
-        out_dir.mkdir(mode=0o700, parents=True)
+        paths.private_dirs(out_dir)
     except OSError as e:
         raise usb_fault(e, out_dir) from None
 
