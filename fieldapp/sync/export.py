@@ -67,7 +67,7 @@ def target_folder(out_dir: Path, *, mkdir: bool) -> None:
         raise ExportFault(f"目标不是文件夹：{out_dir}", f"the target is not a folder: {out_dir}")
     if not mkdir:
         raise ExportFault(
-            f"未找到U盘文件夹：{out_dir}（请插好U盘；如需新建该文件夹，请加 --mkdir）",
+            f"未找到U盘文件夹：{out_dir}（请插好U盘；命令行导出可加 --mkdir 新建该文件夹）",
             f"USB folder not found: {out_dir} (plug in the stick, or use --mkdir to create it)",
         )
     try:
@@ -85,7 +85,7 @@ def export(
     progress: Progress | None = None,
     until_hlc: str | None = None,
     allow_v1: bool = False,
-    mkdir: bool = False,
+    mkdir: bool = True,
 ) -> ExportResult:
     """Write, read back and verify a bundle of the versions made on this device, then record the export. Local data is never changed
     (only the export history); a failure leaves no bundle behind and records nothing.
@@ -96,7 +96,10 @@ def export(
     `until_hlc` stops at the first version made at or after that time (the demo and the
     benchmark use it to cut a year of work into the monthly bundles it would have made).
 
-    The folder must exist unless `mkdir`; the database passes quick_check first."""
+    The database passes quick_check first. A missing folder is created only with `mkdir`: the
+    CLI and the TUI pass the worker's choice (`--mkdir`, or never), so an unplugged stick is a
+    refusal there; the default serves the callers that write into folders of their own (the
+    demo, the benchmark, tests)."""
     target_folder(out_dir, mkdir=mkdir)
     integrity.check(store.conn, integrity.db_file(store.conn))
     recovered = recover(store, out_dir)

@@ -136,7 +136,9 @@ class SyncScreen(AppScreen):
         message: str
         try:
             with Store.open(self.fapp.db_path) as store:
-                result = export(store, folder, full=full, progress=progress, allow_v1=False)
+                result = export(
+                    store, folder, full=full, progress=progress, allow_v1=False, mkdir=False
+                )
             message = f"✓ {result.path}（{result.versions} {t('versions_n')}）"
         except OSError as e:  # the stick failed outside the export's own writes (full, read-only)
             message = "✗ " + _words(usb_fault(e, folder))
