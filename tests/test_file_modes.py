@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from fieldapp.cli import main
+from fieldapp.mergelog import MergeLog
 from fieldapp.store import Store
+from fieldapp.sync.merge import merge_files
 
 from .conftest import COMMUNITY, STREET, elder_data, make_id
 
@@ -63,6 +65,14 @@ def test_every_file_of_a_full_flow_is_private(
     assert "已合并" in out
     run("backup", "--db", str(dev))
     run("backup", "--db", str(dist), "--to", str(usb2))
+    with Store.open(dist) as d:  # the supervisor app's merge log; -wal and -shm while it is open
+        log = MergeLog([stick], merge_files(d.conn, sorted(stick.iterdir()))).save(dist)
+        assert log.parent == dist.parent
+        sides = [dist.with_name(dist.name + s) for s in ("-wal", "-shm")]
+        assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in sides} == {
+            "district.db-wal": "0o600",
+            "district.db-shm": "0o600",
+        }
 
     files, folders = {}, {}
     for p in sorted(mine.rglob("*")):
@@ -78,5 +88,6 @@ def test_every_file_of_a_full_flow_is_private(
     assert any(n.startswith("laptop/data/device.db.manual-") for n in made)
     assert any(n.startswith("usb2/district.db.manual-") for n in made)
     assert any(n.startswith("U盘/sync/") and n.endswith(".fieldbundle") for n in made)
+    assert any(n.startswith("district/district-merge-") for n in made)
     assert {n: oct(m) for n, m in files.items() if n in made and m != 0o600} == {}
     assert {n: oct(m) for n, m in folders.items() if m != 0o700} == {}
