@@ -178,5 +178,5 @@ def before_merge(conn: sqlite3.Connection, *, dry_run: bool = False) -> Path | N
     """Before a merge: the district file passes quick_check (a damaged one is never merged into),
     then a copy (not for a dry run); the copy's path."""
     path = db_file(conn)
-    check(conn, path)
+    check(conn, path, remember=False)  # nothing written: a refused merge leaves the file as it was
     return None if dry_run else backup.snapshot(conn, "pre-merge")

@@ -101,7 +101,7 @@ def export(
     refusal there; the default serves the callers that write into folders of their own (the
     demo, the benchmark, tests)."""
     target_folder(out_dir, mkdir=mkdir)
-    integrity.check(store.conn, integrity.db_file(store.conn))
+    integrity.check(store.conn, integrity.db_file(store.conn), remember=False)
     recovered = recover(store, out_dir)
     dev = store.device()
     if dev is None or dev.role != "device" or not dev.community_code or not dev.street_code:

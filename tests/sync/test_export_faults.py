@@ -38,8 +38,9 @@ def device(tmp_path: Path) -> Path:
 
 
 def content(path: Path) -> str:
-    """Every table's rows except db_state (fieldapp's note of the file's size and time, which a
-    quick_check updates), hashed: the records and the export history are unchanged."""
+    """Every table's rows except db_state, hashed: the records and the export history are
+    unchanged. db_state holds facts about the file itself (its size and time, and the mark of an
+    export in progress, set and cleared): the file was written, so they change."""
     conn = sqlite3.connect(path)
     h = hashlib.sha256()
     for (name,) in conn.execute(
@@ -47,8 +48,9 @@ def content(path: Path) -> str:
     ):
         rows = sorted(repr(tuple(r)) for r in conn.execute(f'SELECT * FROM "{name}"'))
         h.update(f"{name}\n{chr(10).join(rows)}\n".encode())
+    pending = conn.execute("SELECT count(*) FROM db_state WHERE key = 'export_pending'").fetchone()
     conn.close()
-    return h.hexdigest()
+    return f"{h.hexdigest()} pending={pending[0]}"
 
 
 def exports(path: Path) -> list[tuple[int, str]]:
