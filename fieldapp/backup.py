@@ -9,10 +9,12 @@ is useless without the passphrase or the district, yet never unusable.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +42,15 @@ def _db_path(conn: sqlite3.Connection) -> Path:
 
 
 def create_private(folder: Path, stem: str, suffix: str = ".bak") -> Path:
-    """A new empty file `stem+suffix` (or `stem-N+suffix` if taken), created with mode 0600."""
-    for n in range(1000):
+    """A new empty file `stem+suffix` (or `stem-N+suffix`, N above every one taken: a name freed
+    by pruning is not reused, or the newest copy would sort as the oldest), created 0600."""
+    taken = [
+        int(m[1] or 0)
+        for p in folder.glob(f"{glob.escape(stem)}*{suffix}")
+        if (m := re.fullmatch(r"(?:-(\d+))?", p.name[len(stem) : len(p.name) - len(suffix)]))
+    ]
+    first = max(taken) + 1 if taken else 0
+    for n in range(first, first + 1000):
         path = folder / (f"{stem}{suffix}" if n == 0 else f"{stem}-{n}{suffix}")
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -158,12 +167,21 @@ def _prune(path: Path, reason: str) -> None:
         dbkey.key_path(old).unlink(missing_ok=True)
 
 
-def daily(conn: sqlite3.Connection, path: Path, *, now: float | None = None) -> Path | None:
-    """At most one copy a day on a device: a copy when the newest daily one is a day old."""
+def daily(
+    conn: sqlite3.Connection,
+    path: Path,
+    *,
+    check: Callable[[sqlite3.Connection, Path], None] | None = None,
+    now: float | None = None,
+) -> Path | None:
+    """At most one copy a day on a device: a copy when the newest daily one is a day old, after
+    `check` (integrity.check: a damaged file is refused, not copied over a good copy's place)."""
     now = time.time() if now is None else now
     newest = backups(path, "daily")
     if newest and now - newest[-1].stat().st_mtime < DAY_S:
         return None
+    if check is not None:
+        check(conn, path)
     return snapshot(conn, "daily")
 
 

@@ -312,7 +312,7 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
     else:
         integrity.on_open(conn, path)
     if conn.execute("SELECT 1 FROM device WHERE role = 'device'").fetchone():
-        backup.daily(conn, path)
+        backup.daily(conn, path, check=integrity.check)
 
 
 def _initialise(conn: sqlite3.Connection) -> None:

@@ -162,3 +162,26 @@ def test_restore_replaces_a_damaged_database(tmp_path: Path) -> None:
     assert elders(db) == 600
     (kept,) = backup.backups(db, "pre-restore")  # the damaged file kept as it was, damage and all
     assert integrity.last_good_backup(db) != kept and not integrity._sound_copy(kept, None)
+
+
+def test_the_daily_copy_is_made_only_of_a_sound_file(tmp_path: Path) -> None:
+    """Bit rot leaves the file's time alone: the first open of a day checks before it copies."""
+    db = tmp_path / "device.db"
+    _fill(db)
+    Store.open(db).close()
+    (yesterday,) = backup.backups(db, "daily")
+    old = time.time() - 25 * 3600
+    os.utime(yesterday, (old, old))
+    trash_page(db, keep_mtime=True)
+    with pytest.raises(integrity.DatabaseDamaged) as e:
+        Store.open(db)
+    assert e.value.good_backup == yesterday
+    assert backup.backups(db, "daily") == [yesterday]  # no copy of the damaged file
+
+
+def test_the_group_db_option_reaches_the_subcommands(tmp_path: Path) -> None:
+    db = tmp_path / "device.db"
+    _device(db)
+    backup.snapshot(db, "manual")
+    code, out = cli("backup", "--db", str(db), "list")
+    assert code == 0 and "device.db.manual-" in out
