@@ -185,3 +185,22 @@ def test_the_group_db_option_reaches_the_subcommands(tmp_path: Path) -> None:
     backup.snapshot(db, "manual")
     code, out = cli("backup", "--db", str(db), "list")
     assert code == 0 and "device.db.manual-" in out
+
+
+def test_a_run_of_bundles_all_merged_before_makes_no_copy(tmp_path: Path) -> None:
+    from .sync.helpers import district
+
+    dev = tmp_path / "device.db"
+    _device(dev, 2)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    with Store.open(dev) as s:
+        export(s, stick, allow_v1=True)
+    dpath = tmp_path / "district.db"
+    with district(dpath, dev) as d:
+        assert [r.status for r in merge_files(d.conn, sorted(stick.iterdir()), allow_v1=True)] == [
+            "merged"
+        ]
+        again = merge_files(d.conn, sorted(stick.iterdir()), allow_v1=True)
+        assert [r.status for r in again] == ["already"]
+    assert len(backup.backups(dpath, "pre-merge")) == 1  # the first run's only

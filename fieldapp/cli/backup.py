@@ -34,7 +34,9 @@ def backup(ctx: click.Context, db_path: Path | None, to_dir: Path | None) -> Non
     on the same disk does not survive that disk, so copy to a stick or a share with --to.
     """
     if ctx.invoked_subcommand is not None:
-        if db_path is not None:  # `fieldapp backup --db X list`: the subcommand's --db falls back to it
+        if (
+            db_path is not None
+        ):  # `fieldapp backup --db X list`: the subcommand's --db falls back to it
             root = ctx.find_root()
             root.ensure_object(dict)["db_path"] = db_path
         return

@@ -557,8 +557,10 @@ def merge_files(
     """Merge bundles one by one (each its own transaction, with `options` as in `merge_bundle`);
     `progress(done, total)` counts bundles, `cancel` stops before the next bundle. One bundle's
     failure is its refusal and the run goes on; a busy database stops the run (each would wait)."""
-    try:  # a damaged district database is never merged into; a copy before every run
-        integrity.before_merge(conn, dry_run=bool(options.get("dry_run")))
+    try:  # a damaged district database is never merged into; a copy before every run that
+        # may write (one where every file is already merged reads manifests only)
+        if any(bundle_status(conn, path)[0] != "already" for path in files):
+            integrity.before_merge(conn, dry_run=bool(options.get("dry_run")))
     except integrity.DatabaseDamaged as e:
         refused = [BundleResult(path, "invalid", str(e)) for path in files]
         for r in refused:
