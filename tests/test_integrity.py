@@ -92,11 +92,13 @@ def test_export_checks_even_when_the_file_time_did_not_change(device: Path, tmp_
     """A failing disk changes bytes, not the file's time: the start check is skipped, the export's is not."""
     stick = tmp_path / "stick"
     stick.mkdir()
+    Store.open(device).close()  # today's daily copy (the first open of a day checks too)
     trash_page(device, keep_mtime=True)
     # it opens (nothing says the file changed); the export's own check refuses it
     with Store.open(device) as s, pytest.raises(DatabaseError) as e:
         export(s, stick, allow_v1=True)
-    assert "已损坏" in str(e.value) and "没有可用的备份" in str(e.value)
+    (daily,) = backup.backups(device, "daily")
+    assert "已损坏" in str(e.value) and f"最近的完好备份：{daily.name}" in str(e.value)
     assert list(stick.iterdir()) == []
 
 
