@@ -116,10 +116,12 @@ def _stored(conn: sqlite3.Connection) -> dict[str, str]:
 def changed_outside(conn: sqlite3.Connection, db_path: Path) -> bool:
     """Whether the file is not as fieldapp last left it (or fieldapp never recorded it)."""
     state = _stored(conn)
-    if not state.get("file_size") or not state.get("file_stamp_ns"):
+    try:  # the file is untrusted too: a value that is no number means "check"
+        known_size, stamp = int(state["file_size"]), int(state["file_stamp_ns"])
+    except (KeyError, ValueError):
         return True
     size, mtime = file_state(db_path)
-    return size != int(state["file_size"]) or mtime > int(state["file_stamp_ns"]) + SLACK_NS
+    return size != known_size or mtime > stamp + SLACK_NS
 
 
 def record(conn: sqlite3.Connection, db_path: Path) -> None:

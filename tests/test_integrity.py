@@ -158,3 +158,13 @@ def test_quick_check_runs_only_when_the_file_changed_outside(
     assert calls == [1, 1]
     Store.open(device).close()  # checked and recorded: not again
     assert calls == [1, 1]
+
+
+def test_a_garbled_note_of_the_file_state_means_a_check_not_a_traceback(device: Path) -> None:
+    conn = sqlite3.connect(device)
+    conn.execute("UPDATE db_state SET value = 'x' || value WHERE key = 'file_size'")
+    conn.commit()
+    conn.close()
+    with Store.open(device) as s:  # checked (sound) and recorded again
+        n = s.conn.execute("SELECT value FROM db_state WHERE key = 'file_size'").fetchone()[0]
+    assert n.isdigit()
