@@ -163,6 +163,7 @@ def export(
 ) -> None:
     """导出同步包 (write this month's sync bundle: every version since the last export, signed and sealed)."""
     from fieldapp import integrity
+    from fieldapp.sqlite import sqlite3
     from fieldapp.store import StoreError
     from fieldapp.sync.bundle import BundleError, Manifest
     from fieldapp.sync.export import export as do_export
@@ -186,6 +187,10 @@ def export(
             raise click.ClickException(str(e)) from None
         except OSError as e:
             raise click.ClickException(str(usb_fault(e, out_dir))) from None
+        except sqlite3.Error as e:  # e.g. the laptop's own disk is full: the next export recovers
+            raise click.ClickException(
+                f"导出未记录，数据库写入失败：{e}（the export could not be recorded; the next export recovers it）"
+            ) from None
         finally:
             bar(None, None)
     if result.recovered is not None:

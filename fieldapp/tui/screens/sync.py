@@ -124,6 +124,7 @@ class SyncScreen(AppScreen):
     def run_export(self, folder: Path, full: bool) -> None:
         """In a thread with its own connection (a SQLite connection stays in the thread that opened it)."""
         from fieldapp.integrity import DatabaseError
+        from fieldapp.sqlite import sqlite3
         from fieldapp.store import Store, StoreError
         from fieldapp.sync.bundle import BundleError
         from fieldapp.sync.export import export, usb_fault
@@ -144,6 +145,8 @@ class SyncScreen(AppScreen):
             message = "✗ " + _words(usb_fault(e, folder))
         except (StoreError, BundleError, DatabaseError) as e:
             message = "✗ " + _words(e)
+        except sqlite3.Error as e:  # the laptop's own disk: the next export recovers the bundle
+            message = f"✗ {e}"
         self.app.call_from_thread(self._done, message)
 
     def _done(self, message: str) -> None:
