@@ -168,3 +168,11 @@ def test_a_garbled_note_of_the_file_state_means_a_check_not_a_traceback(device: 
     with Store.open(device) as s:  # checked (sound) and recorded again
         n = s.conn.execute("SELECT value FROM db_state WHERE key = 'file_size'").fetchone()[0]
     assert n.isdigit()
+
+
+def test_the_app_refuses_a_damaged_file_at_start_with_its_reason(device: Path) -> None:
+    good = backup.snapshot(device, "manual")
+    trash_page(device, keep_mtime=False)
+    result = CliRunner().invoke(main, ["--db", str(device)])  # the worker's app (TUI)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "已损坏" in result.output and good.name in result.output
