@@ -176,3 +176,17 @@ def test_the_app_refuses_a_damaged_file_at_start_with_its_reason(device: Path) -
     result = CliRunner().invoke(main, ["--db", str(device)])  # the worker's app (TUI)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "已损坏" in result.output and good.name in result.output
+
+
+def test_an_encrypted_database_with_a_trashed_page_is_refused_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FIELDAPP_UNENCRYPTED")
+    monkeypatch.setenv("FIELDAPP_PASSPHRASE", "一句够长的口令 for tests")
+    path = tmp_path / "device.db"
+    _fill(path)
+    good = backup.snapshot(path, "manual")  # encrypted with the same key: checked with it
+    trash_page(path, keep_mtime=False)
+    with pytest.raises(DatabaseDamaged) as e:
+        Store.open(path)
+    assert e.value.good_backup == good and "已损坏" in e.value.zh
