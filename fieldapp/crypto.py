@@ -79,7 +79,9 @@ def district_keygen(
     and the recovery key pair (`<name>.recovery.json`, same passphrase, to be stored offline)."""
     if len(passphrase) < 10:
         raise KeyError_("口令至少10个字符", "the passphrase needs at least 10 characters")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from fieldapp.paths import private_dirs
+
+    private_dirs(out_dir)  # it holds the private key: 0700 where fieldapp creates it
     public_path, private_path = out_dir / f"{name}.public.json", out_dir / f"{name}.private.json"
     recovery_path = out_dir / f"{name}.recovery.json"
     for p in (public_path, private_path, recovery_path):

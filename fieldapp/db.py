@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from fieldapp import backup, dbkey, paths, reference
+from fieldapp import backup, dbkey, integrity, paths, reference
+from fieldapp.integrity import DatabaseDamaged, DatabaseError
 from fieldapp.sqlite import sqlite3
+
+__all__ = ["DatabaseDamaged", "DatabaseError", "connect", "migrate", "open_raw"]
 
 SCHEMA_VERSION = 5
 
@@ -204,8 +208,17 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
 }
 
 
-class DatabaseError(Exception):
-    """The database cannot be used as it is; the message says why in Chinese and English."""
+class Connection(sqlite3.Connection):
+    """A connection that, once `connect` has armed it with its file, records on close the state it
+    leaves the file in, so the next start knows whether anything else changed it since
+    (integrity.on_close)."""
+
+    watched: Path | None = None
+
+    def close(self) -> None:
+        path, self.watched = self.watched, None
+        integrity.on_close(self, path)
+        super().close()
 
 
 def _pragmas(conn: sqlite3.Connection) -> None:
@@ -229,55 +242,92 @@ def open_raw(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     elif header is not None or not dbkey.unencrypted_requested():
         key = dbkey.key_for(path)
     target = f"file:{path}?mode=ro" if readonly else str(path)
-    conn = sqlite3.connect(target, uri=readonly, isolation_level=None, check_same_thread=True)
+    conn = sqlite3.connect(
+        target, uri=readonly, isolation_level=None, check_same_thread=True, factory=Connection
+    )
     try:
         if key is not None:
             conn.execute(key.pragma())
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError:
+    except sqlite3.DatabaseError as e:
         conn.close()
+        if "malformed" in str(e):  # it opened (right key), its schema pages are damaged
+            raise integrity.damaged(path, str(e)) from None
         raise DatabaseError(
             f"无法打开数据库 {path.name}：不是 fieldapp 数据库，或密钥不对（not a database, or the wrong key）"
         ) from None
     return conn
 
 
+def _create_private(path: Path) -> bool:
+    """A new database file is born 0600 (its -wal and -shm take its mode), in a folder fieldapp
+    creates 0700; whether the file was created here."""
+    paths.private_dirs(path.parent)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
 def connect(path: Path | str, *, create: bool = True) -> sqlite3.Connection:
-    """Open `path`, creating and seeding it when new, migrating it when older, refusing it when newer."""
+    """Open `path`, creating and seeding it when new, migrating it when older, refusing it when
+    newer or damaged (checked when it changed outside fieldapp since fieldapp last left it)."""
     try:
         path = paths.database_file(path)
     except ValueError as e:
         raise DatabaseError(str(e)) from None
     if not create and not path.exists():
         raise DatabaseError(f"数据库文件不存在：{path}（database file not found）")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    created = _create_private(path)
     try:
         conn = open_raw(path)
-    except dbkey.DbKeyError as e:
+    except (dbkey.DbKeyError, DatabaseError) as e:
+        if created and path.stat().st_size == 0:
+            path.unlink(missing_ok=True)
+        if isinstance(e, DatabaseError):
+            raise
         raise DatabaseError(str(e)) from e
     conn.row_factory = sqlite3.Row
     try:
         _pragmas(conn)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise DatabaseError(
-                f"数据库 {path.name} 由较新版本的 fieldapp 创建（结构版本 {version}，本程序支持 {SCHEMA_VERSION}），"
-                f"请升级 fieldapp 后再打开。"
-                f" (database schema version {version} is newer than this fieldapp supports ({SCHEMA_VERSION}): upgrade fieldapp)"
-            )
-        if version == 0:
-            _initialise(conn)
-        elif version < SCHEMA_VERSION:
-            # going back to the previous release stays possible (issue 11): a copy first
-            backup.snapshot(conn, f"pre-v{SCHEMA_VERSION}")
-            migrate(conn, version)
+        _prepare(conn, path)
     except sqlite3.DatabaseError as e:
         conn.close()
         raise DatabaseError(f"无法打开数据库 {path.name}：{e}（cannot open database）") from e
     except BaseException:
         conn.close()
         raise
+    if isinstance(conn, Connection):
+        conn.watched = path
     return conn
+
+
+def _prepare(conn: sqlite3.Connection, path: Path) -> None:
+    """Seed a new file, migrate an older one (after a check and a copy), check one that changed
+    outside fieldapp; then a device's daily copy."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"数据库 {path.name} 由较新版本的 fieldapp 创建（结构版本 {version}，本程序支持 {SCHEMA_VERSION}），"
+            f"请升级 fieldapp 后再打开。"
+            f" (database schema version {version} is newer than this fieldapp supports ({SCHEMA_VERSION}): upgrade fieldapp)"
+        )
+    if version == 0:
+        _initialise(conn)
+        integrity.record(conn, path)
+        return
+    if version < SCHEMA_VERSION:
+        integrity.check(conn, path, remember=False)
+        # going back to the previous release stays possible (issue 11): a copy first
+        backup.snapshot(conn, f"pre-v{SCHEMA_VERSION}")
+        migrate(conn, version)
+        integrity.record(conn, path)
+    else:
+        integrity.on_open(conn, path)
+    if conn.execute("SELECT 1 FROM device WHERE role = 'device'").fetchone():
+        backup.daily(conn, path, check=integrity.check)
 
 
 def _initialise(conn: sqlite3.Connection) -> None:

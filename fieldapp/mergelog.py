@@ -7,6 +7,7 @@ bundle must be as visible as a merged one (issue 16, points 1 and 10).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -153,7 +154,10 @@ class MergeLog:
         while out.exists():
             n += 1
             out = db_path.with_name(f"{base}-{n}.txt")
-        out.write_text(self.text(lang, kind_label), encoding="utf-8")
+        # born 0600 like the database beside it: refusal reasons name records and devices
+        fd = os.open(out, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self.text(lang, kind_label))
         return out
 
 

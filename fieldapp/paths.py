@@ -58,3 +58,15 @@ def default_db() -> Path:
 
 def demo_db() -> Path:
     return data_dir() / "demo.db"
+
+
+def private_dirs(folder: Path) -> None:
+    """Create `folder` and each missing parent 0700: `mkdir(parents=True)` would give the parents
+    the umask's mode (0755), so a folder fieldapp makes would be readable by every user."""
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)

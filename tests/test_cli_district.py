@@ -88,7 +88,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, district_keys: Path) 
         store.create("elder", elder_data())
         dev, public = store.device(), store.keys()["sign_public"]
     assert dev is not None
-    ok("export", "--db", device_db, "--out", tmp_path / "out")
+    ok("export", "--db", device_db, "--out", tmp_path / "out", "--mkdir")
     (bundle,) = sorted((tmp_path / "out").glob("*.fieldbundle"))
     ok("device-key", "show", "--db", device_db, "--out", tmp_path / "device.public.json")
     fp = crypto.fingerprint(crypto.unb64(public))

@@ -73,7 +73,7 @@ async def test_no_whole_id_number_leaves_the_edit_form(
     )
     cli("device-key", "show", "--db", str(device), "--out", str(tmp_path / "device.pub.json"))
     cli("status", "--db", str(device))
-    cli("export", "--db", str(device), "--out", str(tmp_path / "usb"))
+    cli("export", "--db", str(device), "--out", str(tmp_path / "usb"), "--mkdir")
     district = tmp_path / "district.db"
     cli("district", "init", "--db", str(district))
     cli("district", "enroll", "--db", str(district), str(tmp_path / "device.pub.json"), "--yes")

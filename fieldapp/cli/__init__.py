@@ -1,7 +1,7 @@
 """The `fieldapp` command: with no subcommand it opens the worker's TUI; subcommands do the same jobs from a shell.
 
 Where each command lives: `root` (the group, the TUI), `worker` (init, device-key, status,
-export, communities), `demo`, `district` (verify, merge, district …), `report`; `common` holds
+export, communities), `demo`, `district` (verify, merge, district …), `report`, `backup`; `common` holds
 the `--db` option and the helpers they share.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fieldapp.cli import (
     analytics,
+    backup,
     city,
     demo,
     district,
@@ -39,6 +40,7 @@ for _command in (
     review.review,
     ledger.ledger,
     city.city,
+    backup.backup,
 ):
     main.add_command(_command)
 secure.register(main, district.district)  # passphrase, encrypt, district recover(-device)

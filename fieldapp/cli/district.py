@@ -233,9 +233,13 @@ def district(ctx: click.Context, db_path: Path | None, key_file: Path | None) ->
         raise click.ClickException(
             f"区级数据库不存在：{path}（先运行 fieldapp district init --db {path}）"
         )
+    from fieldapp.integrity import DatabaseError
     from fieldapp.tui.district import run_district
 
-    run_district(path, lang=ctx.obj.get("lang") if ctx.obj else None, key_file=key_file)
+    try:
+        run_district(path, lang=ctx.obj.get("lang") if ctx.obj else None, key_file=key_file)
+    except DatabaseError as e:  # a damaged district database: its reason and the good backup
+        raise click.ClickException(str(e)) from None
 
 
 @district.command("keygen", context_settings=CONTEXT)

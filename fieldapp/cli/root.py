@@ -63,7 +63,14 @@ def main(ctx: click.Context, db_path: Path | None, demo: bool, lang: str) -> Non
     warning = old_console_warning(sys.platform, os.environ)
     if warning:
         click.echo(warning, err=True)
-    run(path, lang=lang)
+    from fieldapp.integrity import DatabaseError
+
+    try:
+        run(path, lang=lang)
+    except (
+        DatabaseError
+    ) as e:  # damaged, newer, or not a fieldapp database: its reason, no traceback
+        raise click.ClickException(str(e)) from None
 
 
 def old_console_warning(platform: str, env: Mapping[str, str]) -> str | None:

@@ -157,13 +157,21 @@ def status(db_path: Path | None) -> None:
     is_flag=True,
     help="没有区级公钥时导出未加密的 v1 包 (write an unsigned, unencrypted format 1 bundle).",
 )
+@click.option(
+    "--mkdir",
+    is_flag=True,
+    help="目标文件夹不存在时新建它 (create the folder when it does not exist; default: refuse).",
+)
 def export(
-    db_path: Path | None, period: str | None, full: bool, out_dir: Path, allow_v1: bool
+    db_path: Path | None, period: str | None, full: bool, out_dir: Path, allow_v1: bool, mkdir: bool
 ) -> None:
     """导出同步包 (write this month's sync bundle: every version since the last export, signed and sealed)."""
+    from fieldapp import integrity
+    from fieldapp.sqlite import sqlite3
     from fieldapp.store import StoreError
     from fieldapp.sync.bundle import BundleError, Manifest
     from fieldapp.sync.export import export as do_export
+    from fieldapp.sync.export import usb_fault
 
     if period is not None:
         try:
@@ -176,12 +184,26 @@ def export(
         bar = progress_bar("导出 exporting")
         try:
             result = do_export(
-                store, out_dir, period=period, full=full, progress=bar, allow_v1=allow_v1
-            )
-        except (StoreError, BundleError) as e:
+                store, out_dir, period=period, full=full, progress=bar, allow_v1=allow_v1,
+                mkdir=mkdir,
+            )  # fmt: skip
+        except (StoreError, BundleError, integrity.DatabaseError) as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:
+            raise click.ClickException(str(usb_fault(e, out_dir))) from None
+        except sqlite3.Error as e:  # e.g. the laptop's own disk is full: the next export recovers
+            raise click.ClickException(
+                f"导出未记录，数据库写入失败：{e}（the export could not be recorded; the next export recovers it）"
+            ) from None
         finally:
             bar(None, None)
+    if result.recovered is not None:
+        click.echo(
+            f"已找回上次中断的导出 {result.recovered.name}，已记录 (recovered an interrupted export)"
+        )
+        if result.path == result.recovered:
+            click.echo("自上次导出以来没有新的记录 (nothing new since)")
+            return
     counts = "，".join(f"{k} {v}" for k, v in result.counts.items())
     click.echo(
         f"已导出 {result.path}（第 {result.seq} 个，{result.versions} 个版本：{counts}）已校验 OK"

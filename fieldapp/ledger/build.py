@@ -128,6 +128,11 @@ class _Query:
         return self.ref.label(catalogue, code) if code else ""
 
 
+# an elder who withdrew consent is kept only for statutory duties (docs/security.md): none of their
+# records is printed in a ledger, which leaves the office and is shown to inspectors and elders
+_CONSENTED = " AND e.consent IS NOT 'withdrawn'"
+
+
 def _visits(q: _Query) -> tuple[tuple[Column, ...], list[tuple[Cell, ...]], str]:
     cols = (
         Column("日期", 11, "date"),
@@ -145,7 +150,7 @@ def _visits(q: _Query) -> tuple[tuple[Column, ...], list[tuple[Cell, ...]], str]
         "SELECT v.visit_date, e.name, e.id_number, v.service_type, v.service_items,"
         " v.contact_mode, v.duration_min, v.worker FROM home_visit v"
         " LEFT JOIN elder e ON e.id = v.elder_id"
-        " WHERE v.deleted = 0 AND v.community_code = :community"
+        f" WHERE v.deleted = 0 AND v.community_code = :community{_CONSENTED}"
         " AND v.visit_date >= :start AND v.visit_date < :end"
         " ORDER BY v.visit_date, v.start_time, e.name, v.id"
     ):
@@ -298,7 +303,7 @@ def _retrofits(q: _Query) -> tuple[tuple[Column, ...], list[tuple[Cell, ...]], s
         )
         for r in q.rows(
             "SELECT e.name, e.id_number, r.* FROM retrofit r LEFT JOIN elder e ON e.id = r.elder_id"
-            f" WHERE r.deleted = 0 AND r.community_code = :community AND ({in_month})"
+            f" WHERE r.deleted = 0 AND r.community_code = :community{_CONSENTED} AND ({in_month})"
             " ORDER BY r.apply_date, e.name, r.id"
         )
     ]

@@ -238,8 +238,11 @@ def _atomic_zip(
     if final.exists():
         raise BundleError(f"文件已存在：{name}", f"file exists: {name}")
     tmp = out_dir / f".{name}.tmp"
+    tmp.unlink(missing_ok=True)  # left by a crash: the name is ours
+    # born 0600 (STYLE: files are born private): a bundle names elders even when sealed
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o600)
     try:
-        with open(tmp, "wb") as raw:
+        with os.fdopen(fd, "wb") as raw:
             with zipfile.ZipFile(
                 raw,
                 "w",

@@ -1,7 +1,13 @@
-"""Export on the device: every version made here since the last export (or all, `full`) into one bundle."""
+"""Export on the device: every version made here since the last export (or all, `full`) into one bundle.
+
+The USB stick is the weak part: a missing folder is refused (no bundle lands on the laptop's own
+disk), a full or read-only stick is a message, and an export killed between writing the bundle and
+recording it is recovered by the next export (the bundle it left is recorded, not written again).
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,11 +15,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fieldapp import __version__, ids, kinds
+from fieldapp import __version__, ids, integrity, kinds, paths
+from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store, StoreError
 from fieldapp.sync.bundle_check import verify
-from fieldapp.sync.bundle_format import BundleError, Progress
+from fieldapp.sync.bundle_format import SUFFIX, BundleError, Progress, bundle_name
 from fieldapp.sync.bundle_write import Seal, version_line, write_bundle
+
+PENDING = "export_pending"  # db_state: the export being written, until it is recorded
+
+
+class ExportFault(BundleError):
+    """The target folder cannot take the bundle (missing, full, read-only); nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +37,43 @@ class ExportResult:
     versions: int
     counts: dict[str, int]
     full: bool
+    recovered: Path | None = None  # a bundle an interrupted export left, recorded now
+
+
+def usb_fault(e: OSError, out_dir: Path) -> ExportFault:
+    """An OSError while writing to the stick, as the message a worker can act on."""
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return ExportFault(
+            f"U盘已满，未导出：{out_dir}（请腾出空间或换一个U盘）",
+            f"the USB stick is full, nothing exported: {out_dir}",
+        )
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return ExportFault(
+            f"U盘只读，未导出：{out_dir}（请检查U盘的写保护开关）",
+            f"the USB stick is read-only, nothing exported: {out_dir}",
+        )
+    return ExportFault(
+        f"写入U盘失败，未导出：{out_dir}（{e.strerror or e}）",
+        f"writing to the USB stick failed, nothing exported: {out_dir} ({e.strerror or e})",
+    )
+
+
+def target_folder(out_dir: Path, *, mkdir: bool) -> None:
+    """The folder must exist (a stick that is not plugged in is not silently replaced by a folder
+    on the laptop); `mkdir` creates it, 0700."""
+    if out_dir.is_dir():
+        return
+    if out_dir.exists():
+        raise ExportFault(f"目标不是文件夹：{out_dir}", f"the target is not a folder: {out_dir}")
+    if not mkdir:
+        raise ExportFault(
+            f"未找到U盘文件夹：{out_dir}（请插好U盘；命令行导出可加 --mkdir 新建该文件夹）",
+            f"USB folder not found: {out_dir} (plug in the stick, or use --mkdir to create it)",
+        )
+    try:
+        paths.private_dirs(out_dir)
+    except OSError as e:
+        raise usb_fault(e, out_dir) from None
 
 
 def export(
@@ -35,6 +85,7 @@ def export(
     progress: Progress | None = None,
     until_hlc: str | None = None,
     allow_v1: bool = False,
+    mkdir: bool = True,
 ) -> ExportResult:
     """Write, read back and verify a bundle of the versions made on this device, then record the export. Local data is never changed
     (only the export history); a failure leaves no bundle behind and records nothing.
@@ -43,7 +94,15 @@ def export(
     (unsigned, unencrypted); the default refuses.
 
     `until_hlc` stops at the first version made at or after that time (the demo and the
-    benchmark use it to cut a year of work into the monthly bundles it would have made)."""
+    benchmark use it to cut a year of work into the monthly bundles it would have made).
+
+    The database passes quick_check first. A missing folder is created only with `mkdir`: the
+    CLI and the TUI pass the worker's choice (`--mkdir`, or never), so an unplugged stick is a
+    refusal there; the default serves the callers that write into folders of their own (the
+    demo, the benchmark, tests)."""
+    target_folder(out_dir, mkdir=mkdir)
+    integrity.check(store.conn, integrity.db_file(store.conn), remember=False)
+    recovered = recover(store, out_dir)
     dev = store.device()
     if dev is None or dev.role != "device" or not dev.community_code or not dev.street_code:
         raise StoreError(
@@ -80,6 +139,8 @@ def export(
         (dev.device_id, since, stop if stop is not None else 2**62),
     ).fetchone()
     if not total:
+        if recovered is not None:
+            return _recovered_result(store, recovered)
         raise StoreError(
             "自上次导出以来没有新的记录（如需重新导出全部，请用 --full）",
             "nothing new since the last export (use --full to export everything again)",
@@ -109,33 +170,139 @@ def export(
         for row in cur:
             yield row["kind"], row["hlc"], version_line(row)
 
-    written = write_bundle(out_dir, fields, lines(), total=int(total), progress=progress, seal=seal)
+    name = bundle_name(dev.community_code, period, dev.device_id, seq)
+    pending = {"dir": str(out_dir.resolve()), "name": name, "bundle_id": fields["bundle_id"],
+               "seq": seq, "period": period, "full": int(full), "versions": int(total),
+               "upto": int(upto)}  # fmt: skip
+    _set_pending(conn, pending)
+    try:
+        written = write_bundle(
+            out_dir, fields, lines(), total=int(total), progress=progress, seal=seal
+        )
+    except OSError as e:
+        _set_pending(conn, None)
+        raise usb_fault(e, out_dir) from None
+    except BaseException:
+        _set_pending(conn, None)
+        raise
     report = verify(written.path)
     if not report.ok:
         written.path.unlink(missing_ok=True)
+        _set_pending(conn, None)
         raise BundleError(
             f"导出后校验失败，已删除：{report.problem}",
             f"verification after export failed, file removed: {report.problem}",
         )
+    _record(store, pending, written.path)
+    return ExportResult(
+        written.path,
+        written.manifest.bundle_id,
+        seq,
+        int(total),
+        written.manifest.counts,
+        full,
+        recovered,
+    )
+
+
+def _set_pending(conn: sqlite3.Connection, pending: dict[str, Any] | None) -> None:
+    """The export being written, kept until it is recorded: what the next export recovers from."""
+    if pending is None:
+        conn.execute("DELETE FROM db_state WHERE key = ?", (PENDING,))
+        return
+    conn.execute(
+        "INSERT INTO db_state (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (PENDING, json.dumps(pending)),
+    )
+
+
+def _record(store: Store, pending: dict[str, Any], path: Path) -> None:
+    """The export in the history, with the file's own manifest and digest; the mark cleared."""
+    from fieldapp.sync.bundle_format import file_sha256
+    from fieldapp.sync.bundle_read import open_bundle
+
+    with open_bundle(path, allow_v1=True) as reader:
+        m = reader.manifest
     with store.transaction():
-        conn.execute(
+        store.conn.execute(
             "INSERT INTO exports (bundle_id, seq, period, full, created_at, file_name, file_sha256, versions, upto_seq, counts)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                written.manifest.bundle_id,
-                seq,
-                period,
-                int(full),
-                written.manifest.created_at,
-                written.path.name,
-                written.file_sha256,
-                int(total),
-                int(upto),
-                json.dumps(written.manifest.counts),
+                m.bundle_id,
+                m.seq,
+                m.period,
+                int(pending["full"]),
+                m.created_at,
+                path.name,
+                file_sha256(path),
+                int(pending["versions"]),
+                int(pending["upto"]),
+                json.dumps(m.counts),
             ),
         )
+        _set_pending(store.conn, None)
+
+
+def recover(store: Store, out_dir: Path) -> Path | None:
+    """An export killed after its bundle was renamed into place but before it was recorded: the
+    bundle (found in its folder or in this one, verified, this export's id) is recorded now. One
+    killed before the rename left at most a temporary file, which is removed."""
+    row = store.conn.execute("SELECT value FROM db_state WHERE key = ?", (PENDING,)).fetchone()
+    if row is None:
+        return None
+    pending = _pending(row[0])
+    if pending is None:  # not what export wrote: forget it
+        _set_pending(store.conn, None)
+        return None
+    name = str(pending["name"])
+    folders = (Path(str(pending["dir"])), out_dir)
+    for folder in folders:
+        (folder / f".{name}.tmp").unlink(missing_ok=True)
+    for folder in folders:
+        path = folder / name
+        if path.is_file() and _is_pending_bundle(path, pending):
+            _record(store, pending, path)
+            return path
+    _set_pending(store.conn, None)
+    return None
+
+
+def _pending(text: str) -> dict[str, Any] | None:
+    """The mark as export wrote it: a bundle's bare file name and the fields `_record` needs."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not all(
+        k in data for k in ("dir", "name", "bundle_id", "full", "versions", "upto")
+    ):
+        return None
+    name = data["name"]
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(SUFFIX):
+        return None
+    return data
+
+
+def _is_pending_bundle(path: Path, pending: dict[str, Any]) -> bool:
+    report = verify(path)
+    return (
+        report.ok
+        and report.manifest is not None
+        and report.manifest.bundle_id == pending["bundle_id"]
+    )
+
+
+def _recovered_result(store: Store, path: Path) -> ExportResult:
+    row = store.conn.execute("SELECT * FROM exports ORDER BY seq DESC LIMIT 1").fetchone()
     return ExportResult(
-        written.path, written.manifest.bundle_id, seq, int(total), written.manifest.counts, full
+        path,
+        row["bundle_id"],
+        int(row["seq"]),
+        int(row["versions"]),
+        json.loads(row["counts"]),
+        bool(row["full"]),
+        path,
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
-from fieldapp import hlc, models
+from fieldapp import hlc, integrity, models
 from fieldapp.kinds import now_iso
 from fieldapp.sqlite import sqlite3
 from fieldapp.sync import authority
@@ -558,6 +558,16 @@ def merge_files(
     `progress(done, total)` counts bundles, `lines(done, total)` the versions of the bundle being
     merged (a large one takes seconds), `cancel` stops before the next bundle. One bundle's
     failure is its refusal and the run goes on; a busy database stops the run (each would wait)."""
+    try:  # a damaged district database is never merged into; a copy before every run that
+        # may write (one where every file is already merged reads manifests only)
+        if any(bundle_status(conn, path)[0] != "already" for path in files):
+            integrity.before_merge(conn, dry_run=bool(options.get("dry_run")))
+    except integrity.DatabaseDamaged as e:
+        refused = [BundleResult(path, "invalid", str(e)) for path in files]
+        for r in refused:
+            if on_result is not None:
+                on_result(r)
+        return refused
     results = []
     for i, path in enumerate(files):
         if cancel is not None and cancel.is_set():

@@ -40,6 +40,7 @@ async def test_export_screen_needs_the_district_key_installs_it_and_exports_seal
     db = tmp_path / "device.db"
     shutil.copy(demo, db)
     usb = tmp_path / "usb"
+    usb.mkdir()
     pub, _, fp = crypto.district_keygen(tmp_path / "keys", "correct horse battery")
     app = FieldApp(db)
     async with app.run_test(size=SIZE) as pilot:
@@ -79,6 +80,52 @@ async def test_export_screen_needs_the_district_key_installs_it_and_exports_seal
     files = list(usb.glob("*.fieldbundle"))
     assert len(files) == 1 and files[0].name.startswith("321202001901-")
     assert json.loads(zipfile.ZipFile(files[0]).read("manifest.json"))["format_version"] == 2
+
+
+async def test_export_screen_says_which_stick_fault_stopped_the_export(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No folder (the stick is not plugged in), then a full stick: a message each, nothing written."""
+    import errno
+    import os
+
+    from fieldapp import crypto
+
+    db = tmp_path / "device.db"
+    shutil.copy(demo, db)
+    pub, _, _ = crypto.district_keygen(tmp_path / "keys", "correct horse battery")
+    with Store.open(db) as s:
+        s.install_district_key(*crypto.load_district_public(pub))
+    stick = tmp_path / "stick"
+    app = FieldApp(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("9")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        screen.query_one("#sync-folder", Input).value = str(stick)
+        await pilot.press("ctrl+e")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        shown = str(screen.query_one("#sync-status", Static).render())
+        assert shown.startswith("✗ 未找到U盘文件夹") and not stick.exists()
+        stick.mkdir()
+        real = os.fsync
+        root = str(stick.resolve())
+
+        def full(fd: int) -> None:  # the stick reports ENOSPC when the bundle is flushed
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(root):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", full)
+        await pilot.press("ctrl+e")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        shown = str(screen.query_one("#sync-status", Static).render())
+        assert shown.startswith("✗ U盘已满")
+        assert list(stick.iterdir()) == []
+        assert screen.query_one("#sync-history", DataTable).row_count == 0
 
 
 async def test_district_screen_lists_merges_and_summarises(demo: Path, tmp_path: Path) -> None:

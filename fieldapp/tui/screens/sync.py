@@ -123,9 +123,11 @@ class SyncScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def run_export(self, folder: Path, full: bool) -> None:
         """In a thread with its own connection (a SQLite connection stays in the thread that opened it)."""
+        from fieldapp.integrity import DatabaseError
+        from fieldapp.sqlite import sqlite3
         from fieldapp.store import Store, StoreError
         from fieldapp.sync.bundle import BundleError
-        from fieldapp.sync.export import export
+        from fieldapp.sync.export import export, usb_fault
 
         bar = self.query_one(ProgressBar)
 
@@ -135,13 +137,24 @@ class SyncScreen(AppScreen):
         message: str
         try:
             with Store.open(self.fapp.db_path) as store:
-                result = export(store, folder, full=full, progress=progress, allow_v1=False)
+                result = export(
+                    store, folder, full=full, progress=progress, allow_v1=False, mkdir=False
+                )
             message = f"✓ {result.path}（{result.versions} {t('versions_n')}）"
-        except (StoreError, BundleError, OSError) as e:
-            message = "✗ " + (getattr(e, "en" if i18n.lang() == "en" else "zh", None) or str(e))
+        except OSError as e:  # the stick failed outside the export's own writes (full, read-only)
+            message = "✗ " + _words(usb_fault(e, folder))
+        except (StoreError, BundleError, DatabaseError) as e:
+            message = "✗ " + _words(e)
+        except sqlite3.Error as e:  # the laptop's own disk: the next export recovers the bundle
+            message = f"✗ {e}"
         self.app.call_from_thread(self._done, message)
 
     def _done(self, message: str) -> None:
         self.busy = False
         self.query_one("#sync-status", Static).update(message)
         self.reload()
+
+
+def _words(e: Exception) -> str:
+    """The message in the UI's language (zh/en attributes), else its text; markup-safe later."""
+    return str(getattr(e, "en" if i18n.lang() == "en" else "zh", None) or e)
