@@ -13,7 +13,7 @@ import click
 from fieldapp.cli.common import CONTEXT, DISTRICT_DB_HELP, db_option, open_store
 from fieldapp.sqlite import sqlite3
 
-_SHOWN = ("name", "gender", "birth_date", "id_number", "phone", "community_code", "status")
+_SHOWN = ("name", "gender", "age", "id_number", "phone", "community_code", "status")
 
 
 def _refused(e: Exception) -> click.ClickException:

@@ -22,6 +22,7 @@ from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.sqlite import sqlite3
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import safe
 
 
 def _fields(kind: str) -> dict[str, Any]:
@@ -53,7 +54,13 @@ def _shown_value(kind: str | None, name: str, value: Any) -> str:
 
 
 def _label(kind: str | None, name: str) -> str:
-    return i18n.field_label_kind(kind, name) if kind and name in _fields(kind) else name
+    return (
+        i18n.field_label_kind(kind, name)
+        if kind and name in _fields(kind)
+        else t(name)
+        if name in i18n.WORDS
+        else name
+    )
 
 
 def _compare_table(
@@ -71,9 +78,9 @@ def _compare_table(
         a, b = left.get(k), right.get(k)
         style = "bold yellow" if a != b else ""
         table.add_row(
-            _label(kind, k),
-            Text(_shown_value(kind, k, a), style=style),
-            Text(_shown_value(kind, k, b), style=style),
+            safe(_label(kind, k)),
+            safe(_shown_value(kind, k, a), style),
+            safe(_shown_value(kind, k, b), style),
         )
     return table
 
@@ -116,9 +123,9 @@ class DecisionDialog(Translated, ModalScreen[tuple[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dlg-body"):
-            yield Label(Text(self.title_text, style="bold"))
+            yield Label(safe(self.title_text, "bold"))
             for line in self.context:
-                yield Label(Text(line), classes="dlg-context")
+                yield Label(safe(line), classes="dlg-context")
             yield Static(_compare_table(self.left, self.right, self.kind, ("A", "B")))
             yield Label(t("what_happens") + "：", classes="dlg-head")
             for k, (_, label) in self.choices.items():

@@ -33,6 +33,7 @@ from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 from fieldapp.tui.decision import DecisionDialog, earlier_decisions, side_context
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import row
 
 SUB_COLUMNS = (
     "home_service_coverage",
@@ -309,11 +310,13 @@ class ReviewScreen(Translated, Screen[None]):
             c.clear()
             for r in review.conflicts(conn):
                 c.add_row(
-                    str(r["id"]),
-                    i18n.kind_label(r["kind"]),
-                    r["record_id"][:13],
-                    r["reason"],
-                    r["created_at"][:10],
+                    *row(
+                        str(r["id"]),
+                        i18n.kind_label(r["kind"]),
+                        r["record_id"][:13],
+                        r["reason"],
+                        r["created_at"][:10],
+                    ),
                     key=f"c{r['id']}",
                 )
             for table_id, queue in (("#rv-dups", "duplicate_person"), ("#rv-meals", "meal_slot")):
@@ -321,22 +324,26 @@ class ReviewScreen(Translated, Screen[None]):
                 tbl.clear()
                 for r in review.reviews(conn, queue):
                     tbl.add_row(
-                        str(r["id"]),
-                        _named_key(conn, str(r["shown_key"])),
-                        _who_is(conn, r["kind"], r["record_a"]),
-                        _who_is(conn, r["kind"], r["record_b"]),
-                        r["created_at"][:10],
+                        *row(
+                            str(r["id"]),
+                            _named_key(conn, str(r["shown_key"])),
+                            _who_is(conn, r["kind"], r["record_a"]),
+                            _who_is(conn, r["kind"], r["record_b"]),
+                            r["created_at"][:10],
+                        ),
                         key=f"r{r['id']}",
                     )
             rej = self.query_one("#rv-rejected", DataTable)
             rej.clear()
             for r in review.rejected(conn):
                 rej.add_row(
-                    r["file_name"] or r["bundle_id"][:8],
-                    str(r["line_no"]),
-                    r["kind"] or "",
-                    (r["record_id"] or "")[:13],
-                    r["reason"],
+                    *row(
+                        r["file_name"] or r["bundle_id"][:8],
+                        str(r["line_no"]),
+                        r["kind"] or "",
+                        (r["record_id"] or "")[:13],
+                        r["reason"],
+                    ),
                     key=f"x{r['id']}",
                 )
             counts = review.counts(conn)
