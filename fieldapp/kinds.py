@@ -74,10 +74,13 @@ def mask_id_number(v: str | None) -> str:
 def age_on(birth_date: date | str | None, day: date) -> int | None:
     """Full years on `day` (the birthday itself counts): what screens show instead of a birth
     date (SPEC §9). None for a missing or unreadable date."""
-    if birth_date is None or birth_date == "":
+    if not birth_date:
         return None
-    try:
-        b = birth_date if isinstance(birth_date, date) else date.fromisoformat(str(birth_date)[:10])
-    except ValueError:
-        return None
+    if isinstance(birth_date, str):
+        try:  # strptime, not date.fromisoformat: the manual's captures patch `date` itself
+            b: date = datetime.strptime(birth_date[:10], "%Y-%m-%d").date()
+        except ValueError:
+            return None
+    else:
+        b = birth_date
     return day.year - b.year - ((day.month, day.day) < (b.month, b.day))

@@ -11,8 +11,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from fieldapp import db, kinds, models, review
-from fieldapp.kinds import age_on
 from fieldapp.cli import main
+from fieldapp.kinds import age_on
 from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 from fieldapp.sync.export import export

@@ -21,6 +21,7 @@ from fieldapp.models import RecordInvalid
 from fieldapp.store import Saved, Store, StoreError
 from fieldapp.tui.fields import FieldRow, LinesField
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import safe
 
 # fields the form leaves out: what the record computes itself, what the store fills in (the
 # community, SPEC §3 v2) and the confirmations a dialog asks for; their values ride along unseen
@@ -264,7 +265,7 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
                     self.rows[p.field].show_error(i18n.problem_text(p))
                 lines.append(p.text(i18n.lang()))
             more = f"（+{len(lines) - 2}）" if len(lines) > 2 else ""
-            summary.update(t("not_saved") + "：" + "；".join(lines[:2]) + more)
+            summary.update(safe(t("not_saved") + "：" + "；".join(lines[:2]) + more))
             first = next((self.rows[p.field] for p in e.problems if p.field in self.rows), None)
             if first is not None:
                 first.scroll_visible()
@@ -278,7 +279,7 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
             text = e.en if i18n.lang() == "en" else e.zh
             if e.field and e.field in self.rows:
                 self.rows[e.field].show_error(text)
-            summary.update(t("not_saved") + "\n" + text)
+            summary.update(safe(t("not_saved") + "\n" + text, lines=True))
             return
         self.dismiss(FormResult(saved))
 

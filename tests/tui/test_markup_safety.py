@@ -4,6 +4,7 @@ in every free-text field is shown as its literal text on every screen of both ap
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -13,6 +14,9 @@ from textual.widgets import DataTable, Static, TabbedContent
 
 from fieldapp.kinds import age_on
 from fieldapp.tui.app import FieldApp
+from fieldapp.tui.forms import RecordForm
+from fieldapp.tui.screens.common import ConfirmDialog
+from fieldapp.tui.screens.elders import ElderDetailScreen
 
 from ..conftest import make_id
 from .capture import screen_text
@@ -71,6 +75,14 @@ async def test_every_worker_screen_shows_markup_and_escapes_as_literal_text(
             app.screen.query_one(TabbedContent).active = tab
             await pilot.pause()
             _shown(app, f"elder page {tab}")
+        for key in ("v", "e"):  # a visit form names the elder; the elder's form holds every field
+            await _go(pilot, key)
+            assert isinstance(app.screen, RecordForm)
+            _shown(app, f"form {key}")
+            await _go(pilot, "escape")
+            if isinstance(app.screen, ConfirmDialog):  # leaving a form asks when it has changes
+                await _go(pilot, "y")
+            assert isinstance(app.screen, ElderDetailScreen)
         await _go(pilot, "m")  # the status dialog's question names the elder
         _shown(app, "moved-out dialog")
         await _go(pilot, "escape", "escape")
@@ -115,6 +127,9 @@ async def test_every_district_screen_shows_markup_and_escapes_as_literal_text(
         assert isinstance(app.screen, DecisionDialog)
         text = _shown(app, "conflict dialog")
         assert f"{MARK}红2" in text  # the second version's note, literal
+        age = age_on("1944-03-12", date.today())
+        assert "1944-03-12" not in text, text
+        assert re.search(rf"│年龄 +{age} +{age} +│", text), text  # beside 3212***********…
         await _go(pilot, "escape")
         for tab in ("tab-dups", "tab-rejected"):
             app.screen.query_one(TabbedContent).active = tab
