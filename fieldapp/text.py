@@ -20,14 +20,14 @@ _ESCAPES = re.compile(
 
 
 def clean(value: object, limit: int | None = None, *, lines: bool = False) -> str:
-    """`value` as text without escape sequences or control characters (a tab or carriage return
-    becomes a space, a newline too unless `lines`: a message of several lines keeps them), cut to
-    `limit` characters with an ellipsis when given."""
+    """`value` as text without escape sequences or control characters (a newline, tab or carriage
+    return becomes a space; with `lines`, a message of several lines or tab-separated columns,
+    newlines and tabs stay), cut to `limit` characters with an ellipsis when given."""
     text = value if isinstance(value, str) else str(value)
 
     def replaced(m: re.Match[str]) -> str:
         found = m.group(0)
-        if found == "\n" and lines:
+        if lines and found in ("\n", "\t"):
             return found
         return " " if found in ("\n", "\t", "\r") else ""
 

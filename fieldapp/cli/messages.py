@@ -17,14 +17,19 @@ from fieldapp.text import clean
 
 class CleanGroup(click.Group):
     """The `fieldapp` group: a `ClickException` (a refusal, a usage error) raised by any command
-    below it has its message cleaned before click shows it; its exit code stays."""
+    below it has its message cleaned before click shows it; its exit code stays (1, or 2 for a
+    usage error)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.ClickException as e:
-            e.message = clean(e.message, lines=True)
-            raise
+            cleaned = clean(e.message, lines=True)
+            if cleaned == e.message:
+                raise  # as it was, a usage error with its usage line
+            if isinstance(e, click.UsageError):  # exit code 2, the usage line
+                raise click.UsageError(cleaned, e.ctx) from None
+            raise click.ClickException(cleaned) from None
 
 
 def say(text: str, *, err: bool = False) -> None:

@@ -303,7 +303,7 @@ class LinesField(Translated, Vertical):
         for w in [*self.query(Input), *self.query(Select)]:
             w.compact = True
 
-    def _table(self) -> DataTable[str]:
+    def _table(self) -> DataTable[Any]:
         return self.query_one(DataTable)
 
     def get_value(self) -> list[dict[str, Any]]:
