@@ -110,7 +110,7 @@ class FieldRow(Vertical):
             return Static(safe(self.context.get("elder_name", "")), id=cid, classes="elder-ref")
         if widget == "meal_point":
             return Select(
-                self.context.get("point_options", []),
+                [(safe(name), v) for name, v in self.context.get("point_options", [])],
                 id=cid,
                 allow_blank=True,
                 prompt=i18n.kind_label("meal_point"),
@@ -406,7 +406,7 @@ class ParticipantsField(LinesField):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Select(
-                self.volunteer_options,
+                [(safe(name), v) for name, v in self.volunteer_options],
                 id="part-volunteer",
                 prompt=t("volunteer"),
                 type_to_search=True,

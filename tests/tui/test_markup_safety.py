@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from textual.app import App
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static, TabbedContent
+from textual.widgets import DataTable, Select, Static, TabbedContent
 
 from fieldapp.kinds import age_on
 from fieldapp.tui.app import FieldApp
@@ -97,9 +97,16 @@ async def test_every_worker_screen_shows_markup_and_escapes_as_literal_text(
         for key, kind in (("7", "volunteer_event"), ("8", "volunteer"), ("6", "meals")):
             await _go(pilot, key)
             _shown(app, kind)
+        await _go(pilot, "f8", "n")  # a new event (F8 = 7: the meal grid takes digits)
+        app.screen.query_one("#part-volunteer", Select).value = evil.ids["volunteer"]
+        await pilot.pause()
+        _shown(app, "event form: the volunteer picked")
+        await _go(pilot, "escape")
+        if isinstance(app.screen, ConfirmDialog):
+            await _go(pilot, "y")
         await _go(pilot, "9")
         _shown(app, "sync", body=False)
-        await _go(pilot, "3", "n")  # a new visit starts by picking the elder
+        await _go(pilot, "f4", "n")  # a new visit starts by picking the elder (F4 = 3)
         _shown(app, "elder picker")
         await _go(pilot, "escape")
         app.notify(f"{MARK}\x1b]0;x\x07 notified")
