@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 from typing import Any, Self
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -356,7 +355,7 @@ class ConfirmDialog(Translated, ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Static(Text(self.question), id="confirm-text")
+            yield Static(safe(self.question, lines=True), id="confirm-text")
             yield Label(f"[Y] {t('confirm_yes')}  [N] {t('confirm_no')}")
 
     def action_answer(self, yes: bool) -> None:
