@@ -60,6 +60,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "name": ("姓名", "Name"),
     "gender": ("性别", "Gender"),
     "age": ("年龄", "Age"),
+    "years_old": ("岁", " years"),
     "id_number": ("身份证号", "ID number"),
     "risk": ("风险", "Risk"),
     "status": ("状态", "Status"),

@@ -60,7 +60,27 @@ def now_iso() -> str:
 
 
 def mask_id_number(v: str | None) -> str:
-    """`321202********123X`: what every screen but the elder's edit form shows."""
+    """`3212***********23X`: what every screen but the elder's edit form shows (SPEC §9 v2).
+
+    Only the first 4 (province and city) and the last 3 are kept: release 1 kept 6 + 4 and hid
+    exactly the 8 birth-date digits, so a birth date shown beside it rebuilt the whole number.
+    Beside a masked number a birth date is shown as an age (`age_on`). The last 4 digits a worker
+    types in search are matched against the stored number, not against this text."""
     if not v:
         return ""
-    return v[:6] + "*" * (len(v) - 10) + v[-4:] if len(v) > 10 else "*" * len(v)
+    return v[:4] + "*" * (len(v) - 7) + v[-3:] if len(v) > 10 else "*" * len(v)
+
+
+def age_on(birth_date: date | str | None, day: date) -> int | None:
+    """Full years on `day` (the birthday itself counts): what screens show instead of a birth
+    date (SPEC §9). None for a missing or unreadable date."""
+    if not birth_date:
+        return None
+    if isinstance(birth_date, str):
+        try:  # strptime, not date.fromisoformat: the manual's captures patch `date` itself
+            b: date = datetime.strptime(birth_date[:10], "%Y-%m-%d").date()
+        except ValueError:
+            return None
+    else:
+        b = birth_date
+    return day.year - b.year - ((day.month, day.day) < (b.month, b.day))

@@ -19,11 +19,19 @@ _ESCAPES = re.compile(
 )
 
 
-def clean(value: object, limit: int | None = None) -> str:
-    """`value` as text without escape sequences or control characters (a newline or tab becomes a
-    space), cut to `limit` characters with an ellipsis when given."""
+def clean(value: object, limit: int | None = None, *, lines: bool = False) -> str:
+    """`value` as text without escape sequences or control characters (a newline, tab or carriage
+    return becomes a space; with `lines`, a message of several lines or tab-separated columns,
+    newlines and tabs stay), cut to `limit` characters with an ellipsis when given."""
     text = value if isinstance(value, str) else str(value)
-    out = _ESCAPES.sub(lambda m: " " if m.group(0) in "\n\t\r" else "", text)
+
+    def replaced(m: re.Match[str]) -> str:
+        found = m.group(0)
+        if lines and found in ("\n", "\t"):
+            return found
+        return " " if found in ("\n", "\t", "\r") else ""
+
+    out = _ESCAPES.sub(replaced, text)
     if limit is not None and len(out) > limit:
         out = out[: max(limit - 1, 0)] + "…"
     return out

@@ -361,9 +361,23 @@ def test_meal_count_total_and_subsidized_within_it() -> None:
     assert isinstance(rec, models.MealCount) and rec.total == 15
 
 
-def test_mask_id_number_keeps_first_six_and_last_four() -> None:
-    assert models.mask_id_number("32120219440312003X") == "321202********003X"
+def test_mask_id_number_keeps_first_four_and_last_three() -> None:
+    """SPEC §9 v2: 18 characters, the birth date and the county hidden (release 1's 6 + 4 hid
+    exactly the birth date, which the elder page printed beside it)."""
+    masked = models.mask_id_number("32120219440312003X")
+    assert masked == "3212***********03X" and len(masked) == 18
+    assert models.mask_id_number("321202440312003") == "3212********003"  # a 15-digit old number
+    assert models.mask_id_number("1234567") == "*******"
     assert models.mask_id_number(None) == ""
+
+
+def test_age_on_counts_the_birthday_itself() -> None:
+    from fieldapp.kinds import age_on
+
+    assert age_on("1944-03-12", date(2026, 3, 11)) == 81
+    assert age_on("1944-03-12", date(2026, 3, 12)) == 82
+    assert age_on(date(1944, 3, 12), date(2026, 11, 30)) == 82
+    assert age_on(None, date(2026, 1, 1)) is None and age_on("12/03/1944", date(2026, 1, 1)) is None
 
 
 def test_content_hash_matches_the_example_bundle_and_ignores_key_order() -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from fieldapp import db, models, review
+from fieldapp import db, kinds, models, review
 from fieldapp.cli import main
+from fieldapp.kinds import age_on
 from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 from fieldapp.sync.export import export
@@ -66,7 +67,8 @@ def test_the_cli_decides_shows_and_undoes_a_conflict(tmp_path: Path, monkeypatch
     code, out = _run("review", "show", f"c{c['id']}", "--db", dbp)
     assert code == 0 and "--keep b: 保留B：A的修改仍保存在历史中；下次回传后各设备显示B" in out
     assert "不同的字段 fields that differ: phone\n" in out
-    assert out.count("id_number=321202********0259") == 2 and "19440312" not in out
+    assert out.count("id_number=3212***********259") == 2 and "19440312" not in out
+    assert "1944-03-12" not in out and out.count(f"age={age_on('1944-03-12', kinds.today())}") == 2
     assert _run("review", "decide", f"c{c['id']}", "--db", dbp)[0] == 2  # no --keep
     code, out = _run(
         "review", "decide", f"c{c['id']}", "--db", dbp, "--keep", "a", "--field", "shoe=b"

@@ -177,7 +177,7 @@ def test_list_pages_never_return_more_than_asked(store: Store) -> None:
     assert [r["name"] for r in page1] == [f"老人{i:02d}" for i in range(10)]
     assert [r["name"] for r in page2] == [f"老人{i:02d}" for i in range(10, 20)]
     assert store.count("elder") == 30
-    assert all("id_number" not in r and r["id_masked"].count("*") == 8 for r in page1)
+    assert all("id_number" not in r and r["id_masked"].count("*") == 11 for r in page1)
     with pytest.raises(StoreError):
         store.page("elder", order_by=["name; DROP TABLE elder"])
     with pytest.raises(StoreError):

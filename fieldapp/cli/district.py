@@ -333,7 +333,7 @@ def district_enroll(db_path: Path, source: Path, yes: bool, communities: tuple[s
     device_id, label, public, named = _device_identity(source)
     codes = list(communities) or ([named] if named else [])
     fp = crypto.fingerprint(crypto.unb64(public))
-    click.echo(f"设备 device {device_id}  {label}")
+    click.echo(f"设备 device {clean(device_id, 64)}  {clean(label, 80)}")
     click.echo(
         f"社区 community: {'、'.join(codes) or '未知 (unknown: confirm it with --community)'}"
     )
@@ -430,7 +430,9 @@ def district_devices(db_path: Path) -> None:
     with open_store(db_path) as store:
         for d in store.enrolled():
             state = f"已撤销 revoked {d['revoked_at']}" if d["revoked_at"] else "有效 active"
-            click.echo(f"{d['device_id']}  {d['label'] or ''}  {d['fingerprint']}  {state}")
+            click.echo(
+                f"{d['device_id']}  {clean(d['label'] or '', 80)}  {d['fingerprint']}  {state}"
+            )
 
 
 @district.command("revoke", context_settings=CONTEXT)

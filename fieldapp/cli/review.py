@@ -11,9 +11,10 @@ from typing import Any
 import click
 
 from fieldapp.cli.common import CONTEXT, DISTRICT_DB_HELP, db_option, open_store
+from fieldapp.cli.messages import say
 from fieldapp.sqlite import sqlite3
 
-_SHOWN = ("name", "gender", "birth_date", "id_number", "phone", "community_code", "status")
+_SHOWN = ("name", "gender", "age", "id_number", "phone", "community_code", "status")
 
 
 def _refused(e: Exception) -> click.ClickException:
@@ -71,7 +72,7 @@ def review_list(db_path: Path) -> None:
                 )
     finally:
         conn.close()
-    click.echo("\n".join(lines) if lines else "没有待审核项 (nothing to review)")
+    say("\n".join(lines) if lines else "没有待审核项 (nothing to review)")
 
 
 class _tx:
@@ -155,7 +156,7 @@ def review_show(ref: str, db_path: Path) -> None:
         raise _refused(e) from None
     finally:
         conn.close()
-    click.echo("\n".join(lines))
+    say("\n".join(lines))
 
 
 def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -230,7 +231,7 @@ def review_decide(ref: str, db_path: Path, by: str | None, **opts: Any) -> None:
 
     conn = _conn(db_path)
     try:
-        click.echo(_decide(conn, ref, opts, _by(conn, by)))
+        say(_decide(conn, ref, opts, _by(conn, by)))
     except rv.ReviewError as e:
         raise _refused(e) from None
     finally:

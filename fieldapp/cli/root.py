@@ -11,9 +11,10 @@ import click
 
 from fieldapp import __version__, paths
 from fieldapp.cli.common import CONTEXT, db_file, db_option
+from fieldapp.cli.messages import CleanGroup
 
 
-@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.group(cls=CleanGroup, context_settings=CONTEXT, invoke_without_command=True)
 @click.version_option(__version__, "--version", "-V", prog_name="fieldapp")
 @db_option()
 @click.option(

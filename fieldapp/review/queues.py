@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from fieldapp.models import mask_id_number
+from fieldapp import kinds
+from fieldapp.kinds import mask_id_number
 from fieldapp.sqlite import sqlite3
 
 
@@ -53,10 +54,17 @@ class Side:
 
 
 def _shown(payload: dict[str, Any]) -> dict[str, Any]:
-    """What a reviewer sees: the ID number masked (SPEC §9)."""
-    if "id_number" in payload:
-        return payload | {"id_number": mask_id_number(payload["id_number"])}
-    return payload
+    """What a reviewer sees: the ID number masked and the birth date as an age, `age` in its
+    place (SPEC §9 v2: a birth date beside the masked number would rebuild it)."""
+    out: dict[str, Any] = {}
+    for k, v in payload.items():
+        if k == "id_number":
+            out[k] = mask_id_number(v)
+        elif k == "birth_date":
+            out["age"] = kinds.age_on(v, kinds.today())
+        else:
+            out[k] = v
+    return out
 
 
 def conflicts(

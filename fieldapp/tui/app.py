@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -14,7 +14,9 @@ from fieldapp import i18n, kinds
 from fieldapp.i18n import t
 from fieldapp.kinds import KINDS
 from fieldapp.store import Store
+from fieldapp.text import clean
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import SafeNotify
 from fieldapp.tui.screens.unlock import AutoLock, ensure_unlocked
 
 if TYPE_CHECKING:  # forms import the models: loaded when the first form opens
@@ -58,7 +60,7 @@ def _screen_factory(name: str) -> Screen[Any]:
     return RecordListScreen(name)
 
 
-class FieldApp(AutoLock, Translated, App[None]):
+class FieldApp(AutoLock, Translated, SafeNotify):
     CSS_PATH = "app.tcss"
     TITLE = "fieldapp"
     BINDINGS = [
@@ -104,7 +106,7 @@ class FieldApp(AutoLock, Translated, App[None]):
         dev = self.store.device()
         if dev is not None:
             # the label often ends with the worker's name already (城西示例社区01-李小梅)
-            self.sub_title = (
+            self.sub_title = clean(
                 dev.label
                 if dev.worker and dev.worker in dev.label
                 else f"{dev.label} · {dev.worker}"

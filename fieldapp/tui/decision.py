@@ -28,6 +28,7 @@ from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.sqlite import sqlite3
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import safe
 
 if TYPE_CHECKING:
     pass
@@ -64,7 +65,13 @@ def _shown_value(kind: str | None, name: str, value: Any) -> str:
 def _label(kind: str | None, name: str) -> str:
     if name == "deleted":
         return t("deleted_side")
-    return i18n.field_label_kind(kind, name) if kind and name in _fields(kind) else name
+    return (
+        i18n.field_label_kind(kind, name)
+        if kind and name in _fields(kind)
+        else t(name)
+        if name in i18n.WORDS
+        else name
+    )
 
 
 def _compare_table(
@@ -89,14 +96,14 @@ def _compare_table(
         a, b = left.get(k), right.get(k)
         style = "bold yellow" if a != b else ""
         cells: list[Text] = [
-            Text(_label(kind, k)),
-            Text(_shown_value(kind, k, a), style=style),
-            Text(_shown_value(kind, k, b), style=style),
+            safe(_label(kind, k)),
+            safe(_shown_value(kind, k, a), style),
+            safe(_shown_value(kind, k, b), style),
         ]
         if pick is not None:
             cells.append(Text(pick.picked.get(k, "").upper(), style="bold"))
             if pick.fields and pick.fields[pick.cursor] == k:
-                cells[0] = Text("▶" + _label(kind, k), style="reverse")
+                cells[0] = safe("▶" + _label(kind, k), "reverse")
         table.add_row(*cells)
     return table
 
@@ -220,9 +227,9 @@ class DecisionDialog(Translated, ModalScreen[Choice | None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dlg-body"):
-            yield Label(Text(self.title_text, style="bold"))
+            yield Label(safe(self.title_text, "bold"))
             for line in self.context:
-                yield Label(Text(line), classes="dlg-context")
+                yield Label(safe(line), classes="dlg-context")
             yield from self.compose_table()
         with Vertical(id="dlg-choices"):  # outside the scroll: said before a key is pressed
             for k in self.choices:
@@ -256,7 +263,7 @@ class DecisionDialog(Translated, ModalScreen[Choice | None]):
             said = describe_choice("meal_slot", "keep", keep=value[-8:])
         else:
             said = describe_choice(self.queue, value)
-        return Text(f"[{key.upper()}]{said[1] if i18n.lang() == 'en' else said[0]}")
+        return safe(f"[{key.upper()}]{said[1] if i18n.lang() == 'en' else said[0]}")
 
     def refresh_pick(self) -> None:
         self.query_one("#dlg-table", PickTable).update(self.table())
@@ -377,7 +384,7 @@ class PersonGroupDialog(DecisionDialog):
         value, _ = self.choices[key]
         keep = _record_name(self.records[self.pick.cursor]) if self.pick and self.records else ""
         zh, en = describe_choice("duplicate_person", value, keep=keep)
-        return Text(f"[{key.upper()}]{en if i18n.lang() == 'en' else zh}")
+        return safe(f"[{key.upper()}]{en if i18n.lang() == 'en' else zh}")
 
     def action_choose(self, key: str) -> None:
         if not key:

@@ -7,9 +7,8 @@ import threading
 from pathlib import Path
 from typing import Any, Self
 
-from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
@@ -31,6 +30,7 @@ from fieldapp.mergelog import MergeLog
 from fieldapp.store import Store
 from fieldapp.tui import district_words
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import SafeNotify, row, safe
 
 district_words.register()
 
@@ -186,7 +186,7 @@ class MergeScreen(Translated, Screen[None]):
                     "seq": str((manifest or {}).get("seq", "")),
                     "status": _status_cell(status, reason),
                 }
-                table.add_row(*(cells[k] for k, _ in BUNDLE_COLUMNS), key=key)
+                table.add_row(*row(*(cells[k] for k, _ in BUNDLE_COLUMNS)), key=key)
         if not self.selected & set(self.status):
             self.action_select_new()
         self._mark()
@@ -218,7 +218,7 @@ class MergeScreen(Translated, Screen[None]):
             key = self._key(self.files[table.cursor_row])
             reason = self.reasons.get(key, "")
             text = f"{key}：{t(STATUS_WORD[self.status[key]])}" + (f"：{reason}" if reason else "")
-        self.query_one("#bundle-detail", Static).update(Text(text))
+        self.query_one("#bundle-detail", Static).update(safe(text))
 
     def _mark(self) -> None:
         table = self.query_one(DataTable)
@@ -320,7 +320,7 @@ class MergeScreen(Translated, Screen[None]):
         self.action_scan()  # the statuses change: merged bundles are now "already merged"
         lines = log.lines(i18n.lang(), labels)
         self.query_one("#summary", Static).update(
-            Text("\n".join([t("import_summary") + "：" + lines[0], *lines[1:]]))
+            safe("\n".join([t("import_summary") + "：" + lines[0], *lines[1:]]), lines=True)
         )
 
     def action_show_log(self) -> None:
@@ -343,8 +343,8 @@ class MergeLogScreen(Translated, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="log-box"):
-            yield Static(Text(self.text), id="log-text")
-        yield Label(str(self.saved or ""), id="log-path")
+            yield Static(safe(self.text, lines=True), id="log-text")
+        yield Label(safe(self.saved or ""), id="log-path")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -366,14 +366,14 @@ class ConfirmDialog(Translated, ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Static(Text(self.question), id="confirm-text")
+            yield Static(safe(self.question, lines=True), id="confirm-text")
             yield Label(f"[Y] {t('confirm_yes')}  [N] {t('confirm_no')}")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
 
 
-class DistrictApp(Translated, App[None]):
+class DistrictApp(Translated, SafeNotify):
     TITLE = "fieldapp"
     BINDINGS = [
         Binding("f2", "goto('merge')", "merge", priority=True),

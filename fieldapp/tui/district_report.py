@@ -34,6 +34,7 @@ from fieldapp.sqlite import sqlite3
 from fieldapp.store.checks import age_on
 from fieldapp.tui.decision import group_rows, named_key, open_conflict, open_review
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import row
 
 SUB_COLUMNS = (
     "home_service_coverage",
@@ -374,11 +375,13 @@ class ReviewScreen(Translated, Screen[None]):
             c.clear()
             for r in review.conflicts(conn):
                 c.add_row(
-                    str(r["id"]),
-                    i18n.kind_label(r["kind"]),
-                    r["record_id"][:13],
-                    r["reason"],
-                    r["created_at"][:10],
+                    *row(
+                        str(r["id"]),
+                        i18n.kind_label(r["kind"]),
+                        r["record_id"][:13],
+                        r["reason"],
+                        r["created_at"][:10],
+                    ),
                     key=f"c{r['id']}",
                 )
             dups = self.query_one("#rv-dups", DataTable)
@@ -390,22 +393,26 @@ class ReviewScreen(Translated, Screen[None]):
                 tbl.clear()
                 for r in review.reviews(conn, queue):
                     tbl.add_row(
-                        str(r["id"]),
-                        named_key(conn, str(r["shown_key"])),
-                        _who_is(conn, r["kind"], r["record_a"]),
-                        _who_is(conn, r["kind"], r["record_b"]),
-                        r["created_at"][:10],
+                        *row(
+                            str(r["id"]),
+                            named_key(conn, str(r["shown_key"])),
+                            _who_is(conn, r["kind"], r["record_a"]),
+                            _who_is(conn, r["kind"], r["record_b"]),
+                            r["created_at"][:10],
+                        ),
                         key=f"r{r['id']}",
                     )
             rej = self.query_one("#rv-rejected", DataTable)
             rej.clear()
             for r in review.rejected(conn):
                 rej.add_row(
-                    r["file_name"] or r["bundle_id"][:8],
-                    str(r["line_no"]),
-                    r["kind"] or "",
-                    (r["record_id"] or "")[:13],
-                    r["reason"],
+                    *row(
+                        r["file_name"] or r["bundle_id"][:8],
+                        str(r["line_no"]),
+                        r["kind"] or "",
+                        (r["record_id"] or "")[:13],
+                        r["reason"],
+                    ),
                     key=f"x{r['id']}",
                 )
             counts = review.counts(conn)

@@ -22,7 +22,9 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, S
 
 from fieldapp import i18n, models, reference
 from fieldapp.i18n import t
+from fieldapp.text import clean
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import row, safe
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -114,10 +116,10 @@ class FieldRow(Vertical):
             ]
             return Select(opts, id=cid, allow_blank=True, prompt=t("community"), compact=True)
         if widget == "elder":  # chosen before the form opens (due list, elder page, elder picker)
-            return Static(self.context.get("elder_name", ""), id=cid, classes="elder-ref")
+            return Static(safe(self.context.get("elder_name", "")), id=cid, classes="elder-ref")
         if widget == "meal_point":
             return Select(
-                self.context.get("point_options", []),
+                [(safe(name), v) for name, v in self.context.get("point_options", [])],
                 id=cid,
                 allow_blank=True,
                 prompt=i18n.kind_label("meal_point"),
@@ -234,10 +236,11 @@ class FieldRow(Vertical):
         elif isinstance(c, Checkbox):
             c.value = bool(value)
         elif isinstance(c, Static):
-            c.update(_display(value))
+            c.update(safe(_display(value)))
         else:
             assert isinstance(c, Input)
-            c.value = _display(value) if not isinstance(value, list) else "，".join(map(str, value))
+            shown = _display(value) if not isinstance(value, list) else "，".join(map(str, value))
+            c.value = clean(shown)  # an escape never reaches the terminal (issue 13 point 6)
 
     def set_service_type(self, service_type: str | None, keep: list[str] | None = None) -> None:
         """Service items depend on the service type: offer that type's items only."""
@@ -254,7 +257,7 @@ class FieldRow(Vertical):
 
     def show_error(self, text: str) -> None:
         self.add_class("-invalid")
-        self.query_one(".field-error", Static).update(text)
+        self.query_one(".field-error", Static).update(safe(text, lines=True))
 
     def clear_error(self) -> None:
         self.remove_class("-invalid")
@@ -325,7 +328,7 @@ class LinesField(Translated, Vertical):
         for w in [*self.query(Input), *self.query(Select)]:
             w.compact = True
 
-    def _table(self) -> DataTable[str]:
+    def _table(self) -> DataTable[Any]:
         return self.query_one(DataTable)
 
     def get_value(self) -> list[dict[str, Any]]:
@@ -428,7 +431,7 @@ class ParticipantsField(LinesField):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Select(
-                self.volunteer_options,
+                [(safe(name), v) for name, v in self.volunteer_options],
                 id="part-volunteer",
                 prompt=t("volunteer"),
                 type_to_search=True,
@@ -447,7 +450,7 @@ class ParticipantsField(LinesField):
         table.clear()
         for line in self.lines:
             table.add_row(
-                self.names.get(line["volunteer_id"], line["volunteer_id"][:8]), str(line["hours"])
+                *row(self.names.get(line["volunteer_id"], line["volunteer_id"][:8]), line["hours"])
             )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

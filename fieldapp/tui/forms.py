@@ -23,6 +23,7 @@ from fieldapp.models import RecordInvalid
 from fieldapp.store import Saved, Store, StoreError
 from fieldapp.tui.fields import FieldRow, LinesField
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import safe
 
 # fields the form leaves out: what the record computes itself, what the store fills in (the
 # community, SPEC §3 v2) and the confirmations a dialog asks for; their values ride along unseen
@@ -318,7 +319,7 @@ class RecordForm(Translated, ModalScreen[FormResult | None]):
             text = e.en if i18n.lang() == "en" else e.zh
             if e.field and e.field in self.rows:
                 self.rows[e.field].show_error(text)
-            summary.update(t("not_saved") + "\n" + text)
+            summary.update(safe(t("not_saved") + "\n" + text, lines=True))
             return
         self.dismiss(FormResult(saved))
 

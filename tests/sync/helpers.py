@@ -235,7 +235,9 @@ def resigned_line(line: bytes, **changes: Any) -> bytes:
     v = json.loads(line)
     v.update(changes)
     parents = v.get("also_parents")
-    if parents is not None and not isinstance(parents, str):  # stored as JSON text, as the db has it
+    if parents is not None and not isinstance(
+        parents, str
+    ):  # stored as JSON text, as the db has it
         parents = json.dumps(parents)
     try:
         row = {**v, "payload": models.canonical_json(v["payload"]), "also_parents": parents}

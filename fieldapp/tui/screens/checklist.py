@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +19,7 @@ from fieldapp import checklist, i18n
 from fieldapp.i18n import t
 from fieldapp.store import Store
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import row, safe
 
 COLUMNS = ("community", "street", "devices", "last_bundle", "state", "reason_col")
 STATE_STYLE = {"refused": "bold red", "missing": "yellow", "received": "green", "pending": "cyan"}
@@ -117,14 +117,14 @@ class ChecklistScreen(Translated, Screen[None]):
         self.shown = self.data.sorted(self.sort)
         for r in self.shown:
             table.add_row(
-                f"{r.community_name}",
-                r.street_name,
-                "、".join(r.devices) or "—",
-                r.last or "—",
-                Text(
-                    checklist.state_word(r.state, i18n.lang()), style=STATE_STYLE.get(r.state, "")
+                *row(
+                    f"{r.community_name}",
+                    r.street_name,
+                    "、".join(r.devices) or "—",
+                    r.last or "—",
+                    safe(checklist.state_word(r.state, i18n.lang()), STATE_STYLE.get(r.state, "")),
+                    r.reason,
                 ),
-                r.reason,
                 key=r.community_code,
             )
         self._detail()
@@ -137,7 +137,7 @@ class ChecklistScreen(Translated, Screen[None]):
             r = self.shown[table.cursor_row]
             text = f"{r.community_code} {r.community_name}：{checklist.state_word(r.state)}"
             text += f"：{r.reason}" if r.reason else ""
-        self.query_one("#cl-detail", Static).update(Text(text))
+        self.query_one("#cl-detail", Static).update(safe(text))
 
     def action_sort(self) -> None:
         order = checklist.SORTS

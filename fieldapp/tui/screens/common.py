@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
@@ -12,10 +13,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
-from fieldapp import i18n
+from fieldapp import i18n, kinds
 from fieldapp.i18n import t
+from fieldapp.kinds import age_on
 from fieldapp.store import Store, StoreError
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import row, safe
 
 if TYPE_CHECKING:  # the models load with the first form, not at start-up
     from fieldapp.models import RecordInvalid
@@ -88,7 +91,7 @@ class PromptDialog(Translated, ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(safe(self.question))
             yield Input(self.value, placeholder=self.placeholder, id="prompt")
 
     @on(Input.Submitted, "#prompt")
@@ -114,7 +117,7 @@ class StatusDialog(Translated, ModalScreen[tuple[str, str | None] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(safe(self.question))
             yield Label(t("status_date"))
             yield Input(self.today, id="status-date", placeholder="YYYY-MM-DD")
             if self.communities is not None:
@@ -184,7 +187,7 @@ class ConfirmDialog(Translated, ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(safe(self.question))
             with Horizontal():
                 yield Button(f"{t('yes')} (Y)", id="yes", variant="warning")
                 yield Button(f"{t('no')} (Esc)", id="no")
@@ -201,18 +204,21 @@ class ConfirmDialog(Translated, ModalScreen[bool]):
         self.dismiss(False)
 
 
-def elder_rows(table: DataTable[str], rows: list[dict[str, Any]], *, today_year: int) -> None:
-    """The elder columns used by the list and the picker (ID masked, ages, labels in the UI language)."""
+def elder_rows(table: DataTable[Any], rows: list[dict[str, Any]], *, today: date) -> None:
+    """The elder columns used by the list and the picker (ID masked, ages, labels in the UI
+    language); names and addresses shown as the literal text they are."""
     for r in rows:
-        age = today_year - int(r["birth_date"][:4])
+        age = age_on(r["birth_date"], today)
         table.add_row(
-            r["name"],
-            i18n.code_label("gender", r["gender"]),
-            str(age),
-            r["id_masked"],
-            i18n.code_label("visit_risk", r["visit_risk"]),
-            i18n.code_label("elder_status", r["status"]),
-            r["address"],
+            *row(
+                r["name"],
+                i18n.code_label("gender", r["gender"]),
+                "—" if age is None else str(age),
+                r["id_masked"],
+                i18n.code_label("visit_risk", r["visit_risk"]),
+                i18n.code_label("elder_status", r["status"]),
+                r["address"],
+            ),
             key=r["id"],
         )
 
@@ -243,12 +249,10 @@ class ElderPicker(Translated, ModalScreen[tuple[str, str] | None]):
         self.query_one(Input).focus()
 
     def _load(self, query: str) -> None:
-        from fieldapp.kinds import today
-
         table = self.query_one(DataTable)
         table.clear()
         rows = [r for r in self.store.search_elders(query, limit=200) if r["status"] == "active"]
-        elder_rows(table, rows, today_year=today().year)
+        elder_rows(table, rows, today=kinds.today())
 
     @on(Input.Changed, "#picker-search")
     def _search(self, event: Input.Changed) -> None:

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from fieldapp import i18n, kinds
 from fieldapp.i18n import t
+from fieldapp.tui.safe import row
 from fieldapp.tui.screens.common import AppScreen, ScreenBar
 
 DUE_ROWS = 60  # the most overdue first; a DataTable measures every row it holds, so hold a screenful or two
@@ -125,13 +126,15 @@ class DashboardScreen(AppScreen):
         self.due_total = total
         for i, d in enumerate(items):
             due.add_row(
-                d.name,
-                i18n.code_label("visit_risk", d.visit_risk),
-                t("due_visit") if d.reason == "visit" else t("due_assessment"),
-                str(d.days_overdue),
-                d.due_date,
-                d.last_date or "—",
-                d.id_masked,
+                *row(
+                    d.name,
+                    i18n.code_label("visit_risk", d.visit_risk),
+                    t("due_visit") if d.reason == "visit" else t("due_assessment"),
+                    str(d.days_overdue),
+                    d.due_date,
+                    d.last_date or "—",
+                    d.id_masked,
+                ),
                 key=f"{i}|{d.elder_id}|{d.reason}|{d.name}",
             )
         if total > DUE_ROWS:

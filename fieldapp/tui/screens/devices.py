@@ -7,7 +7,6 @@ import inspect
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +18,8 @@ from fieldapp import devices, i18n
 from fieldapp.i18n import t
 from fieldapp.store import Store, StoreError
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import row as cells
+from fieldapp.tui.safe import safe
 
 COLUMNS = ("device", "community", "worker", "last_bundle", "status", "fingerprint")
 
@@ -75,12 +76,14 @@ class DevicesScreen(Translated, Screen[None]):
         for r in self.rows:
             state = f"{t('revoked')} {r.revoked_at[:10]}" if r.revoked_at else t("active")
             table.add_row(
-                r.distinct,
-                "、".join(r.community_names) or "—",
-                r.worker or r.label or "—",
-                r.last_text,
-                state,
-                r.fingerprint,
+                *cells(
+                    r.distinct,
+                    "、".join(r.community_names) or "—",
+                    r.worker or r.label or "—",
+                    r.last_text,
+                    state,
+                    r.fingerprint,
+                ),
                 key=r.device_id,
             )
         self._detail()
@@ -89,7 +92,7 @@ class DevicesScreen(Translated, Screen[None]):
     def _detail(self) -> None:
         row = self.current()
         self.query_one("#dev-detail", Static).update(
-            Text(f"{row.title}  {row.device_id}  {t('fingerprint')} {row.fingerprint}")
+            safe(f"{row.title}  {row.device_id}  {t('fingerprint')} {row.fingerprint}")
             if row
             else ""
         )

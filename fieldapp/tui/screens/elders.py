@@ -12,6 +12,7 @@ from fieldapp.i18n import t
 from fieldapp.kinds import mask_id_number
 from fieldapp.store import StoreError
 from fieldapp.store.records import changes
+from fieldapp.tui.safe import line, row
 from fieldapp.tui.screens.common import (
     ELDER_COLUMNS,
     PAGE,
@@ -72,7 +73,7 @@ class ElderListScreen(PagedTable):
                 "elder", order_by=["status", "name", "id"], limit=PAGE, offset=self.page_offset
             )
             total = store.count("elder")
-        elder_rows(table, rows, today_year=kinds.today().year)
+        elder_rows(table, rows, today=kinds.today())
         if total is None:  # a search: counted in full when it fills a page (never "100+")
             total = self.page_offset + len(rows)
             if len(rows) == PAGE:
@@ -198,56 +199,67 @@ class ElderDetailScreen(AppScreen):
         tags = "、".join(i18n.code_label("hardship_tags", x) for x in e["hardship_tags"]) or t(
             "none"
         )
+        age = kinds.age_on(e["birth_date"], kinds.today())
+        deleted = ("  " + t("deleted"), "red") if cur.deleted else ""
         self.query_one("#elder-info", Static).update(
-            f"[b]{e['name']}[/b]  {i18n.code_label('gender', e['gender'])}  {e['birth_date']}  {mask_id_number(e['id_number'])}  "
-            f"{i18n.code_label('elder_status', e['status'])}{'  [red]' + t('deleted') + '[/]' if cur.deleted else ''}\n"
-            f"{e['address']}  {t('phone')}：{e['phone'] or '—'}\n"
-            f"{t('living')}：{i18n.code_label('living_status', e['living_status'])}  "
-            f"{t('risk')}：{i18n.code_label('visit_risk', e['visit_risk'])}  {t('hardship')}：{tags}"
+            line(  # an age, never the birth date, beside the masked number (SPEC §9 v2)
+                (e["name"], "bold"),
+                f"  {i18n.code_label('gender', e['gender'])}  ",
+                f"{age}{t('years_old')}  " if age is not None else "",
+                f"{mask_id_number(e['id_number'])}  {i18n.code_label('elder_status', e['status'])}",
+                deleted,
+                f"\n{e['address']}  {t('phone')}：{e['phone'] or '—'}\n",
+                f"{t('living')}：{i18n.code_label('living_status', e['living_status'])}  ",
+                f"{t('risk')}：{i18n.code_label('visit_risk', e['visit_risk'])}  {t('hardship')}：{tags}",
+            )
         )
         where = {"elder_id": self.elder_id}
         visits = self.query_one("#visits", DataTable)
         visits.clear()
         for v in store.page("home_visit", where=where, order_by=["visit_date DESC"], limit=200):
             visits.add_row(
-                v["visit_date"],
-                i18n.code_label("service_type", v["service_type"]),
-                i18n.code_label("contact_mode", v["contact_mode"]),
-                v["worker"],
-                str(v["duration_min"]),
+                *row(
+                    v["visit_date"],
+                    i18n.code_label("service_type", v["service_type"]),
+                    i18n.code_label("contact_mode", v["contact_mode"]),
+                    v["worker"],
+                    str(v["duration_min"]),
+                ),
                 key=v["id"],
             )
         assessments = self.query_one("#assessments", DataTable)
         assessments.clear()
         for a in store.page("assessment", where=where, order_by=["assess_date DESC"], limit=200):
             assessments.add_row(
-                a["assess_date"],
-                str(a["total"]),
-                i18n.code_label("assessment_level", a["level"]),
-                a["next_due"],
+                *row(
+                    a["assess_date"],
+                    str(a["total"]),
+                    i18n.code_label("assessment_level", a["level"]),
+                    a["next_due"],
+                ),
                 key=a["id"],
             )
         retrofits = self.query_one("#retrofits", DataTable)
         retrofits.clear()
         for r in store.page("retrofit", where=where, order_by=["project_year DESC"], limit=50):
             retrofits.add_row(
-                str(r["project_year"]),
-                i18n.code_label("retrofit_status", r["status"]),
-                f"{r['cost_total']:.2f}",
+                *row(
+                    str(r["project_year"]),
+                    i18n.code_label("retrofit_status", r["status"]),
+                    f"{r['cost_total']:.2f}",
+                ),
                 key=r["id"],
             )
         versions = self.query_one("#versions", DataTable)
         versions.clear()
         for c in reversed(changes(store.history(self.elder_id))):
             shown = "；".join(
-                f"{i18n.field_label_kind('elder', f.field)}：{_value(f.old)} → {_value(f.new)}"
+                f"{i18n.field_label_kind('elder', f.field)}：{_value(f.field, f.old)} → {_value(f.field, f.new)}"
                 for f in c.fields
                 if f.field not in ("under_60_confirmed",)
             )
             versions.add_row(
-                c.when + ("" if c.local_time else t("clock_time")),
-                t(f"v_{c.action}"),
-                shown,
+                *row(c.when + ("" if c.local_time else t("clock_time")), t(f"v_{c.action}"), shown),
                 key=c.version_id,
             )
 
@@ -333,7 +345,14 @@ class ElderDetailScreen(AppScreen):
         self._set_status("deceased", f"{t('deceased')}：{self.elder_name()}")
 
 
-def _value(v: object) -> str:
+def _value(field: str, v: object) -> str:
+    """A changed value as the versions tab shows it: the ID number masked and a birth date as an
+    age (SPEC §9 v2: nothing beside a masked number rebuilds it)."""
+    if field == "id_number" and isinstance(v, str) and v:
+        return mask_id_number(v)
+    if field == "birth_date" and v:
+        age = kinds.age_on(str(v), kinds.today())
+        return "—" if age is None else f"{age}{t('years_old')}"
     if v in (None, "", []):
         return "—"
     if isinstance(v, list):

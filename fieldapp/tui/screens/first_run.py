@@ -11,6 +11,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.store import Store, StoreError
+from fieldapp.tui.safe import safe
 
 
 class FirstRunScreen(Screen[bool]):
@@ -74,6 +75,6 @@ class FirstRunScreen(Screen[bool]):
                 worker=self.query_one("#worker", Input).value,
             )
         except StoreError as e:
-            error.update(e.en if i18n.lang() == "en" else e.zh)
+            error.update(safe(e.en if i18n.lang() == "en" else e.zh))
             return
         self.dismiss(True)

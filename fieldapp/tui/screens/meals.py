@@ -14,6 +14,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Static
 from fieldapp import i18n, kinds, reference
 from fieldapp.i18n import t
 from fieldapp.store import StoreError
+from fieldapp.tui.safe import safe
 from fieldapp.tui.screens.common import AppScreen, ConfirmDialog, ScreenBar
 
 CELLS = ("dine_in", "delivery", "pickup")
@@ -148,7 +149,9 @@ class MealGridScreen(AppScreen):
                 ]
                 row = Horizontal(
                     Label(
-                        f"{i18n.code_label('meal', meal)} {p['name']}", classes="slot", shrink=True
+                        safe(f"{i18n.code_label('meal', meal)} {p['name']}"),
+                        classes="slot",
+                        shrink=True,
                     ),
                     *cells,
                     Static("" if rec is None else str(rec["subsidized_total"]), classes="sub"),
@@ -248,14 +251,14 @@ class MealGridScreen(AppScreen):
                 saved += 1
             except RecordInvalid as e:
                 row.add_class("-invalid")
-                status.update("；".join(p.text(i18n.lang()) for p in e.problems))
+                status.update(safe("；".join(p.text(i18n.lang()) for p in e.problems)))
                 errors += 1
             except StoreError as e:
                 if e.field == "over_capacity_confirmed" and i not in confirmed:
                     over.append(i)
                     continue
                 row.add_class("-invalid")
-                status.update(e.en if i18n.lang() == "en" else e.zh)
+                status.update(safe(e.en if i18n.lang() == "en" else e.zh))
                 errors += 1
         if errors:
             self.notify(t("not_saved"), severity="error")

@@ -15,6 +15,7 @@ from fieldapp import i18n, kinds, reference
 from fieldapp.i18n import t
 from fieldapp.store import StoreError
 from fieldapp.store.records import ListFilter
+from fieldapp.tui.safe import row
 from fieldapp.tui.screens.common import PAGE, ConfirmDialog, PagedTable, PromptDialog, ScreenBar
 
 Column = tuple[str, Callable[[dict[str, Any], dict[str, str]], str]]
@@ -259,7 +260,7 @@ class RecordListScreen(PagedTable):
             else {}
         )
         for r in rows:
-            table.add_row(*[fmt(r, names) for _, fmt in COLUMNS[self.kind]], key=r["id"])
+            table.add_row(*row(*[fmt(r, names) for _, fmt in COLUMNS[self.kind]]), key=r["id"])
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
         total = store.count(
@@ -316,7 +317,7 @@ class RecordListScreen(PagedTable):
 
     def describe(self, rid: str) -> str:
         """The record in words for a prompt: its row's first cells (date, elder, type …)."""
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Any] = self.query_one(DataTable)
         cells = [str(c) for c in table.get_row(rid)[:3]]
         return f"{i18n.kind_label(self.kind)} {' '.join(c for c in cells if c)}"
 

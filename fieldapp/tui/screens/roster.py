@@ -15,6 +15,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static
 from fieldapp.kinds import mask_id_number
 from fieldapp.roster import Analysis, Options, Outcome, RosterRefused, analyse, import_roster
 from fieldapp.store import Store
+from fieldapp.tui.safe import row, safe
 
 KIND_CHOICES = [("老年人花名册", "elder"), ("助餐点", "meal_point"), ("志愿者", "volunteer")]
 
@@ -69,7 +70,7 @@ class RosterImportScreen(ModalScreen[int | None]):
 
     def _refused(self, message: str) -> None:
         self.analysis = None
-        self.query_one("#roster-summary", Static).update(f"未导入：{message}")
+        self.query_one("#roster-summary", Static).update(safe(f"未导入：{message}"))
         self.query_one("#roster-import", Button).disabled = True
 
     def _checked(self, a: Analysis) -> None:
@@ -81,7 +82,7 @@ class RosterImportScreen(ModalScreen[int | None]):
             )
         if a.issues and a.ready:
             lines.append("按「导入」只导入没有问题的行。")
-        self.query_one("#roster-summary", Static).update("\n".join(lines))
+        self.query_one("#roster-summary", Static).update(safe("\n".join(lines), lines=True))
         self._preview(a)
         self.query_one("#roster-import", Button).disabled = not a.ready
 
@@ -98,8 +99,10 @@ class RosterImportScreen(ModalScreen[int | None]):
                 text = "" if v is None else str(v)
                 if a.mapping.columns[i] == "id_number" and text:
                     text = mask_id_number(text)  # SPEC §9: masked everywhere but the edit form
+                elif a.mapping.columns[i] == "birth_date" and len(text) > 4:
+                    text = text[:4] + "*" * (len(text) - 4)  # the year only: the age shows no more
                 shown.append(text)
-            table.add_row(f"{number}{' ✗' if number in bad else ''}", *shown)
+            table.add_row(*row(f"{number}{' ✗' if number in bad else ''}", *shown))
 
     @on(Button.Pressed, "#roster-import")
     def start_import(self) -> None:

@@ -22,6 +22,7 @@ from textual.widgets import (
 
 from fieldapp import __version__, i18n
 from fieldapp.i18n import t
+from fieldapp.tui.safe import row, safe
 from fieldapp.tui.screens.common import AppScreen
 
 
@@ -84,11 +85,13 @@ class SyncScreen(AppScreen):
         table.clear()
         for h in history(self.fapp.store):
             table.add_row(
-                str(h["seq"]),
-                h["period"],
-                h["created_at"][:16].replace("T", " "),
-                h["file_name"],
-                str(h["versions"]),
+                *row(
+                    str(h["seq"]),
+                    h["period"],
+                    h["created_at"][:16].replace("T", " "),
+                    h["file_name"],
+                    str(h["versions"]),
+                ),
                 key=h["bundle_id"],
             )
 
@@ -105,10 +108,10 @@ class SyncScreen(AppScreen):
             self.fapp.store.install_district_key(public, fp)
         except (crypto.KeyError_, StoreError) as e:
             self.query_one("#sync-status", Static).update(
-                "✗ " + (e.en if i18n.lang() == "en" else e.zh)
+                safe("✗ " + (e.en if i18n.lang() == "en" else e.zh))
             )
             return
-        self.query_one("#sync-status", Static).update("✓ " + t("key_installed", fp=fp))
+        self.query_one("#sync-status", Static).update(safe("✓ " + t("key_installed", fp=fp)))
         self.reload()
 
     @on(Button.Pressed, "#sync-go")
@@ -151,7 +154,7 @@ class SyncScreen(AppScreen):
 
     def _done(self, message: str) -> None:
         self.busy = False
-        self.query_one("#sync-status", Static).update(message)
+        self.query_one("#sync-status", Static).update(safe(message, lines=True))
         self.reload()
 
 

@@ -21,6 +21,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
 
 from fieldapp import dbkey
+from fieldapp.text import clean
+from fieldapp.tui.safe import safe
 
 AUTOLOCK_ENV = "FIELDAPP_AUTOLOCK_MINUTES"
 DEFAULT_AUTOLOCK_MINUTES = 15.0
@@ -51,7 +53,7 @@ class UnlockScreen(Screen[dbkey.DbKey | None]):
         }[self.mode]
         with Vertical():
             yield Label(title, id="unlock-title")
-            yield Label(f"数据库：{self.db_path.name}")
+            yield Label(safe(f"数据库：{self.db_path.name}"))
             yield Input(password=True, id="passphrase", placeholder="口令")
             if self.mode == "create":
                 yield Input(password=True, id="again", placeholder="再输入一次")
@@ -65,7 +67,7 @@ class UnlockScreen(Screen[dbkey.DbKey | None]):
         self.query_one("#passphrase", Input).focus()
 
     def _say(self, text: str) -> None:
-        self.query_one("#unlock-message", Static).update(text)
+        self.query_one("#unlock-message", Static).update(safe(text, lines=True))
 
     @on(Input.Changed, "#passphrase")
     def _hint(self, event: Input.Changed) -> None:
@@ -130,7 +132,7 @@ class PlainOfferScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("此数据库未加密：笔记本丢失时，老人的个人信息可被直接读取。")
-            yield Static(dbkey.plain_offer(self.db_path))
+            yield Static(safe(dbkey.plain_offer(self.db_path), lines=True))
             with Horizontal():
                 yield Button("现在加密", id="encrypt", variant="primary")
                 yield Button("以后再说", id="later")
@@ -178,7 +180,7 @@ class UnlockApp(App[bool]):
             encrypt_db.encrypt_with(self.db_path, key)
         except (encrypt_db.EncryptError, dbkey.DbKeyError) as e:
             dbkey.key_path(self.db_path).unlink(missing_ok=True)
-            self.notify(str(e), severity="error")
+            self.notify(clean(str(e), lines=True), severity="error", markup=False)
             return
         self.exit(True)
 
