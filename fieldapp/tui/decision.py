@@ -28,7 +28,7 @@ from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.sqlite import sqlite3
 from fieldapp.tui.keys import Translated
-from fieldapp.tui.safe import safe
+from fieldapp.tui.safe import row, safe
 
 if TYPE_CHECKING:
     pass
@@ -366,7 +366,9 @@ class PersonGroupDialog(DecisionDialog):
                 _shown_value("elder", n, r.get(n)) if n != "community" else str(r.get(n) or "")
                 for n in GROUP_COLUMNS
             ]
-            table.add_row(mark, *cells, str(r["worker"]), style="reverse" if i == cursor else "")
+            table.add_row(
+                *row(mark, *cells, str(r["worker"])), style="reverse" if i == cursor else ""
+            )
         return table
 
     def keep(self) -> str:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +18,7 @@ from fieldapp import i18n
 from fieldapp.i18n import t
 from fieldapp.tui.decision import apply_decision, connect
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.safe import safe
 
 WHAT = {
     "conflict": "conflicts",
@@ -56,7 +56,7 @@ class DecisionsDialog(Translated, ModalScreen[tuple[str, str] | None]):
         from fieldapp.review import describe_choice
 
         zh, en = describe_choice("undo", "undo")
-        yield Label(Text(f"[U] {t('undo')}：{en if i18n.lang() == 'en' else zh}"), id="dec-what")
+        yield Label(safe(f"[U] {t('undo')}：{en if i18n.lang() == 'en' else zh}"), id="dec-what")
         with Horizontal(id="dec-comment-row"):
             yield Label(t("comment") + "：")
             yield Input("", id="dec-comment", compact=True)
@@ -71,10 +71,10 @@ class DecisionsDialog(Translated, ModalScreen[tuple[str, str] | None]):
             table.add_row(
                 r["ref"],
                 t(WHAT.get(r["what"], "conflicts")),
-                Text(r["label"]),
-                Text(str(r["decided_by"] or "")),
+                safe(r["label"]),
+                safe(r["decided_by"] or ""),
                 str(r["decided_at"] or "")[:16],
-                Text(str(r["comment"] or "")),
+                safe(r["comment"] or ""),
                 t("undone") if r["undone"] else "",
                 key=r["ref"],
             )

@@ -239,13 +239,15 @@ class IndicatorScreen(Translated, Screen[None]):
         for p in late:
             due = date.fromisoformat(p.due_date)
             table.add_row(
-                p.name,
-                mask_id_number(p.id_number),
-                str(age_on(date.fromisoformat(p.birth_date), as_of)),
-                i18n.code_label("visit_risk", p.visit_risk),
-                p.last_visit or t("never_visited"),
-                p.due_date,
-                str((as_of - due).days),
+                *row(
+                    p.name,
+                    mask_id_number(p.id_number),
+                    str(age_on(date.fromisoformat(p.birth_date), as_of)),
+                    i18n.code_label("visit_risk", p.visit_risk),
+                    p.last_visit or t("never_visited"),
+                    p.due_date,
+                    str((as_of - due).days),
+                ),
                 key=p.id,
             )
 
@@ -387,7 +389,7 @@ class ReviewScreen(Translated, Screen[None]):
             dups = self.query_one("#rv-dups", DataTable)
             dups.clear()
             for ref, *cells in group_rows(conn):  # one row per ID number (issue 16 point 5)
-                dups.add_row(ref[1:], *cells, key=ref)
+                dups.add_row(*row(ref[1:], *cells), key=ref)
             for table_id, queue in (("#rv-meals", "meal_slot"),):
                 tbl = self.query_one(table_id, DataTable)
                 tbl.clear()
