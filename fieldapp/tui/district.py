@@ -31,6 +31,7 @@ from fieldapp.mergelog import MergeLog
 from fieldapp.store import Store
 from fieldapp.tui import district_words
 from fieldapp.tui.keys import Translated
+from fieldapp.tui.screens.unlock import AutoLock, ensure_unlocked
 
 district_words.register()
 
@@ -362,7 +363,7 @@ class ConfirmDialog(Translated, ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class DistrictApp(Translated, App[None]):
+class DistrictApp(AutoLock, Translated, App[None]):
     TITLE = "fieldapp"
     BINDINGS = [
         Binding("f2", "goto('merge')", "merge", priority=True),
@@ -400,6 +401,7 @@ class DistrictApp(Translated, App[None]):
         self.title = t("district_title")
 
     def on_mount(self) -> None:
+        self.start_auto_lock(self.db_path)  # data at rest (issue 18): the worker's auto-lock
         self.goto("merge")
 
     def goto(self, name: str) -> None:
@@ -437,4 +439,5 @@ class DistrictApp(Translated, App[None]):
 
 
 def run_district(db_path: Path, *, lang: str | None = None, key_file: Path | None = None) -> None:
-    DistrictApp(db_path, lang=lang, key_file=key_file).run()
+    if ensure_unlocked(db_path):  # data at rest (issue 18): the worker's unlock screen comes first
+        DistrictApp(db_path, lang=lang, key_file=key_file).run()
