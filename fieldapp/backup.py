@@ -62,7 +62,7 @@ def snapshot(conn_or_path: sqlite3.Connection | Path | str, reason: str) -> Path
         target = sqlite3.connect(dest)
         try:
             if key is not None:
-                target.execute(key.pragma())
+                key.apply(target)
             conn.backup(target)
         finally:
             target.close()

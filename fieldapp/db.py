@@ -217,7 +217,7 @@ def open_raw(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn = sqlite3.connect(target, uri=readonly, isolation_level=None, check_same_thread=True)
     try:
         if key is not None:
-            conn.execute(key.pragma())
+            key.apply(conn)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError:
         conn.close()
