@@ -247,8 +247,10 @@ def _write_key_file(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
-def _passphrase_wrap(key: bytes, passphrase: str) -> dict[str, Any]:
-    ops, mem = _kdf_limits()
+def _passphrase_wrap(
+    key: bytes, passphrase: str, limits: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    ops, mem = limits or _kdf_limits()
     salt = secrets.token_bytes(nacl.pwhash.argon2id.SALTBYTES)
     box = SecretBox(_derive(passphrase, salt, ops, mem)).encrypt(key)
     return {
@@ -314,13 +316,16 @@ def unwrap(key_file: Path, passphrase: str, db_path: Path | None = None) -> DbKe
     return _key(data, key)
 
 
-def rewrap(key_file: Path, key: DbKey, new_passphrase: str) -> None:
-    """The same key under a new passphrase; the recovery wrap is kept. The database is untouched."""
+def rewrap(
+    key_file: Path, key: DbKey, new_passphrase: str, *, limits: tuple[int, int] | None = None
+) -> None:
+    """The same key under a new passphrase; the recovery wrap is kept. The database is untouched.
+    `limits` (Argon2id ops, memory) only for the benchmark's copies; otherwise the product's."""
     why = check_passphrase(new_passphrase)
     if why:
         raise DbKeyError(why, "passphrase too short")
     data = read_key_file(key_file)
-    data["passphrase"] = _passphrase_wrap(key.key, new_passphrase)
+    data["passphrase"] = _passphrase_wrap(key.key, new_passphrase, limits)
     _write_key_file(key_file, data)
 
 
