@@ -57,6 +57,12 @@ BUNDLE_COLUMNS = (
 )
 REASON_CELL = 14  # characters of a reason shown in the status cell
 UI_STATE = "district-ui.json"
+PRELOAD_AFTER = 0.5  # seconds after the first screen
+DISTRICT_SCREEN_MODULES = (
+    "fieldapp.tui.district_report",
+    "fieldapp.tui.screens.devices",
+    "fieldapp.tui.screens.checklist",
+)
 
 
 def _remembered_folder() -> Path | None:
@@ -403,22 +409,43 @@ class DistrictApp(AutoLock, Translated, App[None]):
     def on_mount(self) -> None:
         self.start_auto_lock(self.db_path)  # data at rest (issue 18): the worker's auto-lock
         self.goto("merge")
+        self.set_timer(PRELOAD_AFTER, self._preload)
+
+    def _preload(self) -> None:
+        """The other screens' modules (the report's among them), imported in a thread once the
+        merge screen is up: the first screen never waits for them (issue 20: start-up)."""
+        import importlib
+
+        def load() -> None:
+            for module in DISTRICT_SCREEN_MODULES:
+                importlib.import_module(module)
+
+        threading.Thread(target=load, name="preload", daemon=True).start()
+
+    def _screen(self, name: str) -> Screen[None]:
+        """A new instance of the screen `name`; only its own module is imported."""
+        if name == "merge":
+            return MergeScreen(self.db_path, self.folder, self.key_file)
+        if name in ("indicators", "review"):
+            from fieldapp.tui.district_report import IndicatorScreen, ReviewScreen
+
+            return (
+                IndicatorScreen(self.db_path)
+                if name == "indicators"
+                else ReviewScreen(self.db_path)
+            )
+        if name == "devices":
+            from fieldapp.tui.screens.devices import DevicesScreen
+
+            return DevicesScreen(self.db_path)
+        from fieldapp.tui.screens.checklist import ChecklistScreen
+
+        return ChecklistScreen(self.db_path, self._folder)
 
     def goto(self, name: str) -> None:
         """F2 merge, F3 indicators, F4 review, F5 devices, F6 checklist: one instance of each, switched in place."""
-        from fieldapp.tui.district_report import IndicatorScreen, ReviewScreen
-        from fieldapp.tui.screens.checklist import ChecklistScreen
-        from fieldapp.tui.screens.devices import DevicesScreen
-
         if not self.is_screen_installed(name):
-            factory: dict[str, Any] = {
-                "merge": lambda: MergeScreen(self.db_path, self.folder, self.key_file),
-                "indicators": lambda: IndicatorScreen(self.db_path),
-                "review": lambda: ReviewScreen(self.db_path),
-                "devices": lambda: DevicesScreen(self.db_path),
-                "checklist": lambda: ChecklistScreen(self.db_path, self._folder),
-            }
-            self.install_screen(factory[name](), name)
+            self.install_screen(self._screen(name), name)
         if len(self.screen_stack) > 1 and self.screen.is_modal:
             return
         if len(self.screen_stack) <= 1:
