@@ -215,14 +215,17 @@ def unlock_row(work: Path) -> Row:
 
 def rows(
     work: Path,
-    data: dataset.DataSet,
+    data: dataset.DataSet | None,
     merge_rates: list[float],
     quick: bool,
     echo: Callable[[str], None],
 ) -> list[Row]:
-    """Every encrypted-vs-plain figure (after the plain figures made `district0.db`, `big-device.db`)."""
-    echo("encryption: merge into an encrypted district database")
-    out = [merge_row(work, data, merge_rates)]
+    """Every encrypted-vs-plain figure (after the plain figures made `district0.db`, `big-device.db`);
+    without `data` (`--reuse`), the figures that need no merge: report, search, save, unlock."""
+    out = []
+    if data is not None:
+        echo("encryption: merge into an encrypted district database")
+        out.append(merge_row(work, data, merge_rates))
     district = work / "district0.db"
     enc_district = encrypted_copy(district, "district0-enc.db")
     echo("encryption: year report, search, save on encrypted copies")
@@ -232,11 +235,13 @@ def rows(
     out.append(search_row(district, enc_district))
     device = work / "big-device.db"
     out.append(save_row(device, encrypted_copy(device, "big-device-enc.db")))
-    echo("encryption: start-up, and the Argon2id unlock apart")
-    small = sorted(data.devices.glob("*.db"))[0]
-    local = work / "startup-device.db"
-    shutil.copy(small, local)
-    out += startup_rows(local, encrypted_copy(local, "startup-device-enc.db"), 3 if quick else 5)
+    if data is not None:
+        echo("encryption: start-up, and the Argon2id unlock apart")
+        small = sorted(data.devices.glob("*.db"))[0]
+        local = work / "startup-device.db"
+        shutil.copy(small, local)
+        runs = 3 if quick else 5
+        out += startup_rows(local, encrypted_copy(local, "startup-device-enc.db"), runs)
     out.append(unlock_row(work))
     return out
 
@@ -256,6 +261,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--elders", type=int, default=20000, help="the save figure's device")
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="--work holds a merged district0.db and big-device.db: no data set, no merges",
+    )
     args = ap.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="fieldapp-enc-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -264,6 +274,13 @@ def main(argv: list[str] | None = None) -> None:
     def echo(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
+    for old in work.glob("*-enc.db*"):
+        old.unlink()
+    if args.reuse:
+        echo(f"reusing {work} ({load()})")
+        print(render(rows(work, None, [], args.runs < 3, echo)))
+        print(load())
+        return
     if (work / "bundles").exists():
         raise SystemExit(f"{work}: not empty (the data set is made afresh)")
     echo(f"district data set, scale {args.scale} ({load()})")
@@ -273,8 +290,6 @@ def main(argv: list[str] | None = None) -> None:
     if not (work / "big-device.db").exists():
         echo(f"a device with {args.elders} elders")
         generate_community(work / "big-device.db", seed=3, today=date.today(), elders=args.elders)
-    for old in work.glob("*-enc.db*"):
-        old.unlink()
     table = rows(work, data, rates, args.runs < 3, echo)
     print(render(table))
     print(load())
