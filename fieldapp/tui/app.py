@@ -45,7 +45,7 @@ SCREEN_MODULES = {
     "sync": "fieldapp.tui.screens.sync",
     "records": "fieldapp.tui.screens.records",
 }
-PRELOAD_AFTER = 0.5  # seconds after the first screen: the other screens' modules, while idle
+PRELOAD_AFTER = 1.0  # seconds after the first paint: the other screens' modules, while idle
 
 
 def _screen_factory(name: str) -> Screen[Any]:
@@ -126,7 +126,8 @@ class FieldApp(AutoLock, Translated, App[None]):
                 else f"{dev.label} · {dev.worker}"
             )
             self.goto("dashboard")
-            self.set_timer(PRELOAD_AFTER, self._preload)
+            # after the first paint, and then a second more: nothing competes with the first screen
+            self.call_after_refresh(self.set_timer, PRELOAD_AFTER, self._preload)
 
     def _preload(self) -> None:
         """The other screens' modules (and the forms'), imported in a thread once the first screen

@@ -57,7 +57,7 @@ BUNDLE_COLUMNS = (
 )
 REASON_CELL = 14  # characters of a reason shown in the status cell
 UI_STATE = "district-ui.json"
-PRELOAD_AFTER = 0.5  # seconds after the first screen
+PRELOAD_AFTER = 1.0  # seconds after the first paint
 DISTRICT_SCREEN_MODULES = (
     "fieldapp.tui.district_report",
     "fieldapp.tui.screens.devices",
@@ -409,7 +409,8 @@ class DistrictApp(AutoLock, Translated, App[None]):
     def on_mount(self) -> None:
         self.start_auto_lock(self.db_path)  # data at rest (issue 18): the worker's auto-lock
         self.goto("merge")
-        self.set_timer(PRELOAD_AFTER, self._preload)
+        # after the first paint, and then a second more: nothing competes with the first screen
+        self.call_after_refresh(self.set_timer, PRELOAD_AFTER, self._preload)
 
     def _preload(self) -> None:
         """The other screens' modules (the report's among them), imported in a thread once the
