@@ -104,7 +104,7 @@ def _copy_into(conn: sqlite3.Connection, path: Path, dest: Path) -> None:
     target = sqlite3.connect(dest)
     try:
         if key is not None:
-            target.execute(key.pragma())
+            key.apply(target)
         conn.backup(target)
     finally:
         target.close()

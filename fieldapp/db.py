@@ -247,7 +247,7 @@ def open_raw(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     )
     try:
         if key is not None:
-            conn.execute(key.pragma())
+            key.apply(conn)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as e:
         conn.close()

@@ -74,6 +74,8 @@ def _export(path: Path, tmp: Path, key: dbkey.DbKey) -> int:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         secret = key.pragma().split("=", 1)[1].strip()
         conn.execute(f"ATTACH DATABASE ? AS enc KEY {secret}", (str(tmp),))
+        for statement in key.settings("enc"):
+            conn.execute(statement)
         conn.execute("SELECT sqlcipher_export('enc')")
         conn.execute(f"PRAGMA enc.user_version = {int(version)}")
         rows = _verify(conn)
@@ -100,7 +102,7 @@ def encrypt_in_place(path: Path, passphrase: str, *, keep_plain: bool = False) -
     why = dbkey.check_passphrase(passphrase)
     if why:
         raise EncryptError(why)
-    key = dbkey.DbKey(secrets.token_bytes(32), secrets.token_bytes(16))
+    key = dbkey.DbKey.new()
     # written after the check, before the swap: a key file beside a plain database is ignored (and
     # replaced by the next run) until the swap makes it the encrypted file's
     return _convert(

@@ -56,7 +56,7 @@ def _sound_copy(path: Path, key: dbkey.DbKey | None) -> bool:
         return False
     try:
         if key is not None:
-            conn.execute(key.pragma())
+            key.apply(conn)
         return problem(conn) is None
     finally:
         conn.close()

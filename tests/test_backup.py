@@ -65,7 +65,7 @@ def test_an_encrypted_backup_stays_encrypted_with_the_same_key(
     key = dbkey.unwrap(dbkey.key_path(copy), PASS, copy)
     assert key == dbkey.remembered(db)  # the same key and salt
     conn = sqlite3.connect(copy)
-    conn.execute(key.pragma())
+    key.apply(conn)
     assert conn.execute("SELECT count(*) FROM elder").fetchone() == (2,)
     conn.close()
 

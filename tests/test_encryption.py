@@ -197,3 +197,64 @@ def test_unencrypted_only_when_asked(tmp_path: Path) -> None:
     Store.open(path).close()  # the suite runs with FIELDAPP_UNENCRYPTED=1
     assert path.read_bytes()[:16] == b"SQLite format 3\x00"
     assert not dbkey.key_path(path).exists()
+
+
+def _raw_open(path: Path, statements: list[str]) -> int:
+    """Elders read through a bare connection keyed with exactly `statements` (no dbkey.apply)."""
+    from fieldapp.sqlite import sqlite3
+
+    conn = sqlite3.connect(str(path))
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        return int(conn.execute("SELECT count(*) FROM elder").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.mark.usefixtures("encrypted")
+def test_new_keys_name_their_page_hmac_and_a_key_file_without_one_still_opens(
+    tmp_path: Path,
+) -> None:
+    """New databases use HMAC-SHA256 pages (cheaper per page, measured) and say so in the key
+    file; one made before that (SQLCipher's SHA-512 default, no "cipher" field) opens as before."""
+    from fieldapp.sqlite import sqlite3
+
+    path = _encrypted_db(tmp_path, "new.db")
+    data = json.loads(dbkey.key_path(path).read_text())
+    assert data["cipher"] == {"hmac": "HMAC_SHA256"}
+    key = dbkey.unwrap(dbkey.key_path(path), PASS, path)
+    assert key.settings() == ["PRAGMA main.cipher_hmac_algorithm = HMAC_SHA256"]
+    assert _raw_open(path, [key.pragma(), *key.settings()]) == 1
+    with pytest.raises(sqlite3.DatabaseError):  # the setting matters: SHA-512 pages do not verify
+        _raw_open(path, [key.pragma()])
+    # a database and key file as release 2's first build wrote them
+    old = tmp_path / "old.db"
+    old_key = dbkey.DbKey(key.key, bytes(range(16)))
+    assert old_key.hmac == "HMAC_SHA512" and old_key.settings() == []
+    dbkey.remember(old, old_key)
+    _save_elder(old).close()
+    dbkey.new_key_file(dbkey.key_path(old), PASS, key=old_key)
+    data = json.loads(dbkey.key_path(old).read_text())
+    del data["cipher"]
+    dbkey.key_path(old).write_text(json.dumps(data))
+    dbkey.forget()
+    with Store.open(old, create=False) as s:
+        assert s.conn.execute("SELECT name FROM elder").fetchone()[0] == NAME
+    # a key file naming an unknown HMAC is damaged, not guessed at
+    data["cipher"] = {"hmac": "HMAC_MD5"}
+    dbkey.key_path(old).write_text(json.dumps(data))
+    dbkey.forget()
+    with pytest.raises(db.DatabaseError, match="密钥文件已损坏：old.db.key.json（cipher）"):
+        Store.open(old, create=False)
+
+
+def test_new_passphrase_wraps_take_the_measured_argon2id_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FIELDAPP_KDF")
+    kf = tmp_path / "x.db.key.json"
+    key = dbkey.new_key_file(kf, PASS)
+    wrap = json.loads(kf.read_text())["passphrase"]
+    assert (wrap["opslimit"], wrap["memlimit"]) == (3, 128 * 1024 * 1024)
+    assert dbkey.unwrap(kf, PASS) == key

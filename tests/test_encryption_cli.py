@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -219,3 +220,60 @@ def test_recovery_with_the_wrong_passphrase_or_without_a_wrap_changes_nothing(
     code, out = _run(args, FIELDAPP_KEY_PASSPHRASE="wrong one!!", FIELDAPP_NEW_PASSPHRASE=NEW)
     assert code == 1 and "口令不对，无法打开恢复密钥" in out
     assert _sha(kf) == before
+
+
+@pytest.mark.usefixtures("encrypted")
+def test_init_with_the_district_key_wraps_the_database_key_to_its_recovery_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = tmp_path / "keys"
+    public, _private, _ = crypto.district_keygen(keys, KEYGEN_PASS)
+    recovery = keys / "district.recovery.json"
+    device = tmp_path / "device.db"
+    args = ["init", "--db", str(device), "--street", STREET, "--community", COMMUNITY]
+    code, out = _run([*args, "--worker", "周红", "--district-key", str(public)])
+    assert code == 0, out
+    fp = crypto.fingerprint(crypto.load_recovery_public(public) or b"")
+    assert f"数据库密钥已包装给区级恢复公钥，指纹 {fp}" in out
+    wrap = dbkey.read_key_file(dbkey.key_path(device))["recovery"]
+    assert wrap["fingerprint"] == fp
+    with Store.open(device, create=False) as s:
+        s.create("elder", elder_data(name="王建国", id_number=make_id(date(1941, 2, 3), True)))
+    dbkey.forget()
+    # the worker forgets the passphrase: the district's recovery key opens the same database
+    monkeypatch.setenv("FIELDAPP_PASSPHRASE", "forgotten, whatever")
+    code, out = _run(
+        ["district", "recover-device", "--key-file", str(dbkey.key_path(device))]
+        + ["--recovery-key", str(recovery)],
+        FIELDAPP_KEY_PASSPHRASE=KEYGEN_PASS,
+        FIELDAPP_NEW_PASSPHRASE=NEW,
+    )
+    assert code == 0, out
+    monkeypatch.setenv("FIELDAPP_PASSPHRASE", NEW)
+    assert _names(device) == ["王建国"]
+
+
+@pytest.mark.usefixtures("encrypted")
+def test_init_with_an_old_district_key_warns_and_a_plain_database_has_nothing_to_wrap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = tmp_path / "keys"
+    public, _private, _ = crypto.district_keygen(keys, KEYGEN_PASS)
+    data = json.loads(public.read_text(encoding="utf-8"))
+    del data["recovery_public"]  # a district key file made before release 2
+    old = tmp_path / "old-public.json"
+    old.write_text(json.dumps(data), encoding="utf-8")
+    device = tmp_path / "device.db"
+    args = ["init", "--db", str(device), "--street", STREET, "--community", COMMUNITY]
+    code, out = _run([*args, "--worker", "周红", "--district-key", str(old)])
+    assert code == 0, out
+    assert "该区级公钥文件没有恢复公钥" in out
+    assert "recovery" not in dbkey.read_key_file(dbkey.key_path(device))
+    monkeypatch.setenv("FIELDAPP_UNENCRYPTED", "1")
+    plain = tmp_path / "plain.db"
+    code, out = _run(
+        ["init", "--db", str(plain), "--street", STREET, "--community", COMMUNITY]
+        + ["--worker", "周红", "--district-key", str(public)]
+    )
+    assert code == 0, out
+    assert "恢复公钥" not in out and not dbkey.key_path(plain).exists()

@@ -112,6 +112,9 @@ async def test_auto_lock_covers_the_app_and_the_typed_form_survives(
         app.lock_after_idle(61)  # a minute without a key or a click
         await pilot.pause()
         assert isinstance(app.screen, UnlockScreen) and app.screen.mode == "relock"
+        await pilot.press("f3", "f9")  # the screen keys would pop the lock away: not while locked
+        await pilot.pause()
+        assert isinstance(app.screen, UnlockScreen) and len(app.screen_stack) == 4
         await pilot.press(*"wrong passphrase", "enter")
         await pilot.pause()
         assert isinstance(app.screen, UnlockScreen)

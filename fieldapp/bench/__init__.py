@@ -7,6 +7,8 @@ comparison is a ratio to a baseline measured in the same run. `python -m fieldap
 - `dataset`: the district's devices, sealed to a district key, cut into monthly bundles;
 - `baselines`: the raw-SQL merge ceiling, sqlite-utils' upsert, a bare Textual app;
 - `figures`: each measured figure, and `run`, which measures them all;
+- `startup`: the TUIs' start-up against a bare Textual app, with a breakdown by phase;
+- `encryption`: encrypted vs plain, side by side (also alone: `python -m fieldapp.bench.encryption`);
 - `measure`: the table row, percentiles, timed child processes; `cli`: the command line.
 """
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from .figures import run, startup_rows
+from .figures import run
 from .measure import Row, machine, render
+from .startup import startup_rows
 
 
 def startup(db: Path, runs: int = 5) -> Row:
@@ -73,13 +74,37 @@ def main(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     multiple=True,
     required=True,
+    help="a device database (the worker's TUI)",
+)
+@click.option(
+    "--district",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="a district database (the supervisor's TUI)",
 )
 @click.option("--runs", default=5, show_default=True, type=click.IntRange(1, 50))
-def startup_cmd(dbs: tuple[Path, ...], runs: int) -> None:
-    """Start-up of the worker's TUI on each database against a bare Textual app."""
-    for db in dbs:
-        r = startup(db, runs)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the rows with their breakdown by phase as JSON",
+)
+def startup_cmd(
+    dbs: tuple[Path, ...], district: Path | None, runs: int, json_out: Path | None
+) -> None:
+    """Start-up of the worker's TUI on each database (and the supervisor's on `--district`)
+    against a bare Textual app, with each one's breakdown by phase."""
+    rows: list[Row] = []
+    for i, db in enumerate(dbs):
+        rows += startup_rows(db, district if i == 0 else None, runs)
+    for r in rows:
         click.echo(
-            f"{db.name}: median {r.median} s (min {r.min}, max {r.max}); ratio {r.ratio}"
-            f" ({r.goal}: {'met' if r.met else 'NOT met'})"
+            f"{r.figure}: median {r.median} s (min {r.min}, max {r.max}); ratio {r.ratio}"
+            f" ({r.goal}: {'met' if r.met else 'NOT met'})\n    {r.note}"
         )
+        for name, d in (r.detail or {}).get("phases", {}).items():
+            click.echo(f"    {name:<14} {d['wall_ms']:>8.1f} ms wall {d['cpu_ms']:>8.1f} ms CPU")
+    if json_out:
+        table = {"machine": machine(), "rows": [asdict(r) for r in rows]}
+        json_out.write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -3,8 +3,12 @@ start-up to the unlock screen and to the first screen with data; the Argon2id un
 
 The rest of the benchmark runs on plain files (its baselines); here each figure is measured on an
 encrypted copy of the same database, alternately with the plain one, and judged by the ratio
-(issue 18: ≤ 1.15). The copies' key files use Argon2id's interactive limits so that a child's
-unlock does not count as database cost; the real unlock (moderate limits) is its own row.
+(issue 18: ≤ 1.15). The copies' passphrase wraps use Argon2id's smallest limits, so a child's
+unlock (the report command, the TUI) does not count as database cost: release 2's first run used
+the interactive limits, ≈ 0.15 s per child, most of the year report's 1.17. The real unlock (the
+product's limits) is its own row. Each row's note carries the load average (the machine is shared).
+
+`python -m fieldapp.bench.encryption --scale 0.1` measures these figures alone, on a small data set.
 """
 
 from __future__ import annotations
@@ -60,15 +64,26 @@ def encrypted_env(kdf: str | None = "interactive") -> Iterator[None]:
                 os.environ[k] = v
 
 
+# Argon2id's floor (1 pass, 8 KiB): the bench's copies only; no product path writes these limits
+CHEAP_KDF = (1, 8192)
+
+
 def encrypted_copy(plain: Path, name: str) -> Path:
-    """A copy of `plain`, converted by `fieldapp encrypt`'s own code."""
-    from fieldapp import encrypt_db
+    """A copy of `plain`, converted by `fieldapp encrypt`'s own code, its wrap made cheap to open."""
+    from fieldapp import dbkey, encrypt_db
 
     out = plain.with_name(name)
     shutil.copy(plain, out)
     with encrypted_env():
         encrypt_db.encrypt_in_place(out, BENCH_PASSPHRASE)
+        key = dbkey.unwrap(dbkey.key_path(out), BENCH_PASSPHRASE, out)
+        dbkey.rewrap(dbkey.key_path(out), key, BENCH_PASSPHRASE, limits=CHEAP_KDF)
     return out
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f} on {os.cpu_count()} cores"
 
 
 def _side(figure: str, plain: list[float], enc: list[float], unit: str, key: str = "median") -> Row:
@@ -84,7 +99,7 @@ def _side(figure: str, plain: list[float], enc: list[float], unit: str, key: str
         enc,
         unit,
         Goal(f"≤ {LIMIT:g} × plain ({key})", ratio <= LIMIT, ratio),
-        f"plain {key} {pick(plain):.3g} {unit}, encrypted {pick(enc):.3g}",
+        f"plain {key} {pick(plain):.3g} {unit}, encrypted {pick(enc):.3g}; {load()}",
     )
 
 
@@ -99,6 +114,18 @@ def merge_row(work: Path, data: dataset.DataSet, plain_rates: list[float]) -> Ro
             assert m.ok
             rates.append(m.versions / m.seconds)
     return _side("merge throughput", plain_rates, rates, "versions/s")
+
+
+def plain_merge_rates(work: Path, data: dataset.DataSet, runs: int) -> list[float]:
+    """The plain merges (the standalone run; the full bench passes its own): `district0.db` is kept."""
+    from .figures import merge_child
+
+    rates = []
+    for i in range(runs):
+        db = dataset.new_district(work / f"district{i}.db", data.sealing)
+        m = merge_child(data.bundles, db, data.sealing)
+        rates.append(m.versions / m.seconds)
+    return rates
 
 
 def report_row(plain: Path, enc: Path, year: int) -> Row:
@@ -118,6 +145,8 @@ def report_row(plain: Path, enc: Path, year: int) -> Row:
 
     a, b = [], []
     with encrypted_env():
+        timed(command(plain))  # warm the file cache for both
+        timed(command(enc))
         for _ in range(5):
             a.append(timed(command(plain)))
             b.append(timed(command(enc)))
@@ -143,7 +172,7 @@ def save_row(plain: Path, enc: Path) -> Row:
 
 def startup_rows(plain_device: Path, enc_device: Path, runs: int) -> list[Row]:
     from . import baselines
-    from .figures import FIELDAPP_CHILD
+    from .startup import FIELDAPP_CHILD
 
     with encrypted_env():
         timed(py(_UNLOCK_CHILD, arg(enc_device)))  # warm
@@ -160,37 +189,43 @@ def startup_rows(plain_device: Path, enc_device: Path, runs: int) -> list[Row]:
 
 
 def unlock_row(work: Path) -> Row:
-    """Argon2id at the product's limits (moderate): the unlock a person waits for, apart."""
+    """Argon2id at the product's limits: the unlock a person waits for, apart. Judged by its CPU
+    time, which a loaded machine does not stretch (the wall time is in the note)."""
     from fieldapp import dbkey
 
     kf = work / "unlock.db.key.json"
+    kf.unlink(missing_ok=True)
     with encrypted_env(kdf=None):
         dbkey.new_key_file(kf, BENCH_PASSPHRASE)
-        times = []
+        wall, cpu = [], []
         for _ in range(5):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             dbkey.unwrap(kf, BENCH_PASSPHRASE)
-            times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    median = statistics.median(cpu)
     return row(
-        "unlock: Argon2id (moderate) + SecretBox (s)",
-        times,
+        f"unlock: Argon2id ({dbkey.KDF_OPSLIMIT} × {dbkey.KDF_MEMLIMIT >> 20} MiB) + SecretBox, CPU (s)",
+        cpu,
         "s",
-        Goal("≈ 0.5 s", 0.25 <= median <= 1.0),
-        "outside the start-up ratio",
+        Goal("≈ 0.5 s", 0.35 <= median <= 0.7),
+        f"outside the start-up ratio; wall median {statistics.median(wall):.2f} s; {load()}",
     )
 
 
 def rows(
     work: Path,
-    data: dataset.DataSet,
+    data: dataset.DataSet | None,
     merge_rates: list[float],
     quick: bool,
     echo: Callable[[str], None],
 ) -> list[Row]:
-    """Every encrypted-vs-plain figure (after the plain figures made `district0.db`, `big-device.db`)."""
-    echo("encryption: merge into an encrypted district database")
-    out = [merge_row(work, data, merge_rates)]
+    """Every encrypted-vs-plain figure (after the plain figures made `district0.db`, `big-device.db`);
+    without `data` (`--reuse`), the figures that need no merge: report, search, save, unlock."""
+    out = []
+    if data is not None:
+        echo("encryption: merge into an encrypted district database")
+        out.append(merge_row(work, data, merge_rates))
     district = work / "district0.db"
     enc_district = encrypted_copy(district, "district0-enc.db")
     echo("encryption: year report, search, save on encrypted copies")
@@ -200,10 +235,65 @@ def rows(
     out.append(search_row(district, enc_district))
     device = work / "big-device.db"
     out.append(save_row(device, encrypted_copy(device, "big-device-enc.db")))
-    echo("encryption: start-up, and the Argon2id unlock apart")
-    small = sorted(data.devices.glob("*.db"))[0]
-    local = work / "startup-device.db"
-    shutil.copy(small, local)
-    out += startup_rows(local, encrypted_copy(local, "startup-device-enc.db"), 3 if quick else 5)
+    if data is not None:
+        echo("encryption: start-up, and the Argon2id unlock apart")
+        small = sorted(data.devices.glob("*.db"))[0]
+        local = work / "startup-device.db"
+        shutil.copy(small, local)
+        runs = 3 if quick else 5
+        out += startup_rows(local, encrypted_copy(local, "startup-device-enc.db"), runs)
     out.append(unlock_row(work))
     return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """These figures alone on a small data set (`--scale`, `--elders`), printed with the load."""
+    import argparse
+    import tempfile
+    from datetime import date
+
+    from fieldapp.demo import generate_community
+
+    from .measure import render
+
+    ap = argparse.ArgumentParser(prog="python -m fieldapp.bench.encryption")
+    ap.add_argument("--scale", type=float, default=0.1)
+    ap.add_argument("--elders", type=int, default=20000, help="the save figure's device")
+    ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="--work holds a merged district0.db and big-device.db: no data set, no merges",
+    )
+    args = ap.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="fieldapp-enc-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["FIELDAPP_UNENCRYPTED"] = "1"  # the plain side; encrypted_env turns it off
+
+    def echo(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    for old in work.glob("*-enc.db*"):
+        old.unlink()
+    if args.reuse:
+        echo(f"reusing {work} ({load()})")
+        print(render(rows(work, None, [], args.runs < 3, echo)))
+        print(load())
+        return
+    if (work / "bundles").exists():
+        raise SystemExit(f"{work}: not empty (the data set is made afresh)")
+    echo(f"district data set, scale {args.scale} ({load()})")
+    data = dataset.make(work, seed=1, scale=args.scale, today=date.today())
+    echo(f"plain merges ({load()})")
+    rates = plain_merge_rates(work, data, args.runs)
+    if not (work / "big-device.db").exists():
+        echo(f"a device with {args.elders} elders")
+        generate_community(work / "big-device.db", seed=3, today=date.today(), elders=args.elders)
+    table = rows(work, data, rates, args.runs < 3, echo)
+    print(render(table))
+    print(load())
+
+
+if __name__ == "__main__":
+    main()

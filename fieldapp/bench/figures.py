@@ -17,37 +17,9 @@ from pathlib import Path
 
 from . import baselines, dataset, encryption
 from .measure import Goal, Row, arg, pct, py, row, timed
+from .startup import startup_rows
 
 # ------------------------------------------------------------------ children (fresh interpreters)
-
-FIELDAPP_CHILD = """
-import asyncio, sys
-from pathlib import Path
-from fieldapp.tui.app import FieldApp
-from fieldapp.tui.screens.dashboard import DashboardScreen
-
-async def main():
-    app = FieldApp(Path(sys.argv[1]))
-    async with app.run_test(size=(100, 34)) as pilot:
-        while not (isinstance(app.screen, DashboardScreen) and app.screen.loaded):
-            await pilot.pause()
-asyncio.run(main())
-"""
-
-_DISTRICT_CHILD = """
-import asyncio, sys
-from pathlib import Path
-from fieldapp.tui.district import DistrictApp
-from fieldapp.tui.district_report import IndicatorScreen
-
-async def main():
-    app = DistrictApp(Path(sys.argv[1]))
-    async with app.run_test(size=(100, 34)) as pilot:
-        app.goto("indicators")
-        while not (isinstance(app.screen, IndicatorScreen) and app.screen.loaded):
-            await pilot.pause()
-asyncio.run(main())
-"""
 
 _MERGE_CHILD = """
 import json, resource, sys, time
@@ -359,32 +331,6 @@ def save_ms(path: Path) -> tuple[list[float], int]:
             s.create("home_visit", {"elder_id": eid, **visit})
             ms.append((time.perf_counter() - t0) * 1000)
     return ms, n_visits
-
-
-def startup_rows(device: Path, district: Path | None, runs: int) -> list[Row]:
-    """Each app's start to its first screen with data, against a bare Textual app, alternately."""
-    cases = [("device demo database", FIELDAPP_CHILD, device)]
-    if district is not None:
-        cases.append(("district database", _DISTRICT_CHILD, district))
-    out = []
-    for label, code, db in cases:
-        timed(py(baselines.BARE_APP_CHILD))
-        timed(py(code, arg(db)))  # warm the file cache for both
-        ours, bare = [], []
-        for _ in range(runs):
-            bare.append(timed(py(baselines.BARE_APP_CHILD)))
-            ours.append(timed(py(code, arg(db))))
-        ratio = statistics.median(ours) / statistics.median(bare)
-        out.append(
-            row(
-                f"TUI start to first screen with data, {label} (s)",
-                ours,
-                "s",
-                Goal("≤ 1.5 × bare Textual app", ratio <= 1.5, ratio),
-                f"bare app median {statistics.median(bare):.3f} s",
-            )
-        )
-    return out
 
 
 # ------------------------------------------------------------------ the run

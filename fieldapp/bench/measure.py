@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from fieldapp.sqlite import sqlite3
 
@@ -29,6 +30,7 @@ class Row:
     goal: str
     met: bool | None
     note: str = ""
+    detail: dict[str, Any] | None = None  # e.g. the start-up's breakdown by phase (in the JSON)
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,31 @@ def passphrase_recovery(db_path: Path | None, public_key_file: Path) -> None:
     click.echo(f"已加入区级恢复包装，指纹 {crypto.fingerprint(recovery)}")
 
 
+def wrap_to_district(db_path: Path | None, public_key_file: Path) -> None:
+    """With the district key installed (`init --district-key`, `device-key install`): the device's
+    database key is also sealed to the recovery public key that came with it (issue 18, point 3), so a
+    forgotten passphrase costs no work. A plain database has no key to wrap; an older district key
+    file without a recovery key gets a warning, never a refusal: the district key itself is installed."""
+    from fieldapp import crypto
+
+    path = db_file(db_path)
+    if dbkey.is_plain(path):
+        return
+    try:
+        recovery = crypto.load_recovery_public(public_key_file)
+        if recovery is None:
+            click.echo(
+                "注意：该区级公钥文件没有恢复公钥，忘记口令时无法由区级恢复（请用新版 district keygen 生成）"
+                "(no recovery key in this district key file: a forgotten passphrase cannot be recovered)",
+                err=True,
+            )
+            return
+        dbkey.add_recovery(dbkey.key_path(path), dbkey.key_for(path), recovery)
+    except (dbkey.DbKeyError, crypto.KeyError_) as e:
+        raise _fail(e) from None
+    click.echo(f"数据库密钥已包装给区级恢复公钥，指纹 {crypto.fingerprint(recovery)}")
+
+
 # ------------------------------------------------------------------ encrypt
 
 

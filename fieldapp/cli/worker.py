@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from fieldapp.cli.common import CONTEXT, db_file, db_option, open_store, print_counts, progress_bar
+from fieldapp.cli.secure import wrap_to_district
 
 
 @click.command(context_settings=CONTEXT)
@@ -49,6 +50,8 @@ def init(
             raise click.ClickException(str(e)) from None
         fp = crypto.fingerprint(crypto.unb64(store.keys()["sign_public"]))
     click.echo(f"已设置设备 {dev.label}（{dev.device_id}），数据库 {db_file(db_path)}")
+    if district_key is not None:  # data at rest: the database key also sealed to the district
+        wrap_to_district(db_path, district_key)
     click.echo(f"本设备签名密钥指纹 (device key fingerprint): {fp}")
     if public:
         click.echo(f"区级公钥指纹 (district key fingerprint): {public[1]}")
@@ -109,6 +112,7 @@ def device_key_install(db_path: Path | None, public_key_file: Path) -> None:
         except (StoreError, crypto.KeyError_) as e:
             raise click.ClickException(str(e)) from None
     click.echo(f"已安装区级公钥，指纹 {fp}（请与区级管理员核对）")
+    wrap_to_district(db_path, public_key_file)  # a rotated district key brings its recovery key
 
 
 @click.command(context_settings=CONTEXT)

@@ -39,22 +39,38 @@ SCREENS: list[tuple[str, str, str]] = [
 ]
 
 
-def _screen_factory(name: str) -> Screen[Any]:
-    from fieldapp.tui.screens.dashboard import DashboardScreen
-    from fieldapp.tui.screens.elders import ElderListScreen
-    from fieldapp.tui.screens.meals import MealGridScreen
-    from fieldapp.tui.screens.records import RecordListScreen, RetrofitScreen
+# the module of each screen (dashboard, elders, meals, sync, retrofit; the rest are record lists)
+SCREEN_MODULES = {
+    "dashboard": "fieldapp.tui.screens.dashboard",
+    "elders": "fieldapp.tui.screens.elders",
+    "meals": "fieldapp.tui.screens.meals",
+    "sync": "fieldapp.tui.screens.sync",
+    "records": "fieldapp.tui.screens.records",
+}
+PRELOAD_AFTER = 1.0  # seconds after the first paint: the other screens' modules, while idle
 
+
+def _screen_factory(name: str) -> Screen[Any]:
+    """Only the module of the screen asked for is imported (issue 20: start-up); the others are
+    loaded after the first paint by `FieldApp._preload`."""
     if name == "dashboard":
+        from fieldapp.tui.screens.dashboard import DashboardScreen
+
         return DashboardScreen()
     if name == "elders":
+        from fieldapp.tui.screens.elders import ElderListScreen
+
         return ElderListScreen()
     if name == "meals":
+        from fieldapp.tui.screens.meals import MealGridScreen
+
         return MealGridScreen()
     if name == "sync":
         from fieldapp.tui.screens.sync import SyncScreen
 
         return SyncScreen()
+    from fieldapp.tui.screens.records import RecordListScreen, RetrofitScreen
+
     if name == "retrofit":
         return RetrofitScreen()
     return RecordListScreen(name)
@@ -112,6 +128,21 @@ class FieldApp(AutoLock, Translated, SafeNotify):
                 else f"{dev.label} · {dev.worker}"
             )
             self.goto("dashboard")
+            # after the first paint, and then a second more: nothing competes with the first screen
+            self.call_after_refresh(self.set_timer, PRELOAD_AFTER, self._preload)
+
+    def _preload(self) -> None:
+        """The other screens' modules (and the forms'), imported in a thread once the first screen
+        is painted and the worker is reading it: the first key press to another screen then costs
+        no import, and the screen on display stays live meanwhile."""
+        import importlib
+        import threading
+
+        def load() -> None:
+            for module in (*SCREEN_MODULES.values(), "fieldapp.tui.forms"):
+                importlib.import_module(module)
+
+        threading.Thread(target=load, name="preload", daemon=True).start()
 
     def on_unmount(self) -> None:
         self.instance_lock.release()

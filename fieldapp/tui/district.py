@@ -31,6 +31,7 @@ from fieldapp.store import Store
 from fieldapp.tui import district_words
 from fieldapp.tui.keys import Translated
 from fieldapp.tui.safe import SafeNotify, row, safe
+from fieldapp.tui.screens.unlock import AutoLock, ensure_unlocked
 
 district_words.register()
 
@@ -56,6 +57,12 @@ BUNDLE_COLUMNS = (
 )
 REASON_CELL = 14  # characters of a reason shown in the status cell
 UI_STATE = "district-ui.json"
+PRELOAD_AFTER = 1.0  # seconds after the first paint
+DISTRICT_SCREEN_MODULES = (
+    "fieldapp.tui.district_report",
+    "fieldapp.tui.screens.devices",
+    "fieldapp.tui.screens.checklist",
+)
 
 
 def _remembered_folder() -> Path | None:
@@ -373,7 +380,7 @@ class ConfirmDialog(Translated, ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class DistrictApp(Translated, SafeNotify):
+class DistrictApp(AutoLock, Translated, SafeNotify):
     TITLE = "fieldapp"
     BINDINGS = [
         Binding("f2", "goto('merge')", "merge", priority=True),
@@ -411,23 +418,46 @@ class DistrictApp(Translated, SafeNotify):
         self.title = t("district_title")
 
     def on_mount(self) -> None:
+        self.start_auto_lock(self.db_path)  # data at rest (issue 18): the worker's auto-lock
         self.goto("merge")
+        # after the first paint, and then a second more: nothing competes with the first screen
+        self.call_after_refresh(self.set_timer, PRELOAD_AFTER, self._preload)
+
+    def _preload(self) -> None:
+        """The other screens' modules (the report's among them), imported in a thread once the
+        merge screen is up: the first screen never waits for them (issue 20: start-up)."""
+        import importlib
+
+        def load() -> None:
+            for module in DISTRICT_SCREEN_MODULES:
+                importlib.import_module(module)
+
+        threading.Thread(target=load, name="preload", daemon=True).start()
+
+    def _screen(self, name: str) -> Screen[None]:
+        """A new instance of the screen `name`; only its own module is imported."""
+        if name == "merge":
+            return MergeScreen(self.db_path, self.folder, self.key_file)
+        if name in ("indicators", "review"):
+            from fieldapp.tui.district_report import IndicatorScreen, ReviewScreen
+
+            return (
+                IndicatorScreen(self.db_path)
+                if name == "indicators"
+                else ReviewScreen(self.db_path)
+            )
+        if name == "devices":
+            from fieldapp.tui.screens.devices import DevicesScreen
+
+            return DevicesScreen(self.db_path)
+        from fieldapp.tui.screens.checklist import ChecklistScreen
+
+        return ChecklistScreen(self.db_path, self._folder)
 
     def goto(self, name: str) -> None:
         """F2 merge, F3 indicators, F4 review, F5 devices, F6 checklist: one instance of each, switched in place."""
-        from fieldapp.tui.district_report import IndicatorScreen, ReviewScreen
-        from fieldapp.tui.screens.checklist import ChecklistScreen
-        from fieldapp.tui.screens.devices import DevicesScreen
-
         if not self.is_screen_installed(name):
-            factory: dict[str, Any] = {
-                "merge": lambda: MergeScreen(self.db_path, self.folder, self.key_file),
-                "indicators": lambda: IndicatorScreen(self.db_path),
-                "review": lambda: ReviewScreen(self.db_path),
-                "devices": lambda: DevicesScreen(self.db_path),
-                "checklist": lambda: ChecklistScreen(self.db_path, self._folder),
-            }
-            self.install_screen(factory[name](), name)
+            self.install_screen(self._screen(name), name)
         if len(self.screen_stack) > 1 and self.screen.is_modal:
             return
         if len(self.screen_stack) <= 1:
@@ -448,4 +478,5 @@ class DistrictApp(Translated, SafeNotify):
 
 
 def run_district(db_path: Path, *, lang: str | None = None, key_file: Path | None = None) -> None:
-    DistrictApp(db_path, lang=lang, key_file=key_file).run()
+    if ensure_unlocked(db_path):  # data at rest (issue 18): the worker's unlock screen comes first
+        DistrictApp(db_path, lang=lang, key_file=key_file).run()

@@ -14,7 +14,10 @@ from fieldapp.i18n import t
 from fieldapp.tui.safe import row
 from fieldapp.tui.screens.common import AppScreen, ScreenBar
 
-DUE_ROWS = 60  # the most overdue first; a DataTable measures every row it holds, so hold a screenful or two
+# The most overdue first, a screenful at a time: a DataTable measures every row it holds, so it
+# holds the rows that fit (issue 20: start-up). The figures, titles and bars take CHROME lines.
+CHROME = 12
+MIN_DUE_ROWS = 5
 
 
 def _goal(fig: dict[str, Any]) -> str:
@@ -60,6 +63,11 @@ class DashboardScreen(AppScreen):
             t("last"),
             t("id_number"),
         )
+
+    @property
+    def due_rows(self) -> int:
+        """The due rows that fit on the screen: one page of the list."""
+        return max(MIN_DUE_ROWS, self.app.size.height - CHROME)
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -122,7 +130,7 @@ class DashboardScreen(AppScreen):
         self.query_one("#figures", Static).update(table)
         due = self.query_one(DataTable)
         due.clear()
-        items, total = store.due_page(today, limit=DUE_ROWS, offset=self.due_offset)
+        items, total = store.due_page(today, limit=self.due_rows, offset=self.due_offset)
         self.due_total = total
         for i, d in enumerate(items):
             due.add_row(
@@ -137,7 +145,7 @@ class DashboardScreen(AppScreen):
                 ),
                 key=f"{i}|{d.elder_id}|{d.reason}|{d.name}",
             )
-        if total > DUE_ROWS:
+        if total > self.due_rows:
             shown = t(
                 "due_page_of", a=self.due_offset + 1, b=self.due_offset + due.row_count, n=total
             )
@@ -149,13 +157,13 @@ class DashboardScreen(AppScreen):
         self.loaded = True
 
     def action_due_next(self) -> None:
-        if self.due_offset + DUE_ROWS < self.due_total:
-            self.due_offset += DUE_ROWS
+        if self.due_offset + self.due_rows < self.due_total:
+            self.due_offset += self.due_rows
             self.reload()
 
     def action_due_prev(self) -> None:
         if self.due_offset:
-            self.due_offset = max(0, self.due_offset - DUE_ROWS)
+            self.due_offset = max(0, self.due_offset - self.due_rows)
             self.reload()
 
     def _selected(self) -> tuple[str, str, str] | None:

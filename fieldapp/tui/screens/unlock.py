@@ -1,8 +1,8 @@
 """Unlocking the encrypted database in the TUI: the unlock screen, the plain-database offer, auto-lock.
 
-`ensure_unlocked(db)` runs before the worker's app opens its store: it shows the unlock screen
+`ensure_unlocked(db)` runs before the worker's or the supervisor's app opens its database: it shows the unlock screen
 (or, on first run, asks for a new passphrase twice; or, for a plain database, offers to encrypt it)
-unless FIELDAPP_PASSPHRASE already unlocks it. `AutoLock` is the app's mix-in: after an idle time
+unless FIELDAPP_PASSPHRASE already unlocks it. `AutoLock` is both apps' mix-in: after an idle time
 (FIELDAPP_AUTOLOCK_MINUTES, default 15, 0 = never) the unlock screen covers the app; the screens
 beneath, with any typed but unsaved form, stay as they were and come back on unlock.
 """
@@ -27,6 +27,8 @@ from fieldapp.tui.safe import safe
 AUTOLOCK_ENV = "FIELDAPP_AUTOLOCK_MINUTES"
 DEFAULT_AUTOLOCK_MINUTES = 15.0
 Mode = Literal["unlock", "create", "relock"]
+# the app's actions a locked app still runs: leaving, and moving between the unlock screen's fields
+LOCKED_ACTIONS = frozenset({"quit", "help_quit", "bell", "focus_next", "focus_previous"})
 
 
 def failure_delay(failures: int) -> float:
@@ -85,7 +87,8 @@ class UnlockScreen(Screen[dbkey.DbKey | None]):
     @on(Button.Pressed, "#unlock")
     def _submit(self) -> None:
         left = self.wait_until - time.monotonic()
-        if left > 0:
+        if left > 0:  # not even tried; the field is emptied, so the next try starts afresh
+            self.query_one("#passphrase", Input).value = ""
             self._say(f"尝试次数过多，请等待 {left:.0f} 秒后再试")
             return
         passphrase = self.query_one("#passphrase", Input).value
@@ -203,14 +206,15 @@ def needs_screen(db_path: Path) -> bool:
 
 
 def ensure_unlocked(db_path: Path) -> bool:
-    """Before the worker's app: False when the worker closed the unlock screen."""
+    """Before the worker's or the district's app: False when the unlock screen was closed."""
     if not needs_screen(db_path):
         return True
     return bool(UnlockApp(db_path).run())
 
 
 class AutoLock(App[None]):
-    """The worker's app's base: remembers the last key or mouse press; after the idle time, locks."""
+    """The worker's and the district's app's base: remembers the last key or mouse press; after
+    the idle time, locks."""
 
     _autolock_last = 0.0
     _autolock_locked = False
@@ -227,6 +231,13 @@ class AutoLock(App[None]):
         self._autolock_path, self._autolock_idle = db_path, minutes * 60
         self._autolock_last = time.monotonic()
         self.set_interval(min(15.0, self._autolock_idle / 4), self._autolock_tick)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While locked, the app's own keys (F2–F9 screens, the palette, help) do nothing: they would
+        switch or pop the unlock screen away without a passphrase. Quitting stays possible."""
+        if self._autolock_locked and action not in LOCKED_ACTIONS:
+            return False
+        return super().check_action(action, parameters)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.MouseDown):

@@ -1,0 +1,203 @@
+"""Start-up of the two TUIs against a bare Textual app, with a breakdown of where the time goes.
+
+Each child is a fresh interpreter that reports its own phases (wall and CPU, in ms): `imports`
+(the app's modules), `open` (the app object: the store), `first_screen` (from `run_test` to the
+first screen with its data), `exit` (from there to the end). What the parent measures beyond their
+sum is the interpreter's own start (`python`). The CPU figures survive a loaded machine, whose
+scheduler stretches every wall time (the load average is printed beside them).
+
+The worker's first screen is the dashboard with its figures and due list. The supervisor's is the
+merge screen with its folder scanned: it never waits for the report cache, which the indicators
+screen (F3) reads in a thread; the indicators screen's own time is a separate breakdown line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import baselines
+from .measure import Goal, Row, arg, py, row
+
+_PHASES = """
+import time
+_t0, _c0 = time.perf_counter(), time.process_time()
+_marks = []
+def mark(name):
+    _marks.append((name, time.perf_counter(), time.process_time()))
+def report():
+    import json
+    out, prev = {}, (_t0, _c0)
+    for name, t, c in _marks:
+        out[name] = [round((t - prev[0]) * 1000, 1), round((c - prev[1]) * 1000, 1)]
+        prev = (t, c)
+    print("PHASES " + json.dumps(out))
+"""
+
+FIELDAPP_CHILD = (
+    _PHASES
+    + """
+import asyncio, sys
+from pathlib import Path
+from fieldapp.tui.app import FieldApp
+from fieldapp.tui.screens.dashboard import DashboardScreen
+mark("imports")
+
+async def main():
+    app = FieldApp(Path(sys.argv[1]))
+    mark("open")
+    async with app.run_test(size=(100, 34)) as pilot:
+        while not (isinstance(app.screen, DashboardScreen) and app.screen.loaded):
+            await pilot.pause()
+        mark("first_screen")
+asyncio.run(main())
+mark("exit")
+report()
+"""
+)
+
+DISTRICT_CHILD = (
+    _PHASES
+    + """
+import asyncio, sys
+from pathlib import Path
+from fieldapp.tui.district import DistrictApp, MergeScreen
+mark("imports")
+
+async def main():
+    app = DistrictApp(Path(sys.argv[1]), folder=Path(sys.argv[2]))
+    mark("open")
+    async with app.run_test(size=(100, 34)) as pilot:
+        while not (isinstance(app.screen, MergeScreen) and app.screen.scanned is not None):
+            await pilot.pause()
+        mark("first_screen")
+asyncio.run(main())
+mark("exit")
+report()
+"""
+)
+
+# the indicators screen (F3) on top of the first screen: the report from its cache
+INDICATORS_CHILD = (
+    _PHASES
+    + """
+import asyncio, sys
+from pathlib import Path
+from fieldapp.tui.district import DistrictApp
+from fieldapp.tui.district_report import IndicatorScreen
+mark("imports")
+
+async def main():
+    app = DistrictApp(Path(sys.argv[1]), folder=Path(sys.argv[2]))
+    mark("open")
+    async with app.run_test(size=(100, 34)) as pilot:
+        app.goto("indicators")
+        while not (isinstance(app.screen, IndicatorScreen) and app.screen.loaded):
+            await pilot.pause()
+        mark("first_screen")
+asyncio.run(main())
+mark("exit")
+report()
+"""
+)
+
+
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_child(args: list[str]) -> tuple[float, float, dict[str, list[float]]]:
+    """(wall s, CPU s, the child's phases) of one fresh interpreter."""
+    c0, t0 = _child_cpu(), time.perf_counter()
+    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=300)
+    wall, cpu = time.perf_counter() - t0, _child_cpu() - c0
+    phases: dict[str, list[float]] = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("PHASES "):
+            phases = json.loads(line[len("PHASES ") :])
+    if phases:
+        inside = [sum(v[i] for v in phases.values()) for i in (0, 1)]
+        phases = {
+            "python": [round(wall * 1000 - inside[0], 1), round(cpu * 1000 - inside[1], 1)]
+        } | phases
+    return wall, cpu, phases
+
+
+def _median_phases(runs: list[dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    names = list(runs[0]) if runs else []
+    return {
+        n: {
+            "wall_ms": round(statistics.median(r[n][0] for r in runs), 1),
+            "cpu_ms": round(statistics.median(r[n][1] for r in runs), 1),
+        }
+        for n in names
+    }
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f} on {os.cpu_count()} cores"
+
+
+def _case(label: str, child: list[str], goal: float, runs: int) -> Row:
+    """The app against the bare app, alternately; the ratio of the wall medians is the goal's,
+    the ratio of the CPU medians is in the note."""
+    bare_child = py(baselines.BARE_APP_CHILD)
+    run_child(bare_child)
+    run_child(child)  # warm the file cache for both
+    ours: list[tuple[float, float, dict[str, list[float]]]] = []
+    bare: list[tuple[float, float, dict[str, list[float]]]] = []
+    for _ in range(runs):
+        bare.append(run_child(bare_child))
+        ours.append(run_child(child))
+    wall = [w for w, _, _ in ours]
+    ratio = statistics.median(wall) / statistics.median(w for w, _, _ in bare)
+    cpu_ratio = statistics.median(c for _, c, _ in ours) / statistics.median(c for _, c, _ in bare)
+    breakdown: dict[str, Any] = {
+        "figure": label,
+        "wall_s": round(statistics.median(wall), 3),
+        "cpu_s": round(statistics.median(c for _, c, _ in ours), 3),
+        "bare_wall_s": round(statistics.median(w for w, _, _ in bare), 3),
+        "bare_cpu_s": round(statistics.median(c for _, c, _ in bare), 3),
+        "ratio_wall": round(ratio, 2),
+        "ratio_cpu": round(cpu_ratio, 2),
+        "phases": _median_phases([p for _, _, p in ours]),
+        "load": os.getloadavg(),
+    }
+    note = (
+        f"bare app median {breakdown['bare_wall_s']:.3f} s; CPU {breakdown['cpu_s']:.2f} s vs "
+        f"{breakdown['bare_cpu_s']:.2f} s = {cpu_ratio:.2f} ×; {load()}"
+    )
+    r = row(
+        f"TUI start to first screen with data, {label} (s)",
+        wall,
+        "s",
+        Goal(f"≤ {goal:g} × bare Textual app", ratio <= goal, ratio),
+        note,
+    )
+    r.detail = breakdown
+    return r
+
+
+def startup_rows(device: Path, district: Path | None, runs: int) -> list[Row]:
+    """Each app's start to its first screen with data, against a bare Textual app (issue 20: ≤ 1.5 ×
+    on the device demo database, ≤ 1.8 × on the district database); each row's `detail` holds
+    its breakdown by phase (the benchmark's JSON)."""
+    out = [_case("device demo database", py(FIELDAPP_CHILD, arg(device)), 1.5, runs)]
+    if district is not None:
+        with tempfile.TemporaryDirectory(prefix="fieldapp-usb-") as usb:
+            r = _case("district database", py(DISTRICT_CHILD, arg(district), usb), 1.8, runs)
+            ind = _case("indicators", py(INDICATORS_CHILD, arg(district), usb), 1.8, runs)
+        assert r.detail is not None
+        r.detail["indicators_from_cache"] = ind.detail
+        r.note += f"; F3 indicators from the report cache: {ind.median:.3f} s ({ind.ratio} ×)"
+        out.append(r)
+    return out
