@@ -546,3 +546,30 @@ CREATE TABLE analytics_secret (
     secret     TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+
+-- ------------------------------------------------------------ return bundles (schema version 5, SPEC §5b)
+-- at the district: every return bundle written, per community (its seq and file)
+CREATE TABLE return_bundles (
+    bundle_id      TEXT PRIMARY KEY,
+    community_code TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    created_at     TEXT NOT NULL,
+    file_name      TEXT NOT NULL,
+    file_sha256    TEXT NOT NULL,
+    versions       INTEGER NOT NULL,
+    devices        INTEGER NOT NULL,
+    UNIQUE (community_code, seq)
+);
+
+-- on a device: every return bundle applied (a second import is "already applied"), with the acks
+-- it carried (JSON [[first, last], …]: this device's bundles the district had merged)
+CREATE TABLE applied_returns (
+    bundle_id      TEXT PRIMARY KEY,
+    community_code TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    created_at     TEXT NOT NULL,
+    file_sha256    TEXT NOT NULL,
+    applied_at     TEXT NOT NULL,
+    versions_new   INTEGER NOT NULL,
+    acks           TEXT NOT NULL DEFAULT '[]'
+);

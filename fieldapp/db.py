@@ -10,7 +10,7 @@ from pathlib import Path
 from fieldapp import backup, dbkey, paths, reference
 from fieldapp.sqlite import sqlite3
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _schema_statements() -> list[str]:
@@ -173,6 +173,11 @@ def _fill_enrolment_communities(conn: sqlite3.Connection) -> None:
         )
 
 
+def _v5_return(conn: sqlite3.Connection) -> None:
+    """Return bundles (SPEC §5b): the ones a district wrote, the ones a device applied."""
+    _create_from_schema("return_bundles", "applied_returns")(conn)
+
+
 # user_version N → N+1. Each step gets the open connection inside the migration's transaction.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_from_schema(
@@ -186,6 +191,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     ),
     2: _create_from_schema("device_keys", "enrolled_devices", "report_cache"),
     3: _migrate_3_to_4,
+    4: _v5_return,
 }
 
 

@@ -35,6 +35,7 @@ def init(
 ) -> None:
     """设置本设备：街道、社区、工作人员 (set up this device: database, device id and signing key)."""
     from fieldapp import crypto
+    from fieldapp.district_keys import read_district_public
     from fieldapp.store import StoreError
 
     with open_store(db_path, create=True) as store:
@@ -43,8 +44,9 @@ def init(
             dev = store.setup_device(
                 street_code=street, community_code=community, worker=worker, label=label
             )
-            if public:
-                store.install_district_key(*public)
+            if public and district_key:
+                sign = read_district_public(district_key).sign_public
+                store.install_district_key(*public, sign)
         except (StoreError, crypto.KeyError_) as e:
             raise click.ClickException(str(e)) from None
         fp = crypto.fingerprint(crypto.unb64(store.keys()["sign_public"]))
@@ -100,15 +102,21 @@ def device_key_show(db_path: Path | None, out_file: Path | None) -> None:
 def device_key_install(db_path: Path | None, public_key_file: Path) -> None:
     """安装区级公钥（或轮换后换新） (install the district's public key, or the new one after a rotation)."""
     from fieldapp import crypto
+    from fieldapp.district_keys import OLD_PUBLIC_ZH, read_district_public
     from fieldapp.store import StoreError
 
     with open_store(db_path) as store:
         try:
             public, fp = crypto.load_district_public(public_key_file)
-            store.install_district_key(public, fp)
+            sign = read_district_public(public_key_file)
+            store.install_district_key(public, fp, sign.sign_public)
         except (StoreError, crypto.KeyError_) as e:
             raise click.ClickException(str(e)) from None
     click.echo(f"已安装区级公钥，指纹 {fp}（请与区级管理员核对）")
+    if sign.sign_fingerprint:
+        click.echo(f"区级签名公钥指纹 (district signing key): {sign.sign_fingerprint}")
+    else:
+        click.echo(OLD_PUBLIC_ZH)
 
 
 @click.command(context_settings=CONTEXT)
