@@ -263,6 +263,8 @@ class RecordsMixin(StoreBase):
             if not deleted:
                 self._check_references(kind, record_id, record)
             dev = self._require_device()
+            if parent is not None:
+                self._check_not_moved(kind, record_id, dev.community_code)
             payload = record.payload()
             payload_json = lazy_models().canonical_json(payload)
             version_id = self._new_id()
@@ -293,6 +295,23 @@ class RecordsMixin(StoreBase):
             }
             write_current(self.conn, kind, record_id, meta, record, payload)
         return Saved(kind, record_id, version_id, stamp)
+
+    def _check_not_moved(self, kind: str, record_id: str, community: str | None) -> None:
+        """A record the district moved to another community (a transfer, arrived in a return
+        bundle) is read-only on this community's laptops (SPEC §4a)."""
+        if kind != "elder" or community is None:
+            return
+        row = self.conn.execute(
+            "SELECT e.community_code FROM elder e JOIN device_keys k"
+            " JOIN versions v ON v.record_id = e.id AND v.device_id = k.district_device_id"
+            " WHERE e.id = ? AND e.community_code != ? LIMIT 1",
+            (record_id, community),
+        ).fetchone()
+        if row is not None:
+            raise StoreError(
+                f"该老人已由区里迁往社区 {row[0]}，本机只能查看，不能修改",
+                f"the district moved this elder to community {row[0]}: read-only on this laptop",
+            )
 
     def _check_references(self, kind: str, record_id: str, record: Record) -> None:
         """Rules that need the database: known community, the elder/point/volunteers exist, one meal count a slot."""

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import zipfile
 from pathlib import Path
 
+import pytest
+
+from fieldapp import crypto, review
+from fieldapp.store import Store, StoreError
+from fieldapp.sync.export import export
+from fieldapp.sync.return_read import import_return
+
 from ..conftest import COMMUNITY, elder_data, make_id, visit_data
+from .helpers import dump_hash
 from .return_helpers import OTHER, district_view, net, rows
 
 
@@ -39,3 +49,161 @@ def test_three_way_round_trip(tmp_path: Path) -> None:
     assert n.import_("a", again.path).versions_new == 0
     assert rows(a.conn) == want
     assert n.import_("a", ret[COMMUNITY].path).status == "already"  # type: ignore[arg-type]
+
+
+def _shared_elder(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Laptops a and b of one community both holding a's elder (through a first return)."""
+    n = net(tmp_path)
+    a, b = n.laptop("a"), n.laptop("b")
+    rid = a.create("elder", elder_data(phone="13800000000")).record_id
+    first = n.export("a")
+    assert first is not None and n.merge(first) == ["merged"]
+    path = n.returns(COMMUNITY)[COMMUNITY].path
+    assert path is not None
+    assert n.import_("a", path).ok and n.import_("b", path).status == "applied"
+    return n, a, b, rid
+
+
+def test_a_conflict_resolved_at_the_district_closes_on_every_laptop(tmp_path: Path) -> None:
+    n, a, b, rid = _shared_elder(tmp_path)
+    a.update("elder", rid, elder_data(phone="13911111111"))
+    b.update("elder", rid, elder_data(phone="13922222222"))
+    pa, pb = n.export("a"), n.export("b")
+    assert pa and pb and n.merge(pa, pb) == ["merged", "merged"]
+    (conflict,) = n.district.conn.execute(
+        "SELECT id, version_a, version_b FROM conflicts WHERE status = 'open'"
+    ).fetchall()
+    ret = n.returns(COMMUNITY)[COMMUNITY].path
+    assert ret is not None
+    for name in "ab":  # before the decision both laptops see the same open conflict
+        assert n.import_(name, ret).status == "applied"
+        (got,) = n.laptops[name].conn.execute(
+            "SELECT version_a, version_b FROM conflicts WHERE status = 'open'"
+        ).fetchall()
+        assert tuple(got) == (conflict[1], conflict[2])
+    b_version = b.conn.execute("SELECT version_id FROM elder WHERE id = ?", (rid,)).fetchone()[0]
+    side = "a" if conflict[1] == b_version else "b"
+    vid = review.decide_conflict(n.district.conn, conflict[0], choose=side, by="王主任")
+    ret2 = n.returns(COMMUNITY)[COMMUNITY].path
+    assert ret2 is not None
+    for name in "ab":
+        s = n.laptops[name]
+        assert n.import_(name, ret2).status == "applied"
+        assert s.conn.execute("SELECT version_id, phone FROM elder WHERE id = ?", (rid,)).fetchone()[:] == (vid, "13922222222")
+        assert s.conn.execute("SELECT count(*) FROM conflicts WHERE status = 'open'").fetchone()[0] == 0
+    assert rows(a.conn) == rows(b.conn) == district_view(n, COMMUNITY)
+    later = a.update("elder", rid, elder_data(phone="13933333333"))
+    parent = a.conn.execute(
+        "SELECT parent_version_id FROM versions WHERE version_id = ?", (later.version_id,)
+    ).fetchone()[0]
+    assert parent == vid
+
+
+def test_a_transferred_elder_leaves_read_only_and_arrives_with_its_history(tmp_path: Path) -> None:
+    n, a, b, rid = _shared_elder(tmp_path)
+    c = n.laptop("c", OTHER)
+    a.create("home_visit", visit_data(rid))
+    pa = n.export("a")
+    assert pa and n.merge(pa) == ["merged"]
+    review.transfer_elder(n.district.conn, rid, OTHER, by="王主任")
+    ret = n.returns(COMMUNITY, OTHER)
+    for name, code in (("a", COMMUNITY), ("b", COMMUNITY), ("c", OTHER)):
+        path = ret[code].path
+        assert path is not None and n.import_(name, path).status == "applied"
+    for s in (a, b):
+        assert s.conn.execute("SELECT community_code FROM elder WHERE id = ?", (rid,)).fetchone()[0] == OTHER
+        with pytest.raises(StoreError, match="迁往社区 321202001902"):
+            s.update("elder", rid, elder_data(phone="13944444444", community_code=OTHER))
+    held = c.conn.execute("SELECT count(*) FROM versions WHERE record_id = ?", (rid,)).fetchone()[0]
+    assert held == 2  # the elder's creation and the transfer
+    assert c.conn.execute("SELECT count(*) FROM home_visit").fetchone()[0] == 1  # its visit too
+    assert rows(c.conn) == district_view(n, OTHER)
+    c.update("elder", rid, elder_data(phone="13955555555", community_code=OTHER))  # c may edit it
+
+
+def test_restore_a_replacement_laptop_from_the_return_bundle(tmp_path: Path) -> None:
+    n, a, b, rid = _shared_elder(tmp_path)
+    a.create("home_visit", visit_data(rid))
+    pa = n.export("a")
+    assert pa and n.merge(pa) == ["merged"]
+    old = a.device()
+    assert old is not None
+    n.district.revoke(old.device_id, by="王主任")
+    fresh = n.laptop("a2")
+    path = n.returns(COMMUNITY)[COMMUNITY].path
+    assert path is not None
+    assert n.import_("a2", path).status == "applied"
+    assert rows(fresh.conn) == district_view(n, COMMUNITY)
+    assert len(rows(fresh.conn)["home_visit"]) == 1
+    assert n.import_("a", path).status == "refused"  # the revoked laptop is no longer a reader
+    revoked = fresh.conn.execute(
+        "SELECT revoked_at IS NOT NULL FROM enrolled_devices WHERE device_id = ?", (old.device_id,)
+    ).fetchone()
+    assert tuple(revoked) == (1,)
+
+
+def _refused(s: Store, path: Path, words: str) -> None:
+    """The import is refused with `words` in its reason and the laptop's database is unchanged."""
+    s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = Path(s.conn.execute("PRAGMA database_list").fetchone()[2])
+    before = dump_hash(db)
+    r = import_return(s, path)
+    assert r.status == "refused" and words in (r.reason or ""), r.reason
+    s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert dump_hash(db) == before
+
+
+def test_bad_return_bundles_are_refused_and_change_nothing(tmp_path: Path) -> None:
+    n, a, b, rid = _shared_elder(tmp_path)
+    c = n.laptop("c", OTHER)
+    c.create("elder", elder_data(community_code=OTHER))
+    pc = n.export("c")
+    assert pc and n.merge(pc) == ["merged"]
+    ret = n.returns(COMMUNITY, OTHER)
+    mine, theirs = ret[COMMUNITY].path, ret[OTHER].path
+    assert mine is not None and theirs is not None
+    # another community's return bundle
+    _refused(a, theirs, "这是社区 321202001902 的回传包")
+    # one sealed to other laptops: a laptop of the community the district has not enrolled
+    stranger = n.laptop("x", enrol=False)
+    _refused(stranger, mine, "不是加密给本机")
+    # one signed by another district
+    other = net(tmp_path / "other")
+    other.district.enroll(
+        a.device().device_id, a.keys()["sign_public"], label="a", by="测试", communities=[COMMUNITY]  # type: ignore[union-attr]
+    )
+    forged = other.returns(COMMUNITY)[COMMUNITY].path
+    assert forged is not None
+    _refused(a, forged, "签名与本机安装的区级签名公钥不符")
+    # a laptop with the old district public key file (no signing key) is told to install the new one
+    old = n.laptop("old")
+    old.install_district_key(*crypto.load_district_public(n.public_file))
+    fresh = n.returns(COMMUNITY)[COMMUNITY].path
+    assert fresh is not None
+    _refused(old, fresh, "请向区里索取新的区级公钥文件")
+    # a bit flipped in the sealed versions; the manifest edited after signing
+    flipped = tmp_path / "flipped.fieldbundle"
+    with zipfile.ZipFile(mine) as zf, zipfile.ZipFile(flipped, "w") as out:
+        for info in zf.infolist():
+            data = bytearray(zf.read(info))
+            if info.filename == "versions.sealed":
+                data[len(data) // 2] ^= 1
+            out.writestr(info, bytes(data))
+    _refused(b, flipped, "versions.sealed 与签名清单不符")
+    edited = tmp_path / "edited.fieldbundle"
+    with zipfile.ZipFile(mine) as zf, zipfile.ZipFile(edited, "w") as out:
+        for info in zf.infolist():
+            data = zf.read(info)
+            if info.filename == "manifest.json":
+                data = re.sub(rb'"seq": \d+', b'"seq": 99', data)
+                assert data != zf.read(info)
+            out.writestr(info, data)
+    _refused(b, edited, "签名与本机安装的区级签名公钥不符")
+    # a laptop's own bundle is not a return bundle; nor is a file that is not a ZIP
+    pa = export(a, tmp_path / "usb" / "again", full=True).path
+    _refused(b, pa, "这不是区里的回传包")
+    junk = tmp_path / "junk.fieldbundle"
+    junk.write_bytes(b"PK\x03\x04 not really")
+    _refused(a, junk, "不是 ZIP 文件")
+    # and after all that, the real one still applies
+    assert import_return(b, mine).status in ("applied", "already")
