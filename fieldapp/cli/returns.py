@@ -20,7 +20,10 @@ from fieldapp.cli.common import CONTEXT, DISTRICT_DB_HELP, db_option, open_store
     help="区级私钥文件 (district.private.json: its Ed25519 key signs the return bundles).",
 )
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
     help="写入的文件夹 (folder to write the return bundles to).",
 )
 @click.option(

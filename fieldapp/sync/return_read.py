@@ -262,7 +262,16 @@ class _Apply:
             )
         }
         fresh = []
-        touched: dict[str, str] = {}
+        # a record this laptop saved itself has a current row the store wrote, not the settle
+        # engine (a district version concurrent with a local edit beats it): settled again
+        touched: dict[str, str] = {
+            r[0]: r[1]
+            for r in in_slices(
+                conn,
+                "SELECT DISTINCT record_id, kind FROM versions WHERE origin = 'local' AND record_id IN ({})",
+                list({v.record_id for _, v, _, _ in items}),
+            )
+        }
         for no, v, rec, flag in items:
             seen = known.get(v.version_id)
             if seen is not None and seen != (v.content_hash, v.kind, v.record_id):

@@ -54,7 +54,11 @@ class Net:
             dev = s.device()
             assert dev is not None
             self.district.enroll(
-                dev.device_id, s.keys()["sign_public"], label=name, by="测试", communities=[community]
+                dev.device_id,
+                s.keys()["sign_public"],
+                label=name,
+                by="测试",
+                communities=[community],
             )
         self.laptops[name] = s
         return s
@@ -69,15 +73,15 @@ class Net:
             return None
 
     def merge(self, *paths: Path) -> list[str]:
-        return [r.status for r in merge_files(self.district.conn, list(paths), district_key=self.key)]
+        return [
+            r.status for r in merge_files(self.district.conn, list(paths), district_key=self.key)
+        ]
 
     def returns(self, *communities: str) -> dict[str, ReturnResult]:
         self.made += 1
         out = self.tmp / "returns" / str(self.made)
         d = District(self.district.conn, self.sign, "321202")
-        return {
-            r.community_code: r for r in write_returns(d, out, list(communities) or None)
-        }
+        return {r.community_code: r for r in write_returns(d, out, list(communities) or None)}
 
     def import_(self, name: str, path: Path) -> ImportResult:
         return import_return(self.laptops[name], path)
@@ -100,7 +104,9 @@ def net(tmp: Path) -> Net:
     )
 
 
-def rows(conn: sqlite3.Connection, only: set[str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
+def rows(
+    conn: sqlite3.Connection, only: set[str] | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
     """The current rows of every record kind (of the records in `only` when given)."""
     out = {}
     for kind in KINDS:

@@ -23,7 +23,10 @@ def test_three_way_round_trip(tmp_path: Path) -> None:
     a, b, c = n.laptop("a"), n.laptop("b"), n.laptop("c", OTHER)
     ea = a.create("elder", elder_data(name="甲")).record_id
     a.create("home_visit", visit_data(ea))
-    eb = b.create("elder", elder_data(name="乙", id_number=make_id(__import__("datetime").date(1940, 1, 1), True))).record_id
+    eb = b.create(
+        "elder",
+        elder_data(name="乙", id_number=make_id(__import__("datetime").date(1940, 1, 1), True)),
+    ).record_id
     c.create("elder", elder_data(name="丙", community_code=OTHER))
     bundles = [n.export(x) for x in "abc"]
     assert n.merge(*[p for p in bundles if p]) == ["merged"] * 3
@@ -77,9 +80,11 @@ def test_a_conflict_resolved_at_the_district_closes_on_every_laptop(tmp_path: Pa
     assert ret is not None
     for name in "ab":  # before the decision both laptops see the same open conflict
         assert n.import_(name, ret).status == "applied"
-        (got,) = n.laptops[name].conn.execute(
-            "SELECT version_a, version_b FROM conflicts WHERE status = 'open'"
-        ).fetchall()
+        (got,) = (
+            n.laptops[name]
+            .conn.execute("SELECT version_a, version_b FROM conflicts WHERE status = 'open'")
+            .fetchall()
+        )
         assert tuple(got) == (conflict[1], conflict[2])
     b_version = b.conn.execute("SELECT version_id FROM elder WHERE id = ?", (rid,)).fetchone()[0]
     side = "a" if conflict[1] == b_version else "b"
@@ -89,8 +94,13 @@ def test_a_conflict_resolved_at_the_district_closes_on_every_laptop(tmp_path: Pa
     for name in "ab":
         s = n.laptops[name]
         assert n.import_(name, ret2).status == "applied"
-        assert s.conn.execute("SELECT version_id, phone FROM elder WHERE id = ?", (rid,)).fetchone()[:] == (vid, "13922222222")
-        assert s.conn.execute("SELECT count(*) FROM conflicts WHERE status = 'open'").fetchone()[0] == 0
+        assert s.conn.execute(
+            "SELECT version_id, phone FROM elder WHERE id = ?", (rid,)
+        ).fetchone()[:] == (vid, "13922222222")
+        assert (
+            s.conn.execute("SELECT count(*) FROM conflicts WHERE status = 'open'").fetchone()[0]
+            == 0
+        )
     assert rows(a.conn) == rows(b.conn) == district_view(n, COMMUNITY)
     later = a.update("elder", rid, elder_data(phone="13933333333"))
     parent = a.conn.execute(
@@ -111,7 +121,10 @@ def test_a_transferred_elder_leaves_read_only_and_arrives_with_its_history(tmp_p
         path = ret[code].path
         assert path is not None and n.import_(name, path).status == "applied"
     for s in (a, b):
-        assert s.conn.execute("SELECT community_code FROM elder WHERE id = ?", (rid,)).fetchone()[0] == OTHER
+        assert (
+            s.conn.execute("SELECT community_code FROM elder WHERE id = ?", (rid,)).fetchone()[0]
+            == OTHER
+        )
         with pytest.raises(StoreError, match="迁往社区 321202001902"):
             s.update("elder", rid, elder_data(phone="13944444444", community_code=OTHER))
     held = c.conn.execute("SELECT count(*) FROM versions WHERE record_id = ?", (rid,)).fetchone()[0]
@@ -170,7 +183,11 @@ def test_bad_return_bundles_are_refused_and_change_nothing(tmp_path: Path) -> No
     # one signed by another district
     other = net(tmp_path / "other")
     other.district.enroll(
-        a.device().device_id, a.keys()["sign_public"], label="a", by="测试", communities=[COMMUNITY]  # type: ignore[union-attr]
+        a.device().device_id,
+        a.keys()["sign_public"],
+        label="a",
+        by="测试",
+        communities=[COMMUNITY],  # type: ignore[union-attr]
     )
     forged = other.returns(COMMUNITY)[COMMUNITY].path
     assert forged is not None
