@@ -562,9 +562,11 @@ CREATE TABLE return_bundles (
 );
 
 -- on a device: every return bundle applied (a second import is "already applied"), with the acks
--- it carried (JSON [[first, last], …]: this device's bundles the district had merged)
+-- it carried (JSON [[first, last], …]: this device's bundles the district had merged); a
+-- colleague's office-sync bundle too (source: that laptop's device_id, its seq, no acks)
 CREATE TABLE applied_returns (
     bundle_id      TEXT PRIMARY KEY,
+    source         TEXT NOT NULL DEFAULT 'district',
     community_code TEXT NOT NULL,
     seq            INTEGER NOT NULL,
     created_at     TEXT NOT NULL,

@@ -79,15 +79,16 @@ def return_bundles(
 @db_option()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def import_bundles(db_path: Path | None, files: tuple[Path, ...]) -> None:
-    """导入区里的回传包 (import the district's return bundles: check, open, merge; exit 1 if any is refused)."""
+    """导入区里的回传包或同事的同步包 (import the district's return bundles, or a colleague's bundle; exit 1 if any is refused)."""
     from fieldapp.sync.merge import bundle_files
     from fieldapp.sync.return_format import ranges_text
-    from fieldapp.sync.return_read import district_has, import_return
+    from fieldapp.sync.office import import_any
+    from fieldapp.sync.return_read import district_has
 
     failed = 0
     with open_store(db_path) as store:
         for path in bundle_files(list(files)):
-            r = import_return(store, path)
+            r = import_any(store, path)
             if r.status == "applied":
                 click.echo(
                     f"{path.name}：已导入，{r.versions} 个版本，其中新的 {r.versions_new} 个"

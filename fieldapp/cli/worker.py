@@ -161,8 +161,18 @@ def status(db_path: Path | None) -> None:
     is_flag=True,
     help="没有区级公钥时导出未加密的 v1 包 (write an unsigned, unencrypted format 1 bundle).",
 )
+@click.option(
+    "--for-colleagues",
+    is_flag=True,
+    help="也加密给本社区其他已登记设备（办公室内直接交换） (also seal it to the community's other laptops).",
+)
 def export(
-    db_path: Path | None, period: str | None, full: bool, out_dir: Path, allow_v1: bool
+    db_path: Path | None,
+    period: str | None,
+    full: bool,
+    out_dir: Path,
+    allow_v1: bool,
+    for_colleagues: bool,
 ) -> None:
     """导出同步包 (write this month's sync bundle: every version since the last export, signed and sealed)."""
     from fieldapp.store import StoreError
@@ -180,7 +190,13 @@ def export(
         bar = progress_bar("导出 exporting")
         try:
             result = do_export(
-                store, out_dir, period=period, full=full, progress=bar, allow_v1=allow_v1
+                store,
+                out_dir,
+                period=period,
+                full=full,
+                progress=bar,
+                allow_v1=allow_v1,
+                for_colleagues=for_colleagues,
             )
         except (StoreError, BundleError) as e:
             raise click.ClickException(str(e)) from None

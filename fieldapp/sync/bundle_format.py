@@ -129,6 +129,11 @@ class Encryption(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scheme: Text
     sealed_key: Text
+    # office sync (SPEC §5b): the same stream key sealed to the community's other laptops,
+    # device_id → sealed key; absent in a bundle for the district alone
+    colleagues: (
+        Annotated[dict[Annotated[str, Field(max_length=36)], Text], Field(max_length=64)] | None
+    ) = None
 
 
 class Manifest(BaseModel):
@@ -166,6 +171,8 @@ class Manifest(BaseModel):
         if self.format_version == 1:
             for key in ("device_public_key", "encryption", "plain"):
                 data.pop(key)
+        if data.get("encryption") and data["encryption"].get("colleagues") is None:
+            data["encryption"].pop("colleagues")
         for member in data["members"].values():
             if member.get("lines") is None:
                 member.pop("lines", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ def export(
     progress: Progress | None = None,
     until_hlc: str | None = None,
     allow_v1: bool = False,
+    for_colleagues: bool = False,
 ) -> ExportResult:
     """Write, read back and verify a bundle of the versions made on this device, then record the export. Local data is never changed
     (only the export history); a failure leaves no bundle behind and records nothing.
@@ -58,6 +59,10 @@ def export(
         seal = Seal(
             crypto.unb64(keys["district_public"]), keys["sign_private"], keys["sign_public"]
         )
+        if for_colleagues:  # office sync (SPEC §5b): also sealed to the community's other laptops
+            from fieldapp.sync.office import colleagues
+
+            seal = replace(seal, colleagues=colleagues(store))
     elif not allow_v1:
         raise StoreError(
             "本设备尚未安装区级公钥，不能导出加密同步包（fieldapp device-key install 区级公钥文件）",

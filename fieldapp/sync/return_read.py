@@ -246,13 +246,14 @@ class _Apply:
     """One import's transaction: what it has inserted and counted so far."""
 
     conn: sqlite3.Connection
-    manifest: ReturnManifest
+    bundle_id: str
+    created_at: str  # the bundle's signed time: when a clock flag was accepted
     result: ImportResult
     counts: dict[str, int] = field(default_factory=dict)
     top_hlc: str = hlc.ZERO
 
     def chunk(self, items: list[tuple[int, models.Version, models.Record, str | None]]) -> None:
-        conn, m = self.conn, self.manifest
+        conn = self.conn
         known = {
             r[0]: (r[1], r[2], r[3])
             for r in in_slices(
@@ -302,7 +303,7 @@ class _Apply:
                     int(v.deleted),
                     v.content_hash,
                     v.payload_json,
-                    m.bundle_id,
+                    self.bundle_id,
                     json.dumps(v.also_parents, separators=(",", ":")) if v.also_parents else "[]",
                     v.payload_schema,
                 )
@@ -320,7 +321,7 @@ class _Apply:
 
     def _flag(self, v: models.Version, flag: str) -> None:
         """The district's flag, merged as a set; an acceptance is never taken back."""
-        accepted = self.manifest.created_at if flag == FLAG_ACCEPTED else None
+        accepted = self.created_at if flag == FLAG_ACCEPTED else None
         self.conn.execute(
             "INSERT INTO clock_flags (version_id, device_id, hlc, bundle_id, merged_at, accepted_at,"
             " accepted_by) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version_id) DO UPDATE SET"
@@ -330,8 +331,8 @@ class _Apply:
                 v.version_id,
                 v.device_id,
                 v.hlc,
-                self.manifest.bundle_id,
-                self.manifest.created_at,
+                self.bundle_id,
+                self.created_at,
                 accepted,
                 "district" if accepted else None,
             ),
@@ -443,7 +444,7 @@ def _import(store: Store, path: Path, result: ImportResult) -> None:
             _enrolments(conn, m)
             result.refdata_applied = _apply_refdata(conn, m.refdata)
             store._community_codes = None
-            job = _Apply(conn, m, result)
+            job = _Apply(conn, m.bundle_id, m.created_at, result)
             _load(job, opened, keys, context)
             _record(conn, m, opened.file_sha256, result, dev.device_id)
             clock = hlc.Clock(dev.hlc_last)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from fieldapp import crypto, review
 from fieldapp.store import Store, StoreError
 from fieldapp.sync.export import export
+from fieldapp.sync.office import import_any
 from fieldapp.sync.return_read import import_return
 
 from ..conftest import COMMUNITY, elder_data, make_id, visit_data
@@ -25,7 +27,7 @@ def test_three_way_round_trip(tmp_path: Path) -> None:
     a.create("home_visit", visit_data(ea))
     eb = b.create(
         "elder",
-        elder_data(name="乙", id_number=make_id(__import__("datetime").date(1940, 1, 1), True)),
+        elder_data(name="乙", id_number=make_id(date(1940, 1, 1), True)),
     ).record_id
     c.create("elder", elder_data(name="丙", community_code=OTHER))
     bundles = [n.export(x) for x in "abc"]
@@ -224,3 +226,35 @@ def test_bad_return_bundles_are_refused_and_change_nothing(tmp_path: Path) -> No
     _refused(a, junk, "不是 ZIP 文件")
     # and after all that, the real one still applies
     assert import_return(b, mine).status in ("applied", "already")
+
+
+def test_office_sync_between_two_laptops_then_the_district_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    n, a, b, rid = _shared_elder(tmp_path)  # the first return brought both laptops' keys
+    a.update("elder", rid, elder_data(phone="13977777777"))
+    b.create("elder", elder_data(name="乙", id_number=make_id(date(1941, 2, 2), True)))
+    pa = export(a, tmp_path / "office", for_colleagues=True).path
+    pb = export(b, tmp_path / "office", for_colleagues=True).path
+    assert import_any(b, pa).status == "applied"
+    assert import_any(a, pb).status == "applied"
+    assert import_any(a, pb).status == "already"
+    assert rows(a.conn) == rows(b.conn)
+    assert b.conn.execute("SELECT phone FROM elder WHERE id = ?", (rid,)).fetchone()[0] == (
+        "13977777777"
+    )
+    # the district merges the very same files; its return then changes nothing
+    assert n.merge(pa, pb) == ["merged", "merged"]
+    ret = n.returns(COMMUNITY)[COMMUNITY].path
+    assert ret is not None
+    before = rows(a.conn)
+    for name in "ab":
+        r = n.import_(name, ret)
+        assert r.status == "applied" and r.versions_new == 0
+    assert rows(a.conn) == rows(b.conn) == before == district_view(n, COMMUNITY)
+    # a laptop of another community cannot read it; nor can one without the colleague keys
+    c = n.laptop("c", OTHER)
+    r = import_any(c, pa)
+    assert r.status == "refused" and "未登记" in (r.reason or "")
+    with pytest.raises(StoreError, match="还没有同事设备的公钥"):
+        export(c, tmp_path / "office", for_colleagues=True, full=True)
