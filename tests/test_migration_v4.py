@@ -62,7 +62,9 @@ def test_a_release_1_database_migrates_and_keeps_every_row(name: str, tmp_path: 
         for k in (*KINDS, "volunteer_event", "retrofit_line", "volunteer_participant", "bundles")
     }
     conn = db.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 4
+    assert (
+        conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 5
+    )  # v5: return bundles
     # the versions: every one, byte for byte, schema 1, never rewritten
     assert (
         _rows(
@@ -119,8 +121,10 @@ def test_a_release_1_database_migrates_and_keeps_every_row(name: str, tmp_path: 
         == 0
     )
     # the copy taken first: private, beside the file, the release 1 schema and rows
-    (copy,) = backup.backups(path, "pre-v4")
-    assert copy.parent == path.parent and copy.name.startswith(f"{name}.db.pre-v4-")
+    (copy,) = backup.backups(path, f"pre-v{db.SCHEMA_VERSION}")
+    assert copy.parent == path.parent and copy.name.startswith(
+        f"{name}.db.pre-v{db.SCHEMA_VERSION}-"
+    )
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
     old = sqlite3.connect(copy)
     assert old.execute("PRAGMA user_version").fetchone()[0] == 3
