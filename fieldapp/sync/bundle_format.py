@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -164,6 +164,8 @@ class Manifest(BaseModel):
     device_public_key: Text | None = None
     encryption: Encryption | None = None
     plain: MemberInfo | None = None
+    # SPEC §5b: a device's bundle has no direction, or "device" (return bundles have their own model)
+    direction: Literal["device"] | None = None
 
     def dump(self) -> dict[str, Any]:
         """The manifest as written: format 1 has exactly the fields of SPEC §5."""
@@ -171,6 +173,8 @@ class Manifest(BaseModel):
         if self.format_version == 1:
             for key in ("device_public_key", "encryption", "plain"):
                 data.pop(key)
+        if data.get("direction") is None:
+            data.pop("direction")
         if data.get("encryption") and data["encryption"].get("colleagues") is None:
             data["encryption"].pop("colleagues")
         for member in data["members"].values():

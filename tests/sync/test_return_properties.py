@@ -179,7 +179,10 @@ def _lineage_winners(n: Net) -> None:
 )
 @given(steps=st.lists(step, min_size=1, max_size=25))
 def test_laptops_and_district_converge(template: Path, steps: list[tuple[Any, ...]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    # in memory where there is a tmpfs: every export and write is fsynced, and 200 runs of a few
+    # dozen files each would mostly wait for the disk
+    shm = Path("/dev/shm")
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
         n = _open(template, Path(tmp))
         try:
             run = Run(n)
