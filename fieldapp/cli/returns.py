@@ -81,8 +81,8 @@ def return_bundles(
 def import_bundles(db_path: Path | None, files: tuple[Path, ...]) -> None:
     """导入区里的回传包或同事的同步包 (import the district's return bundles, or a colleague's bundle; exit 1 if any is refused)."""
     from fieldapp.sync.merge import bundle_files
-    from fieldapp.sync.return_format import ranges_text
     from fieldapp.sync.office import import_any
+    from fieldapp.sync.return_format import ranges_text
     from fieldapp.sync.return_read import district_has
 
     failed = 0
