@@ -27,6 +27,7 @@ from fieldapp.sync.bundle_read import (
     open_bundle,
 )
 from fieldapp.sync.return_read import ImportResult, _Apply, _refuse, import_return
+from fieldapp.text import clean
 
 
 def _enrolled(store: Store) -> dict[str, tuple[str, str | None, list[str]]]:
@@ -95,6 +96,13 @@ def import_colleague(store: Store, path: Path) -> ImportResult:
         _import(store, path, result)
     except BundleError as e:
         result.reason = str(e)
+    except Exception as e:  # the last net: a file never ends in a traceback (BRIEF)
+        result.reason = str(
+            _refuse(
+                f"无法处理此文件（{type(e).__name__}）：{clean(e, 120)}",
+                f"this file cannot be processed ({type(e).__name__}): {clean(e, 120)}",
+            )
+        )
     if not result.ok:
         result.kinds, result.versions_new = {}, 0
     return result

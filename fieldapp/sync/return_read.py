@@ -377,9 +377,10 @@ def _apply_refdata(conn: sqlite3.Connection, ref: RefData) -> bool:
         conn.execute(f"DELETE FROM {table}")
     for name in ("streets", "communities", "rules", "targets"):
         rows: list[dict[str, Any]] = getattr(ref, name)
+        known = {c[1] for c in conn.execute(f"PRAGMA table_info({tables[name]})")}
         for r in rows:
             cols = list(r)
-            if not all(c.isidentifier() for c in cols):
+            if not set(cols) <= known:
                 raise _refuse("参考数据的列名无效", "reference data has an invalid column name")
             conn.execute(
                 f"INSERT INTO {tables[name]} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
@@ -404,6 +405,13 @@ def import_return(store: Store, path: Path) -> ImportResult:
         result.reason = str(
             _refuse(
                 f"数据不符合数据库规则：{clean(e, 120)}", f"breaks a database rule: {clean(e, 120)}"
+            )
+        )
+    except Exception as e:  # the last net: a file never ends in a traceback (BRIEF)
+        result.reason = str(
+            _refuse(
+                f"无法处理此文件（{type(e).__name__}）：{clean(e, 120)}",
+                f"this file cannot be processed ({type(e).__name__}): {clean(e, 120)}",
             )
         )
     if not result.ok:

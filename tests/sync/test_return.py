@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from datetime import date
@@ -218,6 +219,18 @@ def test_bad_return_bundles_are_refused_and_change_nothing(tmp_path: Path) -> No
                 assert data != zf.read(info)
             out.writestr(info, data)
     _refused(b, edited, "签名与本机安装的区级签名公钥不符")
+    # signed by the district, but its reference data names a column no table has
+    bad_ref = tmp_path / "bad-ref.fieldbundle"
+    with zipfile.ZipFile(mine) as zf, zipfile.ZipFile(bad_ref, "w") as out:
+        m = json.loads(zf.read("manifest.json"))
+        m["refdata"]["stamp"] = "2999-01-01T00:00:00+08:00"
+        m["refdata"]["sha256"] = "0" * 64
+        m["refdata"]["communities"][0]["evil); DROP TABLE elder; --"] = 1
+        body = json.dumps(m).encode()
+        out.writestr("manifest.json", body)
+        out.writestr("manifest.sig", crypto.b64(n.sign.sign(body).signature))
+        out.writestr("versions.sealed", zf.read("versions.sealed"))
+    _refused(b, bad_ref, "参考数据的列名无效")
     # a laptop's own bundle is not a return bundle; nor is a file that is not a ZIP
     pa = export(a, tmp_path / "usb" / "again", full=True).path
     _refused(b, pa, "这不是区里的回传包")
