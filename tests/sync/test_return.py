@@ -42,6 +42,7 @@ def test_three_way_round_trip(tmp_path: Path) -> None:
         r = n.import_(name, path)
         assert r.status == "applied", r.reason
     assert r.versions_new == 0  # c only got back its own version
+    assert n.export("a") is None  # what a laptop received is never exported again by it
     want = district_view(n, COMMUNITY)
     assert [e[0] for e in want["elder"]] == sorted([ea, eb])
     assert len(want["home_visit"]) == 1
