@@ -308,6 +308,10 @@ WORDS.update(
             "区里还没有第 {seqs} 个同步包（请交给区里）",
             "The district lacks bundles {seqs} (take them there)",
         ),
+        "moved_read_only": (
+            "已由区里迁往社区 {community}（本机只读）",
+            "moved by the district to community {community} (read-only here)",
+        ),
         "no_return_yet": (
             "尚未导入区里的回传包",
             "No return bundle from the district imported yet",

@@ -129,8 +129,10 @@ def test_a_transferred_elder_leaves_read_only_and_arrives_with_its_history(tmp_p
             s.conn.execute("SELECT community_code FROM elder WHERE id = ?", (rid,)).fetchone()[0]
             == OTHER
         )
+        assert s.moved_by_district(rid) == OTHER  # the elder page says so
         with pytest.raises(StoreError, match="迁往社区 321202001902"):
             s.update("elder", rid, elder_data(phone="13944444444", community_code=OTHER))
+    assert c.moved_by_district(rid) is None
     held = c.conn.execute("SELECT count(*) FROM versions WHERE record_id = ?", (rid,)).fetchone()[0]
     assert held == 2  # the elder's creation and the transfer
     assert c.conn.execute("SELECT count(*) FROM home_visit").fetchone()[0] == 1  # its visit too

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static, Tab
 from fieldapp import i18n, kinds
 from fieldapp.i18n import t
 from fieldapp.kinds import mask_id_number
-from fieldapp.store import StoreError
+from fieldapp.store import Store, StoreError
 from fieldapp.store.records import changes
 from fieldapp.tui.screens.common import (
     ELDER_COLUMNS,
@@ -200,7 +200,8 @@ class ElderDetailScreen(AppScreen):
         )
         self.query_one("#elder-info", Static).update(
             f"[b]{e['name']}[/b]  {i18n.code_label('gender', e['gender'])}  {e['birth_date']}  {mask_id_number(e['id_number'])}  "
-            f"{i18n.code_label('elder_status', e['status'])}{'  [red]' + t('deleted') + '[/]' if cur.deleted else ''}\n"
+            f"{i18n.code_label('elder_status', e['status'])}{'  [red]' + t('deleted') + '[/]' if cur.deleted else ''}"
+            f"{moved_note(store, self.elder_id)}\n"
             f"{e['address']}  {t('phone')}：{e['phone'] or '—'}\n"
             f"{t('living')}：{i18n.code_label('living_status', e['living_status'])}  "
             f"{t('risk')}：{i18n.code_label('visit_risk', e['visit_risk'])}  {t('hardship')}：{tags}"
@@ -339,3 +340,10 @@ def _value(v: object) -> str:
     if isinstance(v, list):
         return "、".join(str(x) for x in v)
     return str(v)
+
+
+def moved_note(store: Store, elder_id: str) -> str:
+    """An elder the district moved to another community (a transfer in a return bundle, SPEC §4a)
+    is shown as moved and read-only on the old community's laptops."""
+    moved = store.moved_by_district(elder_id)
+    return "" if moved is None else "  [yellow]" + t("moved_read_only", community=moved) + "[/]"
