@@ -1,7 +1,8 @@
 """Laptops and the district converge (SPEC §5b), tested with hypothesis.
 
 Four laptops (three of one community, one of another) create and edit elders; their bundles are
-exported, merged in any order and more than once; the district resolves conflicts and transfers
+exported (some sealed to colleagues too and imported by another laptop: office sync), merged in
+any order and more than once; the district resolves conflicts and transfers
 elders; return bundles are written and imported in any order, twice, or into the wrong laptop.
 At the end (every laptop exports, the district merges everything and sends a last return) every
 laptop equals the district's view of its community, and the district's winners are the ones
@@ -11,18 +12,22 @@ laptop equals the district's view of its community, and the district's winners a
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import tempfile
+import zipfile
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fieldapp import lineage, review
 from fieldapp.store import Store, StoreError
+from fieldapp.sync.export import export
+from fieldapp.sync.office import import_any
 from fieldapp.sync.settle import Authority, _node
 
 from ..conftest import COMMUNITY, elder_data, make_id, scaled
@@ -67,6 +72,7 @@ step = st.one_of(
     st.tuples(st.just("merge"), st.integers(0, 30)),
     st.tuples(st.just("return"), st.sampled_from([COMMUNITY, OTHER])),
     st.tuples(st.just("import"), laptop, st.integers(0, 30)),
+    st.tuples(st.just("office"), laptop, laptop),
     st.tuples(st.just("resolve"), st.integers(0, 7)),
     st.tuples(st.just("transfer"), st.integers(0, 7)),
 )
@@ -108,6 +114,26 @@ class Run:
         path = self.n.export(name)
         if path is not None:
             self.bundles.append(path)
+
+    def _office(self, src: str, dst: str) -> None:
+        """An office sync: src's bundle sealed to its colleagues too (once it knows their keys),
+        imported by dst; the district gets the same file later."""
+        try:
+            path = export(
+                self.n.laptops[src], self.n.tmp / "office" / src, for_colleagues=True
+            ).path
+        except StoreError:  # nothing new, or no colleague's key yet
+            return
+        self.bundles.append(path)
+        m = json.loads(zipfile.ZipFile(path).read("manifest.json"))
+        me = self.n.laptops[dst].device()
+        assert me is not None
+        r = import_any(self.n.laptops[dst], path)
+        event(f"office sync {r.status}")
+        if src != dst and me.device_id in m["encryption"]["colleagues"]:
+            assert r.status == "applied", r.reason
+        else:
+            assert r.status == "refused"
 
     def _merge(self, k: int) -> None:
         if self.bundles:
