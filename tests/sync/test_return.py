@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -274,3 +275,22 @@ def test_office_sync_between_two_laptops_then_the_district_changes_nothing(
     assert r.status == "refused" and "未登记" in (r.reason or "")
     with pytest.raises(StoreError, match="还没有同事设备的公钥"):
         export(c, tmp_path / "office", for_colleagues=True, full=True)
+
+
+def test_reference_data_applies_when_newer_and_an_older_bundle_does_not_revert_it(
+    tmp_path: Path,
+) -> None:
+    n, a, b, rid = _shared_elder(tmp_path)  # a and b imported return 1 (seed reference data)
+    pop = "SELECT pop_60 FROM ref_community WHERE code = ?"
+    old = n.returns(COMMUNITY)[COMMUNITY].path  # return 2: the same reference data
+    assert old is not None
+    r = n.import_("a", old)
+    assert r.status == "applied" and not r.refdata_applied  # same digest: nothing to apply
+    n.district.conn.execute("UPDATE ref_community SET pop_60 = 4321 WHERE code = ?", (COMMUNITY,))
+    time.sleep(1.1)  # stamps are to the second
+    new = n.returns(COMMUNITY)[COMMUNITY].path  # return 3: a newer stamp
+    assert new is not None
+    assert n.import_("b", new).refdata_applied
+    assert b.conn.execute(pop, (COMMUNITY,)).fetchone()[0] == 4321
+    assert import_return(b, old).refdata_applied is False  # older: not applied
+    assert b.conn.execute(pop, (COMMUNITY,)).fetchone()[0] == 4321
