@@ -575,3 +575,12 @@ CREATE TABLE applied_returns (
     versions_new   INTEGER NOT NULL,
     acks           TEXT NOT NULL DEFAULT '[]'
 );
+
+-- at the district: the highest return bundle each laptop said (in its latest bundle) it applied
+CREATE TABLE return_acks (
+    device_id      TEXT NOT NULL,
+    community_code TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    bundle_id      TEXT NOT NULL,            -- the laptop's bundle that said so
+    PRIMARY KEY (device_id, community_code)
+);

@@ -175,7 +175,7 @@ def _fill_enrolment_communities(conn: sqlite3.Connection) -> None:
 
 def _v5_return(conn: sqlite3.Connection) -> None:
     """Return bundles (SPEC §5b): the ones a district wrote, the ones a device applied."""
-    _create_from_schema("return_bundles", "applied_returns")(conn)
+    _create_from_schema("return_bundles", "applied_returns", "return_acks")(conn)
 
 
 # user_version N → N+1. Each step gets the open connection inside the migration's transaction.

@@ -39,7 +39,7 @@ def return_bundles(
     from fieldapp.crypto import KeyError_
     from fieldapp.district_keys import district_code_of, load_district_signing
     from fieldapp.sync.bundle_format import BundleError
-    from fieldapp.sync.return_write import District, ReturnResult, write_returns
+    from fieldapp.sync.return_write import District, ReturnResult, applied_by, write_returns
 
     passphrase = os.environ.get("FIELDAPP_KEY_PASSPHRASE")
     if passphrase is None:
@@ -55,11 +55,15 @@ def return_bundles(
     def shown(done: int, total: int, r: ReturnResult) -> None:
         if r.path is None:
             click.echo(f"[{done}/{total}] {r.community_code} 未写出：{r.skipped}")
-        else:
-            click.echo(
-                f"[{done}/{total}] {r.community_code} → {r.path.name}"
-                f"（{r.versions} 个版本，加密给 {r.devices} 台设备）"
-            )
+            return
+        click.echo(
+            f"[{done}/{total}] {r.community_code} → {r.path.name}"
+            f"（{r.versions} 个版本，加密给 {r.devices} 台设备）"
+        )
+        acks = applied_by(store.conn, r.community_code)
+        if acks:
+            said = "，".join(f"{d[:8]} 第 {s} 个" for d, s in sorted(acks.items()))
+            click.echo(f"    各设备已导入的回传包 (applied by the laptops): {said}")
 
     with open_store(db_path) as store:
         try:

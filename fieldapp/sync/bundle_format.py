@@ -166,6 +166,15 @@ class Manifest(BaseModel):
     plain: MemberInfo | None = None
     # SPEC §5b: a device's bundle has no direction, or "device" (return bundles have their own model)
     direction: Literal["device"] | None = None
+    # SPEC §5b: the highest seq of the district's return bundles this laptop has applied, per
+    # community (the district sees which laptops are up to date); absent before the first
+    returns_applied: (
+        Annotated[
+            dict[Annotated[str, Field(max_length=12)], Annotated[int, Field(ge=1, le=MAX_SEQ)]],
+            Field(max_length=64),
+        ]
+        | None
+    ) = None
 
     def dump(self) -> dict[str, Any]:
         """The manifest as written: format 1 has exactly the fields of SPEC §5."""
@@ -173,8 +182,9 @@ class Manifest(BaseModel):
         if self.format_version == 1:
             for key in ("device_public_key", "encryption", "plain"):
                 data.pop(key)
-        if data.get("direction") is None:
-            data.pop("direction")
+        for optional in ("direction", "returns_applied"):
+            if data.get(optional) is None:
+                data.pop(optional)
         if data.get("encryption") and data["encryption"].get("colleagues") is None:
             data["encryption"].pop("colleagues")
         for member in data["members"].values():

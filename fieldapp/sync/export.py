@@ -103,6 +103,14 @@ def export(
         "prev_bundle_id": last["bundle_id"] if last else None,
         "app_version": __version__,
     }
+    applied = dict(  # SPEC §5b: which of the district's return bundles this laptop has applied
+        conn.execute(
+            "SELECT community_code, max(seq) FROM applied_returns WHERE source = 'district'"
+            " GROUP BY community_code"
+        ).fetchall()
+    )
+    if applied:
+        fields["returns_applied"] = applied
 
     def lines() -> Iterator[tuple[str, str, str]]:
         cur = conn.execute(

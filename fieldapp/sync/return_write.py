@@ -23,7 +23,7 @@ from nacl.signing import SigningKey
 from fieldapp import __version__, crypto, ids, models
 from fieldapp.kinds import now_iso
 from fieldapp.sqlite import sqlite3
-from fieldapp.sync.bundle_format import MAX_MANIFEST_BYTES, BundleError, file_sha256
+from fieldapp.sync.bundle_format import MAX_MANIFEST_BYTES, BundleError, Manifest, file_sha256
 from fieldapp.sync.bundle_write import _atomic_zip, version_line
 from fieldapp.sync.return_format import (
     FLAG_ACCEPTED,
@@ -50,6 +50,27 @@ class ReturnResult:
     versions: int = 0
     devices: int = 0
     skipped: str | None = None
+
+
+def record_acks(conn: sqlite3.Connection, m: Manifest) -> None:
+    """Inside a merge's transaction: the return bundles a laptop's bundle says it has applied
+    (the highest seq per community only ever grows, whatever order bundles are merged in)."""
+    for community, seq in (m.returns_applied or {}).items():
+        conn.execute(
+            "INSERT INTO return_acks (device_id, community_code, seq, bundle_id) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (device_id, community_code) DO UPDATE SET seq = excluded.seq,"
+            " bundle_id = excluded.bundle_id WHERE excluded.seq > return_acks.seq",
+            (m.device_id, community, seq, m.bundle_id),
+        )
+
+
+def applied_by(conn: sqlite3.Connection, community: str) -> dict[str, int]:
+    """device_id → the highest of the community's return bundles it has applied (as it said)."""
+    return dict(
+        conn.execute(
+            "SELECT device_id, seq FROM return_acks WHERE community_code = ?", (community,)
+        ).fetchall()
+    )
 
 
 def _district_id(conn: sqlite3.Connection) -> str:

@@ -16,6 +16,7 @@ from fieldapp.store import Store, StoreError
 from fieldapp.sync.export import export
 from fieldapp.sync.office import import_any
 from fieldapp.sync.return_read import import_return
+from fieldapp.sync.return_write import applied_by
 
 from ..conftest import COMMUNITY, elder_data, make_id, visit_data
 from .helpers import dump_hash
@@ -81,6 +82,9 @@ def test_a_conflict_resolved_at_the_district_closes_on_every_laptop(tmp_path: Pa
     (conflict,) = n.district.conn.execute(
         "SELECT id, version_a, version_b FROM conflicts WHERE status = 'open'"
     ).fetchall()
+    # each laptop's bundle said it had applied return bundle 1: the district knows
+    ids = [s.device().device_id for s in (a, b)]  # type: ignore[union-attr]
+    assert applied_by(n.district.conn, COMMUNITY) == dict.fromkeys(ids, 1)
     ret = n.returns(COMMUNITY)[COMMUNITY].path
     assert ret is not None
     for name in "ab":  # before the decision both laptops see the same open conflict
