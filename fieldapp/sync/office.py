@@ -10,8 +10,8 @@ engine as a return bundle (origin: the bundle, so they are never exported again 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from fieldapp import crypto, hlc, models
 from fieldapp.kinds import now_iso
@@ -108,8 +108,8 @@ def import_colleague(store: Store, path: Path) -> ImportResult:
     return result
 
 
-def _check(store: Store, reader: BundleReader) -> tuple[str, Any]:
-    """Whose bundle this is and whether it was sealed to this laptop; returns (my id, device)."""
+def _check(store: Store, reader: BundleReader) -> str:
+    """Whose bundle this is and whether it was sealed to this laptop; returns this laptop's id."""
     dev = store.device()
     if dev is None or dev.role != "device":
         raise _refuse(
@@ -134,10 +134,10 @@ def _check(store: Store, reader: BundleReader) -> tuple[str, Any]:
             "the bundle is not sealed to this laptop (exported --for-colleagues after a return bundle"
             " that names this laptop)",
         )
-    return dev.device_id, dev
+    return dev.device_id
 
 
-def _lines(store: Store, reader: BundleReader, me: str) -> Any:
+def _lines(store: Store, reader: BundleReader, me: str) -> Iterator[Line]:
     m = reader.manifest
     assert m.encryption is not None and m.encryption.colleagues is not None and m.plain is not None
     reader.check_sealed()
@@ -156,7 +156,7 @@ def _lines(store: Store, reader: BundleReader, me: str) -> Any:
 
 def _import(store: Store, path: Path, result: ImportResult) -> None:
     with open_bundle(path) as reader:
-        me, _ = _check(store, reader)
+        me = _check(store, reader)
         m = reader.manifest
         result.bundle_id, result.seq = m.bundle_id, m.seq
         applied = "SELECT 1 FROM applied_returns WHERE bundle_id = ?"

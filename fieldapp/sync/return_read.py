@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from fieldapp import crypto, hlc, models
 from fieldapp.kinds import now_iso
 from fieldapp.sqlite import sqlite3
-from fieldapp.store import Store
+from fieldapp.store import Device, Store
 from fieldapp.sync.bundle_format import (
     CHUNK,
     MAX_ALSO_PARENTS,
@@ -76,8 +77,8 @@ class ImportResult:
 @dataclass
 class _Opened:
     manifest: ReturnManifest
-    zf: Any
-    info: Any
+    zf: zipfile.ZipFile
+    info: zipfile.ZipInfo
     file_sha256: str
 
 
@@ -85,7 +86,7 @@ def _refuse(zh: str, en: str) -> BundleError:
     return BundleError(f"{zh}，本机数据未改动", f"{en}; nothing on this laptop changed")
 
 
-def _open(path: Path, keys: dict[str, Any], device: Any) -> _Opened:
+def _open(path: Path, keys: dict[str, Any], device: Device) -> _Opened:
     """The structure, the manifest, the signature, and whom it is for — before any decryption."""
     zf = _open_zip(path)
     try:
@@ -155,7 +156,7 @@ def _check_signature(raw: bytes, signature: bytes | None, keys: dict[str, Any]) 
         )
 
 
-def _check_for_me(m: ReturnManifest, keys: dict[str, Any], device: Any) -> None:
+def _check_for_me(m: ReturnManifest, keys: dict[str, Any], device: Device) -> None:
     """The bundle's district, community and readers are this laptop's."""
     known = keys.get("district_device_id")
     if known and known != m.district_id:
