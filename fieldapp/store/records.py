@@ -296,6 +296,23 @@ class RecordsMixin(StoreBase):
             write_current(self.conn, kind, record_id, meta, record, payload)
         return Saved(kind, record_id, version_id, stamp)
 
+    def recorded_by(self) -> dict[str, str]:
+        """device_id → who recorded on it, for versions from other laptops (their names arrive
+        in return bundles) and the district's decisions; this laptop's own are not named."""
+        dev = self.device()
+        names = {
+            str(r[0]): str(r[1])
+            for r in self.conn.execute(
+                "SELECT device_id, label FROM enrolled_devices WHERE label IS NOT NULL"
+            )
+        }
+        district = self.conn.execute("SELECT district_device_id FROM device_keys").fetchone()
+        if district is not None and district[0]:
+            names[str(district[0])] = "区里"
+        if dev is not None:
+            names.pop(dev.device_id, None)
+        return names
+
     def moved_by_district(self, record_id: str) -> str | None:
         """The community the district moved this elder to, when it is not this laptop's: such an
         elder (a transfer, arrived in a return bundle) is read-only here (SPEC §4a)."""

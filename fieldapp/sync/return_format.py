@@ -40,6 +40,7 @@ class DeviceEntry(BaseModel):
     public_key: Annotated[str, Field(max_length=64)]
     communities: Annotated[list[Code12], Field(max_length=64)]
     revoked: bool
+    label: Text | None = None  # the laptop's name (community-worker): who recorded a version
 
     _check_id = field_validator("device_id")(_uuid)
 

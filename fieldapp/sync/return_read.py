@@ -346,13 +346,15 @@ def _enrolments(conn: sqlite3.Connection, m: ReturnManifest) -> None:
     for x in m.devices:
         conn.execute(
             "INSERT INTO enrolled_devices (device_id, public_key, fingerprint, label, enrolled_at,"
-            " enrolled_by, revoked_at, revoked_by, communities) VALUES (?, ?, ?, NULL, ?, 'district', ?, ?, ?)"
-            " ON CONFLICT (device_id) DO UPDATE SET revoked_at = coalesce(enrolled_devices.revoked_at,"
+            " enrolled_by, revoked_at, revoked_by, communities) VALUES (?, ?, ?, ?, ?, 'district', ?, ?, ?)"
+            " ON CONFLICT (device_id) DO UPDATE SET label = coalesce(excluded.label,"
+            " enrolled_devices.label), revoked_at = coalesce(enrolled_devices.revoked_at,"
             " excluded.revoked_at), revoked_by = coalesce(enrolled_devices.revoked_by, excluded.revoked_by)",
             (
                 x.device_id,
                 x.public_key,
                 crypto.fingerprint(crypto.unb64(x.public_key)),
+                x.label,
                 m.created_at,
                 m.created_at if x.revoked else None,
                 "district" if x.revoked else None,

@@ -129,8 +129,9 @@ def community_records(conn: sqlite3.Connection) -> dict[str, set[str]]:
 def _devices(conn: sqlite3.Connection, community: str) -> list[dict[str, Any]]:
     """Every laptop enrolled for the community (revoked ones named as such)."""
     out = []
-    for device_id, public_key, communities, revoked_at in conn.execute(
-        "SELECT device_id, public_key, communities, revoked_at FROM enrolled_devices ORDER BY device_id"
+    for device_id, public_key, communities, revoked_at, label in conn.execute(
+        "SELECT device_id, public_key, communities, revoked_at, label FROM enrolled_devices"
+        " ORDER BY device_id"
     ):
         try:
             codes = [str(c) for c in json.loads(communities)]
@@ -143,6 +144,7 @@ def _devices(conn: sqlite3.Connection, community: str) -> list[dict[str, Any]]:
                     "public_key": public_key,
                     "communities": codes,
                     "revoked": revoked_at is not None,
+                    "label": label[:200] if label else None,
                 }
             )
     return out

@@ -50,6 +50,8 @@ def test_three_way_round_trip(tmp_path: Path) -> None:
     assert len(want["home_visit"]) == 1
     assert rows(a.conn) == want
     assert rows(b.conn) == want
+    a_id = a.device().device_id  # type: ignore[union-attr]
+    assert b.recorded_by()[a_id] == "a" and a_id not in a.recorded_by()  # who recorded it
     assert [e[0] for e in rows(c.conn)["elder"]] != [ea]
     assert {ea, eb}.isdisjoint(e[0] for e in rows(c.conn)["elder"])
     # a second round trip changes nothing

@@ -239,12 +239,15 @@ class ElderDetailScreen(AppScreen):
             )
         versions = self.query_one("#versions", DataTable)
         versions.clear()
+        others = store.recorded_by()  # colleagues' versions (return bundles) say who
         for c in reversed(changes(store.history(self.elder_id))):
             shown = "；".join(
                 f"{i18n.field_label_kind('elder', f.field)}：{_value(f.old)} → {_value(f.new)}"
                 for f in c.fields
                 if f.field not in ("under_60_confirmed",)
             )
+            if c.device_id in others:
+                shown = f"【{others[c.device_id]}】{shown}"
             versions.add_row(
                 c.when + ("" if c.local_time else t("clock_time")),
                 t(f"v_{c.action}"),
