@@ -548,3 +548,41 @@ CREATE TABLE analytics_secret (
     secret     TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+
+-- ------------------------------------------------------------ return bundles (schema version 5, SPEC §5b)
+-- at the district: every return bundle written, per community (its seq and file)
+CREATE TABLE return_bundles (
+    bundle_id      TEXT PRIMARY KEY,
+    community_code TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    created_at     TEXT NOT NULL,
+    file_name      TEXT NOT NULL,
+    file_sha256    TEXT NOT NULL,
+    versions       INTEGER NOT NULL,
+    devices        INTEGER NOT NULL,
+    UNIQUE (community_code, seq)
+);
+
+-- on a device: every return bundle applied (a second import is "already applied"), with the acks
+-- it carried (JSON [[first, last], …]: this device's bundles the district had merged); a
+-- colleague's office-sync bundle too (source: that laptop's device_id, its seq, no acks)
+CREATE TABLE applied_returns (
+    bundle_id      TEXT PRIMARY KEY,
+    source         TEXT NOT NULL DEFAULT 'district',
+    community_code TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    created_at     TEXT NOT NULL,
+    file_sha256    TEXT NOT NULL,
+    applied_at     TEXT NOT NULL,
+    versions_new   INTEGER NOT NULL,
+    acks           TEXT NOT NULL DEFAULT '[]'
+);
+
+-- at the district: the highest return bundle each laptop said (in its latest bundle) it applied
+CREATE TABLE return_acks (
+    device_id      TEXT NOT NULL,
+    community_code TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    bundle_id      TEXT NOT NULL,            -- the laptop's bundle that said so
+    PRIMARY KEY (device_id, community_code)
+);

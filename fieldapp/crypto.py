@@ -298,6 +298,17 @@ def read_device_public(path: Path) -> dict[str, Any]:
     return data
 
 
+def device_box_public(sign_public_b64: str) -> bytes:
+    """A device's X25519 public key, derived from its Ed25519 key by libsodium's conversion
+    (SPEC §5b): return bundles are sealed to it, and key files keep the one field they have."""
+    return bytes(VerifyKey(unb64(sign_public_b64)).to_curve25519_public_key())
+
+
+def device_box_private(sign_private_b64: str) -> PrivateKey:
+    """The X25519 private key matching `device_box_public`, from the device's Ed25519 seed."""
+    return SigningKey(unb64(sign_private_b64)).to_curve25519_private_key()
+
+
 def sign(private_b64: str, message: bytes) -> bytes:
     return SigningKey(unb64(private_b64)).sign(message).signature
 
@@ -316,8 +327,17 @@ def verify(public_b64: str, message: bytes, signature: bytes) -> bool:
 def seal_stream(plain: Iterable[bytes], district_public: bytes) -> tuple[str, Iterator[bytes]]:
     """Compress and encrypt a byte stream. Returns the sealed stream key (base64, for the manifest)
     and an iterator of the ciphertext: the secretstream header, then length-prefixed chunks."""
+    sealed, chunks = seal_stream_to(plain, [district_public])
+    return sealed[0], chunks
+
+
+def seal_stream_to(
+    plain: Iterable[bytes], publics: list[bytes]
+) -> tuple[list[str], Iterator[bytes]]:
+    """`seal_stream` for several readers: one stream key, sealed to each X25519 public key in
+    turn (a return bundle is read by every enrolled laptop of its community, SPEC §5b)."""
     key = sodium.crypto_secretstream_xchacha20poly1305_keygen()
-    sealed_key = b64(SealedBox(PublicKey(district_public)).encrypt(key))
+    sealed_keys = [b64(SealedBox(PublicKey(pk)).encrypt(key)) for pk in publics]
 
     def chunks() -> Iterator[bytes]:
         state = sodium.crypto_secretstream_xchacha20poly1305_state()
@@ -340,7 +360,7 @@ def seal_stream(plain: Iterable[bytes], district_public: bytes) -> tuple[str, It
         c = sodium.crypto_secretstream_xchacha20poly1305_push(state, pending, None, _TAG_FINAL)
         yield struct.pack(">I", len(c)) + c
 
-    return sealed_key, chunks()
+    return sealed_keys, chunks()
 
 
 def open_stream(

@@ -187,8 +187,15 @@ def _v5_report(conn: sqlite3.Connection) -> None:
 
 
 def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
-    """Schema version 5: each helper's step (the lead merges them into this one)."""
+    """Schema version 5 (release 2, second part): the report's index and the return bundles'
+    tables, in one step."""
     _v5_report(conn)
+    _v5_return(conn)
+
+
+def _v5_return(conn: sqlite3.Connection) -> None:
+    """Return bundles (SPEC §5b): the ones a district wrote, the ones a device applied."""
+    _create_from_schema("return_bundles", "applied_returns", "return_acks")(conn)
 
 
 # user_version N → N+1. Each step gets the open connection inside the migration's transaction.

@@ -26,6 +26,12 @@ from fieldapp.indicators import DISTRICT_CODE
 
 OLD_KEY_ZH = "请重新生成区级密钥（旧密钥文件没有签名密钥）"
 OLD_KEY_EN = "make a new district key pair: this key file has no signing key"
+# a laptop that installed a public key file older than the signing key (SPEC §5b)
+OLD_PUBLIC_ZH = (
+    "注意：这个区级公钥文件是旧版，没有签名公钥，本机无法核验区里的回传包；"
+    "请向区里索取新的区级公钥文件并重新安装"
+    "（old district public key file without the signing key: install the new one to import return bundles）"
+)
 
 
 @dataclass(frozen=True)

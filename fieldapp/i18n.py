@@ -290,6 +290,36 @@ WORDS: dict[str, tuple[str, str]] = {
     "palette": ("命令面板", "Command palette"),
 }
 
+# return bundles and office sync on the 同步 screen (SPEC §5b)
+WORDS.update(
+    {
+        "for_colleagues": ("也给同事", "also for colleagues"),
+        "import": ("导入", "Import"),
+        "importing": ("正在导入…", "Importing…"),
+        "imported_n": (
+            "导入 {applied} 个，已导入过 {already} 个，未导入 {refused} 个",
+            "{applied} imported, {already} already imported, {refused} refused",
+        ),
+        "nothing_to_import": (
+            "文件夹里没有可导入的回传包或同事的同步包",
+            "no return bundle or colleague's bundle in the folder",
+        ),
+        "district_has": ("区里已收到第 {seqs} 个同步包", "The district has bundles {seqs}"),
+        "district_lacks": (
+            "区里还没有第 {seqs} 个同步包（请交给区里）",
+            "The district lacks bundles {seqs} (take them there)",
+        ),
+        "moved_read_only": (
+            "已由区里迁往社区 {community}（本机只读）",
+            "moved by the district to community {community} (read-only here)",
+        ),
+        "no_return_yet": (
+            "尚未导入区里的回传包",
+            "No return bundle from the district imported yet",
+        ),
+    }
+)
+
 
 def set_lang(lang: str | None) -> str:
     lang = (lang or os.environ.get("FIELDAPP_LANG") or "zh").lower()

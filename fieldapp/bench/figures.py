@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from . import baselines, dataset, encryption
+from . import baselines, dataset, encryption, returns
 from .measure import Goal, Row, arg, pct, py, row, timed
 from .startup import startup_rows
 
@@ -387,4 +387,6 @@ def run(work: Path, *, quick: bool, scale: float | None, echo: Callable[[str], N
     step("encrypted vs plain (issue 18)")
     rates = [m.versions / m.seconds for m in merges]
     rows += encryption.rows(work, data, rates, quick, step)
+    step("return bundles (SPEC §5b): the whole district, the largest community, a restored laptop")
+    rows += returns.rows(work, data, district, scale)
     return rows

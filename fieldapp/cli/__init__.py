@@ -15,6 +15,7 @@ from fieldapp.cli import (
     district,
     ledger,
     report,
+    returns,
     review,
     roster,
     secure,
@@ -48,5 +49,7 @@ secure.register(main, district.district)  # passphrase, encrypt, district recove
 district.district.add_command(review.transfer)  # fieldapp district transfer
 district.district.add_command(city.publish)  # the indicator bundle for the city
 district.district.add_command(analytics.analytics_export)  # de-identified Parquet
+district.district.add_command(returns.return_bundles)  # fieldapp district return (SPEC §5b)
+main.add_command(returns.import_bundles)  # fieldapp import: return bundles on a laptop
 
 __all__ = ["main"]

@@ -264,6 +264,11 @@ def district_keygen(out_dir: Path) -> None:
     click.echo(f"公钥 public key (给各设备 for the devices): {public}")
     click.echo(f"私钥 private key (只留在区级电脑 keep at the district only): {private}")
     click.echo(f"公钥指纹 fingerprint: {fp}")
+    from fieldapp.district_keys import read_district_public
+
+    click.echo(
+        f"签名公钥指纹 signing key fingerprint: {read_district_public(public).sign_fingerprint}"
+    )
 
 
 def _new_passphrase() -> str:

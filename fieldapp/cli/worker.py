@@ -36,6 +36,7 @@ def init(
 ) -> None:
     """设置本设备：街道、社区、工作人员 (set up this device: database, device id and signing key)."""
     from fieldapp import crypto
+    from fieldapp.district_keys import read_district_public
     from fieldapp.store import StoreError
 
     with open_store(db_path, create=True) as store:
@@ -44,8 +45,9 @@ def init(
             dev = store.setup_device(
                 street_code=street, community_code=community, worker=worker, label=label
             )
-            if public:
-                store.install_district_key(*public)
+            if public and district_key:
+                sign = read_district_public(district_key).sign_public
+                store.install_district_key(*public, sign)
         except (StoreError, crypto.KeyError_) as e:
             raise click.ClickException(str(e)) from None
         fp = crypto.fingerprint(crypto.unb64(store.keys()["sign_public"]))
@@ -103,16 +105,22 @@ def device_key_show(db_path: Path | None, out_file: Path | None) -> None:
 def device_key_install(db_path: Path | None, public_key_file: Path) -> None:
     """安装区级公钥（或轮换后换新） (install the district's public key, or the new one after a rotation)."""
     from fieldapp import crypto
+    from fieldapp.district_keys import OLD_PUBLIC_ZH, read_district_public
     from fieldapp.store import StoreError
 
     with open_store(db_path) as store:
         try:
             public, fp = crypto.load_district_public(public_key_file)
-            store.install_district_key(public, fp)
+            sign = read_district_public(public_key_file)
+            store.install_district_key(public, fp, sign.sign_public)
         except (StoreError, crypto.KeyError_) as e:
             raise click.ClickException(str(e)) from None
     click.echo(f"已安装区级公钥，指纹 {fp}（请与区级管理员核对）")
     wrap_to_district(db_path, public_key_file)  # a rotated district key brings its recovery key
+    if sign.sign_fingerprint:
+        click.echo(f"区级签名公钥指纹 (district signing key): {sign.sign_fingerprint}")
+    else:
+        click.echo(OLD_PUBLIC_ZH)
 
 
 @click.command(context_settings=CONTEXT)
@@ -166,8 +174,19 @@ def status(db_path: Path | None) -> None:
     is_flag=True,
     help="目标文件夹不存在时新建它 (create the folder when it does not exist; default: refuse).",
 )
+@click.option(
+    "--for-colleagues",
+    is_flag=True,
+    help="也加密给本社区其他已登记设备（办公室内直接交换） (also seal it to the community's other laptops).",
+)
 def export(
-    db_path: Path | None, period: str | None, full: bool, out_dir: Path, allow_v1: bool, mkdir: bool
+    db_path: Path | None,
+    period: str | None,
+    full: bool,
+    out_dir: Path,
+    allow_v1: bool,
+    for_colleagues: bool,
+    mkdir: bool,
 ) -> None:
     """导出同步包 (write this month's sync bundle: every version since the last export, signed and sealed)."""
     from fieldapp import integrity
@@ -175,7 +194,7 @@ def export(
     from fieldapp.store import StoreError
     from fieldapp.sync.bundle import BundleError, Manifest
     from fieldapp.sync.export import export as do_export
-    from fieldapp.sync.export import usb_fault
+    from fieldapp.sync.export import target_folder, usb_fault
 
     if period is not None:
         try:
@@ -187,10 +206,16 @@ def export(
     with open_store(db_path) as store:
         bar = progress_bar("导出 exporting")
         try:
+            target_folder(out_dir, mkdir=mkdir)  # an unplugged stick is refused, not created
             result = do_export(
-                store, out_dir, period=period, full=full, progress=bar, allow_v1=allow_v1,
-                mkdir=mkdir,
-            )  # fmt: skip
+                store,
+                out_dir,
+                period=period,
+                full=full,
+                progress=bar,
+                allow_v1=allow_v1,
+                for_colleagues=for_colleagues,
+            )
         except (StoreError, BundleError, integrity.DatabaseError) as e:
             raise click.ClickException(str(e)) from None
         except OSError as e:

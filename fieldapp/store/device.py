@@ -102,8 +102,11 @@ class DeviceMixin(StoreBase):
         row = self.conn.execute("SELECT * FROM device_keys").fetchone()
         return dict(row) if row else {}
 
-    def install_district_key(self, public: bytes, fingerprint: str) -> None:
-        """The district's public key, which this device seals its bundles to."""
+    def install_district_key(
+        self, public: bytes, fingerprint: str, sign_public: bytes | None = None
+    ) -> None:
+        """The district's public key, which this device seals its bundles to, and its signing key
+        (return bundles are checked against it; None from a key file older than it)."""
         dev = self.device()
         if dev is None or dev.role != "device":
             raise StoreError(
@@ -111,8 +114,9 @@ class DeviceMixin(StoreBase):
             )
         with self.transaction():
             self.conn.execute(
-                "UPDATE device_keys SET district_public = ?, district_fingerprint = ?",
-                (crypto.b64(public), fingerprint),
+                "UPDATE device_keys SET district_public = ?, district_fingerprint = ?,"
+                " district_sign_public = ?",
+                (crypto.b64(public), fingerprint, crypto.b64(sign_public) if sign_public else None),
             )
 
     # ------------------------------------------------------------ the district's enrolled devices

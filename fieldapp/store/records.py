@@ -263,6 +263,8 @@ class RecordsMixin(StoreBase):
             if not deleted:
                 self._check_references(kind, record_id, record)
             dev = self._require_device()
+            if parent is not None:
+                self._check_not_moved(kind, record_id)
             payload = record.payload()
             payload_json = lazy_models().canonical_json(payload)
             version_id = self._new_id()
@@ -293,6 +295,45 @@ class RecordsMixin(StoreBase):
             }
             write_current(self.conn, kind, record_id, meta, record, payload)
         return Saved(kind, record_id, version_id, stamp)
+
+    def recorded_by(self) -> dict[str, str]:
+        """device_id → who recorded on it, for versions from other laptops (their names arrive
+        in return bundles) and the district's decisions; this laptop's own are not named."""
+        dev = self.device()
+        names = {
+            str(r[0]): str(r[1])
+            for r in self.conn.execute(
+                "SELECT device_id, label FROM enrolled_devices WHERE label IS NOT NULL"
+            )
+        }
+        district = self.conn.execute("SELECT district_device_id FROM device_keys").fetchone()
+        if district is not None and district[0]:
+            names[str(district[0])] = "区里"
+        if dev is not None:
+            names.pop(dev.device_id, None)
+        return names
+
+    def moved_by_district(self, record_id: str) -> str | None:
+        """The community the district moved this elder to, when it is not this laptop's: such an
+        elder (a transfer, arrived in a return bundle) is read-only here (SPEC §4a)."""
+        dev = self.device()
+        if dev is None or dev.role != "device" or dev.community_code is None:
+            return None
+        row = self.conn.execute(
+            "SELECT e.community_code FROM elder e JOIN device_keys k"
+            " JOIN versions v ON v.record_id = e.id AND v.device_id = k.district_device_id"
+            " WHERE e.id = ? AND e.community_code != ? LIMIT 1",
+            (record_id, dev.community_code),
+        ).fetchone()
+        return str(row[0]) if row is not None else None
+
+    def _check_not_moved(self, kind: str, record_id: str) -> None:
+        moved = self.moved_by_district(record_id) if kind == "elder" else None
+        if moved is not None:
+            raise StoreError(
+                f"该老人已由区里迁往社区 {moved}，本机只能查看，不能修改",
+                f"the district moved this elder to community {moved}: read-only on this laptop",
+            )
 
     def _check_references(self, kind: str, record_id: str, record: Record) -> None:
         """Rules that need the database: known community, the elder/point/volunteers exist, one meal count a slot."""

@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -129,6 +129,11 @@ class Encryption(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scheme: Text
     sealed_key: Text
+    # office sync (SPEC §5b): the same stream key sealed to the community's other laptops,
+    # device_id → sealed key; absent in a bundle for the district alone
+    colleagues: (
+        Annotated[dict[Annotated[str, Field(max_length=36)], Text], Field(max_length=64)] | None
+    ) = None
 
 
 class Manifest(BaseModel):
@@ -159,6 +164,17 @@ class Manifest(BaseModel):
     device_public_key: Text | None = None
     encryption: Encryption | None = None
     plain: MemberInfo | None = None
+    # SPEC §5b: a device's bundle has no direction, or "device" (return bundles have their own model)
+    direction: Literal["device"] | None = None
+    # SPEC §5b: the highest seq of the district's return bundles this laptop has applied, per
+    # community (the district sees which laptops are up to date); absent before the first
+    returns_applied: (
+        Annotated[
+            dict[Annotated[str, Field(max_length=12)], Annotated[int, Field(ge=1, le=MAX_SEQ)]],
+            Field(max_length=64),
+        ]
+        | None
+    ) = None
 
     def dump(self) -> dict[str, Any]:
         """The manifest as written: format 1 has exactly the fields of SPEC §5."""
@@ -166,6 +182,11 @@ class Manifest(BaseModel):
         if self.format_version == 1:
             for key in ("device_public_key", "encryption", "plain"):
                 data.pop(key)
+        for optional in ("direction", "returns_applied"):
+            if data.get(optional) is None:
+                data.pop(optional)
+        if data.get("encryption") and data["encryption"].get("colleagues") is None:
+            data["encryption"].pop("colleagues")
         for member in data["members"].values():
             if member.get("lines") is None:
                 member.pop("lines", None)

@@ -72,6 +72,8 @@ class Seal:
     district_public: bytes
     sign_private: str
     sign_public: str
+    # office sync: (device_id, X25519 public key) of colleagues the stream key is also sealed to
+    colleagues: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass
@@ -181,7 +183,15 @@ def _write_sealed(
                 progress(stats["lines"], total)
             yield data
 
-    sealed_key, cipher = crypto.seal_stream(plain_chunks(), seal.district_public)
+    sealed_keys, cipher = crypto.seal_stream_to(
+        plain_chunks(), [seal.district_public, *(pk for _, pk in seal.colleagues)]
+    )
+    sealed_key = sealed_keys[0]
+    encryption: dict[str, Any] = {"scheme": crypto.SCHEME, "sealed_key": sealed_key}
+    if seal.colleagues:
+        encryption["colleagues"] = {
+            device_id: k for (device_id, _), k in zip(seal.colleagues, sealed_keys[1:], strict=True)
+        }
     name = bundle_name(
         manifest_fields["community_code"],
         manifest_fields["period"],
@@ -209,7 +219,7 @@ def _write_sealed(
                 "counts": dict(sorted(counts.items())),
                 "members": {"versions.sealed": {"sha256": sealed.hexdigest(), "bytes": n_sealed}},
                 "device_public_key": seal.sign_public,
-                "encryption": {"scheme": crypto.SCHEME, "sealed_key": sealed_key},
+                "encryption": encryption,
                 "plain": {
                     "sha256": plain.hexdigest(),
                     "bytes": stats["bytes"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,29 @@ def target_folder(out_dir: Path, *, mkdir: bool) -> None:
         raise usb_fault(e, out_dir) from None
 
 
+def _seal(store: Store, *, allow_v1: bool, for_colleagues: bool) -> Seal | None:
+    """Whom the bundle is sealed to: the district (and, for office sync, the community's other
+    laptops); None only for a format 1 bundle, which needs `allow_v1`."""
+    keys = store.keys()
+    if keys.get("district_public"):
+        from fieldapp import crypto
+
+        seal = Seal(
+            crypto.unb64(keys["district_public"]), keys["sign_private"], keys["sign_public"]
+        )
+        if for_colleagues:  # office sync (SPEC §5b): also sealed to the community's other laptops
+            from fieldapp.sync.office import colleagues
+
+            seal = replace(seal, colleagues=colleagues(store))
+        return seal
+    if not allow_v1:
+        raise StoreError(
+            "本设备尚未安装区级公钥，不能导出加密同步包（fieldapp device-key install 区级公钥文件）",
+            "no district public key on this device: install it first (fieldapp device-key install FILE)",
+        )
+    return None
+
+
 def export(
     store: Store,
     out_dir: Path,
@@ -85,7 +108,7 @@ def export(
     progress: Progress | None = None,
     until_hlc: str | None = None,
     allow_v1: bool = False,
-    mkdir: bool = True,
+    for_colleagues: bool = False,
 ) -> ExportResult:
     """Write, read back and verify a bundle of the versions made on this device, then record the export. Local data is never changed
     (only the export history); a failure leaves no bundle behind and records nothing.
@@ -96,11 +119,11 @@ def export(
     `until_hlc` stops at the first version made at or after that time (the demo and the
     benchmark use it to cut a year of work into the monthly bundles it would have made).
 
-    The database passes quick_check first. A missing folder is created only with `mkdir`: the
-    CLI and the TUI pass the worker's choice (`--mkdir`, or never), so an unplugged stick is a
-    refusal there; the default serves the callers that write into folders of their own (the
-    demo, the benchmark, tests)."""
-    target_folder(out_dir, mkdir=mkdir)
+    The database passes quick_check first. A missing folder is created here: the CLI and the TUI
+    call `target_folder` first with the worker's choice (`--mkdir`, or never), so an unplugged
+    stick is a refusal there; creating it serves the callers that write into folders of their
+    own (the demo, the benchmark, tests)."""
+    target_folder(out_dir, mkdir=True)
     integrity.check(store.conn, integrity.db_file(store.conn), remember=False)
     recovered = recover(store, out_dir)
     dev = store.device()
@@ -109,19 +132,7 @@ def export(
             "本设备尚未设置（请先运行 fieldapp init）",
             "device not set up: run `fieldapp init` first",
         )
-    keys = store.keys()
-    seal = None
-    if keys.get("district_public"):
-        from fieldapp import crypto
-
-        seal = Seal(
-            crypto.unb64(keys["district_public"]), keys["sign_private"], keys["sign_public"]
-        )
-    elif not allow_v1:
-        raise StoreError(
-            "本设备尚未安装区级公钥，不能导出加密同步包（fieldapp device-key install 区级公钥文件）",
-            "no district public key on this device: install it first (fieldapp device-key install FILE)",
-        )
+    seal = _seal(store, allow_v1=allow_v1, for_colleagues=for_colleagues)
     period = period or date.today().strftime("%Y-%m")
     conn = store.conn
     last = conn.execute(
@@ -159,6 +170,14 @@ def export(
         "prev_bundle_id": last["bundle_id"] if last else None,
         "app_version": __version__,
     }
+    applied = dict(  # SPEC §5b: which of the district's return bundles this laptop has applied
+        conn.execute(
+            "SELECT community_code, max(seq) FROM applied_returns WHERE source = 'district'"
+            " GROUP BY community_code"
+        ).fetchall()
+    )
+    if applied:
+        fields["returns_applied"] = applied
 
     def lines() -> Iterator[tuple[str, str, str]]:
         cur = conn.execute(

@@ -314,6 +314,9 @@ def _unexpected(e: Exception) -> BundleError:
 
 def _record_bundle(conn: sqlite3.Connection, path: Path, m: Manifest, result: BundleResult) -> None:
     """The bundle's row in `bundles` (what makes a second merge 'already') and its rejected lines."""
+    from fieldapp.sync.return_write import record_acks
+
+    record_acks(conn, m)  # SPEC §5b: which return bundles the laptop had applied
     conn.executemany(
         "INSERT INTO rejected_versions (bundle_id, line_no, kind, record_id, version_id, reason, raw)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",

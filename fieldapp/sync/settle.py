@@ -59,6 +59,8 @@ class Authority:
     @classmethod
     def read(cls, conn: sqlite3.Connection) -> Authority:
         row = conn.execute("SELECT device_id FROM device WHERE role = 'district'").fetchone()
+        if row is None:  # a device: the district's id as its return bundles named it (SPEC §5b)
+            row = conn.execute("SELECT district_device_id FROM device_keys").fetchone()
         enrolled: dict[str, str | None] = {}
         for device_id, communities in conn.execute(
             "SELECT device_id, communities FROM enrolled_devices"

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static, Tab
 from fieldapp import i18n, kinds
 from fieldapp.i18n import t
 from fieldapp.kinds import mask_id_number
-from fieldapp.store import StoreError
+from fieldapp.store import Store, StoreError
 from fieldapp.store.records import changes
 from fieldapp.tui.safe import line, row
 from fieldapp.tui.screens.common import (
@@ -208,6 +208,7 @@ class ElderDetailScreen(AppScreen):
                 f"{age}{t('years_old')}  " if age is not None else "",
                 f"{mask_id_number(e['id_number'])}  {i18n.code_label('elder_status', e['status'])}",
                 deleted,
+                moved_note(store, self.elder_id),
                 f"\n{e['address']}  {t('phone')}：{e['phone'] or '—'}\n",
                 f"{t('living')}：{i18n.code_label('living_status', e['living_status'])}  ",
                 f"{t('risk')}：{i18n.code_label('visit_risk', e['visit_risk'])}  {t('hardship')}：{tags}",
@@ -252,12 +253,15 @@ class ElderDetailScreen(AppScreen):
             )
         versions = self.query_one("#versions", DataTable)
         versions.clear()
+        others = store.recorded_by()  # colleagues' versions (return bundles) say who
         for c in reversed(changes(store.history(self.elder_id))):
             shown = "；".join(
                 f"{i18n.field_label_kind('elder', f.field)}：{_value(f.field, f.old)} → {_value(f.field, f.new)}"
                 for f in c.fields
                 if f.field not in ("under_60_confirmed",)
             )
+            if c.device_id in others:
+                shown = f"【{others[c.device_id]}】{shown}"
             versions.add_row(
                 *row(c.when + ("" if c.local_time else t("clock_time")), t(f"v_{c.action}"), shown),
                 key=c.version_id,
@@ -358,3 +362,10 @@ def _value(field: str, v: object) -> str:
     if isinstance(v, list):
         return "、".join(str(x) for x in v)
     return str(v)
+
+
+def moved_note(store: Store, elder_id: str) -> tuple[str, str] | str:
+    """An elder the district moved to another community (a transfer in a return bundle, SPEC §4a)
+    is shown as moved and read-only on the old community's laptops."""
+    moved = store.moved_by_district(elder_id)
+    return "" if moved is None else ("  " + t("moved_read_only", community=moved), "yellow")
