@@ -403,13 +403,15 @@ def merge_files(
     bundle refused inside a group is merged again alone (`merge_bundle`), so its refusal, and what
     a refusal records (a cloned file's flag), is exactly that of a merge of it alone."""
     run = _Run(conn, len(files), progress, on_result)
+    # a dry run checks each bundle alone; a caller's open transaction is never committed by us
+    grouped = not options.get("dry_run") and not conn.in_transaction
     (checkpoint,) = conn.execute("PRAGMA wal_autocheckpoint").fetchone()
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
     try:
         for path in files:
             if cancel is not None and cancel.is_set():
                 break
-            r = run.alone(path, options) if options.get("dry_run") else run.in_group(path, options)
+            r = run.in_group(path, options) if grouped else run.alone(path, options)
             if r is not None and r.status == "busy":
                 break
     except BaseException:
@@ -466,6 +468,8 @@ class _Run:
                 result.status, result.reason = "busy", str(e)
                 self.report(result)
                 return result
+            except sqlite3.Error:
+                return self.alone(path, options)  # it reports what merging it alone gives
         self.conn.execute("SAVEPOINT bundle")
         try:
             _merge_grouped(self.conn, path, result, options)

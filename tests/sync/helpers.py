@@ -232,5 +232,6 @@ def resigned_line(line: bytes, **changes: Any) -> bytes:
     """A version line with envelope fields changed (content_hash still right: only the change counts)."""
     v = json.loads(line)
     v.update(changes)
-    row = {**v, "payload": models.canonical_json(v["payload"])}
+    also = v.get("also_parents") or []  # version_line reads it as stored: JSON text
+    row = {**v, "payload": models.canonical_json(v["payload"]), "also_parents": json.dumps(also)}
     return version_line(row).encode()
