@@ -406,7 +406,11 @@ def merge_files(
     # a dry run checks each bundle alone; a caller's open transaction is never committed by us
     grouped = not options.get("dry_run") and not conn.in_transaction
     (checkpoint,) = conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+    (temp_store,) = conn.execute("PRAGMA temp_store").fetchone()
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
+    # a bundle's SAVEPOINT journal goes to a temporary file past 64 KiB, not to memory
+    # (temp_store = MEMORY kept each bundle's journal in the merge's peak memory)
+    conn.execute("PRAGMA temp_store = FILE")
     try:
         for path in files:
             if cancel is not None and cancel.is_set():
@@ -414,13 +418,14 @@ def merge_files(
             r = run.in_group(path, options) if grouped else run.alone(path, options)
             if r is not None and r.status == "busy":
                 break
+        run.commit()
     except BaseException:
         if conn.in_transaction:  # an interruption: the group's bundles are merged by none
             conn.execute("ROLLBACK")
         raise
     finally:
         conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint)}")
-    run.commit()
+        conn.execute(f"PRAGMA temp_store = {int(temp_store)}")
     return run.results
 
 
