@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -31,7 +32,46 @@ MAX_ALSO_PARENTS = 16  # = fieldapp.lineage.MAX_ALSO_PARENTS (SPEC §4 v2; a tes
 
 
 def canonical_json(obj: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 text (SPEC §4). orjson writes the same text as `json.dumps`
+    for every value it takes except floats (its shortest form differs: 1e16 against 1e+16), so
+    anything holding a float, a type other than JSON's own or something orjson refuses (an integer
+    beyond 64 bits, a lone surrogate) goes through `json.dumps`."""
+    return _canonical(obj, parsed=False)
+
+
+# a float's JSON text always has a digit followed by "." or "e"/"E" (int frac? exp?)
+_FLOATISH = re.compile(r"[0-9][.eE]")
+
+
+def _canonical(obj: Any, *, parsed: bool) -> str:
+    """`parsed`: obj comes from json.loads (JSON's own types only), so only floats need a guard,
+    and orjson's text without a digit before '.', 'e' or 'E' holds none."""
+    if parsed or _plain(obj):
+        try:
+            text = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+        else:
+            if not parsed or _FLOATISH.search(text) is None or _plain(obj):
+                return text
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain(obj: object) -> bool:
+    """Only dicts with str keys, lists, str, int, bool and None, each of exactly that type."""
+    if type(obj) is dict:
+        for k, x in obj.items():
+            if type(k) is not str or not (
+                type(x) is str or type(x) is int or type(x) is bool or x is None or _plain(x)
+            ):
+                return False
+        return True
+    if type(obj) is list:
+        for x in obj:
+            if not (type(x) is str or type(x) is int or type(x) is bool or x is None or _plain(x)):
+                return False
+        return True
+    return False
 
 
 def content_hash(deleted: bool, payload: dict[str, Any]) -> str:
@@ -137,14 +177,89 @@ class Version(BaseModel):
         return validate_record(self.kind, self.payload, schema=self.payload_schema, context=context)
 
 
+_FIELDS = frozenset(Version.model_fields)
+_NEEDED = frozenset(n for n, f in Version.model_fields.items() if f.is_required())
+_KINDS = frozenset(get_args(Kind))
+_DEFAULTS: dict[str, Any] = {"parent_version_id": None, "also_parents": [], "payload_schema": 1}
+# the canonical forms only: what the model's validators return unchanged (a UUID already stripped
+# and lower-case, ASCII digits, no trailing newline, which `$` and `\d` would let through)
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_HLC = re.compile(r"[0-9]{13}-[0-9]{5}")
+_SHA = re.compile(r"[0-9a-f]{64}")
+
+
+def _is_id(v: object) -> bool:
+    return type(v) is str and _ID.fullmatch(v) is not None
+
+
+def _fields_ok(data: dict[str, Any]) -> bool:
+    """Every field of exactly its JSON type and in the form the model would keep unchanged."""
+    keys = data.keys()
+    if not (_NEEDED <= keys <= _FIELDS):
+        return False
+    also = data.get("also_parents", [])
+    parent = data.get("parent_version_id")
+    schema = data.get("payload_schema", 1)
+    hlc, sha = data["hlc"], data["content_hash"]
+    return (
+        type(data["kind"]) is str
+        and data["kind"] in _KINDS
+        and _is_id(data["record_id"])
+        and _is_id(data["version_id"])
+        and _is_id(data["device_id"])
+        and (parent is None or _is_id(parent))
+        and type(hlc) is str
+        and _HLC.fullmatch(hlc) is not None
+        and type(data["deleted"]) is bool
+        and type(sha) is str
+        and _SHA.fullmatch(sha) is not None
+        and type(data["payload"]) is dict
+        and type(also) is list
+        and len(also) <= MAX_ALSO_PARENTS
+        and all(_is_id(p) for p in also)
+        and type(schema) is int
+        and schema in (1, 2)
+    )
+
+
+def fast_version(data: dict[str, Any]) -> Version | None:
+    """The envelope of a line checked by compiled patterns: the same Version the model builds,
+    when every field is already in its final form and every rule holds. None whenever anything
+    is unusual or wrong; the model then decides and explains (validate_version)."""
+    if not _fields_ok(data):
+        return None
+    vid, parent = data["version_id"], data.get("parent_version_id")
+    also: list[str] = data.get("also_parents", [])
+    if parent == vid or vid in also or parent in also or len(set(also)) != len(also):
+        return None
+    payload_json = _canonical(data["payload"], parsed=True)
+    try:
+        if content_hash_of(data["deleted"], payload_json) != data["content_hash"]:
+            return None
+    except UnicodeEncodeError:  # a lone surrogate: the model refuses it with its reason
+        return None
+    # what Version.model_construct sets, without its per-field bookkeeping (a test compares the
+    # result with the model's, field by field and as dumped)
+    v = Version.__new__(Version)
+    object.__setattr__(v, "__dict__", _DEFAULTS | data)
+    object.__setattr__(v, "__pydantic_fields_set__", set(data))
+    object.__setattr__(v, "__pydantic_extra__", None)
+    object.__setattr__(v, "__pydantic_private__", {"_payload_json": payload_json})
+    return v
+
+
 def validate_version(
-    data: dict[str, Any], *, context: ValidationContext | None = None
+    data: dict[str, Any], *, context: ValidationContext | None = None, fast: bool = True
 ) -> tuple[Version, Record]:
     """Envelope and payload, as the merge and the bundle reader need them. The payload follows the
     rules of the line's `payload_schema` (absent: 1); "today" is `context.today` (the merge passes
-    the day after the bundle's signed created_at), else the local date."""
-    try:
-        v = Version.model_validate(data)
-    except ValidationError as e:
-        raise RecordInvalid(str(data.get("kind", "?")), explain(e, Version)) from None
+    the day after the bundle's signed created_at), else the local date. `data` holds JSON's own
+    types (a parsed line, a model_dump(mode="json")), which `fast_version` relies on; `fast=False`
+    skips it (the tests compare both)."""
+    v = fast_version(data) if fast else None
+    if v is None:
+        try:
+            v = Version.model_validate(data)
+        except ValidationError as e:
+            raise RecordInvalid(str(data.get("kind", "?")), explain(e, Version)) from None
     return v, v.record(context)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from fieldapp import kinds
 from fieldapp.kinds import now_iso
@@ -26,26 +27,55 @@ _CODE = re.compile(r"\d{12}")
 def offer_transfer(conn: sqlite3.Connection, record_id: str, now: str) -> None:
     """Open (or reopen) the transfer request of an elder marked moved_out with moved_to; close it
     when the elder no longer asks for one. Settling calls it for every elder it touches."""
-    row = conn.execute(
-        "SELECT status, moved_to, version_id, deleted FROM elder WHERE id = ?", (record_id,)
-    ).fetchone()
-    asks = row is not None and not row["deleted"] and row["status"] == "moved_out"
-    if asks and row["moved_to"]:
-        conn.execute(
-            "INSERT INTO review_items (queue, kind, record_a, record_b, natural_key, status, created_at)"
-            " VALUES ('transfer', 'elder', ?, ?, ?, 'open', ?)"
-            " ON CONFLICT (queue, record_a, record_b) DO UPDATE SET status = 'open',"
-            " natural_key = excluded.natural_key, decision = NULL, decided_by = NULL,"
-            " decided_at = NULL, decision_version_id = NULL, comment = NULL"
-            " WHERE status = 'auto_resolved' OR (status = 'resolved' AND natural_key != excluded.natural_key)",
-            (record_id, record_id, f"{row['moved_to']}|{row['version_id']}", now),
+    Transfers.read(conn, [record_id]).offer(conn, record_id, now)
+
+
+@dataclass
+class Transfers:
+    """What `offer_transfer` reads, for many elders at once (the merge settles thousands): their
+    current rows and which of them have an open request. `offer` then writes what
+    `offer_transfer` writes, one elder at a time, so the review items get the same ids."""
+
+    rows: dict[str, sqlite3.Row]
+    open: set[str]
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection, record_ids: list[str]) -> Transfers:
+        from fieldapp.sync.settle import in_slices
+
+        rows = in_slices(
+            conn,
+            "SELECT id, status, moved_to, version_id, deleted FROM elder WHERE id IN ({})",
+            record_ids,
         )
-        return
-    conn.execute(
-        "UPDATE review_items SET status = 'auto_resolved'"
-        " WHERE queue = 'transfer' AND record_a = ? AND status = 'open'",
-        (record_id,),
-    )
+        asked = in_slices(
+            conn,
+            "SELECT record_a FROM review_items WHERE queue = 'transfer' AND status = 'open'"
+            " AND record_a IN ({})",
+            record_ids,
+        )
+        return cls({r["id"]: r for r in rows}, {r[0] for r in asked})
+
+    def offer(self, conn: sqlite3.Connection, record_id: str, now: str) -> None:
+        row = self.rows.get(record_id)
+        asks = row is not None and not row["deleted"] and row["status"] == "moved_out"
+        if row is not None and asks and row["moved_to"]:
+            conn.execute(
+                "INSERT INTO review_items (queue, kind, record_a, record_b, natural_key, status, created_at)"
+                " VALUES ('transfer', 'elder', ?, ?, ?, 'open', ?)"
+                " ON CONFLICT (queue, record_a, record_b) DO UPDATE SET status = 'open',"
+                " natural_key = excluded.natural_key, decision = NULL, decided_by = NULL,"
+                " decided_at = NULL, decision_version_id = NULL, comment = NULL"
+                " WHERE status = 'auto_resolved' OR (status = 'resolved' AND natural_key != excluded.natural_key)",
+                (record_id, record_id, f"{row['moved_to']}|{row['version_id']}", now),
+            )
+            return
+        if record_id in self.open:  # nothing to close otherwise (the UPDATE would match no row)
+            conn.execute(
+                "UPDATE review_items SET status = 'auto_resolved'"
+                " WHERE queue = 'transfer' AND record_a = ? AND status = 'open'",
+                (record_id,),
+            )
 
 
 def rescan(conn: sqlite3.Connection) -> None:

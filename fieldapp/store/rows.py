@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +23,11 @@ def lazy_models() -> ModuleType:
     return models
 
 
+@functools.lru_cache(maxsize=4096)
 def _initials(name: str) -> str:
     """Pinyin initials of a name, with every reading of the surname (单 → d/s/c, 曾 → z/c):
-    "dtf stf ctf". pypinyin is imported only when a name is saved (it costs ~0.25 s)."""
+    "dtf stf ctf". pypinyin is imported only when a name is saved (it costs ~0.25 s). Cached:
+    a merge writes the same names again and again (every version of an elder carries it)."""
     from pypinyin import Style, lazy_pinyin, pinyin
 
     if not name:

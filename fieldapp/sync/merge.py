@@ -17,18 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
-from fieldapp import hlc, integrity, models
+from fieldapp import integrity
 from fieldapp.kinds import now_iso
 from fieldapp.sqlite import sqlite3
 from fieldapp.sync import authority
+from fieldapp.sync.apply import Batch, load_versions
 from fieldapp.sync.bundle_check import (
     Enrolment,
-    LineInvalid,
-    Tally,
     check_enrolled,
-    check_line,
     check_signer,
-    line_context,
 )
 from fieldapp.sync.bundle_format import (
     MAX_SEQ_STEP,
@@ -39,7 +36,7 @@ from fieldapp.sync.bundle_format import (
     file_sha256,
 )
 from fieldapp.sync.bundle_read import BundleReader, open_bundle
-from fieldapp.sync.settle import KindSummary, in_slices, settle_batch
+from fieldapp.sync.settle import KindSummary
 from fieldapp.text import clean
 
 if TYPE_CHECKING:
@@ -208,31 +205,23 @@ def _merge(
     """The steps of `merge_bundle`; a refusal is a BundleError, and the transaction is rolled back."""
     district_key = options.get("district_key")
     with _open_checked(conn, path, district_key, options.get("allow_v1", False)) as reader:
-        m = reader.manifest
-        result.bundle_id, result.device_id, result.seq = m.bundle_id, m.device_id, m.seq
-        if _already(conn, m):
-            result.status = "already"
+        skip, now_ms = options.get("skip_invalid", False), options.get("now_ms")
+        clone = not options.get("dry_run")
+        batch = _prepare(
+            conn, reader, result, skip, now_ms, record_clone=clone, has_key=district_key is not None
+        )
+        if batch is None:
             return
-        if reader.version == 2 and district_key is None:
-            raise BundleError(
-                "合并加密同步包需要区级私钥（--key）",
-                "merging an encrypted bundle needs the district private key (--key)",
-            )
-        _check_seq(conn, m)
-        batch = _Batch.start(conn, m, result, options.get("skip_invalid", False))
-        now_ms = options.get("now_ms")
-        if now_ms is not None:
-            batch.now_ms = now_ms
-        dry_run = options.get("dry_run", False)
-        batch.enrolment = authority.check_bundle(conn, m, path, record_clone=not dry_run)
         begin_immediate(conn, options.get("notice"))
         try:
-            if _already(conn, m):  # another merge took it while this one read the file
+            if _already(
+                conn, reader.manifest
+            ):  # another merge took it while this one read the file
                 conn.execute("ROLLBACK")
                 result.status = "already"
                 return
-            _load_versions(batch, reader, options.get("progress"), district_key)
-            _record_bundle(conn, path, m, result)
+            load_versions(batch, reader, options.get("progress"), district_key)
+            _record_bundle(conn, path, reader.manifest, result)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -242,6 +231,36 @@ def _merge(
         else:
             conn.execute("COMMIT")
             result.status = "merged"
+
+
+def _prepare(
+    conn: sqlite3.Connection,
+    reader: BundleReader,
+    result: BundleResult,
+    skip_invalid: bool,
+    now_ms: int | None,
+    *,
+    record_clone: bool,
+    has_key: bool,
+) -> Batch | None:
+    """What comes before the writes: 'already', the seq cap, the sealed digest, the district's
+    reference data and the device's authority (None: already merged)."""
+    m = reader.manifest
+    result.bundle_id, result.device_id, result.seq = m.bundle_id, m.device_id, m.seq
+    if _already(conn, m):
+        result.status = "already"
+        return None
+    if reader.version == 2 and not has_key:  # after "already": a dry run without the key says it
+        raise BundleError(
+            "合并加密同步包需要区级私钥（--key）",
+            "merging an encrypted bundle needs the district private key (--key)",
+        )
+    _check_seq(conn, m)  # (the sealed member's signed digest was checked on opening)
+    batch = Batch.start(conn, m, result, skip_invalid)
+    if now_ms is not None:
+        batch.now_ms = now_ms
+    batch.enrolment = authority.check_bundle(conn, m, reader.path, record_clone=record_clone)
+    return batch
 
 
 def _already(conn: sqlite3.Connection, m: Manifest) -> bool:
@@ -347,188 +366,6 @@ def _record_bundle(conn: sqlite3.Connection, path: Path, m: Manifest, result: Bu
     )
 
 
-CHUNK_LINES = 2000  # versions validated, inserted and settled together (memory stays bounded)
-
-
-@dataclass
-class _Batch:
-    """What every chunk of one bundle's merge needs, read from the district database once."""
-
-    conn: sqlite3.Connection
-    manifest: Manifest
-    result: BundleResult
-    communities: set[str]
-    skip_invalid: bool
-    now_ms: int  # the district's clock, for the clock-ahead flags
-    max_ahead: int
-    now: str  # when conflicts, review items and clock flags are stamped
-    enrolment: authority.Enrolment | None = None  # who may write what (SPEC §4a)
-
-    @classmethod
-    def start(
-        cls,
-        conn: sqlite3.Connection,
-        m: Manifest,
-        result: BundleResult,
-        skip_invalid: bool,
-    ) -> _Batch:
-        communities = {r[0] for r in conn.execute("SELECT code FROM ref_community")}
-        if m.community_code not in communities:
-            raise BundleError(
-                f"社区代码 {m.community_code} 不在区级参考数据中：请先添加该社区（fieldapp communities import），再合并",
-                f"community code {m.community_code} is unknown to the district: add the community first, then merge again",
-            )
-        rule = "SELECT value FROM ref_rule WHERE key = 'hlc_max_ahead_ms'"
-        max_ahead = int(json.loads(conn.execute(rule).fetchone()[0]))
-        return cls(conn, m, result, communities, skip_invalid, hlc.wall_ms(), max_ahead, now_iso())
-
-
-def _load_versions(
-    b: _Batch,
-    reader: BundleReader,
-    progress: Progress | None,
-    district_key: PrivateKey | None,
-) -> None:
-    """Validate the bundle's versions, insert the new ones and settle the records they touch,
-    CHUNK_LINES at a time (settling is a recomputation, so doing it per chunk gives the same end)."""
-    total = sum(b.manifest.counts.values())
-    device_id, communities = b.manifest.device_id, b.communities
-    context = line_context(b.manifest)
-    tally = Tally(b.manifest, {})
-    chunk: list[tuple[int, models.Version, models.Record]] = []
-    for line in reader.lines(district_key):
-        try:
-            version, record = check_line(line, device_id, context)
-        except LineInvalid as e:
-            _reject(b, e)
-            tally.add(line.no, clean(e.line.data.get("kind"), 40), None)
-            continue
-        tally.add(line.no, version.kind, version.hlc)
-        code = getattr(record, "community_code", None)
-        if code is not None and code not in communities:
-            code = clean(code, 40)
-            raise BundleError(
-                f"第{line.no}行的社区代码 {code} 不在区级参考数据中：请先添加该社区，再合并",
-                f"line {line.no}: community code {code} is unknown to the district: add it first, then merge again",
-            )
-        authority.check_version(b.enrolment, line.no, version, record)
-        chunk.append((line.no, version, record))
-        if len(chunk) >= CHUNK_LINES:
-            _apply_chunk(b, chunk)
-            chunk = []
-            if progress:
-                progress(line.no, total)
-    if chunk:
-        _apply_chunk(b, chunk)
-    tally.finish()
-    if progress:
-        progress(total, total)
-
-
-def _reject(b: _Batch, e: LineInvalid) -> None:
-    """An invalid line refuses the whole bundle, or with skip_invalid is kept aside with its reason."""
-    if not b.skip_invalid:
-        raise BundleError(
-            f"{e.zh}；整个同步包未合并（可用 --skip-invalid 合并其余记录）",
-            f"{e.en}; the bundle was not merged (--skip-invalid merges the rest)",
-        ) from None
-    data, p = e.line.data, e.problem
-    kind = str(data.get("kind", ""))
-    b.result.kinds.setdefault(kind or "?", KindSummary()).rejected += 1
-    b.result.rejected.append((e.line.no, e.record_id, p.text("zh")))
-    b.result.rejected_rows.append(
-        (
-            e.line.no,
-            kind or None,
-            e.record_id,
-            data.get("version_id"),
-            f"{p.text('zh')} | {p.text('en')}",
-            e.line.raw,
-        )
-    )
-
-
-def _apply_chunk(b: _Batch, chunk: list[tuple[int, models.Version, models.Record]]) -> None:
-    """Insert the chunk's new versions (a known version_id must carry the same content), flag the
-    clocks far ahead, and settle the records they touch."""
-    conn, result, bundle_id = b.conn, b.result, b.manifest.bundle_id
-    known = {
-        r[0]: tuple(r)
-        for r in in_slices(
-            conn,
-            "SELECT version_id, content_hash, kind, record_id FROM versions WHERE version_id IN ({})",
-            [v.version_id for _, v, _ in chunk],
-        )
-    }
-    kinds = {
-        r[0]: r[1]
-        for r in in_slices(
-            conn,
-            "SELECT DISTINCT record_id, kind FROM versions WHERE record_id IN ({})",
-            list({v.record_id for _, v, _ in chunk}),
-        )
-    }
-    fresh: list[tuple[int, models.Version, models.Record]] = []
-    for no, v, rec in chunk:
-        seen = known.get(v.version_id)
-        if seen is not None:
-            if seen[1:] != (v.content_hash, v.kind, v.record_id):
-                raise BundleError(
-                    f"第{no}行：版本 {v.version_id} 已存在但内容不同（疑似被篡改），整个同步包未合并",
-                    f"line {no}: version {v.version_id} exists with different content (tampered?); the bundle was not merged",
-                )
-            result.kinds.setdefault(v.kind, KindSummary()).unchanged += 1
-            continue
-        other = kinds.setdefault(v.record_id, v.kind)
-        if other != v.kind:
-            raise BundleError(
-                f"第{no}行：记录 {v.record_id} 已作为「{other}」存在，不能改为「{v.kind}」",
-                f"line {no}: record {v.record_id} exists as {other}, not {v.kind}",
-            )
-        known[v.version_id] = (v.version_id, v.content_hash, v.kind, v.record_id)
-        fresh.append((no, v, rec))
-    conn.executemany(
-        "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id, deleted, content_hash,"
-        " payload, origin, also_parents, payload_schema) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                v.version_id,
-                v.kind,
-                v.record_id,
-                v.parent_version_id,
-                v.hlc,
-                v.device_id,
-                int(v.deleted),
-                v.content_hash,
-                v.payload_json,
-                bundle_id,
-                json.dumps(v.also_parents, separators=(",", ":")) if v.also_parents else "[]",
-                v.payload_schema,
-            )
-            for _, v, _ in fresh
-        ],
-    )
-    limit = b.now_ms + b.max_ahead
-    ahead = [
-        (v.version_id, v.device_id, v.hlc, bundle_id, b.now)
-        for _, v, _ in fresh
-        if int(v.hlc[:13]) > limit
-    ]
-    conn.executemany(
-        "INSERT OR IGNORE INTO clock_flags (version_id, device_id, hlc, bundle_id, merged_at) VALUES (?, ?, ?, ?, ?)",
-        ahead,
-    )
-    result.clock_suspect += len(ahead)
-    result.versions += len(fresh)
-    settle_batch(
-        conn,
-        {v.record_id: v.kind for _, v, _ in fresh},
-        {v.version_id: rec for _, v, rec in fresh},
-        result.kinds,
-        b.now,
-    )
-
-
 def missing_bundles(conn: sqlite3.Connection) -> dict[str, list[tuple[int, int]]]:
     """Gaps in each device's seq as (first, last) missing pairs (1, 2, 5 → (3, 4)): bundles never
     merged. Computed from neighbouring seqs in SQL, never by listing every number in between."""
@@ -547,6 +384,12 @@ def gaps_text(gaps: list[tuple[int, int]]) -> str:
     return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in gaps)
 
 
+GROUP_VERSIONS = 5000  # a group of bundles is committed once it holds about this many new versions
+# pages in the WAL before a checkpoint while merge_files runs (SQLite's default 1,000 checkpoints
+# several times per group; issue 20 measured 1.05-1.12x from 10,000)
+WAL_AUTOCHECKPOINT = 10_000
+
+
 def merge_files(
     conn: sqlite3.Connection,
     files: list[Path],
@@ -557,35 +400,150 @@ def merge_files(
     lines: Progress | None = None,
     **options: Unpack[MergeOptions],
 ) -> list[BundleResult]:
-    """Merge bundles one by one (each its own transaction, with `options` as in `merge_bundle`);
-    `progress(done, total)` counts bundles, `lines(done, total)` the versions of the bundle being
-    merged (a large one takes seconds), `cancel` stops before the next bundle. One bundle's
-    failure is its refusal and the run goes on; a busy database stops the run (each would wait)."""
-    try:  # a damaged district database is never merged into; a copy before every run that
-        # may write (one where every file is already merged reads manifests only)
+    """Merge bundles (with `options` as in `merge_bundle`); `progress(done, total)` counts bundles,
+    `cancel` stops before the next bundle. One bundle's failure is its refusal and the run goes on;
+    a busy database stops the run (each would wait).
+
+    Bundles are merged in groups: one transaction, a SAVEPOINT per bundle (each all or nothing),
+    a COMMIT once the group holds GROUP_VERSIONS new versions (one COMMIT per bundle cost more than
+    all the rest of a small bundle). A bundle is reported only once its group is committed. A
+    bundle refused inside a group is merged again alone (`merge_bundle`), so its refusal, and what
+    a refusal records (a cloned file's flag), is exactly that of a merge of it alone.
+
+    `lines(done, total)` counts the versions of the bundle being merged (a large one takes
+    seconds). A damaged district database is never merged into, and a copy is made before every
+    run that may write (one where every file is already merged reads manifests only)."""
+    try:
         if any(bundle_status(conn, path)[0] != "already" for path in files):
             integrity.before_merge(conn, dry_run=bool(options.get("dry_run")))
     except integrity.DatabaseDamaged as e:
         refused = [BundleResult(path, "invalid", str(e)) for path in files]
-        for r in refused:
+        for each in refused:
             if on_result is not None:
-                on_result(r)
+                on_result(each)
         return refused
-    results = []
-    for i, path in enumerate(files):
-        if cancel is not None and cancel.is_set():
-            break
+    run = _Run(conn, len(files), progress, on_result, lines)
+    # a dry run checks each bundle alone; a caller's open transaction is never committed by us
+    grouped = not options.get("dry_run") and not conn.in_transaction
+    (checkpoint,) = conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+    (temp_store,) = conn.execute("PRAGMA temp_store").fetchone()
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
+    # a bundle's SAVEPOINT journal goes to a temporary file past 64 KiB, not to memory
+    # (temp_store = MEMORY kept each bundle's journal in the merge's peak memory)
+    conn.execute("PRAGMA temp_store = FILE")
+    try:
+        for path in files:
+            if cancel is not None and cancel.is_set():
+                break
+            r = run.in_group(path, options) if grouped else run.alone(path, options)
+            if r is not None and r.status == "busy":
+                break
+        run.commit()
+    except BaseException:
+        if conn.in_transaction:  # an interruption: the group's bundles are merged by none
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint)}")
+        conn.execute(f"PRAGMA temp_store = {int(temp_store)}")
+    return run.results
+
+
+@dataclass
+class _Run:
+    """A run of `merge_files`: the open group (merged inside the transaction, not yet committed)
+    and the results reported so far."""
+
+    conn: sqlite3.Connection
+    total: int
+    progress: Progress | None
+    on_result: Callable[[BundleResult], None] | None
+    lines: Progress | None = None
+    results: list[BundleResult] = field(default_factory=list)
+    pending: list[BundleResult] = field(default_factory=list)
+    versions: int = 0
+
+    def report(self, r: BundleResult) -> None:
+        self.results.append(r)
+        if self.on_result:
+            self.on_result(r)
+        if self.progress:
+            self.progress(len(self.results), self.total)
+
+    def alone(self, path: Path, options: MergeOptions) -> BundleResult:
+        """One bundle in its own transaction, as `merge_bundle` does it; reported at once."""
+        self.commit()
         try:
-            r = merge_bundle(conn, path, progress=lines, **options)
+            r = merge_bundle(self.conn, path, progress=self.lines, **options)
         except Exception as e:  # the last net: this file is refused, the folder goes on
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             r = BundleResult(path, "invalid", str(_unexpected(e)))
-        results.append(r)
-        if on_result:
-            on_result(r)
-        if progress:
-            progress(i + 1, len(files))
-        if r.status == "busy":
-            break
-    return results
+        self.report(r)
+        return r
+
+    def in_group(self, path: Path, options: MergeOptions) -> BundleResult | None:
+        """The bundle inside the group's transaction under a SAVEPOINT; a refusal rolls the
+        savepoint back and leaves the bundle to `alone`. None while its group is not committed."""
+        started = time.perf_counter()
+        result = BundleResult(path, "invalid")
+        if not self.conn.in_transaction:
+            try:
+                begin_immediate(self.conn, options.get("notice"))
+            except DatabaseBusy as e:
+                result.status, result.reason = "busy", str(e)
+                self.report(result)
+                return result
+            except sqlite3.Error:
+                return self.alone(path, options)  # it reports what merging it alone gives
+        self.conn.execute("SAVEPOINT bundle")
+        try:
+            _merge_grouped(self.conn, path, result, options, self.lines)
+        except Exception:
+            self.conn.execute("ROLLBACK TO bundle")
+            self.conn.execute("RELEASE bundle")
+            return self.alone(path, options)
+        self.conn.execute("RELEASE bundle")
+        result.seconds = time.perf_counter() - started
+        self.pending.append(result)
+        self.versions += result.versions
+        if self.versions >= GROUP_VERSIONS:
+            self.commit()
+        return None
+
+    def commit(self) -> None:
+        """Commit the group, then report its bundles merged (or, if the COMMIT fails, refused)."""
+        if not self.conn.in_transaction:
+            return
+        pending, self.pending, self.versions = self.pending, [], 0
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            for r in pending:
+                r.status, r.reason = "invalid", str(_unexpected(e))
+                r.kinds, r.rejected, r.rejected_rows, r.versions = {}, [], [], 0
+        for r in pending:
+            self.report(r)
+
+
+def _merge_grouped(
+    conn: sqlite3.Connection,
+    path: Path,
+    result: BundleResult,
+    options: MergeOptions,
+    lines: Progress | None = None,
+) -> None:
+    """`_merge` inside the group's transaction: no lock to take, no COMMIT; any refusal raises."""
+    district_key = options.get("district_key")
+    with _open_checked(conn, path, district_key, options.get("allow_v1", False)) as reader:
+        skip = options.get("skip_invalid", False)
+        batch = _prepare(
+            conn, reader, result, skip, None, record_clone=False, has_key=district_key is not None
+        )
+        if batch is None:
+            return
+        load_versions(batch, reader, lines, district_key)
+        _record_bundle(conn, path, reader.manifest, result)
+        result.status = "merged"

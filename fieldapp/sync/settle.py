@@ -7,7 +7,7 @@ it is a recomputation from the set of versions, the result never depends on the 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,8 +123,7 @@ def settle_batch(
             summary.new += 1
     for kind, items in writes.items():
         write_current_many(conn, kind, items)
-        for rid, _, _ in items:
-            _review_record(conn, kind, rid, now)
+        _review_many(conn, kind, [rid for rid, _, _ in items], now)
 
 
 def _one_chain(rows: list[sqlite3.Row], authority: Authority) -> sqlite3.Row | None:
@@ -206,6 +205,109 @@ def _review_record(conn: sqlite3.Connection, kind: str, record_id: str, now: str
         from fieldapp.review.transfer import offer_transfer
 
         offer_transfer(conn, record_id, now)
+
+
+def _review_many(conn: sqlite3.Connection, kind: str, rids: list[str], now: str) -> None:
+    """`_review_record` for many records: the reads set-based (a few queries per chunk, not
+    several per record), the writes record by record in the same order, so the review items
+    are the very rows, with the very ids, the per-record path writes. Reading first is exact:
+    a record's writes touch only its own items, and an item it opens joins it to a partner,
+    which the partner never closes (being a partner is symmetric)."""
+    if kind == "meal_count":
+        slots = _meal_slots(conn, rids)
+        items = _open_items(conn, "meal_slot", rids)
+        for rid in rids:
+            key, partners = slots.get(rid, ("", set()))
+            _review_write(conn, ("meal_slot", "meal_count", rid, key), partners, items[rid], now)
+    elif kind == "elder":
+        from fieldapp.review.transfer import Transfers
+
+        persons = _persons(conn, rids)
+        items = _open_items(conn, "duplicate_person", rids)
+        transfers = Transfers.read(conn, rids)
+        for rid in rids:
+            key, partners = persons.get(rid, ("", set()))
+            _review_write(conn, ("duplicate_person", "elder", rid, key), partners, items[rid], now)
+            transfers.offer(conn, rid, now)
+
+
+def _open_items(
+    conn: sqlite3.Connection, queue: str, rids: list[str]
+) -> dict[str, list[tuple[int, str, str]]]:
+    """Each record's open items of a queue, (id, record_a, record_b), as `_review` reads them."""
+    out: dict[str, list[tuple[int, str, str]]] = {rid: [] for rid in rids}
+    seen: set[int] = set()
+    for side in ("record_a", "record_b"):
+        for r in in_slices(
+            conn,
+            f"SELECT id, record_a, record_b FROM review_items WHERE queue = '{queue}'"
+            f" AND status = 'open' AND {side} IN ({{}}) ORDER BY id",
+            rids,
+        ):
+            if r[0] in seen:
+                continue
+            seen.add(r[0])
+            for rid in {r[1], r[2]} & out.keys():
+                out[rid].append((r[0], r[1], r[2]))
+    return out
+
+
+def _meal_slots(conn: sqlite3.Connection, rids: list[str]) -> dict[str, tuple[str, set[str]]]:
+    """record_id → (its slot 'point|date|meal', the other live counts of that slot), for the
+    live counts among `rids` (a deleted one has no slot, as in `_review_meal_slot`)."""
+    own = {
+        r[0]: (r[1], r[2], r[3])
+        for r in in_slices(
+            conn,
+            "SELECT id, point_id, service_date, meal FROM meal_count WHERE deleted = 0 AND id IN ({})",
+            rids,
+        )
+    }
+    slots = sorted(set(own.values()))
+    members: dict[tuple[str, str, str], set[str]] = {}
+    for k in range(0, len(slots), _MAX_PARAMS // 3):
+        part = slots[k : k + _MAX_PARAMS // 3]
+        marks = ", ".join("(?, ?, ?)" for _ in part)
+        for r in conn.execute(
+            "SELECT id, point_id, service_date, meal FROM meal_count WHERE deleted = 0"
+            f" AND (point_id, service_date, meal) IN (VALUES {marks})",
+            [x for slot in part for x in slot],
+        ):
+            members.setdefault((r[1], r[2], r[3]), set()).add(r[0])
+    return {rid: ("|".join(slot), members[slot] - {rid}) for rid, slot in own.items()}
+
+
+def _persons(conn: sqlite3.Connection, rids: list[str]) -> dict[str, tuple[str, set[str]]]:
+    """record_id → (the duplicate key, the other live elders with its ID number), for the live
+    elders among `rids` that have one (as `_review_person` computes them)."""
+    own = {
+        r[0]: r[1]
+        for r in in_slices(
+            conn, "SELECT id, id_number FROM elder WHERE deleted = 0 AND id IN ({})", rids
+        )
+        if r[1]
+    }
+    if not own:
+        return {}
+    same: dict[str, set[str]] = {}
+    for r in in_slices(
+        conn,
+        "SELECT id, id_number FROM elder INDEXED BY elder_id_number WHERE id_number IN ({}) AND deleted = 0",
+        sorted(set(own.values())),
+    ):
+        same.setdefault(r[1], set()).add(r[0])
+    key = _person_key(conn)
+    return {rid: (key(number), same.get(number, set()) - {rid}) for rid, number in own.items()}
+
+
+def _person_key(conn: sqlite3.Connection) -> Callable[[str], str]:
+    """The duplicate_person natural key of an ID number: an HMAC under the district's secret."""
+    secret = conn.execute("SELECT hmac_secret FROM device_keys").fetchone()
+    if secret is not None and secret[0]:
+        from fieldapp import crypto
+
+        return lambda number: "hmac:" + crypto.id_hmac(secret[0], number)
+    return models.mask_id_number
 
 
 def settle_records(
@@ -402,13 +504,7 @@ def _review_person(conn: sqlite3.Connection, record_id: str, now: str) -> None:
     partners: set[str] = set()
     key = ""
     if row is not None and row[0]:
-        secret = conn.execute("SELECT hmac_secret FROM device_keys").fetchone()
-        if secret is not None and secret[0]:
-            from fieldapp import crypto
-
-            key = "hmac:" + crypto.id_hmac(secret[0], row[0])
-        else:
-            key = models.mask_id_number(row[0])
+        key = _person_key(conn)(row[0])
         partners = {
             r[0]
             for r in conn.execute(
@@ -429,6 +525,24 @@ def _review(
     now: str,
 ) -> None:
     """Open a review item for each record sharing this one's natural key; close (auto) the ones that no longer do."""
+    stale = conn.execute(
+        "SELECT id, record_a, record_b FROM review_items WHERE queue = ? AND status = 'open' AND (record_a = ? OR record_b = ?)",
+        (queue, record_id, record_id),
+    ).fetchall()
+    items = [(r[0], r[1], r[2]) for r in stale]
+    _review_write(conn, (queue, kind, record_id, key), partners, items, now)
+
+
+def _review_write(
+    conn: sqlite3.Connection,
+    what: tuple[str, str, str, str],
+    partners: set[str],
+    open_items: list[tuple[int, str, str]],
+    now: str,
+) -> None:
+    """The writes of `_review`: (queue, kind, record_id, natural key) paired with each partner;
+    `open_items`, the record's open items read before, closed where no longer a partner."""
+    queue, kind, record_id, key = what
     for other in partners:
         a, b = sorted((record_id, other))
         conn.execute(
@@ -437,11 +551,8 @@ def _review(
             " WHERE status = 'auto_resolved'",
             (queue, kind, a, b, key, now),
         )
-    stale = conn.execute(
-        "SELECT id, record_a, record_b FROM review_items WHERE queue = ? AND status = 'open' AND (record_a = ? OR record_b = ?)",
-        (queue, record_id, record_id),
-    ).fetchall()
-    gone = [r[0] for r in stale if (r[2] if r[1] == record_id else r[1]) not in partners]
-    conn.executemany(
-        "UPDATE review_items SET status = 'auto_resolved' WHERE id = ?", [(i,) for i in gone]
-    )
+    gone = [i for i, a, b in open_items if (b if a == record_id else a) not in partners]
+    if gone:
+        conn.executemany(
+            "UPDATE review_items SET status = 'auto_resolved' WHERE id = ?", [(i,) for i in gone]
+        )

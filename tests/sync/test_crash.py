@@ -61,6 +61,29 @@ for i, f in enumerate(bundle_files([Path(sys.argv[1])])):
 sys.exit("the kill did not happen")
 """
 
+# The same inside a group (issue 20): merge_files with GROUP_VERSIONS = argv[4], SIGKILLed once
+# bundle argv[3] has written its lines and its row, inside its group's transaction.
+_KILL_IN_GROUP = """
+import os, signal, sys
+from pathlib import Path
+from fieldapp import db
+from fieldapp.sync import merge
+
+merge.GROUP_VERSIONS = int(sys.argv[4])
+record, calls = merge._record_bundle, []
+
+def record_then_die(*args, **kw):
+    record(*args, **kw)
+    calls.append(1)
+    if len(calls) == int(sys.argv[3]) + 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+merge._record_bundle = record_then_die
+conn = db.connect(Path(sys.argv[2]), create=False)
+merge.merge_files(conn, merge.bundle_files([Path(sys.argv[1])]), allow_v1=True)
+sys.exit("the kill did not happen")
+"""
+
 
 @dataclass
 class Monthly:
@@ -154,6 +177,42 @@ def test_sigkill_inside_a_bundle_loses_that_bundle_whole(monthly: Monthly, tmp_p
         )
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         assert monthly.check_killed(db) == set(monthly.ids[:k])
+
+
+def test_sigkill_inside_a_group_loses_the_whole_group(monthly: Monthly, tmp_path: Path) -> None:
+    """Deterministic: groups of the first three bundles' versions; killed inside bundle k, the
+    database holds exactly the groups committed before k's, and nothing of k's group."""
+    n = [monthly.lines[i] for i in monthly.ids]
+    group = sum(n[:3])
+
+    def committed_before(k: int) -> int:
+        kept, held = 0, 0
+        for i in range(k):
+            held += n[i]
+            if held >= group:
+                kept, held = i + 1, 0
+        return kept
+
+    for k in (1, 2, 3, len(n) - 1):
+        kept = committed_before(k)
+        db = tmp_path / f"group{k}.db"
+        shutil.copy(monthly.empty, db)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _KILL_IN_GROUP,
+                str(monthly.bundles),
+                str(db),
+                str(k),
+                str(group),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        assert monthly.check_killed(db) == set(monthly.ids[:kept]), k
+        assert kept == (3 if k == 3 else kept)  # bundle 2 closes the first group
 
 
 def test_sigkill_at_random_moments_never_leaves_half_a_bundle(

@@ -1,0 +1,235 @@
+"""Group commit (issue 20): bundles merged in groups give the very database the per-bundle merge
+gives, report a bundle only once its group is committed, and leave a refused bundle to itself."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from fieldapp import kinds
+from fieldapp.demo import generate_community
+from fieldapp.models import version
+from fieldapp.sqlite import sqlite3
+from fieldapp.store import Store
+from fieldapp.sync import merge, settle
+from fieldapp.sync.export import export
+from fieldapp.sync.merge import BundleResult, merge_bundle, merge_files
+
+from ..conftest import elder_data, make_id
+from .helpers import district, rebuild
+
+TODAY = date(2026, 6, 30)
+
+
+@dataclass
+class Bundles:
+    """Bundles of three laptops of one community, with what makes every derived row: concurrent
+    edits (conflicts), one person on three laptops (duplicate_person), a move (transfer), two
+    counts of one meal slot (meal_slot); and the empty district that enrolled the laptops."""
+
+    files: list[Path]
+    empty: Path
+
+
+def _clone(a: Store, path: Path, tail: str) -> Store:
+    a.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(a.conn.execute("PRAGMA database_list").fetchone()[2], path)
+    b = Store.open(path)
+    b.conn.execute(f"UPDATE device SET device_id = '0193a1b2-7c4d-7e8f-9a0b-0000000{tail:0>5}'")
+    b.conn.execute("DELETE FROM exports")
+    b.close()
+    return Store.open(path)
+
+
+def _laptops(root: Path) -> tuple[Store, Store, Store]:
+    generate_community(root / "a.db", seed=5, today=TODAY, elders=40)
+    a = Store.open(root / "a.db")
+    return a, _clone(a, root / "b.db", "beef"), _clone(a, root / "c.db", "cafe")
+
+
+def _edits(a: Store, b: Store, c: Store) -> None:
+    """What the laptops do after they share the same start."""
+    elders = [r[0] for r in a.conn.execute("SELECT id FROM elder WHERE deleted = 0 ORDER BY id")]
+    for i, rid in enumerate(elders[:6]):  # concurrent edits of the same elders
+        a.update("elder", rid, {**a.get("elder", rid).record.payload(), "phone": f"1380000000{i}"})
+        b.update("elder", rid, {**b.get("elder", rid).record.payload(), "phone": f"1390000000{i}"})
+    dev = a.device()
+    assert dev is not None and dev.community_code
+    person = elder_data(
+        name="重名",
+        id_number=make_id(date(1940, 2, 2), False, 9),
+        community_code=dev.community_code,
+    )
+    for s in (a, b, c):
+        s.create("elder", person)
+    other = a.conn.execute(
+        "SELECT code FROM ref_community WHERE code != ? ORDER BY code", (dev.community_code,)
+    ).fetchone()[0]
+    moved = elders[7]
+    today = kinds.today().isoformat()
+    c.update(
+        "elder",
+        moved,
+        {**c.get("elder", moved).record.payload(), "status": "moved_out", "status_date": today}
+        | {"moved_to": other},
+    )
+    slot = a.conn.execute(
+        "SELECT id, point_id, service_date, meal FROM meal_count WHERE deleted = 0 LIMIT 1"
+    ).fetchone()
+    for s, n in ((b, 7), (c, 9)):  # both drop the count and write their own: two of one slot
+        s.delete("meal_count", slot[0])
+        data = {"point_id": slot[1], "service_date": slot[2], "meal": slot[3], "dine_in": n}
+        s.create("meal_count", data)
+    a.delete("elder", elders[8])
+
+
+def _second_thoughts(c: Store) -> None:
+    """c corrects its duplicate's ID number and takes the move back: items close themselves."""
+    rid = c.conn.execute("SELECT id FROM elder WHERE name = '重名'").fetchone()[0]
+    fixed = make_id(date(1940, 2, 2), False, 7)
+    c.update("elder", rid, {**c.get("elder", rid).record.payload(), "id_number": fixed})
+    moved = c.conn.execute("SELECT id FROM elder WHERE status = 'moved_out'").fetchone()[0]
+    back = {**c.get("elder", moved).record.payload(), "status": "active", "moved_to": None}
+    c.update("elder", moved, back)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
+    root = tmp_path_factory.mktemp("group")
+    a, b, c = _laptops(root)
+    files = [export(a, root / "u", allow_v1=True).path]
+    _edits(a, b, c)
+    for i, s in enumerate((a, b, c)):
+        files.append(export(s, root / f"v{i}", allow_v1=True).path)
+    _second_thoughts(c)
+    files.append(export(c, root / "w", allow_v1=True).path)
+    district(root / "empty.db", a, b, c).close()
+    for s in (a, b, c):
+        s.close()
+    return Bundles(files, root / "empty.db")
+
+
+def _fresh(bundles: Bundles, path: Path) -> Iterator[Store]:
+    shutil.copy(bundles.empty, path)
+    store = Store.open(path)
+    yield store
+    store.close()
+
+
+def normalised_hash(path: Path) -> str:
+    """dump_hash (tests/sync/helpers.py) with the clock columns (*_at) read as '-': two merges at
+    different moments must otherwise be byte for byte the same database."""
+    conn = sqlite3.connect(path)
+    h = hashlib.sha256()
+    objects = conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+    ).fetchall()
+    for kind, name, sql in objects:
+        h.update(f"{kind}|{name}|{sql}\n".encode())
+        if kind == "table":
+            cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{name}")')]
+            shown = ", ".join("'-'" if c.endswith("_at") else f'"{c}"' for c in cols)
+            rows = sorted(repr(tuple(r)) for r in conn.execute(f'SELECT {shown} FROM "{name}"'))
+            h.update("\n".join(rows).encode())
+    conn.close()
+    return h.hexdigest()
+
+
+def _one_by_one(bundles: Bundles, path: Path) -> list[str]:
+    store = next(_fresh(bundles, path))
+    statuses = [merge_bundle(store.conn, f, allow_v1=True).status for f in bundles.files]
+    store.close()
+    return statuses
+
+
+@pytest.mark.parametrize("group", [1, 60, 10**9])
+def test_groups_give_the_database_of_the_per_bundle_merge(
+    bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group: int
+) -> None:
+    assert _one_by_one(bundles, tmp_path / "alone.db") == ["merged"] * 5
+    monkeypatch.setattr(merge, "GROUP_VERSIONS", group)
+    store = next(_fresh(bundles, tmp_path / "grouped.db"))
+    results = merge_files(store.conn, bundles.files, allow_v1=True)
+    store.close()
+    assert [r.status for r in results] == ["merged"] * 5
+    reviews = sqlite3.connect(tmp_path / "grouped.db").execute(
+        "SELECT queue, status, count(*) FROM review_items GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    assert [tuple(r) for r in reviews] == [
+        ("duplicate_person", "auto_resolved", 2),
+        ("duplicate_person", "open", 1),
+        ("meal_slot", "open", 1),
+        ("transfer", "auto_resolved", 1),
+    ]
+    assert normalised_hash(tmp_path / "grouped.db") == normalised_hash(tmp_path / "alone.db")
+
+
+def test_a_bundle_is_reported_only_once_its_group_is_committed(
+    bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection sees each reported bundle: it was committed before it was reported."""
+    sizes: list[int] = []
+
+    def seen(r: BundleResult) -> None:
+        other = sqlite3.connect(tmp_path / "d.db")
+        (n,) = other.execute("SELECT count(*) FROM bundles").fetchone()
+        other.close()
+        assert r.status == "merged"
+        sizes.append(n)
+
+    store = next(_fresh(bundles, tmp_path / "alone.db"))
+    new = [merge_bundle(store.conn, f, allow_v1=True).versions for f in bundles.files]
+    store.close()
+    assert all(new)
+    monkeypatch.setattr(merge, "GROUP_VERSIONS", sum(new[:2]) + 1)  # bundle 2 ends a group
+    store = next(_fresh(bundles, tmp_path / "d.db"))
+    merge_files(store.conn, bundles.files, allow_v1=True, on_result=seen)
+    store.close()
+    assert sizes == [3, 3, 3, 5, 5]
+
+
+def test_a_refusal_inside_a_group_is_that_of_the_bundle_alone(
+    bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tampered bundle among good ones: refused with the reason the per-bundle merge gives,
+    nothing of it kept, the others merged in their groups."""
+    bad = rebuild(
+        bundles.files[2], tmp_path / "bad.fieldbundle", fix_digests=False, lines=lambda ls: ls[:-1]
+    )
+    files = [*bundles.files[:2], bad, bundles.files[3]]
+    store = next(_fresh(bundles, tmp_path / "alone.db"))
+    expected = merge_bundle(store.conn, bad, allow_v1=True)
+    store.close()
+    assert expected.status == "invalid"
+    monkeypatch.setattr(merge, "GROUP_VERSIONS", 10**9)
+    store = next(_fresh(bundles, tmp_path / "d.db"))
+    results = merge_files(store.conn, files, allow_v1=True)
+    assert [r.status for r in results] == ["merged"] * 2 + ["invalid", "merged"]
+    assert results[2].reason == expected.reason
+    assert [r.path for r in results] == files
+    (n,) = store.conn.execute("SELECT count(*) FROM bundles").fetchone()
+    store.close()
+    assert n == 3
+
+
+def test_the_fast_paths_give_the_database_of_the_model_paths(
+    bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grouped, with the compiled envelope check, orjson and the set-based settling against one
+    bundle at a time with every version through the model and every record through lineage and
+    the per-record review queries: the same database, review item ids included."""
+    store = next(_fresh(bundles, tmp_path / "fast.db"))
+    assert [r.status for r in merge_files(store.conn, bundles.files, allow_v1=True)] == [
+        "merged"
+    ] * 5
+    store.close()
+    monkeypatch.setattr(version, "fast_version", lambda data: None)
+    monkeypatch.setattr(settle, "_one_chain", lambda rows, authority: None)
+    assert _one_by_one(bundles, tmp_path / "slow.db") == ["merged"] * 5
+    assert normalised_hash(tmp_path / "fast.db") == normalised_hash(tmp_path / "slow.db")
