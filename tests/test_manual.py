@@ -68,7 +68,10 @@ def _normalise(text: str, folder: str) -> str:
     replacements keep each line's width)."""
     text = FINGERPRINT.sub(SHOWN_FINGERPRINT, text)
     text = PROGRESS.sub(lambda m: "━" * len(m.group(0)), text)  # an idle bar's animation
-    return text.replace(folder, SHOWN_FOLDER.ljust(len(folder)))
+    for n in range(len(folder), 5, -1):  # the folder box may show only the folder's start
+        if folder[:n] in text:
+            return text.replace(folder[:n], SHOWN_FOLDER[:n].ljust(n))
+    return text
 
 
 async def _run(

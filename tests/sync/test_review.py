@@ -216,7 +216,7 @@ def test_three_records_of_one_person_are_one_item_decided_once_and_undone(tmp_pa
     merge_files(d.conn, bundles, allow_v1=True)
     [group] = review.person_groups(d.conn)
     assert len(group.items) == 3 and [r["id"] for r in group.records] == ids
-    assert group.shown_key.count("*") == 8 and all("*" in r["id_number"] for r in group.records)
+    assert group.shown_key.count("*") == 11 and all("*" in r["id_number"] for r in group.records)
     assert review.counts(d.conn)["person_groups"] == 1
     written = review.decide_person(d.conn, group.group_id, ids[0], by=BOSS, comment="同一人")
     assert len(written) == 2

@@ -47,9 +47,10 @@ class SyncScreen(AppScreen):
             yield Label(t("district_key_file") + "：")
             yield Input("", id="sync-key-file", compact=True, placeholder="district.public.json")
             yield Button(t("install_key"), id="sync-key-install", compact=True)
-        with Horizontal(id="sync-row"):
+        with Horizontal(id="sync-row"):  # the folder on a row of its own: a path is long
             yield Label(t("folder") + "：")
             yield Input(str(Path.home()), id="sync-folder", compact=True)
+        with Horizontal(id="sync-actions"):
             yield Checkbox(t("full_export"), id="sync-full", compact=True)
             yield Checkbox(t("for_colleagues"), id="sync-colleagues", compact=True)
             yield Button(t("export") + " (Ctrl+E)", id="sync-go", compact=True, variant="primary")
