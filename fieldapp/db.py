@@ -260,6 +260,10 @@ def open_raw(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn.close()
         if "malformed" in str(e):  # it opened (right key), its schema pages are damaged
             raise integrity.damaged(path, str(e)) from None
+        if key is not None and header is not None and header[:16] == key.db_id:
+            # the key is right (its file unwrapped it, and the file's salt is the key's): the
+            # first page is damaged, not the passphrase wrong
+            raise integrity.damaged(path, str(e)) from None
         raise DatabaseError(
             f"无法打开数据库 {path.name}：不是 fieldapp 数据库，或密钥不对（not a database, or the wrong key）"
         ) from None

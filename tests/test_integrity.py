@@ -190,3 +190,28 @@ def test_an_encrypted_database_with_a_trashed_page_is_refused_too(
     with pytest.raises(DatabaseDamaged) as e:
         Store.open(path)
     assert e.value.good_backup == good and "已损坏" in e.value.zh
+
+
+def test_an_encrypted_database_whose_first_page_is_damaged_is_not_a_wrong_passphrase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The passphrase unwrapped the key (an authenticated wrap) and the file's salt is the key's:
+    a first page that does not decrypt is damage, reported with the good backup."""
+    monkeypatch.delenv("FIELDAPP_UNENCRYPTED")
+    monkeypatch.setenv("FIELDAPP_PASSPHRASE", "一句够长的口令 for tests")
+    path = tmp_path / "device.db"
+    _fill(path, 50)
+    good = backup.snapshot(path, "manual")
+    with open(path, "r+b") as f:  # page 1 after its 16-byte salt
+        f.seek(64)
+        f.write(random.Random(1).randbytes(512))
+    with pytest.raises(DatabaseDamaged) as e:
+        Store.open(path)
+    assert e.value.good_backup == good and "已损坏" in e.value.zh
+    monkeypatch.setenv("FIELDAPP_PASSPHRASE", "另一句够长的口令 wrong")  # still a wrong passphrase
+    from fieldapp.dbkey import forget
+
+    forget(path)
+    with pytest.raises(DatabaseError) as wrong:
+        Store.open(path)
+    assert "口令不对" in str(wrong.value) and not isinstance(wrong.value, DatabaseDamaged)
