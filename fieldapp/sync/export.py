@@ -283,8 +283,23 @@ def recover(store: Store, out_dir: Path) -> Path | None:
         if path.is_file() and _is_pending_bundle(path, pending):
             _record(store, pending, path)
             return path
+    for folder in folders:  # a file under that name that is not it (cut short when the stick was
+        # pulled): kept aside, never deleted, so this export can take the name again
+        path = folder / name
+        if path.is_file():
+            path.rename(_aside(path))
     _set_pending(store.conn, None)
     return None
+
+
+def _aside(path: Path) -> Path:
+    """`<name>.damaged` (or `.damaged-2`, …): a name no export or merge reads."""
+    n = 1
+    while True:
+        aside = path.with_name(f"{path.name}.damaged" + (f"-{n}" if n > 1 else ""))
+        if not aside.exists():
+            return aside
+        n += 1
 
 
 def _pending(text: str) -> dict[str, Any] | None:

@@ -187,3 +187,29 @@ def test_export_killed_after_rename_is_recovered(device: Path, tmp_path: Path) -
     assert code == 0, out
     assert [seq for seq, _ in exports(device)] == [1, 2]
     assert sorted(p.name for p in stick.iterdir()) == sorted(n for _, n in exports(device))
+
+
+def test_a_damaged_orphan_of_a_killed_export_is_kept_aside_and_the_next_export_works(
+    device: Path, tmp_path: Path
+) -> None:
+    """Killed after the rename, and the file then cut short (the stick pulled): the next export
+    does not stop at "file exists"; the damaged file is renamed aside, not deleted."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_AFTER_RENAME, str(device), str(stick)],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == -9, proc.stderr.decode()
+    (orphan,) = stick.iterdir()
+    data = orphan.read_bytes()
+    orphan.write_bytes(data[: len(data) // 2])
+    code, out = run_export(device, stick)
+    assert code == 0, out
+    assert exports(device) == [(1, orphan.name)]
+    assert orphan.is_file() and orphan.stat().st_size == len(data)  # a whole bundle again
+    aside = stick / f"{orphan.name}.damaged"
+    assert aside.read_bytes() == data[: len(data) // 2]
