@@ -62,6 +62,33 @@ class Batch:
         return cls(conn, m, result, communities, skip_invalid, hlc.wall_ms(), max_ahead, now_iso())
 
 
+def insert_versions(conn: sqlite3.Connection, versions: list[models.Version], origin: str) -> None:
+    """New versions into `versions`, as received (the district's merge and a laptop's import of
+    a return bundle write them the same way); `origin` is the bundle they came in."""
+    conn.executemany(
+        "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id,"
+        " deleted, content_hash, payload, origin, also_parents, payload_schema)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                v.version_id,
+                v.kind,
+                v.record_id,
+                v.parent_version_id,
+                v.hlc,
+                v.device_id,
+                int(v.deleted),
+                v.content_hash,
+                v.payload_json,
+                origin,
+                json.dumps(v.also_parents, separators=(",", ":")) if v.also_parents else "[]",
+                v.payload_schema,
+            )
+            for v in versions
+        ],
+    )
+
+
 def load_versions(
     b: Batch,
     reader: BundleReader,
@@ -166,27 +193,7 @@ def apply_chunk(b: Batch, chunk: list[tuple[int, models.Version, models.Record]]
             )
         known[v.version_id] = (v.version_id, v.content_hash, v.kind, v.record_id)
         fresh.append((no, v, rec))
-    conn.executemany(
-        "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id, deleted, content_hash,"
-        " payload, origin, also_parents, payload_schema) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                v.version_id,
-                v.kind,
-                v.record_id,
-                v.parent_version_id,
-                v.hlc,
-                v.device_id,
-                int(v.deleted),
-                v.content_hash,
-                v.payload_json,
-                bundle_id,
-                json.dumps(v.also_parents, separators=(",", ":")) if v.also_parents else "[]",
-                v.payload_schema,
-            )
-            for _, v, _ in fresh
-        ],
-    )
+    insert_versions(conn, [v for _, v, _ in fresh], bundle_id)
     limit = b.now_ms + b.max_ahead
     ahead = [
         (v.version_id, v.device_id, v.hlc, bundle_id, b.now)

@@ -25,6 +25,7 @@ from fieldapp import crypto, hlc, models
 from fieldapp.kinds import now_iso
 from fieldapp.sqlite import sqlite3
 from fieldapp.store import Device, Store
+from fieldapp.sync.apply import insert_versions
 from fieldapp.sync.bundle_format import (
     CHUNK,
     MAX_ALSO_PARENTS,
@@ -289,28 +290,7 @@ class _Apply:
                 fresh.append((v, rec))
                 touched[v.record_id] = v.kind
                 self.top_hlc = max(self.top_hlc, v.hlc)
-        conn.executemany(
-            "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id,"
-            " deleted, content_hash, payload, origin, also_parents, payload_schema)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    v.version_id,
-                    v.kind,
-                    v.record_id,
-                    v.parent_version_id,
-                    v.hlc,
-                    v.device_id,
-                    int(v.deleted),
-                    v.content_hash,
-                    v.payload_json,
-                    self.bundle_id,
-                    json.dumps(v.also_parents, separators=(",", ":")) if v.also_parents else "[]",
-                    v.payload_schema,
-                )
-                for v, _ in fresh
-            ],
-        )
+        insert_versions(conn, [v for v, _ in fresh], self.bundle_id)
         self.result.versions_new += len(fresh)
         settle_batch(
             conn,

@@ -32,7 +32,7 @@ from fieldapp.sync.return_format import (
     ReturnManifest,
     return_name,
 )
-from fieldapp.sync.settle import in_slices
+from fieldapp.sync.settle import enrolled_communities, in_slices
 
 # (communities done, communities in all, the one just written or skipped)
 ReturnProgress = Callable[[int, int, "ReturnResult"], None]
@@ -83,24 +83,11 @@ def _district_id(conn: sqlite3.Connection) -> str:
     return str(row[0])
 
 
-def _enrolled_communities(conn: sqlite3.Connection) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for device_id, communities in conn.execute(
-        "SELECT device_id, communities FROM enrolled_devices"
-    ):
-        try:
-            codes = json.loads(communities)
-        except ValueError:
-            codes = []
-        out[device_id] = [str(c) for c in codes] if isinstance(codes, list) else []
-    return out
-
-
 def community_records(conn: sqlite3.Connection) -> dict[str, set[str]]:
     """community → the records its return bundle holds, in one pass over the versions: a version's
     community is its payload's (schema 2) or its device's enrolment's (schema 1, SPEC §3 v2); a
     record of an elder or a meal point follows it."""
-    enrolled = _enrolled_communities(conn)
+    enrolled = enrolled_communities(conn)
     of: dict[str, set[str]] = {}
     parents: dict[str, set[str]] = {}
     for rid, schema, device_id, code, elder, point in conn.execute(

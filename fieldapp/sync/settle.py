@@ -47,6 +47,20 @@ def stored_record(kind: str, payload: str, schema: int) -> models.Record:
     return models.validate_record(kind, json.loads(payload), schema=schema)
 
 
+def enrolled_communities(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """device id → the communities its enrolment names (a damaged list reads as none)."""
+    out: dict[str, list[str]] = {}
+    for device_id, communities in conn.execute(
+        "SELECT device_id, communities FROM enrolled_devices"
+    ):
+        try:
+            codes = json.loads(communities)
+        except ValueError:
+            codes = []
+        out[device_id] = [str(c) for c in codes] if isinstance(codes, list) else []
+    return out
+
+
 @dataclass(frozen=True)
 class Authority:
     """What lineage needs of the district's own tables: its device id (its versions beat a
@@ -61,15 +75,9 @@ class Authority:
         row = conn.execute("SELECT device_id FROM device WHERE role = 'district'").fetchone()
         if row is None:  # a device: the district's id as its return bundles named it (SPEC §5b)
             row = conn.execute("SELECT district_device_id FROM device_keys").fetchone()
-        enrolled: dict[str, str | None] = {}
-        for device_id, communities in conn.execute(
-            "SELECT device_id, communities FROM enrolled_devices"
-        ):
-            try:
-                codes = json.loads(communities)
-            except ValueError:
-                codes = []
-            enrolled[device_id] = str(codes[0]) if isinstance(codes, list) and codes else None
+        enrolled = {
+            d: (codes[0] if codes else None) for d, codes in enrolled_communities(conn).items()
+        }
         return cls(row[0] if row else None, enrolled)
 
     def community(self, schema: int, payload_code: object, device_id: str) -> str | None:

@@ -10,6 +10,7 @@ from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
 from fieldapp import crypto, district_keys
+from fieldapp.kinds import KINDS
 from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
 from fieldapp.sync.export import export
@@ -22,16 +23,6 @@ from .helpers import district
 
 PASS = "correct horse battery staple"
 OTHER = "321202001902"
-KINDS = (
-    "elder",
-    "home_visit",
-    "assessment",
-    "retrofit",
-    "meal_point",
-    "meal_count",
-    "volunteer",
-    "volunteer_event",
-)
 
 
 @dataclass
