@@ -32,7 +32,7 @@ def test_pins_are_read_from_pyproject() -> None:
     assert pins["pynacl"] == "1.6.2"
     assert pins["openpyxl"] == "3.1.5"  # the roster import reads .xlsx at run time
     assert pins["sqlcipher3-wheels"] == "0.5.7"  # encrypted databases (issue 18)
-    assert len(pins) == 11
+    assert len(pins) == 12
 
 
 def test_an_unpinned_dependency_is_refused(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from fieldapp.cli import main
 from fieldapp.store import Store
+from fieldapp.sync import apply as apply_mod
 from fieldapp.sync import merge as merge_mod
 from fieldapp.sync.export import export
 
@@ -170,7 +171,7 @@ def test_a_large_bundle_reports_progress_per_versions(
 ) -> None:
     from fieldapp import crypto
 
-    monkeypatch.setattr(merge_mod, "CHUNK_LINES", 5)  # 12 versions: 3 chunks instead of 73k/2000
+    monkeypatch.setattr(apply_mod, "CHUNK_LINES", 5)  # 12 versions: 3 chunks instead of 73k/2000
     db, bundle = _big_bundle(tmp_path, district_keys, 12)
     key = crypto.load_district_private(district_keys / "district.private.json", PASSPHRASE)
     seen: list[tuple[int, int]] = []

@@ -48,7 +48,7 @@ def test_the_monthly_round_trip_from_the_shell(tmp_path: Path) -> None:
         cli("district", "enroll", "--db", district, tmp_path / f"{i}.pub.json", "--yes")
     with Store.open(laptops[0]) as a:
         a.create("elder", elder_data())
-    cli("export", "--db", laptops[0], "--out", usb)
+    cli("export", "--db", laptops[0], "--out", usb, "--mkdir")
     cli("merge", usb, "--db", district, "--key", keys / "district.private.json")
     out = cli(
         "district",

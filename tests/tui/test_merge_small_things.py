@@ -11,7 +11,7 @@ import pytest
 from textual.widgets import DataTable, Input, ProgressBar
 
 from fieldapp.store import Store
-from fieldapp.sync import merge as merge_mod
+from fieldapp.sync import apply as apply_mod
 from fieldapp.tui.district import DistrictApp, MergeScreen
 
 from .district_world import PASS, World, build, copy
@@ -62,7 +62,7 @@ async def test_an_empty_passphrase_is_asked_for_again(world: World, size: tuple[
 async def test_one_large_bundle_moves_the_bar_by_its_versions(
     world: World, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(merge_mod, "CHUNK_LINES", 5)  # the demo bundle: many chunks of 5
+    monkeypatch.setattr(apply_mod, "CHUNK_LINES", 5)  # the demo bundle: many chunks of 5
     seen: list[tuple[Any, Any]] = []
     update = ProgressBar.update
 
