@@ -65,6 +65,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "risk": ("风险", "Risk"),
     "status": ("状态", "Status"),
     "address": ("住址", "Address"),
+    "recorded_by": ("记录人", "Recorded by"),
     "reason": ("事项", "Due for"),
     "last": ("上次", "Last"),
     "due": ("应于", "Due"),

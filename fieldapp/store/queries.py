@@ -68,6 +68,20 @@ class QueriesMixin(StoreBase):
         }
         return [masked_row("elder", dict(rows[i])) for i in ids]
 
+    def elder_devices(self, elder_ids: Sequence[str]) -> dict[str, str]:
+        """The laptop (device id) of each elder's current version, for a page of rows: whose
+        record it is, when a colleague's came in a return bundle or an office sync."""
+        ids = list(dict.fromkeys(elder_ids))[:1000]
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        return {
+            r[0]: r[1]
+            for r in self.conn.execute(
+                f"SELECT id, device_id FROM elder WHERE id IN ({marks})", ids
+            )
+        }
+
     def elder_names(self, elder_ids: Sequence[str]) -> dict[str, str]:
         """Names for a page of rows that point at elders (one query, not one per row)."""
         ids = list(dict.fromkeys(elder_ids))[:1000]

@@ -204,9 +204,23 @@ class ConfirmDialog(Translated, ModalScreen[bool]):
         self.dismiss(False)
 
 
-def elder_rows(table: DataTable[Any], rows: list[dict[str, Any]], *, today: date) -> None:
+def who_recorded(store: Store) -> dict[str, str]:
+    """device id → a colleague's name (or 区里) for records that came in return bundles or office
+    syncs (issue 14 point 8); this laptop's own records are not named. A label reads
+    `社区-工作人员`: the lists show the worker's part."""
+    return {d: label.rsplit("-", 1)[-1] for d, label in store.recorded_by().items()}
+
+
+def elder_rows(
+    table: DataTable[Any],
+    rows: list[dict[str, Any]],
+    *,
+    today: date,
+    who: dict[str, str] | None = None,
+) -> None:
     """The elder columns used by the list and the picker (ID masked, ages, labels in the UI
-    language); names and addresses shown as the literal text they are."""
+    language, who recorded a colleague's record); names and addresses shown as the literal text
+    they are."""
     for r in rows:
         age = age_on(r["birth_date"], today)
         table.add_row(
@@ -217,13 +231,23 @@ def elder_rows(table: DataTable[Any], rows: list[dict[str, Any]], *, today: date
                 r["id_masked"],
                 i18n.code_label("visit_risk", r["visit_risk"]),
                 i18n.code_label("elder_status", r["status"]),
+                (who or {}).get(str(r.get("device_id")), ""),
                 r["address"],
             ),
             key=r["id"],
         )
 
 
-ELDER_COLUMNS = ("name", "gender", "age", "id_number", "risk", "status", "address")
+ELDER_COLUMNS = (
+    "name",
+    "gender",
+    "age",
+    "id_number",
+    "risk",
+    "status",
+    "recorded_by",
+    "address",
+)
 
 
 class ElderPicker(Translated, ModalScreen[tuple[str, str] | None]):
@@ -252,7 +276,7 @@ class ElderPicker(Translated, ModalScreen[tuple[str, str] | None]):
         table = self.query_one(DataTable)
         table.clear()
         rows = [r for r in self.store.search_elders(query, limit=200) if r["status"] == "active"]
-        elder_rows(table, rows, today=kinds.today())
+        elder_rows(table, rows, today=kinds.today(), who=who_recorded(self.store))
 
     @on(Input.Changed, "#picker-search")
     def _search(self, event: Input.Changed) -> None:

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 from fieldapp import i18n, kinds
 from fieldapp.i18n import t
 from fieldapp.tui.safe import row
-from fieldapp.tui.screens.common import AppScreen, ScreenBar
+from fieldapp.tui.screens.common import AppScreen, ScreenBar, who_recorded
 
 # The most overdue first, a screenful at a time: a DataTable measures every row it holds, so it
 # holds the rows that fit (issue 20: start-up). The figures, titles and bars take CHROME lines.
@@ -132,7 +132,12 @@ class DashboardScreen(AppScreen):
         due.clear()
         items, total = store.due_page(today, limit=self.due_rows, offset=self.due_offset)
         self.due_total = total
+        who = who_recorded(store)  # a colleague's elder says whose it is (issue 14 point 8)
+        if who and "recorded_by" not in due.columns:  # only once colleagues' records are here:
+            due.add_column(t("recorded_by"), key="recorded_by")  # 80 columns hold no more
+        devices = store.elder_devices([d.elder_id for d in items]) if who else {}
         for i, d in enumerate(items):
+            shown_by = (who.get(devices.get(d.elder_id, ""), ""),) if who else ()
             due.add_row(
                 *row(
                     d.name,
@@ -142,6 +147,7 @@ class DashboardScreen(AppScreen):
                     d.due_date,
                     d.last_date or "—",
                     d.id_masked,
+                    *shown_by,
                 ),
                 key=f"{i}|{d.elder_id}|{d.reason}|{d.name}",
             )

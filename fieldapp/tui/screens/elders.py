@@ -22,6 +22,7 @@ from fieldapp.tui.screens.common import (
     ScreenBar,
     StatusDialog,
     elder_rows,
+    who_recorded,
 )
 
 
@@ -73,7 +74,7 @@ class ElderListScreen(PagedTable):
                 "elder", order_by=["status", "name", "id"], limit=PAGE, offset=self.page_offset
             )
             total = store.count("elder")
-        elder_rows(table, rows, today=kinds.today())
+        elder_rows(table, rows, today=kinds.today(), who=who_recorded(store))
         if total is None:  # a search: counted in full when it fills a page (never "100+")
             total = self.page_offset + len(rows)
             if len(rows) == PAGE:
