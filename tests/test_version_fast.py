@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from fieldapp import models
 from fieldapp.models.version import canonical_json, fast_version, validate_version
+from fieldapp.sync.apply import version_row
 
 from .conftest import scaled
 from .test_models import base
@@ -130,21 +131,7 @@ def stored(data: dict[str, Any], *, fast: bool) -> tuple[Any, ...]:
         v, record = validate_version(json.loads(json.dumps(data)), context=CONTEXT, fast=fast)
     except models.RecordInvalid as e:
         return ("refused", e.kind, [(p.field, p.text("zh"), p.text("en")) for p in e.problems])
-    return (
-        v.version_id,
-        v.kind,
-        v.record_id,
-        v.parent_version_id,
-        v.hlc,
-        v.device_id,
-        int(v.deleted),
-        v.content_hash,
-        v.payload_json,
-        json.dumps(v.also_parents, separators=(",", ":")) if v.also_parents else "[]",
-        v.payload_schema,
-        v.model_dump(),
-        record.payload(),
-    )
+    return (*version_row(v, "bundle"), v.model_dump(), record.payload())
 
 
 @settings(

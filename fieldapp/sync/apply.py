@@ -62,6 +62,24 @@ class Batch:
         return cls(conn, m, result, communities, skip_invalid, hlc.wall_ms(), max_ahead, now_iso())
 
 
+def version_row(v: models.Version, origin: str) -> tuple[object, ...]:
+    """The `versions` row of a received version, in the column order `insert_versions` writes."""
+    return (
+        v.version_id,
+        v.kind,
+        v.record_id,
+        v.parent_version_id,
+        v.hlc,
+        v.device_id,
+        int(v.deleted),
+        v.content_hash,
+        v.payload_json,
+        origin,
+        json.dumps(v.also_parents, separators=(",", ":")) if v.also_parents else "[]",
+        v.payload_schema,
+    )
+
+
 def insert_versions(conn: sqlite3.Connection, versions: list[models.Version], origin: str) -> None:
     """New versions into `versions`, as received (the district's merge and a laptop's import of
     a return bundle write them the same way); `origin` is the bundle they came in."""
@@ -69,23 +87,7 @@ def insert_versions(conn: sqlite3.Connection, versions: list[models.Version], or
         "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id,"
         " deleted, content_hash, payload, origin, also_parents, payload_schema)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                v.version_id,
-                v.kind,
-                v.record_id,
-                v.parent_version_id,
-                v.hlc,
-                v.device_id,
-                int(v.deleted),
-                v.content_hash,
-                v.payload_json,
-                origin,
-                json.dumps(v.also_parents, separators=(",", ":")) if v.also_parents else "[]",
-                v.payload_schema,
-            )
-            for v in versions
-        ],
+        [version_row(v, origin) for v in versions],
     )
 
 
