@@ -83,13 +83,16 @@ class MealCount(Record):
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> MealCount:
         broken = Broken()
-        if schema_of(info) >= 2 and self.total > MEAL_SLOT_MAX:
-            biggest = max(("dine_in", "delivery", "pickup"), key=lambda f: int(getattr(self, f)))
-            broken.add(
-                biggest,
-                f"本餐次合计 {self.total} 人次超过 {MEAL_SLOT_MAX}，疑为录入错误",
-                f"the slot's total {self.total} exceeds {MEAL_SLOT_MAX}: a typing error?",
-            )
+        with broken.each():  # the total needs the three counts
+            if schema_of(info) >= 2 and self.total > MEAL_SLOT_MAX:
+                biggest = max(
+                    ("dine_in", "delivery", "pickup"), key=lambda f: int(getattr(self, f))
+                )
+                broken.add(
+                    biggest,
+                    f"本餐次合计 {self.total} 人次超过 {MEAL_SLOT_MAX}，疑为录入错误",
+                    f"the slot's total {self.total} exceeds {MEAL_SLOT_MAX}: a typing error?",
+                )
         known = reference.load().codes("meal_subsidy")
         for k in self.subsidized:
             if k not in known:
@@ -98,13 +101,14 @@ class MealCount(Record):
                     f"补贴类别「{k}」不在目录中",
                     f"subsidy category {k!r} is not in the catalogue",
                 )
-        sub = sum(self.subsidized.values())
-        if sub > self.total:
-            broken.add(
-                "subsidized",
-                f"享受补贴 {sub} 人次多于合计 {self.total} 人次",
-                f"{sub} subsidized servings exceed the total {self.total}",
-            )
+        with broken.each():
+            sub = sum(self.subsidized.values())
+            if sub > self.total:
+                broken.add(
+                    "subsidized",
+                    f"享受补贴 {sub} 人次多于合计 {self.total} 人次",
+                    f"{sub} subsidized servings exceed the total {self.total}",
+                )
         broken.report()
         return self
 
@@ -164,13 +168,15 @@ class VolunteerEvent(Record):
     @model_validator(mode="after")
     def _rules(self) -> VolunteerEvent:
         broken = Broken()
-        if self.status != "planned" and self.event_date > today():
-            broken.add(
-                "event_date",
-                f"状态为已开展/已取消的活动日期 {self.event_date} 不能晚于今天",
-                f"{self.event_date} is in the future but status is {self.status}",
-                uses=("status",),
-            )
+        with broken.each():  # a blank date
+            if self.status != "planned" and self.event_date > today():
+                status = reference.load().label("event_status", self.status, "en")
+                broken.add(
+                    "event_date",
+                    f"状态为已开展/已取消的活动日期 {self.event_date} 不能晚于今天",
+                    f"{self.event_date} is in the future but the status is {status}",
+                    uses=("status",),
+                )
         span = None
         if self.start_time and self.end_time:
             span = minutes_of(self.end_time) - minutes_of(self.start_time)
@@ -180,6 +186,12 @@ class VolunteerEvent(Record):
                     f"结束时间 {self.end_time} 须晚于开始时间 {self.start_time}",
                     "must be after start_time",
                 )
+        with broken.each():  # a blank line of hours, or no list at all
+            self._participant_rules(broken, span)
+        broken.report()
+        return self
+
+    def _participant_rules(self, broken: Broken, span: int | None) -> None:
         broken.dupes("participants", [p.volunteer_id for p in self.participants])
         for p in self.participants:
             if span is not None and span > 0 and p.hours * 60 > span:
@@ -199,5 +211,3 @@ class VolunteerEvent(Record):
                 "未开展的活动不能登记服务时长",
                 "a future planned event cannot have hours yet",
             )
-        broken.report()
-        return self

@@ -271,6 +271,9 @@ def explain(exc: ValidationError, model: type[BaseModel] | None = None) -> list[
 # this list instead of being raised: pydantic stops its chain of model validators at the first one
 # that raises, and a worker would see one rule per save.
 _DEFERRED: ContextVar[list[dict[str, Any]] | None] = ContextVar("fieldapp_deferred", default=None)
+# True in the second pass of such a save: the model validators run again with the fields that
+# failed left blank (None), so a rule computing with one of them cannot be evaluated (`Broken.each`).
+_LENIENT: ContextVar[bool] = ContextVar("fieldapp_lenient", default=False)
 
 
 class Broken:
@@ -284,6 +287,17 @@ class Broken:
 
     def add(self, field: str, zh: str, en: str, *, uses: tuple[str, ...] = ()) -> None:
         self.found.append({"field": field, "zh": zh, "en": en, "uses": uses})
+
+    @contextmanager
+    def each(self) -> Iterator[None]:
+        """One rule among several: in the lenient pass, a rule that computes with a blank field
+        (None + 1, None > 0) is skipped, and the validator's other rules still run and are
+        reported; outside it such an error is a bug and is raised."""
+        try:
+            yield
+        except (TypeError, ArithmeticError):
+            if not _LENIENT.get():
+                raise
 
     def dupes(self, field: str, values: list[Any]) -> None:
         """`no_duplicates`, noted instead of raised."""
@@ -324,16 +338,17 @@ def _cross_checks(
     if not unread or not isinstance(raw, dict):
         return []  # a rule about the whole record failed: nothing runs past it
     found: list[dict[str, Any]] = []
-    token = _DEFERRED.set(found)
+    token, lenient_token = _DEFERRED.set(found), _LENIENT.set(True)
     try:
         lenient = _lenient(model, frozenset(unread & set(model.model_fields)))
         lenient.model_validate({k: v for k, v in raw.items() if k not in unread}, context=context)
     except Exception:  # best effort on top of the field errors: never a traceback
-        # a rule that cannot run without the unread fields (None where a number was due, a
-        # catalogue asked about a blank code): the field errors already refuse the record
+        # a rule outside `Broken.each` that cannot run without the unread fields (a catalogue
+        # asked about a blank code): the field errors already refuse the record
         pass
     finally:
         _DEFERRED.reset(token)
+        _LENIENT.reset(lenient_token)
     return [f for f in found if not ({f["field"], *f["uses"]} & unread)]
 
 

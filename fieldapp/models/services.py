@@ -86,13 +86,15 @@ class HomeVisit(Record):
                 "is required (or give both start and end time)",
                 uses=("start_time", "end_time"),
             )
-        allowed = reference.load().service_items(self.service_type)
+        ref = reference.load()
+        allowed = ref.service_items(self.service_type)
         for item in self.service_items:
             if item not in allowed:
+                zh, en = (ref.label("service_type", self.service_type, x) for x in ("zh", "en"))
                 broken.add(
                     "service_items",
-                    f"「{item}」不是服务类型 {self.service_type} 的服务内容",
-                    f"{item!r} is not an item of service type {self.service_type}",
+                    f"「{item}」不是服务类型「{zh}」的服务内容",
+                    f"{item!r} is not an item of service type {en!r}",
                     uses=("service_type",),
                 )
         broken.dupes("service_items", self.service_items)
@@ -158,24 +160,8 @@ class Assessment(Record):
     @model_validator(mode="after")
     def _rules(self) -> Assessment:
         broken = Broken()
-        total = self.computed_total()
-        if self.total is None:
-            self.total = total
-        elif self.total != total:
-            broken.add(
-                "total",
-                f"总分 {self.total} 与四项得分之和 {total} 不一致",
-                f"{self.total} is not the sum of the four scores ({total})",
-            )
-        computed = self.computed_level()
-        if self.level is None:
-            self.level = computed  # type: ignore[assignment]
-        elif self.level != computed and not self.override_reason:
-            broken.add(
-                "override_reason",
-                f"按得分应为「{computed}」，改为「{self.level}」须填写调整原因",
-                f"level {self.level} differs from the computed {computed}: give override_reason",
-            )
+        with broken.each():  # the sum and the level need every score
+            self._total_and_level(broken)
         months = int(reference.load().rules["assessment"]["next_due_months"])
         if self.next_due is None:
             self.next_due = add_months(self.assess_date, months)
@@ -189,6 +175,32 @@ class Assessment(Record):
         broken.dupes("assessors", self.assessors)
         broken.report()
         return self
+
+    def _total_and_level(self, broken: Broken) -> None:
+        total = self.computed_total()
+        if self.total is None:
+            self.total = total
+        elif self.total != total:
+            broken.add(
+                "total",
+                f"总分 {self.total} 与四项得分之和 {total} 不一致",
+                f"{self.total} is not the sum of the four scores ({total})",
+            )
+        computed = self.computed_level()
+        if self.level is None:
+            self.level = computed  # type: ignore[assignment]
+        elif self.level != computed and not self.override_reason:
+            ref = reference.load()
+            want, got = (ref.label("assessment_level", x) for x in (computed, self.level))
+            want_en, got_en = (
+                ref.label("assessment_level", x, "en") for x in (computed, self.level)
+            )
+            broken.add(
+                "override_reason",
+                f"按得分应为「{want}」，改为「{got}」须填写调整原因",
+                f"the level {got_en!r} differs from {want_en!r} computed from the scores:"
+                " give the reason for the change",
+            )
 
 
 class RetrofitItem(BaseModel):
@@ -252,7 +264,7 @@ class Retrofit(Record):
             broken.add(
                 needed,
                 f"进度为「{status.zh if status else self.status}」时须填写{label}",
-                f"is required when status is {self.status}",
+                f"is required when the status is {status.en if status else self.status!r}",
             )
         last: tuple[str, date] | None = None
         for name in RETROFIT_DATES:
@@ -266,22 +278,26 @@ class Retrofit(Record):
                     f"{d} is before {last[0]} {last[1]}: dates must not go backwards",
                 )
             last = (name, d)
-        if self.cost_total != self.subsidy + self.self_paid:
-            broken.add(
-                "cost_total",
-                f"总费用 {self.cost_total} 须等于补贴 {self.subsidy} + 自付 {self.self_paid}",
-                f"{self.cost_total} must equal subsidy {self.subsidy} + self_paid {self.self_paid}",
+        with broken.each():
+            if self.cost_total != self.subsidy + self.self_paid:
+                broken.add(
+                    "cost_total",
+                    f"总费用 {self.cost_total} 须等于补贴 {self.subsidy} + 自付 {self.self_paid}",
+                    f"{self.cost_total} must equal subsidy {self.subsidy} + self_paid {self.self_paid}",
+                    uses=("subsidy", "self_paid"),
+                )
+        with broken.each():
+            broken.dupes("items", [i.code for i in self.items])
+            items_sum = sum((i.qty * i.unit_price for i in self.items), Decimal(0)).quantize(
+                Decimal("0.01")
             )
-        broken.dupes("items", [i.code for i in self.items])
-        items_sum = sum((i.qty * i.unit_price for i in self.items), Decimal(0)).quantize(
-            Decimal("0.01")
-        )
-        if self.items and self.cost_total > 0 and items_sum != self.cost_total:
-            broken.add(
-                "cost_total",
-                f"总费用 {self.cost_total} 与各项目数量×单价之和 {items_sum} 不一致",
-                f"{self.cost_total} differs from the items' sum {items_sum}",
-            )
+            if self.items and self.cost_total > 0 and items_sum != self.cost_total:
+                broken.add(
+                    "cost_total",
+                    f"总费用 {self.cost_total} 与各项目数量×单价之和 {items_sum} 不一致",
+                    f"{self.cost_total} differs from the items' sum {items_sum}",
+                    uses=("items",),
+                )
         if self.status == "accepted" and not self.items:
             broken.add(
                 "items",

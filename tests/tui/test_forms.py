@@ -180,3 +180,27 @@ async def test_deleting_a_participant_line_updates_the_summary(db_path: Path) ->
         await pilot.press("home", "delete")
         await pilot.pause()
         assert str(preview.render()).startswith("1 志愿者 · 2 h")
+
+
+async def test_a_blank_score_does_not_hide_the_next_due_rule(db_path: Path) -> None:
+    """Before: the blank score stopped the assessment's own rules (its total needs every score),
+    so the next-due date before the assessment date came only on the next save."""
+    rid = _elder(db_path)
+    app = FieldApp(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.new_record("assessment", elder=(rid, "八十五"))
+        await pilot.pause()
+        form = _form(app)
+        for name, score in zip(SCORES[:3], ("30", "14", "26"), strict=True):
+            await type_into(pilot, form, name, score)
+        await type_into(pilot, form, "assess_date", "2026-01-31")
+        await type_into(pilot, form, "next_due", "2026-01-01")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, RecordForm)
+        assert _summary(form) == (
+            "未保存：请按提示修改：感知觉与社会参与得分（0–15）：必填；"
+            "下次评估日期：下次评估日期须晚于评估日期"
+        )
+    assert Store.open(db_path).count("assessment") == 0
