@@ -305,3 +305,64 @@ def test_terminal_street_filter_and_rows_with_nothing_left_out(conn: sqlite3.Con
     assert areas == ["海陵区", "城西街道", "西一社区"]
     west = [x[1] for x in rows[rows.index(next(x for x in rows if x[0] == "西一社区")) :]]
     assert west == ["居家上门服务覆盖率"]  # C's 80+ count is 0: nothing to report
+
+
+def _same(a: report.Report, b: report.Report) -> bool:
+    return (a.figures, a.operational, a.notes) == (b.figures, b.operational, b.notes)
+
+
+def test_the_cached_report_is_a_fresh_one_after_every_change_it_depends_on(
+    conn: sqlite3.Connection,
+) -> None:
+    """The supervisor's `report` and dashboard read report_cache; each change below used to leave
+    it stale (it followed versions, decisions and the populations only)."""
+    year = date.today().year
+
+    def fresh() -> report.Report:
+        return report.build(conn, year)
+
+    changes = {
+        "targets set": lambda: set_target(conn, "home_service_coverage", year, 0.01),
+        "a laptop enrolled": lambda: rd.enrol(conn, "dev-b", f"{year}-01-02T10:00:00+08:00"),
+        "a laptop revoked": lambda: conn.execute(
+            "UPDATE enrolled_devices SET revoked_at = ? WHERE device_id = 'dev-b'",
+            (f"{year}-02-01T10:00:00+08:00",),
+        ),
+        "a bundle received": lambda: rd.bundle(conn, "dev-b", A, f"{year}-01", 1),
+        "a community renamed": lambda: conn.execute(
+            "UPDATE ref_community SET name_zh = '东一新社区' WHERE code = ?", (A,)
+        ),
+        "a rule changed": lambda: conn.execute(
+            'UPDATE ref_rule SET value = \'{"high": 3, "priority": 14, "general": 30}\''
+            " WHERE key = 'visit_frequency_days'"
+        ),
+    }
+    before = report.build_cached(conn, year)
+    assert _same(before, fresh())
+    for what, change in changes.items():
+        change()
+        assert _same(report.build_cached(conn, year), fresh()), what
+    assert not _same(before, fresh())
+    assert report.build_cached(conn, year).get(D, "home_service_coverage").target == 0.01
+
+
+def test_the_report_command_reads_the_cache_and_fresh_recomputes(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from fieldapp.cli import main
+
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    conn.commit()
+    args = ["report", "--db", path, "--year", str(Y), "--by", "community"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    kept = conn.execute("SELECT year, month, lang FROM report_cache").fetchall()
+    assert [tuple(r) for r in kept] == [(Y, 0, "zh")]
+    conn.execute("UPDATE report_cache SET report = replace(report, '东一社区', '缓存里的名字')")
+    conn.commit()
+    cached = CliRunner().invoke(main, args)
+    assert "缓存里的名字" in cached.output  # read from the cache, not recomputed
+    fresh = CliRunner().invoke(main, [*args, "--fresh"])
+    assert fresh.output == first.output and "缓存里的名字" not in fresh.output

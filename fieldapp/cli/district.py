@@ -204,6 +204,10 @@ def merge(
             )
         finally:
             bar(None, None)
+        if not dry_run and any(r.status == "merged" for r in results):
+            from fieldapp.report import warm
+
+            warm(store.conn)  # the supervisor's next report and dashboard open at once
         log = MergeLog(bundles, results, before, review.counts(store.conn))
         click.echo("\n".join(merge_summary(log)))
         for device, seqs in missing_bundles(store.conn).items():

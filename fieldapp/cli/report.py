@@ -36,6 +36,7 @@ class ReportOptions:
     as_of: datetime | None
     street: str | None
     lang: str | None
+    fresh: bool
 
 
 @click.command(context_settings=CONTEXT)
@@ -83,6 +84,11 @@ class ReportOptions:
     default=None,
     help="语言 (language; default: the UI language).",
 )
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="重新计算，不用缓存 (recompute; by default a report kept since the last change is reused).",
+)
 @click.pass_context
 def report(ctx: click.Context, /, **_: object) -> None:
     """规划指标报表 (the plan's indicators against its targets, by district, street and community)."""
@@ -97,7 +103,10 @@ def report(ctx: click.Context, /, **_: object) -> None:
         raise click.ClickException(str(e)) from None
     try:
         as_of = o.as_of.date() if o.as_of else None
-        r = rep.build(conn, o.year, o.month, as_of=as_of, lang=lang)
+        if o.fresh:
+            r = rep.build(conn, o.year, o.month, as_of=as_of, lang=lang)
+        else:  # the same build(), kept until the data, the reference data or the day change
+            r = rep.build_cached(conn, o.year, o.month, as_of=as_of, lang=lang)
         levels = rep.levels_for(o.by)
         print_report(r, levels, lang, o.street)
         if o.csv_path:

@@ -7,7 +7,7 @@ counts live in fieldapp.indicators only.
 """
 
 from fieldapp.indicators import INDICATORS, LABELS, RETROFIT_FROM, UNITS, Period, period
-from fieldapp.report.cache import build_cached, data_state
+from fieldapp.report.cache import build_cached, data_state, warm
 from fieldapp.report.figures import (
     STATUS,
     Figure,
@@ -49,6 +49,7 @@ __all__ = [
     "build_cached",
     "csv_row",
     "data_state",
+    "warm",
     "fmt_num",
     "levels_for",
     "operational",

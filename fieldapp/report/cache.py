@@ -4,6 +4,7 @@ supervisor's screen opens at once on a large district."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from dataclasses import asdict
 from datetime import date
@@ -13,16 +14,37 @@ from fieldapp.indicators import Period
 from fieldapp.report.figures import Figure, Report, build, trend
 from fieldapp.sqlite import sqlite3
 
+# Everything the figures read besides the record tables (those change only with versions, which
+# the first two numbers follow): bundles received, decisions, rejections, the laptops and when
+# they were enrolled or revoked, and the reference data (targets set by the supervisor included).
+# The small tables are read whole; each part's text is hashed into the state.
+_STATE_PARTS = (
+    "SELECT count(*), max(seq) FROM versions",
+    "SELECT count(*), max(rowid) FROM bundles",
+    "SELECT status, count(*), max(decided_at) FROM conflicts GROUP BY status",
+    "SELECT status, count(*), max(decided_at) FROM review_items GROUP BY status",
+    "SELECT count(*), max(rowid) FROM rejected_versions",
+    "SELECT device_id, enrolled_at, revoked_at, communities, community_confirmed"
+    " FROM enrolled_devices ORDER BY device_id",
+    "SELECT * FROM ref_target ORDER BY indicator, year",
+    "SELECT * FROM ref_rule ORDER BY key",
+    "SELECT * FROM ref_community ORDER BY code",
+    "SELECT * FROM ref_street ORDER BY code",
+)
+
 
 def data_state(conn: sqlite3.Connection) -> str:
-    """What the figures depend on at the district: the versions merged and the review decisions."""
-    row = conn.execute(
-        "SELECT (SELECT count(*) FROM versions), (SELECT max(seq) FROM versions),"
-        " (SELECT coalesce(max(decided_at), '') FROM conflicts), (SELECT coalesce(max(decided_at), '') FROM review_items),"
-        " (SELECT count(*) FROM review_items WHERE status = 'resolved'), (SELECT count(*) FROM ref_community),"
-        " (SELECT coalesce(sum(pop_60), 0) FROM ref_community)"
-    ).fetchone()
-    return "|".join(str(x) for x in row)
+    """What the figures depend on besides the day, as one digest: a merge, a decision, an
+    enrolment or revocation, new reference data or targets each change it."""
+    h = hashlib.sha256()
+    for sql in _STATE_PARTS:
+        try:
+            rows = conn.execute(sql).fetchall()
+        except sqlite3.OperationalError:  # an older schema without the table
+            rows = []
+        h.update(repr([tuple(r) for r in rows]).encode())
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 def _payload(r: Report) -> dict[str, Any]:
@@ -74,17 +96,23 @@ def build_cached(
     *,
     lang: str = "zh",
     with_trend: bool = False,
+    as_of: date | None = None,
 ) -> Report:
     """build() (and, with_trend, the monthly trend), kept in report_cache until the data changes: a
-    merge, a decision, new reference data, or a new day ("this month" moves with the date)."""
-    state = f"v2|{data_state(conn)}|{date.today().isoformat()}|{int(with_trend)}"
+    merge, a decision, an enrolment, new reference data or targets, or a new day (the current
+    year's as-of date and "this month" move with it). A cached report equals a fresh one: the
+    same build(), only not run again; `fieldapp report --fresh` recomputes."""
+    state = f"v3|{data_state(conn)}|{date.today().isoformat()}|{as_of}"
     row = conn.execute(
         "SELECT data_state, report FROM report_cache WHERE year = ? AND month = ? AND lang = ?",
         (year, month or 0, lang),
     ).fetchone()
     if row is not None and row[0] == state:
-        return _from_payload(row[1])
-    r = build(conn, year, month, lang=lang)
+        r = _from_payload(row[1])
+        if r.trend is not None or not with_trend:
+            return r
+    else:
+        r = build(conn, year, month, as_of=as_of, lang=lang)
     if with_trend:
         r.trend = trend(conn, year, as_of=r.as_of)
     # a read-only database: right, just not kept
@@ -95,3 +123,9 @@ def build_cached(
             (year, month or 0, lang, state, json.dumps(_payload(r), ensure_ascii=False)),
         )
     return r
+
+
+def warm(conn: sqlite3.Connection) -> None:
+    """After a merge at the district: the current year's report, as of today, with its trend,
+    computed now, so the supervisor's next `fieldapp report` and dashboard read it at once."""
+    build_cached(conn, date.today().year, with_trend=True)
