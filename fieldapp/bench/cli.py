@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .figures import run
+from .figures import analytics_rows, report_rows, run
 from .measure import Row, machine, render
 from .startup import startup_rows
 
@@ -107,4 +107,34 @@ def startup_cmd(
             click.echo(f"    {name:<14} {d['wall_ms']:>8.1f} ms wall {d['cpu_ms']:>8.1f} ms CPU")
     if json_out:
         table = {"machine": machine(), "rows": [asdict(r) for r in rows]}
+        json_out.write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+@main.command("district")
+@click.option(
+    "--db",
+    "district",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="a merged district database (e.g. the one --work keeps, at any scale)",
+)
+@click.option("--year", type=int, default=None, help="the report's year (default: this year)")
+@click.option("--runs", default=3, show_default=True, type=click.IntRange(1, 20))
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the rows as JSON",
+)
+def district_cmd(district: Path, year: int | None, runs: int, json_out: Path | None) -> None:
+    """The report (kept and --fresh) and the analytics export with DuckDB's indicator SQL on an
+    existing district database: the figures of a large district without making the data again."""
+    from datetime import date
+
+    y = year or date.today().year
+    rows = report_rows(district, y) + analytics_rows(district, y, runs)
+    click.echo(render(rows))
+    if json_out:
+        table = {"machine": machine(), "district": str(district), "rows": [asdict(r) for r in rows]}
         json_out.write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
