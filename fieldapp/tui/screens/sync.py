@@ -24,7 +24,7 @@ from textual.widgets import (
 from fieldapp import __version__, i18n
 from fieldapp.i18n import t
 from fieldapp.tui.safe import row, safe
-from fieldapp.tui.screens.common import AppScreen
+from fieldapp.tui.screens.common import AppScreen, ScreenBar
 
 if TYPE_CHECKING:
     from fieldapp.store import Store
@@ -55,12 +55,16 @@ class SyncScreen(AppScreen):
             yield Checkbox(t("for_colleagues"), id="sync-colleagues", compact=True)
             yield Button(t("export") + " (Ctrl+E)", id="sync-go", compact=True, variant="primary")
             yield Button(t("import"), id="sync-import", compact=True)
-        yield ProgressBar(id="sync-bar", show_eta=False)
+        # shown from the first export on: idle, an empty bar would sweep as if something ran
+        bar = ProgressBar(id="sync-bar", show_eta=False)
+        bar.display = False
+        yield bar
         yield Static("", id="sync-status")
         yield Static("", id="sync-acks")
         yield Label(t("export_history"))
         yield DataTable(id="sync-history", cursor_type="row")
-        yield Footer()
+        yield ScreenBar()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(
@@ -135,6 +139,7 @@ class SyncScreen(AppScreen):
             return
         folder = Path(self.query_one("#sync-folder", Input).value.strip()).expanduser()
         self.busy = True
+        self.query_one(ProgressBar).display = True
         self.query_one("#sync-status", Static).update(t("exporting"))
         self.run_export(
             folder,
