@@ -315,7 +315,7 @@ def save_row(work: Path, quick: bool) -> Row:
     )
 
 
-def home_visit(store: Store, elder_id: str) -> dict[str, str]:
+def home_visit(store: Store, elder_id: str) -> dict[str, str | None]:
     """The home visit every save figure saves (the plain one here, encryption's side by side)."""
     dev = store.device()
     return {
