@@ -7,6 +7,8 @@ encrypted copy of the same database, alternately with the plain one, and judged 
 unlock (the report command, the TUI) does not count as database cost: release 2's first run used
 the interactive limits, ≈ 0.15 s per child, most of the year report's 1.17. The real unlock (the
 product's limits) is its own row. Each row's note carries the load average (the machine is shared).
+The save figure is the exception to the copies: its encrypted device is generated again, encrypted
+(`encrypted_device`), and its saves alternate with the plain ones (`alternated_saves`).
 
 `python -m fieldapp.bench.encryption --scale 0.1` measures these figures alone, on a small data set.
 """
@@ -188,9 +190,10 @@ def encrypted_device(plain: Path, name: str) -> Path:
     return out
 
 
-# Saves per file for the save figure: its p95 is the 20th slowest of each file's (it was 200,
-# the plain figure's, when the two files were measured one after the other).
-SAVES = 400
+# Saves per file for the save figure: its p95 is the 50th slowest of each file's (it was 200,
+# the plain figure's, when the two files were measured one after the other; with 400 the CPU p95
+# ratio of one pair of files still ranged 1.51–1.77 run to run on the loaded machine). About 4 s.
+SAVES = 1000
 
 
 def alternated_saves(plain: Path, enc: Path, saves: int = SAVES) -> dict[str, list[float]]:
