@@ -54,7 +54,7 @@ class NeedPassphrase(DbKeyError):
 # SQLCipher's page HMAC, one of two, chosen for each new key by this machine's CPU and stored in
 # the key file ("cipher"), so a file opens with the HMAC it was made with, on any machine. SHA-512
 # is SQLCipher's default and what files made before the key file named it use. Per 4 KiB page
-# (decrypt and check / encrypt and sign, µs, fieldapp/bench/encryption.py's notes): with SHA
+# (decrypt and check / encrypt and sign, µs of CPU, docs/security.md "Cost"): with SHA
 # extensions (SHA-NI: AMD Zen, Intel since Ice Lake; ARMv8) SHA-256 9.5 / 17 against SHA-512's
 # 16 / 23; without them (most Intel laptops before 2019) SHA-256 19 / 28 against SHA-512's 14.5 / 21.
 DEFAULT_HMAC = "HMAC_SHA512"
