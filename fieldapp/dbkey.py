@@ -9,9 +9,12 @@ district's), so a forgotten passphrase costs no work. Changing the passphrase re
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,12 +51,29 @@ class NeedPassphrase(DbKeyError):
     """No passphrase was given and nobody can be asked."""
 
 
-# SQLCipher's page HMAC. Its default (SHA-512) is what databases made before the key file said
-# otherwise use; new keys take SHA-256, measured cheaper per page here (SHA-NI; docs/security.md)
-# at the same integrity. The choice is stored in the key file ("cipher"), so old files stay readable.
+# SQLCipher's page HMAC, one of two, chosen for each new key by this machine's CPU and stored in
+# the key file ("cipher"), so a file opens with the HMAC it was made with, on any machine. SHA-512
+# is SQLCipher's default and what files made before the key file named it use. Per 4 KiB page
+# (decrypt and check / encrypt and sign, µs of CPU, docs/security.md "Cost"): with SHA
+# extensions (SHA-NI: AMD Zen, Intel since Ice Lake; ARMv8) SHA-256 9.5 / 17 against SHA-512's
+# 16 / 23; without them (most Intel laptops before 2019) SHA-256 19 / 28 against SHA-512's 14.5 / 21.
 DEFAULT_HMAC = "HMAC_SHA512"
 NEW_HMAC = "HMAC_SHA256"
 HMACS = ("HMAC_SHA512", "HMAC_SHA256")
+_HMAC_PROBE = bytes(32 * 1024)
+
+
+@functools.cache
+def new_hmac() -> str:
+    """The cheaper page HMAC on this CPU: SHA-256 and SHA-512 timed alternately over 32 KiB (the
+    best of 9 each, ≈ 1 ms once per process). Both are full-strength MACs; only the speed differs."""
+    best = {"sha256": float("inf"), "sha512": float("inf")}
+    for _ in range(9):
+        for name in best:
+            t0 = time.perf_counter()
+            hashlib.new(name, _HMAC_PROBE).digest()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return NEW_HMAC if best["sha256"] <= best["sha512"] else DEFAULT_HMAC
 
 
 @dataclass(frozen=True)
@@ -66,7 +86,7 @@ class DbKey:
 
     @classmethod
     def new(cls) -> DbKey:
-        return cls(secrets.token_bytes(32), secrets.token_bytes(16), NEW_HMAC)
+        return cls(secrets.token_bytes(32), secrets.token_bytes(16), new_hmac())
 
     def pragma(self) -> str:
         """`PRAGMA key` with the raw key and its salt: no SQLCipher KDF runs on open."""

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -214,12 +218,13 @@ def _raw_open(path: Path, statements: list[str]) -> int:
 
 @pytest.mark.usefixtures("encrypted")
 def test_new_keys_name_their_page_hmac_and_a_key_file_without_one_still_opens(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """New databases use HMAC-SHA256 pages (cheaper per page, measured) and say so in the key
-    file; one made before that (SQLCipher's SHA-512 default, no "cipher" field) opens as before."""
+    """A new database's page HMAC (here SHA-256, as on a CPU with SHA extensions) is named in its
+    key file; one made before that (SQLCipher's SHA-512 default, no "cipher" field) opens as before."""
     from fieldapp.sqlite import sqlite3
 
+    monkeypatch.setattr(dbkey, "new_hmac", lambda: "HMAC_SHA256")
     path = _encrypted_db(tmp_path, "new.db")
     data = json.loads(dbkey.key_path(path).read_text())
     assert data["cipher"] == {"hmac": "HMAC_SHA256"}
@@ -247,6 +252,30 @@ def test_new_keys_name_their_page_hmac_and_a_key_file_without_one_still_opens(
     dbkey.forget()
     with pytest.raises(db.DatabaseError, match="密钥文件已损坏：old.db.key.json（cipher）"):
         Store.open(old, create=False)
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.machine() != "x86_64", reason="reads /proc/cpuinfo"
+)
+def test_new_keys_take_the_page_hmac_cheaper_on_this_cpu() -> None:
+    """SHA-256 where the CPU has SHA extensions, SHA-512 where it has not (OpenSSL told to ignore
+    them, as on an older laptop); each in a fresh interpreter, since the choice is made once."""
+    has_sha_ni = " sha_ni" in Path("/proc/cpuinfo").read_text()
+
+    def chosen(**env: str) -> str:
+        code = "from fieldapp import dbkey; print(dbkey.new_hmac(), dbkey.DbKey.new().hmac)"
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert out[0] == out[1]
+        return out[0]
+
+    assert chosen() == ("HMAC_SHA256" if has_sha_ni else "HMAC_SHA512")
+    assert chosen(OPENSSL_ia32cap=":~0x20000000") == "HMAC_SHA512"
 
 
 def test_new_passphrase_wraps_take_the_measured_argon2id_limits(

@@ -7,6 +7,8 @@ encrypted copy of the same database, alternately with the plain one, and judged 
 unlock (the report command, the TUI) does not count as database cost: release 2's first run used
 the interactive limits, ≈ 0.15 s per child, most of the year report's 1.17. The real unlock (the
 product's limits) is its own row. Each row's note carries the load average (the machine is shared).
+The save figure is the exception to the copies: its encrypted device is generated again, encrypted
+(`encrypted_device`), and its saves alternate with the plain ones (`alternated_saves`).
 
 `python -m fieldapp.bench.encryption --scale 0.1` measures these figures alone, on a small data set.
 """
@@ -161,13 +163,83 @@ def search_row(plain: Path, enc: Path) -> Row:
     return _side("elder search, district, 100 queries", a, b, "ms", "p95")
 
 
-def save_row(plain: Path, enc: Path) -> Row:
-    from .figures import save_ms
+def encrypted_device(plain: Path, name: str) -> Path:
+    """The save figure's device `plain` made again next to it, encrypted from its first save as a
+    new device is: the same generator, seed, size and day, so the same records in b-trees of the
+    same shape. An encrypted copy (`encrypted_copy`, sqlcipher_export) has every b-tree packed
+    full: each save then splits pages, 20.4 WAL frames a save against the generated file's 11.4
+    (200 saves, 20,000 elders), a cost of the conversion, not of encryption."""
+    from datetime import date
 
+    from fieldapp import dbkey
+    from fieldapp.demo import generate_community
+    from fieldapp.sqlite import sqlite3
+
+    from .figures import SAVE_SEED
+
+    conn = sqlite3.connect(f"file:{plain}?mode=ro", uri=True)
+    try:
+        elders = conn.execute("SELECT count(*) FROM elder").fetchone()[0]
+    finally:
+        conn.close()
+    out = plain.with_name(name)
     with encrypted_env():
-        a, _ = save_ms(plain)
-        b, _ = save_ms(enc)
-    return _side("save one home visit", a, b, "ms", "p95")
+        generate_community(out, seed=SAVE_SEED, today=date.today(), elders=elders)
+        key = dbkey.unwrap(dbkey.key_path(out), BENCH_PASSPHRASE, out)
+        dbkey.rewrap(dbkey.key_path(out), key, BENCH_PASSPHRASE, limits=CHEAP_KDF)
+    return out
+
+
+# Saves per file for the save figure: its p95 is the 50th slowest of each file's (it was 200,
+# the plain figure's, when the two files were measured one after the other; with 400 the CPU p95
+# ratio of one pair of files still ranged 1.51–1.77 run to run on the loaded machine). About 4 s.
+SAVES = 1000
+
+
+def alternated_saves(plain: Path, enc: Path, saves: int = SAVES) -> dict[str, list[float]]:
+    """Wall and CPU milliseconds of `saves` home visits saved in each file through the store's
+    real save path (`Store.create`, one transaction each), alternately: the same elder in both
+    files one after the other, the order swapped each time, so a burst of load on the shared
+    machine falls on both alike. Each store saves one visit first, untimed (the lazy imports, which
+    fell in the plain file's top 5% before, and each b-tree's root and inner pages, a once-per-session
+    cost, which then fell in the encrypted file's); the elders' own pages stay cold, as at a real save."""
+    from fieldapp.store import Store
+
+    from .figures import home_visit, save_elders
+
+    out: dict[str, list[float]] = {"plain wall": [], "enc wall": [], "plain cpu": [], "enc cpu": []}
+    with encrypted_env(), Store.open(plain) as a, Store.open(enc) as b:
+        elders = save_elders(a, saves + 1)
+        for s in (a, b):
+            s.create("home_visit", home_visit(s, elders[-1]))
+        for i, eid in enumerate(elders[:-1]):
+            for s, side in ((a, "plain"), (b, "enc"))[:: 1 if i % 2 == 0 else -1]:
+                t0, c0 = time.perf_counter(), time.process_time()
+                s.create("home_visit", home_visit(s, eid))
+                out[f"{side} cpu"].append((time.process_time() - c0) * 1000)
+                out[f"{side} wall"].append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def save_row(plain: Path, enc: Path, saves: int = SAVES) -> Row:
+    """Judged by the larger of two p95 ratios: wall time (what a person waits; the machine's load
+    adds the same waits to both sides and so pulls it toward 1 on a busy machine) and CPU time
+    (the save's own work, encryption included, which the load does not dilute)."""
+    t = alternated_saves(plain, enc, saves)
+    wall = pct(t["enc wall"], 95) / pct(t["plain wall"], 95)
+    cpu = pct(t["enc cpu"], 95) / pct(t["plain cpu"], 95)
+    ratio = max(wall, cpu)
+    return row(
+        "save one home visit, encrypted (ms)",
+        t["enc wall"],
+        "ms",
+        Goal(f"≤ {LIMIT:g} × plain (p95 of wall and of CPU)", ratio <= LIMIT, ratio),
+        f"p95 wall plain {pct(t['plain wall'], 95):.3g} ms, encrypted {pct(t['enc wall'], 95):.3g}"
+        f" ({wall:.2f}×); p95 CPU plain {pct(t['plain cpu'], 95):.3g} ms, encrypted"
+        f" {pct(t['enc cpu'], 95):.3g} ({cpu:.2f}×); median CPU"
+        f" {statistics.median(t['enc cpu']) / statistics.median(t['plain cpu']):.2f}×;"
+        f" {len(t['enc wall'])} saves each, alternated; {load()}",
+    )
 
 
 def startup_rows(plain_device: Path, enc_device: Path, runs: int) -> list[Row]:
@@ -234,7 +306,8 @@ def rows(
     out.append(report_row(district, enc_district, date.today().year))
     out.append(search_row(district, enc_district))
     device = work / "big-device.db"
-    out.append(save_row(device, encrypted_copy(device, "big-device-enc.db")))
+    echo("encryption: the save figure's device made again, encrypted")
+    out.append(save_row(device, encrypted_device(device, "big-device-enc.db")))
     if data is not None:
         echo("encryption: start-up, and the Argon2id unlock apart")
         small = sorted(data.devices.glob("*.db"))[0]
@@ -254,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from fieldapp.demo import generate_community
 
+    from .figures import SAVE_SEED
     from .measure import render
 
     ap = argparse.ArgumentParser(prog="python -m fieldapp.bench.encryption")
@@ -289,7 +363,9 @@ def main(argv: list[str] | None = None) -> None:
     rates = plain_merge_rates(work, data, args.runs)
     if not (work / "big-device.db").exists():
         echo(f"a device with {args.elders} elders")
-        generate_community(work / "big-device.db", seed=3, today=date.today(), elders=args.elders)
+        generate_community(
+            work / "big-device.db", seed=SAVE_SEED, today=date.today(), elders=args.elders
+        )
     table = rows(work, data, rates, args.runs < 3, echo)
     print(render(table))
     print(load())
