@@ -271,3 +271,28 @@ def test_the_copy_is_taken_before_the_first_bundle_that_writes(tmp_path: Path) -
     older, newer = backup.backups(dpath, "pre-merge")
     assert (elders(older), elders(newer), elders(dpath)) == (0, 2, 3)
     assert newer.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_copy_of_an_encrypted_district_inside_a_group_is_the_state_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first file is already merged, so the group's write lock is held when the second one
+    asks for the copy: it is read through a connection of its own, with the district's key."""
+    from .sync.helpers import district
+
+    monkeypatch.delenv("FIELDAPP_UNENCRYPTED")
+    monkeypatch.setenv("FIELDAPP_PASSPHRASE", PASS)
+    dev, (first, second) = _two_bundles(tmp_path)
+    dpath = tmp_path / "district.db"
+    with district(dpath, dev) as d:
+        assert [r.status for r in merge_files(d.conn, [first], allow_v1=True)] == ["merged"]
+        results = merge_files(d.conn, [first, second], allow_v1=True)
+        assert [r.status for r in results] == ["already", "merged"]
+    _, newer = backup.backups(dpath, "pre-merge")
+    assert not dbkey.is_plain(newer)
+    key = dbkey.unwrap(dbkey.key_path(newer), PASS, newer)
+    assert key == dbkey.remembered(dpath)
+    conn = sqlite3.connect(newer)
+    key.apply(conn)
+    assert conn.execute("SELECT count(*) FROM elder").fetchone() == (2,)
+    conn.close()

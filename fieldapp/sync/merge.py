@@ -539,8 +539,6 @@ class _Run:
     def in_group(self, path: Path, options: MergeOptions) -> BundleResult | None:
         """The bundle inside the group's transaction under a SAVEPOINT; a refusal rolls the
         savepoint back and leaves the bundle to `alone`. None while its group is not committed."""
-        if not self.guard.done:  # the check's copy cannot be taken inside a write transaction
-            return self.alone(path, options)  # (SQLITE_LOCKED): alone until a bundle is new
         started = time.perf_counter()
         result = BundleResult(path, "invalid")
         if not self.conn.in_transaction:
@@ -554,7 +552,7 @@ class _Run:
                 return self.alone(path, options)  # it reports what merging it alone gives
         self.conn.execute("SAVEPOINT bundle")
         try:
-            _merge_grouped(self.conn, path, result, options, self.lines)
+            _merge_grouped(self.conn, path, result, options, self.lines, self.guard)
         except Exception:
             self.conn.execute("ROLLBACK TO bundle")
             self.conn.execute("RELEASE bundle")
@@ -589,14 +587,22 @@ def _merge_grouped(
     path: Path,
     result: BundleResult,
     options: MergeOptions,
-    lines: Progress | None = None,
+    lines: Progress | None,
+    before_write: Callable[[], None],
 ) -> None:
     """`_merge` inside the group's transaction: no lock to take, no COMMIT; any refusal raises."""
     district_key = options.get("district_key")
     with _open_checked(conn, path, district_key, options.get("allow_v1", False)) as reader:
         skip = options.get("skip_invalid", False)
         batch = _prepare(
-            conn, reader, result, skip, None, record_clone=False, has_key=district_key is not None
+            conn,
+            reader,
+            result,
+            skip,
+            None,
+            record_clone=False,
+            has_key=district_key is not None,
+            before_write=before_write,
         )
         if batch is None:
             return
