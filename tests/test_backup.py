@@ -258,8 +258,9 @@ def test_a_re_merge_opens_each_bundle_once_and_neither_checks_nor_copies(
     assert len(backup.backups(dpath, "pre-merge")) == 1
 
 
-def test_the_copy_is_taken_before_the_first_bundle_that_writes(tmp_path: Path) -> None:
-    """A run whose first file is already merged: the check and the copy come at the second."""
+def _merge_first_then_both(tmp_path: Path) -> Path:
+    """A district that merged the first of two bundles, then a run of both (the first already
+    merged: the group's write lock is held when the second one asks for the check and the copy)."""
     from .sync.helpers import district
 
     dev, (first, second) = _two_bundles(tmp_path)
@@ -268,6 +269,12 @@ def test_the_copy_is_taken_before_the_first_bundle_that_writes(tmp_path: Path) -
         assert [r.status for r in merge_files(d.conn, [first], allow_v1=True)] == ["merged"]
         results = merge_files(d.conn, [first, second], allow_v1=True)
         assert [r.status for r in results] == ["already", "merged"]
+    return dpath
+
+
+def test_the_copy_is_taken_before_the_first_bundle_that_writes(tmp_path: Path) -> None:
+    """A run whose first file is already merged: the check and the copy come at the second."""
+    dpath = _merge_first_then_both(tmp_path)
     older, newer = backup.backups(dpath, "pre-merge")
     assert (elders(older), elders(newer), elders(dpath)) == (0, 2, 3)
     assert newer.stat().st_mode & 0o777 == 0o600
@@ -276,18 +283,11 @@ def test_the_copy_is_taken_before_the_first_bundle_that_writes(tmp_path: Path) -
 def test_the_copy_of_an_encrypted_district_inside_a_group_is_the_state_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first file is already merged, so the group's write lock is held when the second one
-    asks for the copy: it is read through a connection of its own, with the district's key."""
-    from .sync.helpers import district
-
+    """The copy taken while the group holds the write lock is read through a connection of its
+    own (SQLite refuses a backup from the writing one), with the district's key."""
     monkeypatch.delenv("FIELDAPP_UNENCRYPTED")
     monkeypatch.setenv("FIELDAPP_PASSPHRASE", PASS)
-    dev, (first, second) = _two_bundles(tmp_path)
-    dpath = tmp_path / "district.db"
-    with district(dpath, dev) as d:
-        assert [r.status for r in merge_files(d.conn, [first], allow_v1=True)] == ["merged"]
-        results = merge_files(d.conn, [first, second], allow_v1=True)
-        assert [r.status for r in results] == ["already", "merged"]
+    dpath = _merge_first_then_both(tmp_path)
     _, newer = backup.backups(dpath, "pre-merge")
     assert not dbkey.is_plain(newer)
     key = dbkey.unwrap(dbkey.key_path(newer), PASS, newer)
