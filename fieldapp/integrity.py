@@ -178,7 +178,10 @@ def on_close(conn: sqlite3.Connection, db_path: Path | None) -> None:
 
 def before_merge(conn: sqlite3.Connection, *, dry_run: bool = False) -> Path | None:
     """Before a merge: the district file passes quick_check (a damaged one is never merged into),
-    then a copy (not for a dry run); the copy's path."""
+    then a copy (not for a dry run); the copy's path. `conn` may already hold the write lock
+    (a group's BEGIN IMMEDIATE, nothing written yet): SQLite's backup refuses a source connection
+    that is writing (SQLITE_LOCKED), so the copy is read through a connection of its own, which
+    sees the last commit, the state before this merge."""
     path = db_file(conn)
     check(conn, path, remember=False)  # nothing written: a refused merge leaves the file as it was
-    return None if dry_run else backup.snapshot(conn, "pre-merge")
+    return None if dry_run else backup.snapshot(path, "pre-merge")

@@ -204,3 +204,95 @@ def test_a_run_of_bundles_all_merged_before_makes_no_copy(tmp_path: Path) -> Non
         again = merge_files(d.conn, sorted(stick.iterdir()), allow_v1=True)
         assert [r.status for r in again] == ["already"]
     assert len(backup.backups(dpath, "pre-merge")) == 1  # the first run's only
+
+
+def _two_bundles(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """A device that exported twice (2 elders, then 1 more): its database and the two bundles."""
+    dev = tmp_path / "device.db"
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    _device(dev, 2)
+    with Store.open(dev) as s:
+        first = export(s, stick, allow_v1=True).path
+    _device(dev, 1)
+    with Store.open(dev) as s:
+        second = export(s, stick, allow_v1=True).path
+    return dev, [first, second]
+
+
+def test_a_re_merge_opens_each_bundle_once_and_neither_checks_nor_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: the "is anything new" pass before the merge opened every file a second time."""
+    from fieldapp.sync import merge
+
+    from .sync.helpers import district
+
+    dev, bundles = _two_bundles(tmp_path)
+    dpath = tmp_path / "district.db"
+    opened: list[str] = []
+    checks: list[int] = []
+    real_open, real_problem = merge.open_bundle, integrity.problem
+
+    def counted_open(path: Path, *, allow_v1: bool = False) -> merge.BundleReader:
+        opened.append(path.name)
+        return real_open(path, allow_v1=allow_v1)
+
+    def counted_problem(conn: sqlite3.Connection) -> str | None:
+        checks.append(1)
+        return real_problem(conn)
+
+    monkeypatch.setattr(merge, "open_bundle", counted_open)
+    monkeypatch.setattr(integrity, "problem", counted_problem)
+    with district(dpath, dev) as d:
+        checks.clear()  # the district's own start
+        first = merge_files(d.conn, bundles, allow_v1=True)
+        assert [r.status for r in first] == ["merged", "merged"]
+        assert len(checks) == 1 and len(backup.backups(dpath, "pre-merge")) == 1
+        opened.clear()
+        checks.clear()
+        again = merge_files(d.conn, bundles, allow_v1=True)
+        assert [r.status for r in again] == ["already", "already"]
+        assert opened == [b.name for b in bundles]  # once each
+        assert checks == []
+    assert len(backup.backups(dpath, "pre-merge")) == 1
+
+
+def _merge_first_then_both(tmp_path: Path) -> Path:
+    """A district that merged the first of two bundles, then a run of both (the first already
+    merged: the group's write lock is held when the second one asks for the check and the copy)."""
+    from .sync.helpers import district
+
+    dev, (first, second) = _two_bundles(tmp_path)
+    dpath = tmp_path / "district.db"
+    with district(dpath, dev) as d:
+        assert [r.status for r in merge_files(d.conn, [first], allow_v1=True)] == ["merged"]
+        results = merge_files(d.conn, [first, second], allow_v1=True)
+        assert [r.status for r in results] == ["already", "merged"]
+    return dpath
+
+
+def test_the_copy_is_taken_before_the_first_bundle_that_writes(tmp_path: Path) -> None:
+    """A run whose first file is already merged: the check and the copy come at the second."""
+    dpath = _merge_first_then_both(tmp_path)
+    older, newer = backup.backups(dpath, "pre-merge")
+    assert (elders(older), elders(newer), elders(dpath)) == (0, 2, 3)
+    assert newer.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_copy_of_an_encrypted_district_inside_a_group_is_the_state_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy taken while the group holds the write lock is read through a connection of its
+    own (SQLite refuses a backup from the writing one), with the district's key."""
+    monkeypatch.delenv("FIELDAPP_UNENCRYPTED")
+    monkeypatch.setenv("FIELDAPP_PASSPHRASE", PASS)
+    dpath = _merge_first_then_both(tmp_path)
+    _, newer = backup.backups(dpath, "pre-merge")
+    assert not dbkey.is_plain(newer)
+    key = dbkey.unwrap(dbkey.key_path(newer), PASS, newer)
+    assert key == dbkey.remembered(dpath)
+    conn = sqlite3.connect(newer)
+    key.apply(conn)
+    assert conn.execute("SELECT count(*) FROM elder").fetchone() == (2,)
+    conn.close()

@@ -34,7 +34,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         w = build(tmp_path_factory.mktemp("checklist"))
         with Store.open(w.device_db) as a:  # a second bundle of A, labelled with last month
             a.create("elder", elder_data(name="赵兰"))
-            late = export(a, w.root / "late", period=EARLIER).path
+            late = export(a, w.root / "late", period=EARLIER, mkdir=True).path
         key = crypto.load_district_private(w.key_file, PASS)
         with Store.open(w.db) as d:
             _, public = crypto.new_signing_key()

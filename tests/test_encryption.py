@@ -112,7 +112,7 @@ def test_export_merge_round_trip_and_report_on_encrypted_files(tmp_path: Path) -
     assert device_path.read_bytes()[:16] != b"SQLite format 3\x00"
     dbkey.forget()  # everything below unwraps again from the key files
     device = Store.open(device_path, create=False)
-    result = export(device, tmp_path / "usb", period="2026-06", allow_v1=True)
+    result = export(device, tmp_path / "usb", period="2026-06", allow_v1=True, mkdir=True)
     dist = Store.open(tmp_path / "district.db")
     dist.setup_district()
     enrol(dist, device)  # format 1 is accepted only from an enrolled device

@@ -134,6 +134,32 @@ def test_a_damaged_district_refuses_every_bundle_of_the_run(device: Path, tmp_pa
     assert backup.backups(dpath, "pre-merge") == []
 
 
+def test_a_damage_found_at_the_first_new_bundle_refuses_it_and_the_rest(
+    device: Path, tmp_path: Path
+) -> None:
+    """The check runs when the first bundle that would write is reached (not before a run where
+    everything is already merged); from there on every bundle is refused with the damage."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    with Store.open(device) as s:
+        first = export(s, stick, allow_v1=True).path
+        s.create("elder", elder_data(name="新来的", id_number=make_id(date(1941, 2, 3), True, 7)))
+        second = export(s, stick, allow_v1=True).path
+        s.create("elder", elder_data(name="又一位", id_number=make_id(date(1942, 3, 4), False, 8)))
+        third = export(s, stick, allow_v1=True).path
+    dpath = tmp_path / "district.db"
+    with district(dpath, device) as d:
+        assert [r.status for r in merge_files(d.conn, [first], allow_v1=True)] == ["merged"]
+    copies = backup.backups(dpath, "pre-merge")
+    trash_page(dpath, keep_mtime=True)
+    before = sha(dpath)
+    with Store.open(dpath) as d:
+        results = merge_files(d.conn, [second, third], allow_v1=True)
+    assert [r.status for r in results] == ["invalid", "invalid"]
+    assert all("已损坏" in (r.reason or "") for r in results)
+    assert sha(dpath) == before and backup.backups(dpath, "pre-merge") == copies
+
+
 def test_quick_check_runs_only_when_the_file_changed_outside(
     device: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -209,7 +209,7 @@ def test_after_the_update_a_full_export_merges_old_schema_1_and_new_schema_2_ver
         "SELECT sum(payload_schema = 1), sum(payload_schema = 2) FROM versions"
     ).fetchone()
     assert old > 600 and new == 1
-    bundle = export(device, tmp_path / "usb", full=True).path
+    bundle = export(device, tmp_path / "usb", full=True, mkdir=True).path
     d = district(tmp_path / "district.db", device)
     device.close()
     key = crypto.load_district_private(priv, "correct horse battery")

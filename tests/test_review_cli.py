@@ -43,7 +43,7 @@ def test_the_cli_decides_shows_and_undoes_a_conflict(tmp_path: Path, monkeypatch
     assert _run("district", "init", "--db", dbp, "--supervisor", "王主任")[0] == 0
     a = _device(tmp_path)
     rid = a.create("elder", elder_data(phone="13800000000")).record_id
-    first = export(a, tmp_path / "usb", allow_v1=True)
+    first = export(a, tmp_path / "usb", allow_v1=True, mkdir=True)
     b = _clone(a, tmp_path / "b.db")
     b.update("elder", rid, elder_data(phone="13811111111"))
     a.update("elder", rid, elder_data(phone="13822222222"))
@@ -53,8 +53,8 @@ def test_the_cli_decides_shows_and_undoes_a_conflict(tmp_path: Path, monkeypatch
         conn,
         [
             first.path,
-            export(a, tmp_path / "u1", allow_v1=True).path,
-            export(b, tmp_path / "u2", allow_v1=True).path,
+            export(a, tmp_path / "u1", allow_v1=True, mkdir=True).path,
+            export(b, tmp_path / "u2", allow_v1=True, mkdir=True).path,
         ],
         allow_v1=True,
     )
@@ -105,7 +105,7 @@ def test_district_transfer_from_the_cli(tmp_path: Path) -> None:
     rid = a.create("elder", elder_data()).record_id
     _enrol(dbp, a)
     conn = db.connect(dbp)
-    merge_files(conn, [export(a, tmp_path / "u", allow_v1=True).path], allow_v1=True)
+    merge_files(conn, [export(a, tmp_path / "u", allow_v1=True, mkdir=True).path], allow_v1=True)
     other = conn.execute(
         "SELECT code FROM ref_community WHERE code != ? ORDER BY code", (COMMUNITY,)
     ).fetchone()[0]

@@ -158,7 +158,7 @@ def _big_bundle(tmp_path: Path, keys: Path, n: int) -> tuple[Path, Path]:
         dev.create(
             "elder", elder_data(name=f"老人{i}", id_number=make_id(date(1940, 1, 1 + i), male=True))
         )
-    bundle = export(dev, tmp_path / "out").path
+    bundle = export(dev, tmp_path / "out", mkdir=True).path
     with Store.open(tmp_path / "d.db") as d:
         d.setup_district()
         enrol(d, dev)

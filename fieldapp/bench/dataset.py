@@ -56,7 +56,14 @@ def export_monthly_timed(device_db: Path, out_dir: Path) -> list[float]:
             cut = f"{int(time.mktime(date(ny, nm, 1).timetuple()) * 1000):013d}-00000"
             t0 = time.perf_counter()
             try:
-                export(store, out_dir, period=f"{y:04d}-{m:02d}", until_hlc=cut, allow_v1=True)
+                export(
+                    store,
+                    out_dir,
+                    period=f"{y:04d}-{m:02d}",
+                    until_hlc=cut,
+                    allow_v1=True,
+                    mkdir=True,  # the benchmark's own folder, not a stick
+                )
                 times.append(time.perf_counter() - t0)
             except StoreError:
                 pass  # nothing that month

@@ -245,7 +245,7 @@ def save_row(plain: Path, enc: Path, saves: int = SAVES) -> Row:
 
 def startup_rows(plain_device: Path, enc_device: Path, runs: int) -> list[Row]:
     from . import baselines
-    from .startup import FIELDAPP_CHILD
+    from .startup import DEVICE
 
     with encrypted_env():
         timed(py(_UNLOCK_CHILD, arg(enc_device)))  # warm
@@ -253,8 +253,8 @@ def startup_rows(plain_device: Path, enc_device: Path, runs: int) -> list[Row]:
         for _ in range(runs):
             bare.append(timed(py(baselines.BARE_APP_CHILD)))
             unlock.append(timed(py(_UNLOCK_CHILD, arg(enc_device))))
-            plain.append(timed(py(FIELDAPP_CHILD, arg(plain_device))))
-            enc.append(timed(py(FIELDAPP_CHILD, arg(enc_device))))
+            plain.append(timed(DEVICE.args(plain_device)))
+            enc.append(timed(DEVICE.args(enc_device)))
     return [
         _side("TUI start to the unlock screen (vs bare Textual app)", bare, unlock, "s"),
         _side("TUI start to first screen with data, device", plain, enc, "s"),

@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +41,29 @@ def report():
     print("PHASES " + json.dumps(out))
 """
 
-FIELDAPP_CHILD = (
+# one child for every app: which app and screen (module:name), the screen's attribute that says
+# its data is there (not None, not False), the screen to go to first ("" for none), the database
+# and, for the supervisor's app, the folder it scans. The modules are imported in `imports`, as a
+# script naming them would.
+APP_CHILD = (
     _PHASES
     + """
-import asyncio, sys
+import asyncio, importlib, sys
 from pathlib import Path
-from fieldapp.tui.app import FieldApp
-from fieldapp.tui.screens.dashboard import DashboardScreen
+def named(spec):
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+App, Screen = named(sys.argv[1]), named(sys.argv[2])
+ready, goto, db, folder = sys.argv[3], sys.argv[4], Path(sys.argv[5]), sys.argv[6:]
 mark("imports")
 
 async def main():
-    app = FieldApp(Path(sys.argv[1]))
+    app = App(db, folder=Path(folder[0])) if folder else App(db)
     mark("open")
     async with app.run_test(size=(100, 34)) as pilot:
-        while not (isinstance(app.screen, DashboardScreen) and app.screen.loaded):
+        if goto:
+            app.goto(goto)
+        while not (isinstance(app.screen, Screen) and getattr(app.screen, ready) not in (None, False)):
             await pilot.pause()
         mark("first_screen")
 asyncio.run(main())
@@ -62,49 +72,36 @@ report()
 """
 )
 
-DISTRICT_CHILD = (
-    _PHASES
-    + """
-import asyncio, sys
-from pathlib import Path
-from fieldapp.tui.district import DistrictApp, MergeScreen
-mark("imports")
 
-async def main():
-    app = DistrictApp(Path(sys.argv[1]), folder=Path(sys.argv[2]))
-    mark("open")
-    async with app.run_test(size=(100, 34)) as pilot:
-        while not (isinstance(app.screen, MergeScreen) and app.screen.scanned is not None):
-            await pilot.pause()
-        mark("first_screen")
-asyncio.run(main())
-mark("exit")
-report()
-"""
+@dataclass(frozen=True)
+class Child:
+    """One start-up measured by APP_CHILD: the app, its first screen and when that screen is ready."""
+
+    app: str
+    screen: str
+    ready: str
+    goto: str = ""
+
+    def args(self, db: Path, folder: Path | str | None = None) -> list[str]:
+        """The command line of a fresh interpreter starting the app on `db` (and `folder`)."""
+        where = [] if folder is None else [os.fspath(folder)]
+        return py(APP_CHILD, self.app, self.screen, self.ready, self.goto, arg(db), *where)
+
+
+# the worker's dashboard with its figures and due list
+DEVICE = Child(
+    "fieldapp.tui.app:FieldApp", "fieldapp.tui.screens.dashboard:DashboardScreen", "loaded"
 )
-
+# the supervisor's merge screen with its folder scanned (`scanned` is [] for an empty folder)
+DISTRICT = Child(
+    "fieldapp.tui.district:DistrictApp", "fieldapp.tui.district:MergeScreen", "scanned"
+)
 # the indicators screen (F3) on top of the first screen: the report from its cache
-INDICATORS_CHILD = (
-    _PHASES
-    + """
-import asyncio, sys
-from pathlib import Path
-from fieldapp.tui.district import DistrictApp
-from fieldapp.tui.district_report import IndicatorScreen
-mark("imports")
-
-async def main():
-    app = DistrictApp(Path(sys.argv[1]), folder=Path(sys.argv[2]))
-    mark("open")
-    async with app.run_test(size=(100, 34)) as pilot:
-        app.goto("indicators")
-        while not (isinstance(app.screen, IndicatorScreen) and app.screen.loaded):
-            await pilot.pause()
-        mark("first_screen")
-asyncio.run(main())
-mark("exit")
-report()
-"""
+INDICATORS = Child(
+    "fieldapp.tui.district:DistrictApp",
+    "fieldapp.tui.district_report:IndicatorScreen",
+    "loaded",
+    goto="indicators",
 )
 
 
@@ -192,11 +189,11 @@ def startup_rows(device: Path, district: Path | None, runs: int) -> list[Row]:
     """Each app's start to its first screen with data, against a bare Textual app (issue 20: ≤ 1.5 ×
     on the device demo database, ≤ 1.8 × on the district database); each row's `detail` holds
     its breakdown by phase (the benchmark's JSON)."""
-    out = [_case("device demo database", py(FIELDAPP_CHILD, arg(device)), 1.5, runs)]
+    out = [_case("device demo database", DEVICE.args(device), 1.5, runs)]
     if district is not None:
         with tempfile.TemporaryDirectory(prefix="fieldapp-usb-") as usb:
-            r = _case("district database", py(DISTRICT_CHILD, arg(district), usb), 1.8, runs)
-            ind = _case("indicators", py(INDICATORS_CHILD, arg(district), usb), 1.8, runs)
+            r = _case("district database", DISTRICT.args(district, usb), 1.8, runs)
+            ind = _case("indicators", INDICATORS.args(district, usb), 1.8, runs)
         assert r.detail is not None
         r.detail["indicators_from_cache"] = ind.detail
         r.note += f"; F3 indicators from the report cache: {ind.median:.3f} s ({ind.ratio} ×)"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from fieldapp import __version__, ids, integrity, kinds, paths
 from fieldapp.sqlite import sqlite3
@@ -99,16 +99,19 @@ def _seal(store: Store, *, allow_v1: bool, for_colleagues: bool) -> Seal | None:
     return None
 
 
+class ExportOptions(TypedDict, total=False):
+    """What `export` writes and how it is sealed; each default is the safe or the usual one."""
+
+    period: str | None  # the bundle's month (YYYY-MM), this month by default
+    full: bool  # every version made here, not only those since the last export
+    progress: Progress | None
+    until_hlc: str | None
+    allow_v1: bool
+    for_colleagues: bool
+
+
 def export(
-    store: Store,
-    out_dir: Path,
-    *,
-    period: str | None = None,
-    full: bool = False,
-    progress: Progress | None = None,
-    until_hlc: str | None = None,
-    allow_v1: bool = False,
-    for_colleagues: bool = False,
+    store: Store, out_dir: Path, *, mkdir: bool = False, **options: Unpack[ExportOptions]
 ) -> ExportResult:
     """Write, read back and verify a bundle of the versions made on this device, then record the export. Local data is never changed
     (only the export history); a failure leaves no bundle behind and records nothing.
@@ -119,11 +122,12 @@ def export(
     `until_hlc` stops at the first version made at or after that time (the demo and the
     benchmark use it to cut a year of work into the monthly bundles it would have made).
 
-    The database passes quick_check first. A missing folder is created here: the CLI and the TUI
-    call `target_folder` first with the worker's choice (`--mkdir`, or never), so an unplugged
-    stick is a refusal there; creating it serves the callers that write into folders of their
-    own (the demo, the benchmark, tests)."""
-    target_folder(out_dir, mkdir=True)
+    A missing `out_dir` is refused ("未找到U盘文件夹", `target_folder`): an unplugged stick must not
+    become a folder on the laptop's own disk, whoever calls. Only `mkdir=True` (the CLI's
+    `--mkdir`, the benchmark writing into a folder of its own) creates it, 0700. The database
+    passes quick_check next."""
+    full, until_hlc = options.get("full", False), options.get("until_hlc")
+    target_folder(out_dir, mkdir=mkdir)
     integrity.check(store.conn, integrity.db_file(store.conn), remember=False)
     recovered = recover(store, out_dir)
     dev = store.device()
@@ -132,8 +136,12 @@ def export(
             "本设备尚未设置（请先运行 fieldapp init）",
             "device not set up: run `fieldapp init` first",
         )
-    seal = _seal(store, allow_v1=allow_v1, for_colleagues=for_colleagues)
-    period = period or date.today().strftime("%Y-%m")
+    seal = _seal(
+        store,
+        allow_v1=options.get("allow_v1", False),
+        for_colleagues=options.get("for_colleagues", False),
+    )
+    period = options.get("period") or date.today().strftime("%Y-%m")
     conn = store.conn
     last = conn.execute(
         "SELECT bundle_id, seq, upto_seq FROM exports ORDER BY seq DESC LIMIT 1"
@@ -196,7 +204,7 @@ def export(
     _set_pending(conn, pending)
     try:
         written = write_bundle(
-            out_dir, fields, lines(), total=int(total), progress=progress, seal=seal
+            out_dir, fields, lines(), total=int(total), progress=options.get("progress"), seal=seal
         )
     except OSError as e:
         _set_pending(conn, None)

@@ -66,10 +66,13 @@ class MergeOptions(TypedDict, total=False):
 
 
 class BundleOptions(MergeOptions, total=False):
-    """`merge_bundle` also takes the district's clock (tests) and a per-line progress callback."""
+    """`merge_bundle` also takes the district's clock (tests), a per-line progress callback and
+    what to do once it knows the bundle is not merged yet, before its first write (`merge_files`
+    checks the database and takes its copy there)."""
 
     now_ms: int | None
     progress: Progress | None
+    before_write: Callable[[], None] | None
 
 
 LOCK_WAIT_S = 30  # how long a merge waits for another program's write lock (FIELDAPP_LOCK_WAIT)
@@ -208,7 +211,14 @@ def _merge(
         skip, now_ms = options.get("skip_invalid", False), options.get("now_ms")
         clone = not options.get("dry_run")
         batch = _prepare(
-            conn, reader, result, skip, now_ms, record_clone=clone, has_key=district_key is not None
+            conn,
+            reader,
+            result,
+            skip,
+            now_ms,
+            record_clone=clone,
+            has_key=district_key is not None,
+            before_write=options.get("before_write"),
         )
         if batch is None:
             return
@@ -242,14 +252,18 @@ def _prepare(
     *,
     record_clone: bool,
     has_key: bool,
+    before_write: Callable[[], None] | None = None,
 ) -> Batch | None:
     """What comes before the writes: 'already', the seq cap, the sealed digest, the district's
-    reference data and the device's authority (None: already merged)."""
+    reference data and the device's authority (None: already merged). `before_write` runs once
+    the bundle is known not to be merged, before anything (a clone's flag included) is written."""
     m = reader.manifest
     result.bundle_id, result.device_id, result.seq = m.bundle_id, m.device_id, m.seq
     if _already(conn, m):
         result.status = "already"
         return None
+    if before_write is not None:
+        before_write()
     if reader.version == 2 and not has_key:  # after "already": a dry run without the key says it
         raise BundleError(
             "合并加密同步包需要区级私钥（--key）",
@@ -411,18 +425,12 @@ def merge_files(
     a refusal records (a cloned file's flag), is exactly that of a merge of it alone.
 
     `lines(done, total)` counts the versions of the bundle being merged (a large one takes
-    seconds). A damaged district database is never merged into, and a copy is made before every
-    run that may write (one where every file is already merged reads manifests only)."""
-    try:
-        if any(bundle_status(conn, path)[0] != "already" for path in files):
-            integrity.before_merge(conn, dry_run=bool(options.get("dry_run")))
-    except integrity.DatabaseDamaged as e:
-        refused = [BundleResult(path, "invalid", str(e)) for path in files]
-        for each in refused:
-            if on_result is not None:
-                on_result(each)
-        return refused
-    run = _Run(conn, len(files), progress, on_result, lines)
+    seconds). A damaged district database is never merged into: the first bundle that is not
+    merged yet runs `integrity.before_merge` (quick_check, then a copy) before it writes, and a
+    damage found there refuses it and every bundle after it. A run where every file is already
+    merged opens each file once and neither checks nor copies the database."""
+    guard = _Guard(conn, dry_run=bool(options.get("dry_run")))
+    run = _Run(conn, len(files), progress, on_result, lines, guard)
     # a dry run checks each bundle alone; a caller's open transaction is never committed by us
     grouped = not options.get("dry_run") and not conn.in_transaction
     (checkpoint,) = conn.execute("PRAGMA wal_autocheckpoint").fetchone()
@@ -432,11 +440,14 @@ def merge_files(
     # (temp_store = MEMORY kept each bundle's journal in the merge's peak memory)
     conn.execute("PRAGMA temp_store = FILE")
     try:
-        for path in files:
+        for i, path in enumerate(files):
             if cancel is not None and cancel.is_set():
                 break
             r = run.in_group(path, options) if grouped else run.alone(path, options)
             if r is not None and r.status == "busy":
+                break
+            if guard.damage is not None:  # the database failed its check: nothing more is merged
+                run.refuse(files[i + 1 :], str(guard.damage))
                 break
         run.commit()
     except BaseException:
@@ -450,6 +461,30 @@ def merge_files(
 
 
 @dataclass
+class _Guard:
+    """`integrity.before_merge` for a run of `merge_files`, called (as `before_write`) by each
+    bundle that is not merged yet: it checks and copies the database at the first one only, and
+    once the check failed it refuses every later one with the same damage."""
+
+    conn: sqlite3.Connection
+    dry_run: bool
+    done: bool = False
+    damage: integrity.DatabaseDamaged | None = None
+
+    def __call__(self) -> None:
+        if self.damage is not None:
+            raise self.damage
+        if self.done:
+            return
+        try:
+            integrity.before_merge(self.conn, dry_run=self.dry_run)
+        except integrity.DatabaseDamaged as e:
+            self.damage = e
+            raise
+        self.done = True
+
+
+@dataclass
 class _Run:
     """A run of `merge_files`: the open group (merged inside the transaction, not yet committed)
     and the results reported so far."""
@@ -458,7 +493,8 @@ class _Run:
     total: int
     progress: Progress | None
     on_result: Callable[[BundleResult], None] | None
-    lines: Progress | None = None
+    lines: Progress | None
+    guard: _Guard
     results: list[BundleResult] = field(default_factory=list)
     pending: list[BundleResult] = field(default_factory=list)
     versions: int = 0
@@ -470,17 +506,35 @@ class _Run:
         if self.progress:
             self.progress(len(self.results), self.total)
 
+    def refuse(self, paths: list[Path], reason: str) -> None:
+        self.commit()
+        for path in paths:
+            self.report(BundleResult(path, "invalid", reason))
+
     def alone(self, path: Path, options: MergeOptions) -> BundleResult:
         """One bundle in its own transaction, as `merge_bundle` does it; reported at once."""
         self.commit()
         try:
-            r = merge_bundle(self.conn, path, progress=self.lines, **options)
+            r = merge_bundle(
+                self.conn, path, progress=self.lines, before_write=self.guard, **options
+            )
         except Exception as e:  # the last net: this file is refused, the folder goes on
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
-            r = BundleResult(path, "invalid", str(_unexpected(e)))
+            r = BundleResult(path, "invalid", self._reason(e))
         self.report(r)
         return r
+
+    def _reason(self, e: Exception) -> str:
+        """A damaged database's refusal says so (with its last good backup), not 'this file'."""
+        if isinstance(e, integrity.DatabaseDamaged):
+            return str(e)
+        if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, sqlite3.OperationalError):
+            try:  # e.g. "database disk image is malformed" while looking for "already"
+                self.guard()
+            except integrity.DatabaseDamaged as damage:
+                return str(damage)
+        return str(_unexpected(e))
 
     def in_group(self, path: Path, options: MergeOptions) -> BundleResult | None:
         """The bundle inside the group's transaction under a SAVEPOINT; a refusal rolls the
@@ -498,7 +552,7 @@ class _Run:
                 return self.alone(path, options)  # it reports what merging it alone gives
         self.conn.execute("SAVEPOINT bundle")
         try:
-            _merge_grouped(self.conn, path, result, options, self.lines)
+            _merge_grouped(self.conn, path, result, options, self.lines, self.guard)
         except Exception:
             self.conn.execute("ROLLBACK TO bundle")
             self.conn.execute("RELEASE bundle")
@@ -533,14 +587,22 @@ def _merge_grouped(
     path: Path,
     result: BundleResult,
     options: MergeOptions,
-    lines: Progress | None = None,
+    lines: Progress | None,
+    before_write: Callable[[], None],
 ) -> None:
     """`_merge` inside the group's transaction: no lock to take, no COMMIT; any refusal raises."""
     district_key = options.get("district_key")
     with _open_checked(conn, path, district_key, options.get("allow_v1", False)) as reader:
         skip = options.get("skip_invalid", False)
         batch = _prepare(
-            conn, reader, result, skip, None, record_clone=False, has_key=district_key is not None
+            conn,
+            reader,
+            result,
+            skip,
+            None,
+            record_clone=False,
+            has_key=district_key is not None,
+            before_write=before_write,
         )
         if batch is None:
             return

@@ -59,7 +59,7 @@ class Net:
         from fieldapp.store import StoreError
 
         try:
-            return export(self.laptops[name], self.tmp / "usb" / name).path
+            return export(self.laptops[name], self.tmp / "usb" / name, mkdir=True).path
         except StoreError:
             return None
 

@@ -41,11 +41,11 @@ def device(demo_device: Path, tmp_path: Path) -> Store:
 
 @pytest.fixture
 def one_bundle(device: Store, tmp_path: Path) -> Path:
-    return export(device, tmp_path / "usb", period="2026-06", allow_v1=True).path
+    return export(device, tmp_path / "usb", period="2026-06", allow_v1=True, mkdir=True).path
 
 
 def test_round_trip_device_to_district_equals_row_for_row(device: Store, tmp_path: Path) -> None:
-    result = export(device, tmp_path / "usb", period="2026-06", allow_v1=True)
+    result = export(device, tmp_path / "usb", period="2026-06", allow_v1=True, mkdir=True)
     assert result.path.name.startswith("321202001901-2026-06-") and result.path.name.endswith(
         "-1.fieldbundle"
     )
@@ -63,11 +63,11 @@ def test_monthly_exports_chain_and_merge_to_the_same_result_as_one_full_export(
 ) -> None:
     first = device.conn.execute("SELECT min(hlc) FROM versions").fetchone()[0]
     cut = str(int(first[:13]) + 90 * 86_400_000).zfill(13) + "-00000"
-    a = export(device, tmp_path / "usb", period="2025-09", until_hlc=cut, allow_v1=True)
-    b = export(device, tmp_path / "usb", period="2026-06", allow_v1=True)
+    a = export(device, tmp_path / "usb", period="2025-09", until_hlc=cut, allow_v1=True, mkdir=True)
+    b = export(device, tmp_path / "usb", period="2026-06", allow_v1=True, mkdir=True)
     with pytest.raises(StoreError, match="没有新的记录"):
-        export(device, tmp_path / "usb", allow_v1=True)
-    full = export(device, tmp_path / "usb", full=True, allow_v1=True)
+        export(device, tmp_path / "usb", allow_v1=True, mkdir=True)
+    full = export(device, tmp_path / "usb", full=True, allow_v1=True, mkdir=True)
     assert (a.seq, b.seq, full.seq) == (1, 2, 3)
     assert a.versions + b.versions == full.versions
     assert [h["seq"] for h in history(device)] == [3, 2, 1]
@@ -284,9 +284,9 @@ def test_dry_run_checks_everything_and_writes_nothing(
 def test_seq_gap_is_reported_as_a_missing_bundle(device: Store, tmp_path: Path) -> None:
     first = device.conn.execute("SELECT min(hlc) FROM versions").fetchone()[0]
     cuts = [str(int(first[:13]) + d * 86_400_000).zfill(13) + "-00000" for d in (60, 120)]
-    a = export(device, tmp_path / "usb", until_hlc=cuts[0], allow_v1=True)
-    export(device, tmp_path / "usb", until_hlc=cuts[1], allow_v1=True)
-    c = export(device, tmp_path / "usb", allow_v1=True)
+    a = export(device, tmp_path / "usb", until_hlc=cuts[0], allow_v1=True, mkdir=True)
+    export(device, tmp_path / "usb", until_hlc=cuts[1], allow_v1=True, mkdir=True)
+    c = export(device, tmp_path / "usb", allow_v1=True, mkdir=True)
     dist = district(tmp_path / "d.db", device)
     merge_files(dist.conn, [a.path, c.path], allow_v1=True)
     dev = device.device()
@@ -343,8 +343,8 @@ def test_two_devices_counting_one_meal_slot_go_to_review_never_summed_twice(
     person = elder_data(name="重复人", id_number=make_id(date(1941, 5, 6), True, 77))
     device.create("elder", person)
     other.create("elder", person)
-    a = export(device, tmp_path / "a", allow_v1=True)
-    b = export(other, tmp_path / "b", allow_v1=True)
+    a = export(device, tmp_path / "a", allow_v1=True, mkdir=True)
+    b = export(other, tmp_path / "b", allow_v1=True, mkdir=True)
     dist = district(tmp_path / "d.db", device, other)
     assert [r.status for r in merge_files(dist.conn, [a.path, b.path], allow_v1=True)] == [
         "merged",
@@ -395,7 +395,7 @@ def test_library_calls_refuse_format_1_unless_the_caller_allows_it(
     with bundle.open_bundle(EXAMPLE, allow_v1=True) as reader:
         assert reader.version == 1
     with pytest.raises(StoreError, match="本设备尚未安装区级公钥"):
-        export(device, tmp_path / "usb")
+        export(device, tmp_path / "usb", mkdir=True)
     assert not (tmp_path / "usb").exists() or not list((tmp_path / "usb").iterdir())
     assert history(device) == []
 

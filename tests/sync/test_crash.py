@@ -138,6 +138,7 @@ def monthly(tmp_path_factory: pytest.TempPathFactory) -> Monthly:
                     period=f"{first_of_next:%Y-%m}",
                     until_hlc=cut,
                     allow_v1=True,
+                    mkdir=True,
                 )
             except StoreError:
                 continue  # a month with nothing new

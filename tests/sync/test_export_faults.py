@@ -85,6 +85,27 @@ def test_missing_folder_is_refused_unless_mkdir(device: Path, tmp_path: Path) ->
     assert exports(device) == [(1, bundle.name)]
 
 
+def test_the_library_export_refuses_a_missing_folder_too(device: Path, tmp_path: Path) -> None:
+    """Review: `export()` itself created a missing folder, so any caller that forgot
+    `target_folder` put the bundle on the laptop's own disk; only `mkdir=True` creates it now."""
+    from fieldapp.sync.export import ExportFault, export
+
+    stick = tmp_path / "U盘" / "同步"
+    before = content(device)
+    with Store.open(device) as s, pytest.raises(ExportFault) as refused:
+        export(s, stick)
+    assert refused.value.zh == (
+        f"未找到U盘文件夹：{stick}（请插好U盘；命令行导出可加 --mkdir 新建该文件夹）"
+    )
+    assert not stick.parent.exists()
+    assert content(device) == before and exports(device) == []
+    with Store.open(device) as s:
+        result = export(s, stick, mkdir=True)
+    assert stick.stat().st_mode & 0o777 == 0o700
+    assert [p.name for p in stick.iterdir()] == [result.path.name]
+    assert exports(device) == [(1, result.path.name)]
+
+
 def _fault_fsync(monkeypatch: pytest.MonkeyPatch, stick: Path, code: int) -> None:
     """The stick's own fsync fails (a full FAT stick reports ENOSPC when the data is flushed);
     every other file (SQLite's, in C) is untouched."""

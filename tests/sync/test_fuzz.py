@@ -38,8 +38,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path, Path, P
     cut = w.device.conn.execute(
         "SELECT hlc FROM versions ORDER BY seq LIMIT 1 OFFSET 20"
     ).fetchone()[0]
-    first = export(w.device, tmp / "usb", allow_v1=False, until_hlc=cut).path
-    second = export(w.device, tmp / "usb", allow_v1=False).path
+    first = export(w.device, tmp / "usb", allow_v1=False, until_hlc=cut, mkdir=True).path
+    second = export(w.device, tmp / "usb", allow_v1=False, mkdir=True).path
     w.district.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     w.district.close()
     shutil.copy(w.db, tmp / "pristine.db")

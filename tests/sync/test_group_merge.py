@@ -103,12 +103,12 @@ def _second_thoughts(c: Store) -> None:
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     root = tmp_path_factory.mktemp("group")
     a, b, c = _laptops(root)
-    files = [export(a, root / "u", allow_v1=True).path]
+    files = [export(a, root / "u", allow_v1=True, mkdir=True).path]
     _edits(a, b, c)
     for i, s in enumerate((a, b, c)):
-        files.append(export(s, root / f"v{i}", allow_v1=True).path)
+        files.append(export(s, root / f"v{i}", allow_v1=True, mkdir=True).path)
     _second_thoughts(c)
-    files.append(export(c, root / "w", allow_v1=True).path)
+    files.append(export(c, root / "w", allow_v1=True, mkdir=True).path)
     district(root / "empty.db", a, b, c).close()
     for s in (a, b, c):
         s.close()

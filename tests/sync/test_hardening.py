@@ -47,7 +47,7 @@ def w(demo: Path, tmp_path: Path) -> World:
 
 @pytest.fixture
 def good(w: World) -> Path:
-    return export(w.device, w.tmp / "usb", allow_v1=False).path
+    return export(w.device, w.tmp / "usb", allow_v1=False, mkdir=True).path
 
 
 def _nest(n: int) -> str:
@@ -193,7 +193,7 @@ def test_format_1_needs_an_enrolled_unrevoked_device(w: World, demo: Path) -> No
     plain_db = w.tmp / "plain.db"
     plain_db.write_bytes(demo.read_bytes())
     plain = Store.open(plain_db)
-    v1 = export(plain, w.tmp / "v1", allow_v1=True).path
+    v1 = export(plain, w.tmp / "v1", allow_v1=True, mkdir=True).path
     fresh = district(w.tmp / "fresh.db")  # has enrolled nobody
     fresh.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = dump_hash(w.tmp / "fresh.db")

@@ -242,7 +242,7 @@ def test_bad_return_bundles_are_refused_and_change_nothing(tmp_path: Path) -> No
         out.writestr("versions.sealed", zf.read("versions.sealed"))
     _refused(b, bad_ref, "参考数据的列名无效")
     # a laptop's own bundle is not a return bundle; nor is a file that is not a ZIP
-    pa = export(a, tmp_path / "usb" / "again", full=True).path
+    pa = export(a, tmp_path / "usb" / "again", full=True, mkdir=True).path
     _refused(b, pa, "这不是区里的回传包")
     junk = tmp_path / "junk.fieldbundle"
     junk.write_bytes(b"PK\x03\x04 not really")
@@ -257,8 +257,8 @@ def test_office_sync_between_two_laptops_then_the_district_changes_nothing(
     n, a, b, rid = _shared_elder(tmp_path)  # the first return brought both laptops' keys
     a.update("elder", rid, elder_data(phone="13977777777"))
     b.create("elder", elder_data(name="乙", id_number=make_id(date(1941, 2, 2), True)))
-    pa = export(a, tmp_path / "office", for_colleagues=True).path
-    pb = export(b, tmp_path / "office", for_colleagues=True).path
+    pa = export(a, tmp_path / "office", for_colleagues=True, mkdir=True).path
+    pb = export(b, tmp_path / "office", for_colleagues=True, mkdir=True).path
     assert import_any(b, pa).status == "applied"
     assert import_any(a, pb).status == "applied"
     assert import_any(a, pb).status == "already"
@@ -280,7 +280,7 @@ def test_office_sync_between_two_laptops_then_the_district_changes_nothing(
     r = import_any(c, pa)
     assert r.status == "refused" and "未登记" in (r.reason or "")
     with pytest.raises(StoreError, match="还没有同事设备的公钥"):
-        export(c, tmp_path / "office", for_colleagues=True, full=True)
+        export(c, tmp_path / "office", for_colleagues=True, full=True, mkdir=True)
 
 
 def test_reference_data_applies_when_newer_and_an_older_bundle_does_not_revert_it(

@@ -124,7 +124,10 @@ class Run:
         imported by dst; the district gets the same file later."""
         try:
             path = export(
-                self.n.laptops[src], self.n.tmp / "office" / src, for_colleagues=True
+                self.n.laptops[src],
+                self.n.tmp / "office" / src,
+                for_colleagues=True,
+                mkdir=True,
             ).path
         except StoreError:  # nothing new, or no colleague's key yet
             return

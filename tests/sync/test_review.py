@@ -60,14 +60,14 @@ def _version(d: Store, vid: str) -> dict[str, object]:
 def _conflicted(tmp_path: Path, a_edit: dict[str, object], b_edit: dict[str, object]):  # type: ignore[no-untyped-def]
     a = _device(tmp_path)
     rid = a.create("elder", elder_data(phone="13800000000")).record_id
-    first = export(a, tmp_path / "usb", allow_v1=True)
+    first = export(a, tmp_path / "usb", allow_v1=True, mkdir=True)
     b = _clone(a, tmp_path / "b.db")
     b.update("elder", rid, elder_data(**b_edit))
     a.update("elder", rid, elder_data(**a_edit))
     bundles = [
         first.path,
-        export(a, tmp_path / "usb", allow_v1=True).path,
-        export(b, tmp_path / "usb2", allow_v1=True).path,
+        export(a, tmp_path / "usb", allow_v1=True, mkdir=True).path,
+        export(b, tmp_path / "usb2", allow_v1=True, mkdir=True).path,
     ]
     d = _district(tmp_path, a, b)
     assert [r.status for r in merge_files(d.conn, bundles, allow_v1=True)] == ["merged"] * 3
@@ -111,8 +111,8 @@ def test_a_conflict_choice_is_a_resolution_that_survives_re_merge_undo_and_a_lat
         d.conn,
         [
             *bundles,
-            export(a, tmp_path / "usb3", full=True, allow_v1=True).path,
-            export(b, tmp_path / "usb4", full=True, allow_v1=True).path,
+            export(a, tmp_path / "usb3", full=True, allow_v1=True, mkdir=True).path,
+            export(b, tmp_path / "usb4", full=True, allow_v1=True, mkdir=True).path,
         ],
         allow_v1=True,
     )
@@ -142,7 +142,7 @@ def test_a_conflict_choice_is_a_resolution_that_survives_re_merge_undo_and_a_lat
         review.undo(d.conn, f"c{c['id']}", by=BOSS)
     # a device edit that descends from the district's versions simply wins: no new conflict
     saved = a.update("elder", rid, elder_data(phone="13933333333"))
-    fresh = export(a, tmp_path / "usb5", allow_v1=True).path
+    fresh = export(a, tmp_path / "usb5", allow_v1=True, mkdir=True).path
 
     def on_top(lines: list[str]) -> list[str]:
         out = []
@@ -211,7 +211,10 @@ def test_three_records_of_one_person_are_one_item_decided_once_and_undone(tmp_pa
     c = _clone(a, tmp_path / "c.db", "cafe")
     person = elder_data(name="重名", id_number=make_id(date(1940, 2, 2), False, 9))
     ids = sorted(s.create("elder", person).record_id for s in (a, b, c))
-    bundles = [export(s, tmp_path / f"u{i}", allow_v1=True).path for i, s in enumerate((a, b, c))]
+    bundles = [
+        export(s, tmp_path / f"u{i}", allow_v1=True, mkdir=True).path
+        for i, s in enumerate((a, b, c))
+    ]
     d = _district(tmp_path, a, b, c)
     merge_files(d.conn, bundles, allow_v1=True)
     [group] = review.person_groups(d.conn)
@@ -235,7 +238,7 @@ def test_three_records_of_one_person_are_one_item_decided_once_and_undone(tmp_pa
     merge_files(
         d.conn,
         [
-            export(s, tmp_path / f"f{i}", full=True, allow_v1=True).path
+            export(s, tmp_path / f"f{i}", full=True, allow_v1=True, mkdir=True).path
             for i, s in enumerate((a, b, c))
         ],
         allow_v1=True,
@@ -265,7 +268,10 @@ def test_meal_slot_choice_is_a_tombstone_and_undo_brings_the_count_back(tmp_path
     d = _district(tmp_path, a, b)
     merge_files(
         d.conn,
-        [export(s, tmp_path / f"u{i}", allow_v1=True).path for i, s in enumerate((a, b))],
+        [
+            export(s, tmp_path / f"u{i}", allow_v1=True, mkdir=True).path
+            for i, s in enumerate((a, b))
+        ],
         allow_v1=True,
     )
     [item] = review.reviews(d.conn, "meal_slot")
@@ -280,7 +286,7 @@ def test_meal_slot_choice_is_a_tombstone_and_undo_brings_the_count_back(tmp_path
     merge_files(
         d.conn,
         [
-            export(s, tmp_path / f"f{i}", full=True, allow_v1=True).path
+            export(s, tmp_path / f"f{i}", full=True, allow_v1=True, mkdir=True).path
             for i, s in enumerate((a, b))
         ],
         allow_v1=True,
@@ -305,7 +311,7 @@ def test_a_worker_asks_for_a_transfer_and_the_district_makes_it(tmp_path: Path) 
         elder_data(status="moved_out", status_date=kinds.today().isoformat(), moved_to=other),
     )
     d = _district(tmp_path, a)
-    merge_files(d.conn, [export(a, tmp_path / "u", allow_v1=True).path], allow_v1=True)
+    merge_files(d.conn, [export(a, tmp_path / "u", allow_v1=True, mkdir=True).path], allow_v1=True)
     [item] = review.reviews(d.conn, "transfer")
     assert item["record_a"] == rid and item["natural_key"].startswith(other + "|")
     with pytest.raises(review.ReviewError, match="12"):

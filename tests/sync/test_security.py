@@ -91,8 +91,9 @@ def setup(demo: Path, tmp_path: Path) -> Iterator[Setup]:
         until_hlc=device.conn.execute(
             "SELECT hlc FROM versions ORDER BY seq LIMIT 1 OFFSET 300"
         ).fetchone()[0],
+        mkdir=True,
     )
-    second = export(device, tmp_path / "usb", allow_v1=False)
+    second = export(device, tmp_path / "usb", allow_v1=False, mkdir=True)
     s = Setup(
         device=device,
         district=district(tmp_path / "district.db"),
@@ -204,17 +205,17 @@ def test_bundle_sealed_to_another_district_is_refused(setup: Setup) -> None:
     setup.enroll()
     other_pub, _, _ = crypto.district_keygen(setup.tmp / "other", PASS, name="other")
     setup.device.install_district_key(*crypto.load_district_public(other_pub))
-    wrong = export(setup.device, setup.tmp / "usb-other", allow_v1=False, full=True)
+    wrong = export(setup.device, setup.tmp / "usb-other", allow_v1=False, full=True, mkdir=True)
     setup.refused(wrong.path, "不是加密给本区")
 
 
 def test_format_1_is_refused_on_the_default_path(setup: Setup, demo: Path) -> None:
     shutil.copy(demo, setup.tmp / "plain.db")
     with Store.open(setup.tmp / "plain.db") as plain_device:
-        plain = export(plain_device, setup.tmp / "usb-v1", allow_v1=True)
+        plain = export(plain_device, setup.tmp / "usb-v1", allow_v1=True, mkdir=True)
         setup.refused(plain.path, "--allow-v1")
         with pytest.raises(Exception, match="区级公钥"):
-            export(plain_device, setup.tmp / "usb-v1", allow_v1=False, full=True)
+            export(plain_device, setup.tmp / "usb-v1", allow_v1=False, full=True, mkdir=True)
 
 
 def test_wrong_passphrase_and_verify_report(setup: Setup) -> None:

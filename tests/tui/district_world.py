@@ -60,12 +60,12 @@ def build(root: Path) -> World:
     generate_community(root / "a.db", seed=3, today=date.today(), elders=12)
     a = Store.open(root / "a.db")
     a.install_district_key(*crypto.load_district_public(pub))
-    first = export(a, root / "usb" / PERIOD)
+    first = export(a, root / "usb" / PERIOD, mkdir=True)
     b = _device(root / "b.db", pub, OTHER, "李明")
     from tests.conftest import elder_data
 
     b.create("elder", elder_data(name="王芳", community_code=OTHER))
-    stranger = export(b, root / "usb" / "other")
+    stranger = export(b, root / "usb" / "other", mkdir=True)
     d = Store.open(root / "district.db")
     d.setup_district()
     d.conn.execute("UPDATE device SET worker = '王主任'")  # district init --supervisor 王主任

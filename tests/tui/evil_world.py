@@ -110,7 +110,7 @@ def build(root: Path) -> EvilWorld:
         edited = a.get("elder", ids["elder"]).record.payload() | {"notes": EVIL + "2"}
         a.update("elder", ids["elder"], edited)
         a.install_district_key(*crypto.load_district_public(pub))
-        bundle = export(a, root / "usb")
+        bundle = export(a, root / "usb", mkdir=True)
         dev = a.device()
         sign_public = a.keys()["sign_public"]
     assert dev is not None

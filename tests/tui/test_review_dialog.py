@@ -144,7 +144,7 @@ def _three_records(tmp_path: Path) -> tuple[Path, list[str]]:
         a.create("elder", elder_data(name=n, id_number=number)).record_id
         for n in ("重复甲", "重复乙")
     ]
-    first = export(a, tmp_path / "usb", allow_v1=True).path
+    first = export(a, tmp_path / "usb", allow_v1=True, mkdir=True).path
     b = Store.open(tmp_path / "b.db")
     other = "321202001902"
     b.setup_device(street_code=STREET, community_code=other, worker="李明")
@@ -153,7 +153,7 @@ def _three_records(tmp_path: Path) -> tuple[Path, list[str]]:
             "elder", elder_data(name="重复丙", id_number=number, community_code=other)
         ).record_id
     )
-    second = export(b, tmp_path / "usb", allow_v1=True).path
+    second = export(b, tmp_path / "usb", allow_v1=True, mkdir=True).path
     d = district(tmp_path / "d.db", a, b)
     with d.transaction():
         set_supervisor(d.conn, "王主任")
@@ -287,7 +287,9 @@ async def test_a_meal_collision_names_its_point_and_meal_and_keeps_the_count_cho
     d = district(tmp_path / "d.db", a, b)
     with d.transaction():
         set_supervisor(d.conn, "王主任")
-    bundles = [export(s, tmp_path / f"u{i}", allow_v1=True).path for i, s in enumerate((a, b))]
+    bundles = [
+        export(s, tmp_path / f"u{i}", allow_v1=True, mkdir=True).path for i, s in enumerate((a, b))
+    ]
     merge_files(d.conn, bundles, allow_v1=True)
     for s in (a, b, d):
         s.close()

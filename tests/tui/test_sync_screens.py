@@ -135,7 +135,7 @@ async def test_district_screen_lists_merges_and_summarises(demo: Path, tmp_path:
     shutil.copy(demo, device)
     usb = tmp_path / "usb"
     with Store.open(device) as s:
-        export(s, usb, allow_v1=True)
+        export(s, usb, allow_v1=True, mkdir=True)
     (usb / "broken.fieldbundle").write_text("not a zip")
     district(tmp_path / "district.db", device).close()
     app = DistrictApp(tmp_path / "district.db", folder=usb)
@@ -183,7 +183,7 @@ async def test_district_indicators_drill_down_and_a_review_decision(
     with Store.open(device) as s:
         s.create("elder", elder_data(name="重复甲", id_number=make_id(date(1939, 9, 9), False, 42)))
         s.create("elder", elder_data(name="重复乙", id_number=make_id(date(1939, 9, 9), False, 42)))
-        path = export(s, tmp_path / "usb", allow_v1=True).path
+        path = export(s, tmp_path / "usb", allow_v1=True, mkdir=True).path
     d = district(tmp_path / "district.db", device)
     d.conn.execute("UPDATE device SET worker = '王主任'")  # district init --supervisor
     merge_files(d.conn, [path], allow_v1=True)
@@ -250,14 +250,14 @@ async def test_district_conflict_decided_in_the_review_screen(tmp_path: Path) ->
     a = Store.open(tmp_path / "a.db")
     a.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
     rid = a.create("elder", elder_data(phone="13800000000")).record_id
-    first = export(a, tmp_path / "usb", allow_v1=True)
+    first = export(a, tmp_path / "usb", allow_v1=True, mkdir=True)
     b = _clone(a, tmp_path / "b.db")
     b.update("elder", rid, elder_data(phone="13811111111"))
     a.update("elder", rid, elder_data(phone="13822222222"))
     bundles = [
         first.path,
-        export(a, tmp_path / "usb", allow_v1=True).path,
-        export(b, tmp_path / "usb2", allow_v1=True).path,
+        export(a, tmp_path / "usb", allow_v1=True, mkdir=True).path,
+        export(b, tmp_path / "usb2", allow_v1=True, mkdir=True).path,
     ]
     d = district(tmp_path / "district.db", a, b)
     a.close()

@@ -39,7 +39,7 @@ for elder_id, status in zip(active, ("moved_out", "deceased"), strict=True):
     device.update("elder", elder_id, cur.record.payload() | {"status": status})
 pub, priv, _ = crypto.district_keygen(tmp / "keys", PASS)
 device.install_district_key(*crypto.load_district_public(pub))
-first = export(device, tmp / "usb", allow_v1=False)
+first = export(device, tmp / "usb", allow_v1=False, mkdir=True)
 district = Store.open(out / "district.db")
 district.setup_district()
 dev = device.device()
