@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import baselines
-from .measure import Goal, Row, arg, py, row
+from .measure import Goal, Row, arg, child_env, py, row
 
 _PHASES = """
 import time
@@ -115,7 +115,9 @@ def _child_cpu() -> float:
 def run_child(args: list[str]) -> tuple[float, float, dict[str, list[float]]]:
     """(wall s, CPU s, the child's phases) of one fresh interpreter."""
     c0, t0 = _child_cpu(), time.perf_counter()
-    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        args, check=True, capture_output=True, text=True, timeout=300, env=child_env()
+    )
     wall, cpu = time.perf_counter() - t0, _child_cpu() - c0
     phases: dict[str, list[float]] = {}
     for line in out.stdout.splitlines():
