@@ -165,6 +165,8 @@ async def test_district_screen_lists_merges_and_summarises(demo: Path, tmp_path:
         assert "导入汇总" in text and "已合并 1" in text and "已合并过" in text
     with Store.open(tmp_path / "district.db") as d, Store.open(device) as s:
         assert current_tables(d.conn) == current_tables(s.conn)
+        kept = d.conn.execute("SELECT year FROM report_cache").fetchall()
+        assert [r[0] for r in kept] == [date.today().year]  # the merge left the year's report
 
 
 async def test_district_indicators_drill_down_and_a_review_decision(
