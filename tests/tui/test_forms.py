@@ -3,10 +3,13 @@ the assessment's labels whole and every field reachable by Tab."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 
 from rich.cells import cell_len
+from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Label, Static
 
 from fieldapp.store import Store
@@ -69,14 +72,20 @@ async def test_one_save_names_every_problem_with_labels_not_codes(db_path: Path)
     assert Store.open(db_path).count("elder") == 0
 
 
-async def test_required_numbers_start_empty_and_a_typed_0_stays_0(db_path: Path) -> None:
+@asynccontextmanager
+async def _new_assessment(db_path: Path) -> AsyncIterator[tuple[FieldApp, Pilot[None], RecordForm]]:
+    """The app at 80×24 on a new assessment form of an elder."""
     rid = _elder(db_path)
     app = FieldApp(db_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         app.new_record("assessment", elder=(rid, "八十五"))
         await pilot.pause()
-        form = _form(app)
+        yield app, pilot, _form(app)
+
+
+async def test_required_numbers_start_empty_and_a_typed_0_stays_0(db_path: Path) -> None:
+    async with _new_assessment(db_path) as (app, pilot, form):
         for name in SCORES:
             control = form.rows[name].control
             assert isinstance(control, Input)
@@ -185,13 +194,7 @@ async def test_deleting_a_participant_line_updates_the_summary(db_path: Path) ->
 async def test_a_blank_score_does_not_hide_the_next_due_rule(db_path: Path) -> None:
     """Before: the blank score stopped the assessment's own rules (its total needs every score),
     so the next-due date before the assessment date came only on the next save."""
-    rid = _elder(db_path)
-    app = FieldApp(db_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        app.new_record("assessment", elder=(rid, "八十五"))
-        await pilot.pause()
-        form = _form(app)
+    async with _new_assessment(db_path) as (app, pilot, form):
         for name, score in zip(SCORES[:3], ("30", "14", "26"), strict=True):
             await type_into(pilot, form, name, score)
         await type_into(pilot, form, "assess_date", "2026-01-31")
