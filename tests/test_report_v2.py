@@ -366,3 +366,33 @@ def test_the_report_command_reads_the_cache_and_fresh_recomputes(
     assert "缓存里的名字" in cached.output  # read from the cache, not recomputed
     fresh = CliRunner().invoke(main, [*args, "--fresh"])
     assert fresh.output == first.output and "缓存里的名字" not in fresh.output
+
+
+@pytest.mark.parametrize("damage", ["not json", "wrong type", "missing key"])
+def test_a_kept_report_that_cannot_be_read_back_is_computed_again(
+    conn: sqlite3.Connection, damage: str
+) -> None:
+    """A database from elsewhere, or a damaged row: its kept report is never printed as it is,
+    and never a traceback (the state matches: only the payload is bad)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from fieldapp.cli import main
+
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    args = ["report", "--db", path, "--year", str(Y), "--by", "community"]
+    report.build_cached(conn, Y)
+    payload = json.loads(conn.execute("SELECT report FROM report_cache").fetchone()[0])
+    if damage == "wrong type":
+        payload["figures"][0]["numerator"] = "三"
+    elif damage == "missing key":
+        del payload["operational"]["visits"]
+    text = "{" if damage == "not json" else json.dumps(payload, ensure_ascii=False)
+    conn.execute("UPDATE report_cache SET report = ?", (text,))
+    conn.commit()
+    kept = CliRunner().invoke(main, args)
+    fresh = CliRunner().invoke(main, [*args, "--fresh"])
+    assert kept.exit_code == 0 and kept.exception is None, kept.output
+    assert kept.output == fresh.output
+    assert report.build_cached(conn, Y).figures == report.build(conn, Y).figures

@@ -12,6 +12,7 @@ from typing import Any
 
 from fieldapp.indicators import Period
 from fieldapp.report.figures import Figure, Report, build, trend
+from fieldapp.report.shape import fits
 from fieldapp.sqlite import sqlite3
 
 # Everything the figures read besides the record tables (those change only with versions, which
@@ -89,6 +90,16 @@ def _from_payload(text: str) -> Report:
     )
 
 
+def _kept(text: str) -> Report | None:
+    """The kept report, or None when its row cannot be read back (a file from elsewhere, a
+    damaged row): then it is computed again, never a traceback."""
+    try:
+        r = _from_payload(text)
+    except (ValueError, KeyError, TypeError, AttributeError):  # JSONDecodeError is a ValueError
+        return None
+    return r if fits(r, Report) else None
+
+
 def build_cached(
     conn: sqlite3.Connection,
     year: int,
@@ -107,12 +118,10 @@ def build_cached(
         "SELECT data_state, report FROM report_cache WHERE year = ? AND month = ? AND lang = ?",
         (year, month or 0, lang),
     ).fetchone()
-    if row is not None and row[0] == state:
-        r = _from_payload(row[1])
-        if r.trend is not None or not with_trend:
-            return r
-    else:
-        r = build(conn, year, month, as_of=as_of, lang=lang)
+    kept = _kept(row[1]) if row is not None and row[0] == state else None
+    if kept is not None and (kept.trend is not None or not with_trend):
+        return kept
+    r = kept or build(conn, year, month, as_of=as_of, lang=lang)
     if with_trend:
         r.trend = trend(conn, year, as_of=r.as_of)
     # a read-only database: right, just not kept
