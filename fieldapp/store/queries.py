@@ -71,27 +71,20 @@ class QueriesMixin(StoreBase):
     def elder_devices(self, elder_ids: Sequence[str]) -> dict[str, str]:
         """The laptop (device id) of each elder's current version, for a page of rows: whose
         record it is, when a colleague's came in a return bundle or an office sync."""
-        ids = list(dict.fromkeys(elder_ids))[:1000]
-        if not ids:
-            return {}
-        marks = ", ".join("?" for _ in ids)
-        return {
-            r[0]: r[1]
-            for r in self.conn.execute(
-                f"SELECT id, device_id FROM elder WHERE id IN ({marks})", ids
-            )
-        }
+        return self._elder_column(elder_ids, "device_id")
 
     def elder_names(self, elder_ids: Sequence[str]) -> dict[str, str]:
         """Names for a page of rows that point at elders (one query, not one per row)."""
+        return self._elder_column(elder_ids, "name")
+
+    def _elder_column(self, elder_ids: Sequence[str], column: str) -> dict[str, str]:
+        """One column of a page of elders (at most 1,000), by id, in one query."""
         ids = list(dict.fromkeys(elder_ids))[:1000]
         if not ids:
             return {}
         marks = ", ".join("?" for _ in ids)
-        return {
-            r[0]: r[1]
-            for r in self.conn.execute(f"SELECT id, name FROM elder WHERE id IN ({marks})", ids)
-        }
+        sql = f"SELECT id, {column} FROM elder WHERE id IN ({marks})"
+        return {r[0]: r[1] for r in self.conn.execute(sql, ids)}
 
     def due_list(
         self, today: date | None = None, *, limit: int = 200, community_code: str | None = None
