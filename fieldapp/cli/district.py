@@ -204,10 +204,9 @@ def merge(
             )
         finally:
             bar(None, None)
-        if not dry_run and any(r.status == "merged" for r in results):
-            from fieldapp.report import warm
+        from fieldapp.report import warm
 
-            warm(store.conn)  # the supervisor's next report and dashboard open at once
+        warm(store.conn, (r.status for r in results))  # a dry run's are "checked": nothing
         log = MergeLog(bundles, results, before, review.counts(store.conn))
         click.echo("\n".join(merge_summary(log)))
         for device, seqs in missing_bundles(store.conn).items():

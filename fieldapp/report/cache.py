@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -134,7 +135,9 @@ def build_cached(
     return r
 
 
-def warm(conn: sqlite3.Connection) -> None:
-    """After a merge at the district: the current year's report, as of today, with its trend,
-    computed now, so the supervisor's next `fieldapp report` and dashboard read it at once."""
-    build_cached(conn, date.today().year, with_trend=True)
+def warm(conn: sqlite3.Connection, statuses: Iterable[str]) -> None:
+    """After a merge at the district (`statuses`: its bundles'): when a bundle was merged, the
+    current year's report as of today, with its trend, computed now, so the supervisor's next
+    `fieldapp report` and dashboard read it at once. A run that brought nothing leaves it."""
+    if "merged" in statuses:
+        build_cached(conn, date.today().year, with_trend=True)

@@ -356,9 +356,7 @@ def _about_persons(conn: sqlite3.Connection, as_of: date) -> Persons:
     )
 
 
-def operational(
-    conn: sqlite3.Connection, p: Period, as_of: date, persons: Persons | None = None
-) -> Operational:
+def operational(conn: sqlite3.Connection, p: Period, as_of: date, persons: Persons) -> Operational:
     """Visits per worker, hardship persons visited this month (national target: all of them),
     overdue follow-ups, open conflicts and review items, new retrofits, ability mix, bundles
     received and the street ranking (SPEC §7): about the as-of date's month."""
@@ -371,7 +369,6 @@ def operational(
             (m0.isoformat(), as_of.isoformat()),
         )
     ]
-    persons = persons or _about_persons(conn, as_of)
     hard = persons.hardship.get(DISTRICT_CODE, ind.Hardship(0, 0))
     late = persons.overdue.get(DISTRICT_CODE, 0)
 

@@ -309,10 +309,9 @@ class MergeScreen(Translated, Screen[None]):
             log = MergeLog(
                 chosen, results, before, review.counts(store.conn), missing_bundles(store.conn)
             )
-            if any(r.status == "merged" for r in results):
-                from fieldapp.report import warm
+            from fieldapp.report import warm
 
-                warm(store.conn)  # F3 and `fieldapp report` then open on the year's report at once
+            warm(store.conn, (r.status for r in results))  # F3 and `fieldapp report` at once
         self.app.call_from_thread(self._merged_run, log)
 
     def _merged_run(self, log: MergeLog) -> None:
