@@ -6,14 +6,36 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from .figures import analytics_rows, report_rows, run
 from .measure import Row, machine, render
 from .startup import startup_rows
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(text: str) -> Callable[[F], F]:
+    """`--json FILE`, the same option on every command of the benchmark."""
+    return click.option(
+        "--json",
+        "json_out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=text,
+    )
+
+
+def write_json(path: Path | None, head: dict[str, Any], rows: list[Row]) -> None:
+    """The table as JSON (`head`, then every row with its detail), when a file was asked for."""
+    if path is not None:
+        table = head | {"rows": [asdict(r) for r in rows]}
+        path.write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 def startup(db: Path, runs: int = 5) -> Row:
@@ -29,13 +51,7 @@ def startup(db: Path, runs: int = 5) -> Row:
     default=None,
     help="scale of the district data set (default 1.0, --quick 0.03)",
 )
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="write the table as JSON",
-)
+@json_option("write the table as JSON")
 @click.option(
     "--work",
     type=click.Path(file_okay=False, path_type=Path),
@@ -62,9 +78,7 @@ def main(
     info = machine() | {"quick": quick, "seconds": round(time.perf_counter() - started)}
     click.echo(render(rows))
     click.echo(f"machine: {info}")
-    if json_out:
-        table = {"machine": info, "rows": [asdict(r) for r in rows]}
-        json_out.write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_json(json_out, {"machine": info}, rows)
 
 
 @main.command("startup")
@@ -83,13 +97,7 @@ def main(
     help="a district database (the supervisor's TUI)",
 )
 @click.option("--runs", default=5, show_default=True, type=click.IntRange(1, 50))
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="write the rows with their breakdown by phase as JSON",
-)
+@json_option("write the rows with their breakdown by phase as JSON")
 def startup_cmd(
     dbs: tuple[Path, ...], district: Path | None, runs: int, json_out: Path | None
 ) -> None:
@@ -105,9 +113,7 @@ def startup_cmd(
         )
         for name, d in (r.detail or {}).get("phases", {}).items():
             click.echo(f"    {name:<14} {d['wall_ms']:>8.1f} ms wall {d['cpu_ms']:>8.1f} ms CPU")
-    if json_out:
-        table = {"machine": machine(), "rows": [asdict(r) for r in rows]}
-        json_out.write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_json(json_out, {"machine": machine()}, rows)
 
 
 @main.command("district")
@@ -120,13 +126,7 @@ def startup_cmd(
 )
 @click.option("--year", type=int, default=None, help="the report's year (default: this year)")
 @click.option("--runs", default=3, show_default=True, type=click.IntRange(1, 20))
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="write the rows as JSON",
-)
+@json_option("write the rows as JSON")
 def district_cmd(district: Path, year: int | None, runs: int, json_out: Path | None) -> None:
     """The report (kept and --fresh) and the analytics export with DuckDB's indicator SQL on an
     existing district database: the figures of a large district without making the data again."""
@@ -135,6 +135,4 @@ def district_cmd(district: Path, year: int | None, runs: int, json_out: Path | N
     y = year or date.today().year
     rows = report_rows(district, y) + analytics_rows(district, y, runs)
     click.echo(render(rows))
-    if json_out:
-        table = {"machine": machine(), "district": str(district), "rows": [asdict(r) for r in rows]}
-        json_out.write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_json(json_out, {"machine": machine(), "district": str(district)}, rows)
