@@ -19,8 +19,8 @@ from fieldapp.sync.export import export
 from fieldapp.sync.merge import merge_files
 
 from .conftest import COMMUNITY, elder_data
-from .sync.helpers import enrol
-from .sync.test_review import _clone, _device
+from .sync.helpers import clone_laptop, enrol
+from .sync.test_review import _device
 
 DATA = Path(__file__).resolve().parent / "data" / "v3"
 
@@ -44,7 +44,7 @@ def test_the_cli_decides_shows_and_undoes_a_conflict(tmp_path: Path, monkeypatch
     a = _device(tmp_path)
     rid = a.create("elder", elder_data(phone="13800000000")).record_id
     first = export(a, tmp_path / "usb", allow_v1=True, mkdir=True)
-    b = _clone(a, tmp_path / "b.db")
+    b = clone_laptop(a, tmp_path / "b.db")
     b.update("elder", rid, elder_data(phone="13811111111"))
     a.update("elder", rid, elder_data(phone="13822222222"))
     _enrol(dbp, a, b)

@@ -34,6 +34,18 @@ def district(path: Path, *devices: Store | Path) -> Store:
     return store
 
 
+def clone_laptop(a: Store, path: Path, tail: str = "beef") -> Store:
+    """A second laptop that has what the first one has (as devices do once they share records):
+    a copy of `a`'s file with its own device id (ending in `tail`) and no exports yet."""
+    a.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(a.conn.execute("PRAGMA database_list").fetchone()[2], path)
+    b = Store.open(path)
+    b.conn.execute(f"UPDATE device SET device_id = '0193a1b2-7c4d-7e8f-9a0b-0000000{tail:0>5}'")
+    b.conn.execute("DELETE FROM exports")
+    b.close()
+    return Store.open(path)
+
+
 def enrol(d: Store, device: Store | Path) -> None:
     if isinstance(device, Path) and device.name.endswith(SUFFIX):
         with open_bundle(device, allow_v1=True) as reader:

@@ -22,7 +22,7 @@ from fieldapp.sync.export import export
 from fieldapp.sync.merge import BundleResult, merge_bundle, merge_files
 
 from ..conftest import elder_data, make_id
-from .helpers import district, rebuild
+from .helpers import clone_laptop, district, rebuild
 
 TODAY = date(2026, 6, 30)
 
@@ -37,20 +37,10 @@ class Bundles:
     empty: Path
 
 
-def _clone(a: Store, path: Path, tail: str) -> Store:
-    a.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    shutil.copy(a.conn.execute("PRAGMA database_list").fetchone()[2], path)
-    b = Store.open(path)
-    b.conn.execute(f"UPDATE device SET device_id = '0193a1b2-7c4d-7e8f-9a0b-0000000{tail:0>5}'")
-    b.conn.execute("DELETE FROM exports")
-    b.close()
-    return Store.open(path)
-
-
 def _laptops(root: Path) -> tuple[Store, Store, Store]:
     generate_community(root / "a.db", seed=5, today=TODAY, elders=40)
     a = Store.open(root / "a.db")
-    return a, _clone(a, root / "b.db", "beef"), _clone(a, root / "c.db", "cafe")
+    return a, clone_laptop(a, root / "b.db", "beef"), clone_laptop(a, root / "c.db", "cafe")
 
 
 def _edits(a: Store, b: Store, c: Store) -> None:

@@ -5,7 +5,6 @@ re-merges because they are data, and a later device edit descends from them."""
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from fieldapp.sync.export import export
 from fieldapp.sync.merge import merge_files
 
 from ..conftest import COMMUNITY, STREET, elder_data, make_id
-from .helpers import district, rebuild
+from .helpers import clone_laptop, district, rebuild
 
 BOSS = "王主任"
 
@@ -28,17 +27,6 @@ def _device(tmp_path: Path) -> Store:
     a = Store.open(tmp_path / "a.db")
     a.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
     return a
-
-
-def _clone(a: Store, path: Path, tail: str = "beef") -> Store:
-    """A second laptop that has what the first one has (as devices do once they share records)."""
-    a.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    shutil.copy(a.conn.execute("PRAGMA database_list").fetchone()[2], path)
-    b = Store.open(path)
-    b.conn.execute(f"UPDATE device SET device_id = '0193a1b2-7c4d-7e8f-9a0b-0000000{tail:0>5}'")
-    b.conn.execute("DELETE FROM exports")
-    b.close()
-    return Store.open(path)
 
 
 def _district(tmp_path: Path, *devices: Store) -> Store:
@@ -61,7 +49,7 @@ def _conflicted(tmp_path: Path, a_edit: dict[str, object], b_edit: dict[str, obj
     a = _device(tmp_path)
     rid = a.create("elder", elder_data(phone="13800000000")).record_id
     first = export(a, tmp_path / "usb", allow_v1=True, mkdir=True)
-    b = _clone(a, tmp_path / "b.db")
+    b = clone_laptop(a, tmp_path / "b.db")
     b.update("elder", rid, elder_data(**b_edit))
     a.update("elder", rid, elder_data(**a_edit))
     bundles = [
@@ -207,8 +195,8 @@ def test_fields_from_either_side_and_a_mix_that_breaks_a_rule_is_refused(tmp_pat
 
 def test_three_records_of_one_person_are_one_item_decided_once_and_undone(tmp_path: Path) -> None:
     a = _device(tmp_path)
-    b = _clone(a, tmp_path / "b.db", "beef")
-    c = _clone(a, tmp_path / "c.db", "cafe")
+    b = clone_laptop(a, tmp_path / "b.db", "beef")
+    c = clone_laptop(a, tmp_path / "c.db", "cafe")
     person = elder_data(name="重名", id_number=make_id(date(1940, 2, 2), False, 9))
     ids = sorted(s.create("elder", person).record_id for s in (a, b, c))
     bundles = [
@@ -260,7 +248,7 @@ def test_meal_slot_choice_is_a_tombstone_and_undo_brings_the_count_back(tmp_path
 
     a = _device(tmp_path)
     point = a.create("meal_point", base("meal_point")).record_id
-    b = _clone(a, tmp_path / "b.db")
+    b = clone_laptop(a, tmp_path / "b.db")
     day = "2026-06-01"
     slot = {"point_id": point, "service_date": day, "meal": "lunch"}
     ma = a.create("meal_count", slot | {"dine_in": 8}).record_id

@@ -274,13 +274,14 @@ async def test_a_decision_is_undone_from_the_review_screen_with_a_comment(
 async def test_a_meal_collision_names_its_point_and_meal_and_keeps_the_count_chosen(
     tmp_path: Path, size: tuple[int, int]
 ) -> None:
-    from ..sync.test_review import _clone, _device
+    from ..sync.helpers import clone_laptop
+    from ..sync.test_review import _device
     from ..test_models import base
 
     a = _device(tmp_path)
     point_data = base("meal_point")
     point = a.create("meal_point", point_data).record_id
-    b = _clone(a, tmp_path / "b.db")
+    b = clone_laptop(a, tmp_path / "b.db")
     slot = {"point_id": point, "service_date": "2026-06-01", "meal": "lunch"}
     ma = a.create("meal_count", slot | {"dine_in": 8}).record_id
     mb = b.create("meal_count", slot | {"dine_in": 30}).record_id

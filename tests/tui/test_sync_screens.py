@@ -247,13 +247,13 @@ async def test_district_conflict_decided_in_the_review_screen(tmp_path: Path) ->
     from fieldapp.tui.district_report import ReviewScreen
 
     from ..conftest import COMMUNITY, STREET, elder_data
-    from ..sync.test_review import _clone
+    from ..sync.helpers import clone_laptop
 
     a = Store.open(tmp_path / "a.db")
     a.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
     rid = a.create("elder", elder_data(phone="13800000000")).record_id
     first = export(a, tmp_path / "usb", allow_v1=True, mkdir=True)
-    b = _clone(a, tmp_path / "b.db")
+    b = clone_laptop(a, tmp_path / "b.db")
     b.update("elder", rid, elder_data(phone="13811111111"))
     a.update("elder", rid, elder_data(phone="13822222222"))
     bundles = [
