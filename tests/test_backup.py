@@ -96,17 +96,12 @@ def test_a_device_gets_at_most_one_copy_a_day(tmp_path: Path) -> None:
 def test_every_merge_run_is_preceded_by_a_copy(tmp_path: Path) -> None:
     from .sync.helpers import district
 
-    dev = tmp_path / "device.db"
-    _device(dev, 2)
-    stick = tmp_path / "stick"
-    stick.mkdir()
-    with Store.open(dev) as s:
-        export(s, stick, allow_v1=True)
+    dev, files = _one_bundle(tmp_path)
     dpath = tmp_path / "district.db"
     with district(dpath, dev) as d:
-        merge_files(d.conn, sorted(stick.iterdir()), allow_v1=True, dry_run=True)
+        merge_files(d.conn, files, allow_v1=True, dry_run=True)
         assert backup.backups(dpath, "pre-merge") == []  # a dry run writes nothing
-        merge_files(d.conn, sorted(stick.iterdir()), allow_v1=True)
+        merge_files(d.conn, files, allow_v1=True)
         (copy,) = backup.backups(dpath, "pre-merge")
     assert copy.stat().st_mode & 0o777 == 0o600
     assert elders(copy) == 0 and elders(dpath) == 2  # the copy is the state before the merge
@@ -190,20 +185,23 @@ def test_the_group_db_option_reaches_the_subcommands(tmp_path: Path) -> None:
 def test_a_run_of_bundles_all_merged_before_makes_no_copy(tmp_path: Path) -> None:
     from .sync.helpers import district
 
+    dev, files = _one_bundle(tmp_path)
+    dpath = tmp_path / "district.db"
+    with district(dpath, dev) as d:
+        assert [r.status for r in merge_files(d.conn, files, allow_v1=True)] == ["merged"]
+        again = merge_files(d.conn, files, allow_v1=True)
+        assert [r.status for r in again] == ["already"]
+    assert len(backup.backups(dpath, "pre-merge")) == 1  # the first run's only
+
+
+def _one_bundle(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """A device of two elders and the one bundle it exported."""
     dev = tmp_path / "device.db"
     _device(dev, 2)
     stick = tmp_path / "stick"
     stick.mkdir()
     with Store.open(dev) as s:
-        export(s, stick, allow_v1=True)
-    dpath = tmp_path / "district.db"
-    with district(dpath, dev) as d:
-        assert [r.status for r in merge_files(d.conn, sorted(stick.iterdir()), allow_v1=True)] == [
-            "merged"
-        ]
-        again = merge_files(d.conn, sorted(stick.iterdir()), allow_v1=True)
-        assert [r.status for r in again] == ["already"]
-    assert len(backup.backups(dpath, "pre-merge")) == 1  # the first run's only
+        return dev, [export(s, stick, allow_v1=True).path]
 
 
 def _two_bundles(tmp_path: Path) -> tuple[Path, list[Path]]:

@@ -184,8 +184,9 @@ with Store.open(Path(sys.argv[1]), create=False) as s:
 """
 
 
-def test_export_killed_after_rename_is_recovered(device: Path, tmp_path: Path) -> None:
-    stick = tmp_path / "stick"
+def _killed_after_rename(device: Path, stick: Path) -> Path:
+    """An export killed (SIGKILL) after its bundle was renamed into place on `stick`, before the
+    export was recorded: the bundle it left."""
     stick.mkdir()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.run(
@@ -196,6 +197,12 @@ def test_export_killed_after_rename_is_recovered(device: Path, tmp_path: Path) -
     )
     assert proc.returncode == -9, proc.stderr.decode()
     (orphan,) = stick.iterdir()
+    return orphan
+
+
+def test_export_killed_after_rename_is_recovered(device: Path, tmp_path: Path) -> None:
+    stick = tmp_path / "stick"
+    orphan = _killed_after_rename(device, stick)
     assert orphan.name.endswith("-1.fieldbundle")
     assert exports(device) == []  # written, never recorded: today's "file exists" for ever after
     code, out = run_export(device, stick)
@@ -216,16 +223,7 @@ def test_a_damaged_orphan_of_a_killed_export_is_kept_aside_and_the_next_export_w
     """Killed after the rename, and the file then cut short (the stick pulled): the next export
     does not stop at "file exists"; the damaged file is renamed aside, not deleted."""
     stick = tmp_path / "stick"
-    stick.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.run(
-        [sys.executable, "-c", _KILL_AFTER_RENAME, str(device), str(stick)],
-        env=env,
-        capture_output=True,
-        timeout=120,
-    )
-    assert proc.returncode == -9, proc.stderr.decode()
-    (orphan,) = stick.iterdir()
+    orphan = _killed_after_rename(device, stick)
     data = orphan.read_bytes()
     orphan.write_bytes(data[: len(data) // 2])
     code, out = run_export(device, stick)

@@ -43,6 +43,14 @@ def _summary(form: RecordForm) -> str:
     return str(form.query_one("#form-summary", Static).render())
 
 
+async def _refused(pilot: Pilot[None], app: FieldApp, form: RecordForm) -> str:
+    """Ctrl+S on a form the save refuses: the form stays, and its summary of the problems."""
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+    assert app.screen is form
+    return _summary(form)
+
+
 async def test_one_save_names_every_problem_with_labels_not_codes(db_path: Path) -> None:
     """Before: the blank name first, the birth date against the ID number a save or two later,
     and each message said `姓名（name）`."""
@@ -57,10 +65,7 @@ async def test_one_save_names_every_problem_with_labels_not_codes(db_path: Path)
         assert form.rows["birth_date"].get_value() == "1944-03-12"  # filled from the number
         assert form.rows["gender"].get_value() == "M"
         await type_into(pilot, form, "birth_date", "1950-01-01")
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert isinstance(app.screen, RecordForm)
-        assert _summary(form) == (
+        assert await _refused(pilot, app, form) == (
             "未保存：请按提示修改：姓名：必填；"
             "出生日期：出生日期 1950-01-01 与身份证号中的 1944-03-12 不一致；"
             "住址：必填；居住状况：必填；探访风险等级：必填"
@@ -92,9 +97,7 @@ async def test_required_numbers_start_empty_and_a_typed_0_stays_0(db_path: Path)
             assert (control.value, control.placeholder) == ("", "")  # no 0 that looks typed
         risk = form.rows["risk_events_30d"].control
         assert isinstance(risk, Input) and risk.placeholder == "0"  # a blank takes its default 0
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert _summary(form) == (
+        assert await _refused(pilot, app, form) == (
             "未保存：请按提示修改：自理能力得分（0–32）：必填；基础运动能力得分（0–15）：必填；"
             "精神状态得分（0–28）：必填；感知觉与社会参与得分（0–15）：必填"
         )
@@ -199,10 +202,7 @@ async def test_a_blank_score_does_not_hide_the_next_due_rule(db_path: Path) -> N
             await type_into(pilot, form, name, score)
         await type_into(pilot, form, "assess_date", "2026-01-31")
         await type_into(pilot, form, "next_due", "2026-01-01")
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert isinstance(app.screen, RecordForm)
-        assert _summary(form) == (
+        assert await _refused(pilot, app, form) == (
             "未保存：请按提示修改：感知觉与社会参与得分（0–15）：必填；"
             "下次评估日期：下次评估日期须晚于评估日期"
         )
