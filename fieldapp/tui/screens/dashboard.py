@@ -13,6 +13,7 @@ from fieldapp import i18n, kinds
 from fieldapp.i18n import t
 from fieldapp.tui.safe import row
 from fieldapp.tui.screens.common import AppScreen, ScreenBar, who_recorded
+from fieldapp.tui.table import PaintOnce
 
 # The most overdue first, a screenful at a time: a DataTable measures every row it holds, so it
 # holds the rows that fit (issue 20: start-up). The figures, titles and bars take CHROME lines.
@@ -49,7 +50,7 @@ class DashboardScreen(AppScreen):
         yield Header()
         yield Static(t("loading"), id="figures")
         yield Label(t("due_list"), id="due-title")
-        yield DataTable(id="due", cursor_type="row", zebra_stripes=True)
+        yield PaintOnce(id="due", cursor_type="row", zebra_stripes=True)
         yield ScreenBar()
         yield Footer(compact=True, show_command_palette=False)
 
