@@ -15,6 +15,7 @@ from fieldapp.i18n import t
 from fieldapp.kinds import KINDS
 from fieldapp.store import Store
 from fieldapp.text import clean
+from fieldapp.tui.heap import freeze_startup
 from fieldapp.tui.keys import Translated
 from fieldapp.tui.safe import SafeNotify
 from fieldapp.tui.screens.unlock import AutoLock, ensure_unlocked
@@ -101,6 +102,7 @@ class FieldApp(AutoLock, Translated, SafeNotify):
         self.db_path = db_path
         self.store = Store.open(db_path)
         self.title = t("app_title")
+        freeze_startup()
 
     def on_mount(self) -> None:
         self.start_auto_lock(self.db_path)  # data at rest (issue 18): unlock screen after idle

@@ -29,6 +29,7 @@ from fieldapp.i18n import t
 from fieldapp.mergelog import MergeLog
 from fieldapp.store import Store
 from fieldapp.tui import district_words
+from fieldapp.tui.heap import freeze_startup
 from fieldapp.tui.keys import Translated
 from fieldapp.tui.safe import SafeNotify, row, safe
 from fieldapp.tui.screens.unlock import AutoLock, ensure_unlocked
@@ -419,6 +420,7 @@ class DistrictApp(AutoLock, Translated, SafeNotify):
         self.folder = folder
         self.key_file = key_file
         self.title = t("district_title")
+        freeze_startup()
 
     def on_mount(self) -> None:
         self.start_auto_lock(self.db_path)  # data at rest (issue 18): the worker's auto-lock
