@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fieldapp.bench.startup import APP_CHILD, DEVICE, DISTRICT, INDICATORS, run_child
+from fieldapp.bench import baselines
+from fieldapp.bench.measure import py
+from fieldapp.bench.startup import _PHASES, APP_CHILD, DEVICE, DISTRICT, INDICATORS, run_child
 from fieldapp.store import Store
 
 from .conftest import COMMUNITY, STREET
@@ -28,8 +30,19 @@ def test_one_child_script_measures_each_app_in_the_same_phases(tmp_path: Path) -
         INDICATORS.args(district, usb),
     ]
     assert {c[2] for c in children} == {APP_CHILD}
+    # the bare app's child, after the same phase marks, reports the same phases
+    children.append(py(_PHASES + baselines.BARE_APP_CHILD))
     for child in children:
-        wall, _cpu, phases = run_child(child)
-        assert list(phases) == PHASES, child[3:]
-        inside = sum(phases[name][0] for name in PHASES[1:])
-        assert 0 < inside < wall * 1000  # the interpreter's own start is the rest
+        run = run_child(child)
+        assert list(run.phases) == PHASES, child[3:]
+        inside = sum(run.phases[name][0] for name in PHASES[1:])
+        assert 0 < inside < run.wall * 1000  # the interpreter's own start and end are the rest
+        # its first screen, on its clock against ours: after its imports, before its end
+        to_shown = sum(run.phases[name][0] for name in PHASES[1:4]) / 1000
+        assert to_shown < run.shown < run.wall
+
+
+def test_the_bare_app_alone_marks_nothing() -> None:
+    """The encryption benchmark runs the bare app without the phase marks."""
+    run = run_child(py(baselines.BARE_APP_CHILD))
+    assert run.phases == {} and run.shown == 0.0 and run.wall > 0

@@ -111,8 +111,14 @@ def startup_cmd(
             f"{r.figure}: median {r.median} s (min {r.min}, max {r.max}); ratio {r.ratio}"
             f" ({r.goal}: {'met' if r.met else 'NOT met'})\n    {r.note}"
         )
-        for name, d in (r.detail or {}).get("phases", {}).items():
-            click.echo(f"    {name:<14} {d['wall_ms']:>8.1f} ms wall {d['cpu_ms']:>8.1f} ms CPU")
+        detail = r.detail or {}
+        bare = detail.get("bare_phases", {})
+        for name, d in detail.get("phases", {}).items():
+            b = bare.get(name)
+            beside = f"   bare {b['wall_ms']:>8.1f} ms wall" if b else ""
+            click.echo(
+                f"    {name:<14} {d['wall_ms']:>8.1f} ms wall {d['cpu_ms']:>8.1f} ms CPU{beside}"
+            )
     write_json(json_out, {"machine": machine()}, rows)
 
 
