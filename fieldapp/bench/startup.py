@@ -177,7 +177,7 @@ def _case(label: str, child: list[str], goal: float, runs: int) -> Row:
         ours.append(run_child(child))
 
     def median(runs: list[Run], what: str) -> float:
-        return statistics.median(getattr(r, what) for r in runs)
+        return float(statistics.median(getattr(r, what) for r in runs))
 
     wall = [r.wall for r in ours]
     ratio = median(ours, "wall") / median(bare, "wall")
