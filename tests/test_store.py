@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -198,6 +199,44 @@ def test_search_by_name_pinyin_initials_and_id_tail(store: Store) -> None:
     assert [r["id"] for r in store.search_elders(tail.lower())] == [zsf]
     assert store.search_elders("王五") == []
     assert all("id_number" not in r for r in store.search_elders("张"))
+
+
+def test_initials_list_every_reading_and_load_no_phrase_dictionary(store: Store) -> None:
+    """Issue 20 (the merge's memory): a given name's characters have all their readings, as the
+    surname's had, so 张长春 is found by zcc (cháng) and by zzc (zhǎng); pypinyin's dictionary of
+    phrases (~50 MB) is never loaded. Before, 长春 was read by the phrase (zcc only) and 长林 by
+    the character (zzl only)."""
+    chun = _elder(store, "张长春", 1)
+    lin = _elder(store, "张长林", 2)
+    assert [r["id"] for r in store.search_elders("zcc")] == [chun]
+    assert [r["id"] for r in store.search_elders("zzc")] == [chun]
+    assert [r["id"] for r in store.search_elders("zcl")] == [lin]
+    assert [r["id"] for r in store.search_elders("zzl")] == [lin]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from fieldapp.store.rows import _initials;"
+            " print(_initials('欧阳长乐'), 'pypinyin.phrases_dict' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYPINYIN_")},
+    )
+    assert out.stdout.split() == ["oyzl", "oyzy", "oycl", "oycy", "False"]
+
+
+def test_initials_stop_growing_past_their_limit() -> None:
+    from fieldapp.store.rows import MAX_INITIALS, _initials
+
+    many = _initials("解长重乐行乐重长")  # 3·2·3·2·3·… readings: far past the limit
+    alternatives = many.split()
+    assert len(alternatives) <= MAX_INITIALS and len(set(alternatives)) == len(alternatives)
+    assert all(len(a) == 8 for a in alternatives)  # every character still has an initial
+    # what is not a Chinese character has no initial: 阿卜杜拉·买买提, a Latin letter, a blank
+    assert _initials("阿卜杜拉·买买提") == _initials("阿卜杜拉买买提") != ""
+    assert _initials("A王 ") == _initials("王") and _initials("·") == _initials("") == ""
 
 
 def test_due_list_by_risk_then_oldest_and_visit_removes_elder(store: Store) -> None:

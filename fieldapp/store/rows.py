@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from fieldapp.sqlite import sqlite3
@@ -23,19 +24,44 @@ def lazy_models() -> ModuleType:
     return models
 
 
+# a name's initials list every reading of each character, up to this many alternatives in all
+MAX_INITIALS = 16
+
+
 @functools.lru_cache(maxsize=4096)
 def _initials(name: str) -> str:
-    """Pinyin initials of a name, with every reading of the surname (单 → d/s/c, 曾 → z/c):
-    "dtf stf ctf". pypinyin is imported only when a name is saved (it costs ~0.25 s). Cached:
-    a merge writes the same names again and again (every version of an elder carries it)."""
-    from pypinyin import Style, lazy_pinyin, pinyin
+    """Pinyin initials of a name, with every reading of each character, the common one first
+    (单田芳 → "dtf stf ctf", 张长春 → "zzc zcc"): a worker types the reading she knows, and a
+    search matches any of them. Past MAX_INITIALS alternatives a character adds its common
+    reading only. Cached: a merge writes the same names again and again.
 
-    if not name:
-        return ""
-    rest = "".join(lazy_pinyin(name[1:], style=Style.FIRST_LETTER, errors="ignore")).lower()
-    firsts = pinyin(name[0], style=Style.FIRST_LETTER, heteronym=True, errors="ignore")
-    heads = list(dict.fromkeys(h.lower() for h in (firsts[0] if firsts else [""])))
-    return " ".join(h + rest for h in heads)
+    The readings are pypinyin's for single characters. Its dictionary of phrases, for words and
+    not names, is never loaded (PYPINYIN_NO_PHRASES): it held ~50 MB in every process that saved
+    or merged a name (issue 20: the merge's peak memory), and it read a given name by the phrase
+    it happened to spell (长春 cháng chūn, but 长林 zhǎng lín). pypinyin is imported only when a
+    name is saved."""
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
+    os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")  # no custom dictionaries: no copies
+    from pypinyin import Style
+    from pypinyin.constants import PINYIN_DICT
+    from pypinyin.style import convert
+
+    out = [""]
+    for ch in name:
+        readings = PINYIN_DICT.get(ord(ch), "")  # "zhǎng,cháng": the common one first
+        heads = list(
+            dict.fromkeys(
+                head
+                for r in (readings.split(",") if readings else ())
+                if (head := convert(r, Style.FIRST_LETTER, strict=True).lower())
+            )
+        )
+        if not heads:
+            continue  # not a Chinese character: no initial
+        if len(out) * len(heads) > MAX_INITIALS:
+            heads = heads[:1]
+        out = [o + h for o in out for h in heads]
+    return " ".join(out)
 
 
 def _column_value(v: Any) -> Any:
