@@ -33,7 +33,22 @@ def _initials(name: str) -> str:
     """Pinyin initials of a name, with every reading of each character, the common one first
     (单田芳 → "dtf stf ctf", 张长春 → "zzc zcc"): a worker types the reading she knows, and a
     search matches any of them. Past MAX_INITIALS alternatives a character adds its common
-    reading only. Cached: a merge writes the same names again and again.
+    reading only. Cached: a merge writes the same names again and again."""
+    out = [""]
+    for ch in name:
+        heads = _char_initials(ch)
+        if not heads:
+            continue  # not a Chinese character: no initial
+        if len(out) * len(heads) > MAX_INITIALS:
+            heads = heads[:1]
+        out = [o + h for o in out for h in heads]
+    return " ".join(out)
+
+
+@functools.cache
+def _char_initials(ch: str) -> tuple[str, ...]:
+    """The initials of every reading of one character, the common one first (长 → z, c); none for
+    what is not a Chinese character. Cached: a district's names share a few thousand characters.
 
     The readings are pypinyin's for single characters. Its dictionary of phrases, for words and
     not names, is never loaded (PYPINYIN_NO_PHRASES): it held ~50 MB in every process that saved
@@ -46,22 +61,9 @@ def _initials(name: str) -> str:
     from pypinyin.constants import PINYIN_DICT
     from pypinyin.style import convert
 
-    out = [""]
-    for ch in name:
-        readings = PINYIN_DICT.get(ord(ch), "")  # "zhǎng,cháng": the common one first
-        heads = list(
-            dict.fromkeys(
-                head
-                for r in (readings.split(",") if readings else ())
-                if (head := convert(r, Style.FIRST_LETTER, strict=True).lower())
-            )
-        )
-        if not heads:
-            continue  # not a Chinese character: no initial
-        if len(out) * len(heads) > MAX_INITIALS:
-            heads = heads[:1]
-        out = [o + h for o in out for h in heads]
-    return " ".join(out)
+    readings = PINYIN_DICT.get(ord(ch), "")  # "zhǎng,cháng": the common one first
+    heads = (convert(r, Style.FIRST_LETTER, strict=True).lower() for r in readings.split(","))
+    return tuple(dict.fromkeys(h for h in heads if h)) if readings else ()
 
 
 def _column_value(v: Any) -> Any:
