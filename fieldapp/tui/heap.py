@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import gc
 
-_frozen = False
-
 
 def freeze_startup() -> None:
-    """Keep every object alive now out of later collections (the first call only)."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
+    """Keep every object alive now out of later collections (the first call only: the permanent
+    generation is empty until then)."""
+    if gc.get_freeze_count() == 0:
         gc.freeze()
