@@ -16,17 +16,12 @@ from fieldapp.tui.screens.elders import ElderListScreen
 from fieldapp.tui.screens.first_run import FirstRunScreen
 from fieldapp.tui.screens.meals import MealGridScreen
 
-from ..conftest import COMMUNITY, STREET, elder_data, make_id, visit_data
+from ..conftest import STREET, elder_data, make_id, visit_data
 from .capture import screen_text
+from .helpers import worker_device
 from .keys import choose, type_into
 
 SIZE = (100, 34)
-
-
-def _device(path: Path) -> Store:
-    store = Store.open(path)
-    store.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
-    return store
 
 
 def _form(app: FieldApp) -> RecordForm:
@@ -55,7 +50,7 @@ async def test_first_run_with_the_keyboard_makes_the_device(db_path: Path) -> No
 async def test_register_elder_bad_id_shows_error_and_saves_nothing_then_good_id_saves(
     db_path: Path,
 ) -> None:
-    _device(db_path).close()
+    worker_device(db_path).close()
     app = FieldApp(db_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
@@ -88,7 +83,7 @@ async def test_register_elder_bad_id_shows_error_and_saves_nothing_then_good_id_
 
 
 async def test_log_a_visit_from_the_due_list_removes_the_elder_from_it(db_path: Path) -> None:
-    store = _device(db_path)
+    store = worker_device(db_path)
     rid = store.create("elder", elder_data(name="林红")).record_id
     store.create(
         "home_visit", visit_data(rid, visit_date=(date.today() - timedelta(days=10)).isoformat())
@@ -119,7 +114,7 @@ async def test_log_a_visit_from_the_due_list_removes_the_elder_from_it(db_path: 
 
 
 async def test_assessment_level_is_computed_live_and_saved(db_path: Path) -> None:
-    store = _device(db_path)
+    store = worker_device(db_path)
     rid = store.create(
         "elder", elder_data(name="八十五", id_number=make_id(date(1940, 1, 1), True))
     ).record_id
@@ -152,7 +147,7 @@ async def test_assessment_level_is_computed_live_and_saved(db_path: Path) -> Non
 
 
 async def test_retrofit_moves_through_its_statuses(db_path: Path) -> None:
-    store = _device(db_path)
+    store = worker_device(db_path)
     rid = store.create("elder", elder_data(name="改造户")).record_id
     store.close()
     app = FieldApp(db_path)
@@ -195,7 +190,7 @@ async def test_retrofit_moves_through_its_statuses(db_path: Path) -> None:
 async def test_a_day_of_meal_counts_in_the_grid(db_path: Path) -> None:
     from ..test_models import base
 
-    store = _device(db_path)
+    store = worker_device(db_path)
     point = store.create("meal_point", base("meal_point")).record_id
     store.close()
     app = FieldApp(db_path)
@@ -228,7 +223,7 @@ async def test_a_day_of_meal_counts_in_the_grid(db_path: Path) -> None:
 async def test_volunteer_event_with_participants_gets_points(db_path: Path) -> None:
     from ..test_models import base
 
-    store = _device(db_path)
+    store = worker_device(db_path)
     v1 = store.create("volunteer", base("volunteer")).record_id
     v2 = store.create("volunteer", base("volunteer") | {"name": "赵强"}).record_id
     names = {v1: base("volunteer")["name"], v2: "赵强"}
@@ -262,7 +257,7 @@ async def test_volunteer_event_with_participants_gets_points(db_path: Path) -> N
 
 
 async def test_search_elders_by_pinyin_initials(db_path: Path) -> None:
-    store = _device(db_path)
+    store = worker_device(db_path)
     store.create("elder", elder_data(name="张三丰", id_number=make_id(date(1944, 3, 12), True, 1)))
     store.create("elder", elder_data(name="李四", id_number=make_id(date(1944, 3, 12), True, 2)))
     store.close()
@@ -277,7 +272,7 @@ async def test_search_elders_by_pinyin_initials(db_path: Path) -> None:
 
 
 async def test_english_switch_changes_labels(db_path: Path) -> None:
-    _device(db_path).close()
+    worker_device(db_path).close()
     app = FieldApp(db_path, lang="en")
     try:
         async with app.run_test(size=SIZE) as pilot:
@@ -297,7 +292,7 @@ async def test_english_switch_changes_labels(db_path: Path) -> None:
 
 
 async def test_help_lists_the_keys(db_path: Path) -> None:
-    _device(db_path).close()
+    worker_device(db_path).close()
     app = FieldApp(db_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f1")

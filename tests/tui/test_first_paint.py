@@ -12,17 +12,16 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
-from fieldapp.store import Store
 from fieldapp.tui.app import FieldApp
 from fieldapp.tui.screens.dashboard import DashboardScreen
 
-from ..conftest import COMMUNITY, STREET, elder_data, make_id
+from ..conftest import elder_data, make_id
 from .capture import screen_text
+from .helpers import worker_device
 
 
 def _elders(path: Path, n: int) -> None:
-    with Store.open(path) as s:
-        s.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
+    with worker_device(path) as s:
         for i in range(n):
             born = date(1940, 1, 1 + i % 28)
             s.create("elder", elder_data(name=f"老人{i:02d}", id_number=make_id(born, True, i + 1)))

@@ -16,21 +16,16 @@ from fieldapp.store import Store
 from fieldapp.tui.app import FieldApp
 from fieldapp.tui.forms import RecordForm
 
-from ..conftest import COMMUNITY, STREET, elder_data, make_id
+from ..conftest import COMMUNITY, elder_data, make_id
+from .helpers import worker_device
 from .keys import type_into
 
 SIZE = (80, 24)
 SCORES = ("score_self_care", "score_mobility", "score_mental", "score_perception_social")
 
 
-def _device(path: Path) -> Store:
-    store = Store.open(path)
-    store.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
-    return store
-
-
 def _elder(path: Path) -> str:
-    with _device(path) as store:
+    with worker_device(path) as store:
         return store.create("elder", elder_data(name="八十五")).record_id
 
 
@@ -54,7 +49,7 @@ async def _refused(pilot: Pilot[None], app: FieldApp, form: RecordForm) -> str:
 async def test_one_save_names_every_problem_with_labels_not_codes(db_path: Path) -> None:
     """Before: the blank name first, the birth date against the ID number a save or two later,
     and each message said `姓名（name）`."""
-    _device(db_path).close()
+    worker_device(db_path).close()
     app = FieldApp(db_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2", "n")
@@ -173,7 +168,7 @@ async def test_the_visit_duration_follows_the_times_as_they_are_typed(db_path: P
 
 
 async def test_deleting_a_participant_line_updates_the_summary(db_path: Path) -> None:
-    with _device(db_path) as store:
+    with worker_device(db_path) as store:
         for name in ("赵强", "钱芳"):
             store.create("volunteer", {"name": name, "community_code": COMMUNITY})
     app = FieldApp(db_path)

@@ -15,20 +15,15 @@ from fieldapp.tui.screens.elders import ElderListScreen
 from fieldapp.tui.screens.meals import MealGridScreen
 from fieldapp.tui.screens.records import RecordListScreen
 
-from ..conftest import COMMUNITY, STREET, elder_data, make_id, visit_data
+from ..conftest import COMMUNITY, elder_data, make_id, visit_data
 from .capture import screen_text
+from .helpers import worker_device
 
 SIZE = (80, 24)
 
 
-def _device(path: Path) -> Store:
-    store = Store.open(path)
-    store.setup_device(street_code=STREET, community_code=COMMUNITY, worker="周红")
-    return store
-
-
 def _with_point(path: Path) -> None:
-    with _device(path) as s:
+    with worker_device(path) as s:
         s.create(
             "meal_point",
             {
@@ -70,7 +65,7 @@ async def test_1_digits_stay_in_the_grid_and_a_bad_date_saves_nothing(db_path: P
 
 
 async def test_2_esc_asks_delete_names_the_record_and_u_restores(db_path: Path) -> None:
-    with _device(db_path) as s:
+    with worker_device(db_path) as s:
         eid = s.create("elder", elder_data(name="王建国")).record_id
         vid = s.create("home_visit", visit_data(eid)).record_id
     app = FieldApp(db_path)
@@ -100,7 +95,7 @@ async def test_2_esc_asks_delete_names_the_record_and_u_restores(db_path: Path) 
 
 
 async def test_2_del_on_the_elder_list_asks_with_the_name(db_path: Path) -> None:
-    with _device(db_path) as s:
+    with worker_device(db_path) as s:
         s.create("elder", elder_data(name="李秀英"))
     app = FieldApp(db_path)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -116,7 +111,7 @@ async def test_2_del_on_the_elder_list_asks_with_the_name(db_path: Path) -> None
 async def test_4_the_whole_due_list_pages(db_path: Path) -> None:
     from datetime import date
 
-    with _device(db_path) as s:
+    with worker_device(db_path) as s:
         for i in range(70):
             s.create(
                 "elder",
@@ -154,7 +149,7 @@ def test_5_clock_and_id_number_fill_in() -> None:
 async def test_5_form_hides_the_community_and_fills_from_the_id(db_path: Path) -> None:
     from datetime import date
 
-    _device(db_path).close()
+    worker_device(db_path).close()
     app = FieldApp(db_path)
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.press("2", "n")
@@ -168,7 +163,7 @@ async def test_5_form_hides_the_community_and_fills_from_the_id(db_path: Path) -
 
 
 async def test_6_first_run_hints_and_n_on_an_empty_list(db_path: Path) -> None:
-    _device(db_path).close()
+    worker_device(db_path).close()
     app = FieldApp(db_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.2)
@@ -183,7 +178,7 @@ async def test_6_first_run_hints_and_n_on_an_empty_list(db_path: Path) -> None:
 
 
 async def test_7_palette_is_the_workers_own_and_history_reads_old_to_new(db_path: Path) -> None:
-    with _device(db_path) as s:
+    with worker_device(db_path) as s:
         eid = s.create("elder", elder_data(address="海陵区东进路1号")).record_id
         cur = s.get("elder", eid)
         s.update(
@@ -214,7 +209,7 @@ async def test_7_palette_is_the_workers_own_and_history_reads_old_to_new(db_path
 
 
 async def test_8_a_second_window_is_warned_and_refreshed(db_path: Path) -> None:
-    with _device(db_path) as s:
+    with worker_device(db_path) as s:
         s.create("elder", elder_data(name="王建国"))
     first = FieldApp(db_path)
     async with first.run_test(size=SIZE) as pilot:
