@@ -18,12 +18,13 @@ from fieldapp.tui.screens.records import RecordListScreen
 
 from ..conftest import elder_data, make_id
 from ..test_models import base
-from .test_app import SIZE, _device, screen_text
+from .helpers import worker_device
+from .test_app import SIZE, screen_text
 
 
 def _volunteers(db_path: Path, n: int) -> list[str]:
     """n volunteers named 志愿者000 … in the list's order (by name)."""
-    store = _device(db_path)
+    store = worker_device(db_path)
     ids = [
         store.create(
             "volunteer", base("volunteer") | {"name": f"志愿者{i:03d}", "platform_no": None}
@@ -61,7 +62,7 @@ async def test_delete_from_a_list_asks_then_tombstones_the_record(db_path: Path)
 
 
 async def test_mark_an_elder_moved_out_then_deceased(db_path: Path) -> None:
-    store = _device(db_path)
+    store = worker_device(db_path)
     rid = store.create("elder", elder_data(name="林红")).record_id
     store.close()
     app = FieldApp(db_path)
@@ -95,7 +96,7 @@ async def test_mark_an_elder_moved_out_then_deceased(db_path: Path) -> None:
 async def test_the_elder_picker_searches_active_elders_and_opens_the_form_for_one(
     db_path: Path,
 ) -> None:
-    store = _device(db_path)
+    store = worker_device(db_path)
     zsf = store.create(
         "elder", elder_data(name="张三丰", id_number=make_id(date(1944, 3, 12), True, 1))
     ).record_id
@@ -171,7 +172,7 @@ async def test_a_refused_delete_shows_the_reason_and_the_app_stays_up(db_path: P
 async def test_a_refused_status_change_shows_the_reason_and_the_app_stays_up(
     db_path: Path,
 ) -> None:
-    store = _device(db_path)
+    store = worker_device(db_path)
     rid = store.create("elder", elder_data(name="林红")).record_id
     store.close()
     app = FieldApp(db_path)
