@@ -418,7 +418,7 @@ def merge_files(
     `cancel` stops before the next bundle. One bundle's failure is its refusal and the run goes on;
     a busy database stops the run (each would wait).
 
-    Bundles are merged in groups: one transaction, a SAVEPOINT per bundle (each all or nothing),
+    Bundles are merged in groups: one transaction (each bundle all or nothing: see `_Run.in_group`),
     a COMMIT once the group holds GROUP_VERSIONS new versions (one COMMIT per bundle cost more than
     all the rest of a small bundle). A bundle is reported only once its group is committed. A
     bundle refused inside a group is merged again alone (`merge_bundle`), so its refusal, and what
@@ -537,8 +537,14 @@ class _Run:
         return str(_unexpected(e))
 
     def in_group(self, path: Path, options: MergeOptions) -> BundleResult | None:
-        """The bundle inside the group's transaction under a SAVEPOINT; a refusal rolls the
-        savepoint back and leaves the bundle to `alone`. None while its group is not committed."""
+        """The bundle inside the group's transaction. None while its group is not committed.
+
+        A bundle has no SAVEPOINT of its own: under one, SQLite first copies every page the
+        bundle changes to a sub-journal (encrypted, in an encrypted database), which cost the
+        merge as much again as writing the pages at COMMIT. A refusal instead rolls the whole
+        group back: its earlier bundles are merged again in a new group, and the refused one
+        `alone`, which reports what merging it alone gives. Refusals are rare; a group is at
+        most about GROUP_VERSIONS versions to merge again."""
         started = time.perf_counter()
         result = BundleResult(path, "invalid")
         if not self.conn.in_transaction:
@@ -550,14 +556,17 @@ class _Run:
                 return result
             except sqlite3.Error:
                 return self.alone(path, options)  # it reports what merging it alone gives
-        self.conn.execute("SAVEPOINT bundle")
         try:
             _merge_grouped(self.conn, path, result, options, self.lines, self.guard)
         except Exception:
-            self.conn.execute("ROLLBACK TO bundle")
-            self.conn.execute("RELEASE bundle")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            again, self.pending, self.versions = self.pending, [], 0
+            for earlier in again:
+                r = self.in_group(earlier.path, options)
+                if r is not None and r.status == "busy":
+                    return r  # the run stops there, as at any busy bundle
             return self.alone(path, options)
-        self.conn.execute("RELEASE bundle")
         result.seconds = time.perf_counter() - started
         self.pending.append(result)
         self.versions += result.versions
