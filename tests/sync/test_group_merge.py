@@ -223,3 +223,34 @@ def test_the_fast_paths_give_the_database_of_the_model_paths(
     monkeypatch.setattr(settle, "_one_chain", lambda rows, authority: None)
     assert _one_by_one(bundles, tmp_path / "slow.db") == ["merged"] * 5
     assert normalised_hash(tmp_path / "fast.db") == normalised_hash(tmp_path / "slow.db")
+
+
+def test_a_group_takes_no_savepoint_and_a_refusal_merges_its_earlier_bundles_again(
+    bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a SAVEPOINT every page a bundle changed went to a sub-journal first (encrypted, in an
+    encrypted file); a group has none, and a refusal rolls the group back and merges its earlier
+    bundles again, each reported once."""
+    bad = rebuild(
+        bundles.files[2], tmp_path / "bad.fieldbundle", fix_digests=False, lines=lambda ls: ls[:-1]
+    )
+    files = [*bundles.files[:2], bad, *bundles.files[3:]]
+    monkeypatch.setattr(merge, "GROUP_VERSIONS", 10**9)
+    store = next(_fresh(bundles, tmp_path / "d.db"))
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    reported: list[Path] = []
+    results = merge_files(
+        store.conn, files, allow_v1=True, on_result=lambda r: reported.append(r.path)
+    )
+    store.conn.set_trace_callback(None)
+    store.close()
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()]
+    assert [s.split()[0].upper() for s in statements].count("ROLLBACK") == 1
+    assert reported == files
+    assert [r.status for r in results] == ["merged", "merged", "invalid", "merged", "merged"]
+    alone = next(_fresh(bundles, tmp_path / "alone.db"))
+    for f in files:
+        merge_bundle(alone.conn, f, allow_v1=True)
+    alone.close()
+    assert normalised_hash(tmp_path / "d.db") == normalised_hash(tmp_path / "alone.db")
