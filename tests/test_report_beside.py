@@ -72,3 +72,17 @@ def test_uncommitted_rows_and_memory_databases_stay_on_the_callers_connection(
     mem = sqlite3.connect(":memory:")
     with beside(mem, lambda c: (threading.get_ident(), id(c))) as where:
         assert where.result() == (threading.get_ident(), id(mem))
+
+
+def test_the_second_connection_caches_as_many_pages_as_the_callers(tmp_path: Path) -> None:
+    """SQLite's own 2 MiB made the year's coverage read (and, encrypted, decrypt) the elders' pages
+    again and again; the reader has the caller's cache size."""
+    conn = _demo(tmp_path / "d.db")
+    try:
+        cache = "PRAGMA cache_size"
+        with beside(conn, lambda c: (threading.get_ident(), c.execute(cache).fetchone()[0])) as r:
+            thread, size = r.result()
+        assert thread != threading.get_ident()  # it was the second connection's
+        assert size == conn.execute(cache).fetchone()[0] == -db.CACHE_KIB
+    finally:
+        conn.close()
