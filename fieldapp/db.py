@@ -275,6 +275,16 @@ def open_raw(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def open_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection to `path` (its key applied as `open_raw` does) with the page cache of
+    `connect`'s connections, not SQLite's 2 MiB: the report's second connection looks elders up by
+    id and, with 2 MiB, read their pages again and again (65,400 page reads a fresh year report at
+    scale 1, 36,700 with it; each a page decrypted in an encrypted file)."""
+    conn = open_raw(path, readonly=True)
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    return conn
+
+
 def _create_private(path: Path) -> bool:
     """A new database file is born 0600 (its -wal and -shm take its mode), in a folder fieldapp
     creates 0700; whether the file was created here."""

@@ -30,12 +30,8 @@ def _file_of(conn: sqlite3.Connection) -> Path | None:
 def _on_reader(path: Path, job: Callable[[sqlite3.Connection], T]) -> T:
     from fieldapp import db
 
-    reader = db.open_raw(path, readonly=True)  # the key as the caller's (unlocked in this process)
+    reader = db.open_reader(path)  # the key as the caller's (unlocked in this process)
     reader.row_factory = sqlite3.Row
-    # the caller's cache size, not SQLite's 2 MiB: the year's coverage looks elders up by id and
-    # read their pages again and again (65,000 page reads a report at scale 1, 37,000 with it;
-    # each a page decrypted in an encrypted file)
-    reader.execute(f"PRAGMA cache_size = -{db.CACHE_KIB}")
     try:
         return job(reader)
     finally:
