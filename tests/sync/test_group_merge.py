@@ -131,11 +131,19 @@ def normalised_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def _one_by_one(bundles: Bundles, path: Path) -> list[str]:
+def _one_by_one(bundles: Bundles, path: Path, files: list[Path] | None = None) -> list[str]:
+    """Each of `files` (the fixture's by default) merged alone, in order, into a fresh district."""
     store = next(_fresh(bundles, path))
-    statuses = [merge_bundle(store.conn, f, allow_v1=True).status for f in bundles.files]
+    statuses = [merge_bundle(store.conn, f, allow_v1=True).status for f in files or bundles.files]
     store.close()
     return statuses
+
+
+def _tampered(bundles: Bundles, tmp_path: Path) -> Path:
+    """The third bundle with its last line cut and the manifest left as it was: refused."""
+    return rebuild(
+        bundles.files[2], tmp_path / "bad.fieldbundle", fix_digests=False, lines=lambda ls: ls[:-1]
+    )
 
 
 @pytest.mark.parametrize("group", [1, 60, 10**9])
@@ -189,9 +197,7 @@ def test_a_refusal_inside_a_group_is_that_of_the_bundle_alone(
 ) -> None:
     """A tampered bundle among good ones: refused with the reason the per-bundle merge gives,
     nothing of it kept, the others merged in their groups."""
-    bad = rebuild(
-        bundles.files[2], tmp_path / "bad.fieldbundle", fix_digests=False, lines=lambda ls: ls[:-1]
-    )
+    bad = _tampered(bundles, tmp_path)
     files = [*bundles.files[:2], bad, bundles.files[3]]
     store = next(_fresh(bundles, tmp_path / "alone.db"))
     expected = merge_bundle(store.conn, bad, allow_v1=True)
@@ -231,10 +237,7 @@ def test_a_group_takes_no_savepoint_and_a_refusal_merges_its_earlier_bundles_aga
     """Under a SAVEPOINT every page a bundle changed went to a sub-journal first (encrypted, in an
     encrypted file); a group has none, and a refusal rolls the group back and merges its earlier
     bundles again, each reported once."""
-    bad = rebuild(
-        bundles.files[2], tmp_path / "bad.fieldbundle", fix_digests=False, lines=lambda ls: ls[:-1]
-    )
-    files = [*bundles.files[:2], bad, *bundles.files[3:]]
+    files = [*bundles.files[:2], _tampered(bundles, tmp_path), *bundles.files[3:]]
     monkeypatch.setattr(merge, "GROUP_VERSIONS", 10**9)
     store = next(_fresh(bundles, tmp_path / "d.db"))
     statements: list[str] = []
@@ -249,8 +252,5 @@ def test_a_group_takes_no_savepoint_and_a_refusal_merges_its_earlier_bundles_aga
     assert [s.split()[0].upper() for s in statements].count("ROLLBACK") == 1
     assert reported == files
     assert [r.status for r in results] == ["merged", "merged", "invalid", "merged", "merged"]
-    alone = next(_fresh(bundles, tmp_path / "alone.db"))
-    for f in files:
-        merge_bundle(alone.conn, f, allow_v1=True)
-    alone.close()
+    assert _one_by_one(bundles, tmp_path / "alone.db", files) == [r.status for r in results]
     assert normalised_hash(tmp_path / "d.db") == normalised_hash(tmp_path / "alone.db")
