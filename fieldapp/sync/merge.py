@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
-from fieldapp import integrity
+from fieldapp import db, integrity
 from fieldapp.kinds import now_iso
 from fieldapp.sqlite import sqlite3
 from fieldapp.sync import authority
@@ -402,9 +402,6 @@ def gaps_text(gaps: list[tuple[int, int]]) -> str:
 # (393,626 versions, one merge each, quiet machine), 5,000 -> 20,000: plain 519 -> 448 µs a
 # version, encrypted 622 -> 562, peak memory 108 MB both (the page cache bounds it, not the group)
 GROUP_VERSIONS = 20_000
-# pages in the WAL before a checkpoint while merge_files runs (SQLite's default 1,000 checkpoints
-# several times per group; issue 20 measured 1.05-1.12x from 10,000)
-WAL_AUTOCHECKPOINT = 10_000
 
 
 def merge_files(
@@ -436,12 +433,21 @@ def merge_files(
     run = _Run(conn, len(files), progress, on_result, lines, guard)
     # a dry run checks each bundle alone; a caller's open transaction is never committed by us
     grouped = not options.get("dry_run") and not conn.in_transaction
-    (checkpoint,) = conn.execute("PRAGMA wal_autocheckpoint").fetchone()
-    (temp_store,) = conn.execute("PRAGMA temp_store").fetchone()
-    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
-    # a bundle's SAVEPOINT journal goes to a temporary file past 64 KiB, not to memory
-    # (temp_store = MEMORY kept each bundle's journal in the merge's peak memory)
-    conn.execute("PRAGMA temp_store = FILE")
+    with db.merging(conn):
+        _merge_run(conn, files, run, guard, grouped, cancel, options)
+    return run.results
+
+
+def _merge_run(
+    conn: sqlite3.Connection,
+    files: list[Path],
+    run: _Run,
+    guard: _Guard,
+    grouped: bool,
+    cancel: Cancel | None,
+    options: MergeOptions,
+) -> None:
+    """`merge_files`' loop over the files, on the connection `db.merging` tuned."""
     try:
         for i, path in enumerate(files):
             if cancel is not None and cancel.is_set():
@@ -457,10 +463,6 @@ def merge_files(
         if conn.in_transaction:  # an interruption: the group's bundles are merged by none
             conn.execute("ROLLBACK")
         raise
-    finally:
-        conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint)}")
-        conn.execute(f"PRAGMA temp_store = {int(temp_store)}")
-    return run.results
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp import kinds
+from fieldapp import db, kinds
 from fieldapp.demo import generate_community
 from fieldapp.models import version
 from fieldapp.sqlite import sqlite3
@@ -254,3 +254,26 @@ def test_a_group_takes_no_savepoint_and_a_refusal_merges_its_earlier_bundles_aga
     assert [r.status for r in results] == ["merged", "merged", "invalid", "merged", "merged"]
     assert _one_by_one(bundles, tmp_path / "alone.db", files) == [r.status for r in results]
     assert normalised_hash(tmp_path / "d.db") == normalised_hash(tmp_path / "alone.db")
+
+
+def test_a_run_of_merges_has_its_settings_and_leaves_the_connection_as_it_was(
+    bundles: Bundles, tmp_path: Path
+) -> None:
+    """A run has few checkpoints and its temporary files on disk, with connect's page cache; the
+    caller's connection (the supervisor's screen) gets its own settings back, after a refused
+    bundle too."""
+    pragmas = ("cache_size", "wal_autocheckpoint", "temp_store")
+    store = next(_fresh(bundles, tmp_path / "d.db"))
+    before = [store.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in pragmas]
+    during: list[list[int]] = []
+
+    def seen(r: BundleResult) -> None:
+        during.append([store.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in pragmas])
+
+    files = [bundles.files[0], _tampered(bundles, tmp_path)]
+    results = merge_files(store.conn, files, allow_v1=True, on_result=seen)
+    after = [store.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in pragmas]
+    store.close()
+    assert [r.status for r in results] == ["merged", "invalid"]
+    assert before == after == [-db.CACHE_KIB, 1000, 2]  # connect's: 32 MiB, SQLite's, MEMORY
+    assert during == [[-db.CACHE_KIB, db.MERGE_WAL_AUTOCHECKPOINT, 1]] * 2  # 1: FILE
