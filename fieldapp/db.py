@@ -251,7 +251,7 @@ MERGE_WAL_AUTOCHECKPOINT = 10_000
 # A run of merges keeps connect's page cache (CACHE_KIB). 64 MiB was measured and not kept: one
 # merge each, quiet machine, µs a version and peak MB, 32 -> 64 MiB: encrypted at scale 1 549 ->
 # 501 (108 -> 141 MB), but at scale 4 563 -> 597 (126 -> 159 MB); plain 455 -> 434 at scale 1,
-# 512 -> 512 at scale 4 (126 -> 159 MB).
+# and 512 at scale 4 with either (32 MiB: f5c1a49's run, the same merge code; 126 -> 159 MB).
 
 
 @contextmanager
