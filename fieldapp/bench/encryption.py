@@ -8,7 +8,8 @@ unlock (the report command, the TUI) does not count as database cost: release 2'
 the interactive limits, ≈ 0.15 s per child, most of the year report's 1.17. The real unlock (the
 product's limits) is its own row. Each row's note carries the load average (the machine is shared).
 The save figure is the exception to the copies: its encrypted device is generated again, encrypted
-(`encrypted_device`), and its saves alternate with the plain ones (`alternated_saves`).
+(`encrypted_device`), and its saves alternate with the plain ones (`alternated_saves`). The merges
+alternate too: each plain merge of the full run is followed by an encrypted one (`alternated_merges`).
 
 `python -m fieldapp.bench.encryption --scale 0.1` measures these figures alone, on a small data set.
 """
@@ -22,9 +23,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import dataset
 from .measure import Goal, Row, arg, pct, py, row, timed
+
+if TYPE_CHECKING:
+    from .figures import MergeRun
 
 BENCH_PASSPHRASE = "bench passphrase 2026"
 LIMIT = 1.15
@@ -105,29 +110,39 @@ def _side(figure: str, plain: list[float], enc: list[float], unit: str, key: str
     )
 
 
-def merge_row(work: Path, data: dataset.DataSet, plain_rates: list[float]) -> Row:
+def encrypted_merge(work: Path, data: dataset.DataSet, i: int) -> MergeRun:
+    """One merge of every bundle into a new encrypted district `district-enc{i}.db`."""
     from .figures import merge_child
 
-    rates = []
     with encrypted_env():
-        for i in range(len(plain_rates)):
-            db = dataset.new_district(work / f"district-enc{i}.db", data.sealing)
-            m = merge_child(data.bundles, db, data.sealing)
-            assert m.ok
-            rates.append(m.versions / m.seconds)
-    return _side("merge throughput", plain_rates, rates, "versions/s")
+        db = dataset.new_district(work / f"district-enc{i}.db", data.sealing)
+        m = merge_child(data.bundles, db, data.sealing)
+    assert m.ok
+    return m
 
 
-def plain_merge_rates(work: Path, data: dataset.DataSet, runs: int) -> list[float]:
-    """The plain merges (the standalone run; the full bench passes its own): `district0.db` is kept."""
+def alternated_merges(
+    work: Path, data: dataset.DataSet, runs: int
+) -> tuple[list[MergeRun], list[MergeRun]]:
+    """`runs` plain merges (`district{i}.db`, `district0.db` kept for the other figures) and as
+    many encrypted ones, alternately: a drift of the shared machine's speed over the minutes a
+    merge takes falls on both sides alike (the full run of f5c1a49 measured its encrypted merges
+    half an hour after its plain ones: 1.32 ×; one merge of each, one after the other: 1.21 ×)."""
     from .figures import merge_child
 
-    rates = []
+    plain, enc = [], []
     for i in range(runs):
         db = dataset.new_district(work / f"district{i}.db", data.sealing)
-        m = merge_child(data.bundles, db, data.sealing)
-        rates.append(m.versions / m.seconds)
-    return rates
+        plain.append(merge_child(data.bundles, db, data.sealing))
+        enc.append(encrypted_merge(work, data, i))
+    return plain, enc
+
+
+def merge_row(plain: list[MergeRun], enc: list[MergeRun]) -> Row:
+    def rates(merges: list[MergeRun]) -> list[float]:
+        return [m.versions / m.seconds for m in merges]
+
+    return _side("merge throughput", rates(plain), rates(enc), "versions/s")
 
 
 def report_row(plain: Path, enc: Path, year: int) -> Row:
@@ -289,16 +304,16 @@ def unlock_row(work: Path) -> Row:
 def rows(
     work: Path,
     data: dataset.DataSet | None,
-    merge_rates: list[float],
+    merges: tuple[list[MergeRun], list[MergeRun]] | None,
     quick: bool,
     echo: Callable[[str], None],
 ) -> list[Row]:
-    """Every encrypted-vs-plain figure (after the plain figures made `district0.db`, `big-device.db`);
-    without `data` (`--reuse`), the figures that need no merge: report, search, save, unlock."""
+    """Every encrypted-vs-plain figure (after the plain figures made `district0.db`, `big-device.db`;
+    `merges` the plain and encrypted ones of `alternated_merges`); without `data` (`--reuse`), the
+    figures that need no merge: report, search, save, unlock."""
     out = []
-    if data is not None:
-        echo("encryption: merge into an encrypted district database")
-        out.append(merge_row(work, data, merge_rates))
+    if merges is not None:
+        out.append(merge_row(*merges))
     district = work / "district0.db"
     enc_district = encrypted_copy(district, "district0-enc.db")
     echo("encryption: year report, search, save on encrypted copies")
@@ -353,21 +368,21 @@ def main(argv: list[str] | None = None) -> None:
         old.unlink()
     if args.reuse:
         echo(f"reusing {work} ({load()})")
-        print(render(rows(work, None, [], args.runs < 3, echo)))
+        print(render(rows(work, None, None, args.runs < 3, echo)))
         print(load())
         return
     if (work / "bundles").exists():
         raise SystemExit(f"{work}: not empty (the data set is made afresh)")
     echo(f"district data set, scale {args.scale} ({load()})")
     data = dataset.make(work, seed=1, scale=args.scale, today=date.today())
-    echo(f"plain merges ({load()})")
-    rates = plain_merge_rates(work, data, args.runs)
+    echo(f"plain and encrypted merges, alternately ({load()})")
+    merges = alternated_merges(work, data, args.runs)
     if not (work / "big-device.db").exists():
         echo(f"a device with {args.elders} elders")
         generate_community(
             work / "big-device.db", seed=SAVE_SEED, today=date.today(), elders=args.elders
         )
-    table = rows(work, data, rates, args.runs < 3, echo)
+    table = rows(work, data, merges, args.runs < 3, echo)
     print(render(table))
     print(load())
 

@@ -393,13 +393,8 @@ def run(work: Path, *, quick: bool, scale: float | None, echo: Callable[[str], N
     step(f"  made in {time.perf_counter() - t0:.0f} s")
     rows = [export_row(data)]
 
-    step("merge: fieldapp, end to end")
-    merges = [
-        merge_child(
-            data.bundles, dataset.new_district(work / f"district{i}.db", data.sealing), data.sealing
-        )
-        for i in range(runs)
-    ]
+    step("merge: fieldapp, end to end, plain and encrypted alternately")
+    merges, enc_merges = encryption.alternated_merges(work, data, runs)
     step("merge baselines: raw SQL ceiling and sqlite-utils upsert")
     rows += merge_rows(work, data, merges)
     step("re-merge of every bundle (all already merged)")
@@ -424,8 +419,7 @@ def run(work: Path, *, quick: bool, scale: float | None, echo: Callable[[str], N
     device = sorted(data.devices.glob("*.db"))[0]
     rows += startup_rows(device, district, 3 if quick else 5)
     step("encrypted vs plain (issue 18)")
-    rates = [m.versions / m.seconds for m in merges]
-    rows += encryption.rows(work, data, rates, quick, step)
+    rows += encryption.rows(work, data, (merges, enc_merges), quick, step)
     step("return bundles (SPEC §5b): the whole district, the largest community, a restored laptop")
     rows += returns.rows(work, data, district, scale)
     return rows
