@@ -563,13 +563,13 @@ def _later_edits(c: _Community, people: list[_Elder], n_elders: int) -> None:
             continue
         change = rng.choices(["phone", "moved_out", "deceased"], [80, 12, 8])[0]
 
-        def edit(elder: _Elder = elder, change: str = change) -> None:
+        def edit(elder: _Elder = elder, change: str = change, day: date = d) -> None:
             cur = store.get("elder", elder.rid)
             data = cur.record.payload()
             if change == "phone":
                 data["phone"] = _phone(rng)
-            else:
-                data["status"] = change
+            else:  # on the simulated day it happened, not the real calendar's today
+                data["status"], data["status_date"] = change, day.isoformat()
             store.update("elder", elder.rid, data, base_version_id=cur.version_id)
 
         c.at(_at(d, rng, 16), edit)

@@ -7,6 +7,8 @@ import json
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from fieldapp import hlc
 from fieldapp.demo import generate_community, generate_district
 from fieldapp.sqlite import sqlite3
@@ -35,6 +37,23 @@ def test_same_seed_gives_the_same_data_and_another_seed_differs(tmp_path: Path) 
     assert _dump(tmp_path / "a.db") == _dump(tmp_path / "b.db")
     assert _dump(tmp_path / "a.db")["elder"] != _dump(tmp_path / "c.db")["elder"]
     assert c.versions > 0
+
+
+def test_a_move_or_death_is_dated_by_the_demo_s_calendar_not_the_real_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's elders who moved out or died did so on a day of its simulated year, whatever
+    the real date: the store used to fill status_date with its today (test_report_same_figures
+    counted two more overdue elders once the real calendar passed its day)."""
+    monkeypatch.setenv("FIELDAPP_TODAY", "2026-12-01")  # a real today after the demo's TODAY
+    generate_community(tmp_path / "a.db", seed=7, today=TODAY, elders=200)
+    conn = sqlite3.connect(tmp_path / "a.db")
+    rows = conn.execute(
+        "SELECT status, status_date FROM elder WHERE status IN ('moved_out', 'deceased')"
+    ).fetchall()
+    conn.close()
+    assert rows  # not an empty match
+    assert all(d and date.fromisoformat(d) <= TODAY for _, d in rows), rows
 
 
 def test_demo_has_every_kind_every_retrofit_status_and_a_due_list(tmp_path: Path) -> None:
