@@ -434,35 +434,23 @@ def merge_files(
     # a dry run checks each bundle alone; a caller's open transaction is never committed by us
     grouped = not options.get("dry_run") and not conn.in_transaction
     with db.merging(conn):
-        _merge_run(conn, files, run, guard, grouped, cancel, options)
+        try:
+            for i, path in enumerate(files):
+                if cancel is not None and cancel.is_set():
+                    break
+                r = run.in_group(path, options) if grouped else run.alone(path, options)
+                if r is not None and r.status == "busy":
+                    break
+                # the database failed its check: nothing more is merged
+                if guard.damage is not None:
+                    run.refuse(files[i + 1 :], str(guard.damage))
+                    break
+            run.commit()
+        except BaseException:
+            if conn.in_transaction:  # an interruption: the group's bundles are merged by none
+                conn.execute("ROLLBACK")
+            raise
     return run.results
-
-
-def _merge_run(
-    conn: sqlite3.Connection,
-    files: list[Path],
-    run: _Run,
-    guard: _Guard,
-    grouped: bool,
-    cancel: Cancel | None,
-    options: MergeOptions,
-) -> None:
-    """`merge_files`' loop over the files, on the connection `db.merging` tuned."""
-    try:
-        for i, path in enumerate(files):
-            if cancel is not None and cancel.is_set():
-                break
-            r = run.in_group(path, options) if grouped else run.alone(path, options)
-            if r is not None and r.status == "busy":
-                break
-            if guard.damage is not None:  # the database failed its check: nothing more is merged
-                run.refuse(files[i + 1 :], str(guard.damage))
-                break
-        run.commit()
-    except BaseException:
-        if conn.in_transaction:  # an interruption: the group's bundles are merged by none
-            conn.execute("ROLLBACK")
-        raise
 
 
 @dataclass
