@@ -22,8 +22,8 @@ BEFORE = Path(__file__).parent / "data" / "report_figures_demo.json"
 def test_the_faster_report_gives_the_figures_of_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the calendar of the day the figures were written: the demo's moves and deaths take the
-    # store's today as their status_date (on 2026-12-01 two more elders were still active on TODAY)
+    # the calendar of the day the figures were written: the store fills what a save leaves out
+    # with its today (the demo's moves and deaths did, until 2569cc4 dated them itself)
     monkeypatch.setenv("FIELDAPP_TODAY", TODAY.isoformat())
     generate_community(tmp_path / "c.db", seed=5, today=TODAY, elders=400)
     conn = db.connect(tmp_path / "c.db", create=False)
