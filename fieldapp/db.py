@@ -243,11 +243,25 @@ def _pragmas(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
 
 
-# pages in the WAL before a checkpoint while a merge runs (SQLite's default 1,000 checkpoints
-# several times per group of bundles; issue 20 measured 1.05-1.12x from 10,000)
-MERGE_WAL_AUTOCHECKPOINT = 10_000
+# pages in the WAL before a checkpoint while a merge runs. SQLite's default 1,000 checkpoints
+# several times per group of bundles (issue 20 measured 1.05-1.12x from 10,000). At 10,000 a
+# scale-1 group (20,000 versions, about 31,500 pages changed) still checkpointed after every COMMIT
+# and copied the pages every group rewrites (index roots and inner pages, the tables' last leaves)
+# once per group. Scale 1 (393,626 versions), µs a version, 10,000 -> 100,000: in one process
+# (without the final checkpoint) plain 355 -> 279, encrypted 394 -> 343; in the benchmark's child
+# (with it), two rounds alternated, plain 349 -> 300 and 418 -> 407, encrypted 466 -> 471 and
+# 463 -> 377 (the machine's speed moved that much between rounds); peak 108 MB throughout. The WAL
+# grows to about 100,000 pages + one group (≈ 540 MB of disk at scale 1) while the run lasts;
+# `merging` folds it into the database at the end of the run, and WAL_SIZE_LIMIT shrinks the file.
+# (WAL with synchronous NORMAL: a power cut can undo groups committed since the last checkpoint,
+# never damage the file; their bundles are then not merged, and merge again.)
+MERGE_WAL_AUTOCHECKPOINT = 100_000
+# bytes the WAL file is cut back to when it is reset after a checkpoint (SQLite keeps it at its
+# largest otherwise: the half-gigabyte of a merge run would stay on disk)
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # A run of merges keeps connect's page cache (CACHE_KIB). 64 MiB was measured and not kept: one
 # merge each, quiet machine, µs a version and peak MB, 32 -> 64 MiB: encrypted at scale 1 549 ->
 # 501 (108 -> 141 MB), but at scale 4 563 -> 597 (126 -> 159 MB); plain 455 -> 434 at scale 1,
@@ -258,7 +272,8 @@ MERGE_WAL_AUTOCHECKPOINT = 10_000
 def merging(conn: sqlite3.Connection) -> Iterator[None]:
     """The connection tuned for a run of merges, then as it was: fewer checkpoints, and temporary
     files (statement journals, sorts) on disk rather than in the merge's peak memory (`connect`
-    keeps them in memory)."""
+    keeps them in memory). A run that ends without an exception ends with a checkpoint, so the
+    WAL it grew is copied into the database within the run's time, not at the next commit."""
     saved = {
         name: conn.execute(f"PRAGMA {name}").fetchone()[0]
         for name in ("wal_autocheckpoint", "temp_store")
@@ -267,6 +282,8 @@ def merging(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("PRAGMA temp_store = FILE")
     try:
         yield
+        if not conn.in_transaction:  # (a caller's own transaction is left to its caller)
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # readers keep what they read
     finally:
         for name, value in saved.items():
             conn.execute(f"PRAGMA {name} = {int(value)}")

@@ -262,7 +262,7 @@ def test_a_run_of_merges_has_its_settings_and_leaves_the_connection_as_it_was(
     """A run has few checkpoints and its temporary files on disk, with connect's page cache; the
     caller's connection (the supervisor's screen) gets its own settings back, after a refused
     bundle too."""
-    pragmas = ("cache_size", "wal_autocheckpoint", "temp_store")
+    pragmas = ("cache_size", "wal_autocheckpoint", "temp_store", "journal_size_limit")
     store = next(_fresh(bundles, tmp_path / "d.db"))
     before = [store.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in pragmas]
     during: list[list[int]] = []
@@ -275,5 +275,24 @@ def test_a_run_of_merges_has_its_settings_and_leaves_the_connection_as_it_was(
     after = [store.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in pragmas]
     store.close()
     assert [r.status for r in results] == ["merged", "invalid"]
-    assert before == after == [-db.CACHE_KIB, 1000, 2]  # connect's: 32 MiB, SQLite's, MEMORY
-    assert during == [[-db.CACHE_KIB, db.MERGE_WAL_AUTOCHECKPOINT, 1]] * 2  # 1: FILE
+    # connect's: 32 MiB, SQLite's, MEMORY, and the WAL cut back to 64 MiB when it is reset
+    assert before == after == [-db.CACHE_KIB, 1000, 2, db.WAL_SIZE_LIMIT]
+    assert during == [[-db.CACHE_KIB, db.MERGE_WAL_AUTOCHECKPOINT, 1, db.WAL_SIZE_LIMIT]] * 2
+
+
+def test_a_run_of_merges_ends_with_its_wal_in_the_database_file(
+    bundles: Bundles, tmp_path: Path
+) -> None:
+    """The run checkpoints at its end: the database file alone (its WAL left behind) holds every
+    merged bundle, as the file of a run merged bundle by bundle does. Without that checkpoint,
+    a run smaller than MERGE_WAL_AUTOCHECKPOINT pages would leave all of it in the WAL."""
+    store = next(_fresh(bundles, tmp_path / "d.db"))
+    results = merge_files(store.conn, bundles.files, allow_v1=True)
+    assert all(r.status == "merged" for r in results)
+    shutil.copy(tmp_path / "d.db", tmp_path / "file-only.db")  # without d.db-wal
+    store.close()
+    _one_by_one(bundles, tmp_path / "alone.db")
+    conn = sqlite3.connect(tmp_path / "file-only.db")
+    assert conn.execute("SELECT count(*) FROM bundles").fetchone()[0] == len(bundles.files)
+    conn.close()
+    assert normalised_hash(tmp_path / "file-only.db") == normalised_hash(tmp_path / "alone.db")
