@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -283,7 +283,10 @@ def merging(conn: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
         if not conn.in_transaction:  # (a caller's own transaction is left to its caller)
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # readers keep what they read
+            # readers keep what they read (PASSIVE copies what no reader holds); on a full disk
+            # the groups stay committed in the WAL, and a later checkpoint copies them
+            with suppress(sqlite3.OperationalError):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
     finally:
         for name, value in saved.items():
             conn.execute(f"PRAGMA {name} = {int(value)}")
