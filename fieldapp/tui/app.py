@@ -157,7 +157,10 @@ class FieldApp(AutoLock, Translated, SafeNotify):
 
     def _watch_database(self) -> None:
         """SQLite bumps `data_version` when another connection commits: then the screen re-reads,
-        so a second window (or a CLI import) never leaves this one stale."""
+        so a second window (or a CLI import) never leaves this one stale. Not once the app is
+        stopping: its screens' widgets go first, and a reload then found none (CI, NoMatches)."""
+        if not self.is_running:
+            return
         version = self._read_data_version()
         if version != self._data_version:
             self._data_version = version

@@ -31,6 +31,23 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+async def test_the_database_watcher_does_nothing_once_the_app_stops(
+    demo: Path, tmp_path: Path
+) -> None:
+    """The two-second watcher (another connection committed: the screen re-reads) neither reads the
+    store nor reloads a screen once the app is stopping: a CI run saw it reload the export screen
+    while the app shut down, whose widgets were already gone (NoMatches '#sync-keys')."""
+    db = tmp_path / "device.db"
+    shutil.copy(demo, db)
+    app = FieldApp(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("9")
+        await pilot.pause()
+        assert isinstance(app.screen, SyncScreen)
+    assert not app.is_running  # stopped: the store is closed and the screens are gone
+    app._watch_database()  # one more tick of its timer: nothing happens, nothing is raised
+
+
 async def test_export_screen_needs_the_district_key_installs_it_and_exports_sealed(
     demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
