@@ -232,6 +232,9 @@ class Connection(sqlite3.Connection):
 # Each connection's page cache, KiB (SQLite's default is 2 MiB): 32 MiB keeps the merge's peak
 # memory under 150 MB. A page read again from the cache is not decrypted again.
 CACHE_KIB = 32768
+# bytes the WAL file is cut back to when it is reset after a checkpoint (SQLite keeps it at its
+# largest otherwise: the half-gigabyte a merge run grows, MERGE_WAL_AUTOCHECKPOINT, would stay)
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def _pragmas(conn: sqlite3.Connection) -> None:
@@ -259,9 +262,6 @@ def _pragmas(conn: sqlite3.Connection) -> None:
 # (WAL with synchronous NORMAL: a power cut can undo groups committed since the last checkpoint,
 # never damage the file; their bundles are then not merged, and merge again.)
 MERGE_WAL_AUTOCHECKPOINT = 100_000
-# bytes the WAL file is cut back to when it is reset after a checkpoint (SQLite keeps it at its
-# largest otherwise: the half-gigabyte of a merge run would stay on disk)
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # A run of merges keeps connect's page cache (CACHE_KIB). 64 MiB was measured and not kept: one
 # merge each, quiet machine, µs a version and peak MB, 32 -> 64 MiB: encrypted at scale 1 549 ->
 # 501 (108 -> 141 MB), but at scale 4 563 -> 597 (126 -> 159 MB); plain 455 -> 434 at scale 1,

@@ -171,9 +171,9 @@ def strength_hint(passphrase: str) -> str:
 # Argon2id for new wraps, tuned by measurement (fieldapp.bench, "unlock"): 4 passes over 128 MiB
 # take ≈ 0.4-0.5 s of CPU on the 2-core reference machine. 3 passes took 0.28-0.36 s there in
 # three full benchmark runs and 0.42 s once outside them (the machine's speed moves that much),
-# under issue 18's ≈ 0.5 s every time;
-# libsodium's "moderate" (3 × 256 MiB), used before that, took ≈ 0.8 s and needs 256 MiB free on an
-# old laptop. Each key file keeps the limits it was made with, so older files open as before.
+# under issue 18's ≈ 0.5 s every time; libsodium's "moderate" (3 × 256 MiB), used before that,
+# took ≈ 0.8 s and needs 256 MiB free on an old laptop. Each key file keeps the limits it was made
+# with, so older files open as before.
 KDF_OPSLIMIT = 4
 KDF_MEMLIMIT = 128 * 1024 * 1024
 
