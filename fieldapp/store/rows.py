@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fieldapp.sqlite import sqlite3
 
@@ -66,7 +66,12 @@ def _char_initials(ch: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(h for h in heads if h)) if readings else ()
 
 
+_AS_IS = (str, int, float, type(None))  # exactly these types: a bool is an int, not its type
+
+
 def _column_value(v: Any) -> Any:
+    if type(v) in _AS_IS:
+        return v
     if isinstance(v, list | dict):
         return json.dumps(v, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     if isinstance(v, bool):
@@ -74,10 +79,15 @@ def _column_value(v: Any) -> Any:
     return v
 
 
-def current_row(kind: str, record: Record, payload: dict[str, Any]) -> dict[str, Any]:
-    """The current table's columns for a record: its payload plus the derived columns."""
+def _columns(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload's fields as columns: lists and objects as canonical JSON, booleans as 0/1."""
+    return {k: _column_value(v) for k, v in payload.items()}
+
+
+def _derived(kind: str, record: Record, payload: dict[str, Any]) -> dict[str, Any]:
+    """The columns computed from a record: name initials, the computed level, the totals."""
     models = lazy_models()
-    row = {k: _column_value(v) for k, v in payload.items()}
+    row: dict[str, Any] = {}
     if kind in ("elder", "volunteer"):
         row["name_initials"] = _initials(payload["name"])
     if isinstance(record, models.Assessment):
@@ -90,6 +100,35 @@ def current_row(kind: str, record: Record, payload: dict[str, Any]) -> dict[str,
         row["total_hours"] = float(sum(p.hours for p in ev.participants))
         row["total_points"] = float(sum(ev.points(p) for p in ev.participants))
     return row
+
+
+def current_row(kind: str, record: Record, payload: dict[str, Any]) -> dict[str, Any]:
+    """The current table's columns for a record: its payload plus the derived columns."""
+    return {**_columns(payload), **_derived(kind, record, payload)}
+
+
+class BuiltRow(NamedTuple):
+    """What a record puts in its current table, in plain values, so that the merge's validating
+    process can build it and send it to the writer: the record's payload (`columns=False`) or
+    its columns already (`_columns`), the columns derived from the record, and its child rows
+    (retrofit items, event participants; None otherwise). Which side turns the payload into
+    columns is the pipeline's choice of who has the time to spare (sync/pipeline.py)."""
+
+    payload: dict[str, Any]
+    columns: bool
+    derived: dict[str, Any]
+    children: list[tuple[Any, ...]] | None
+
+
+def built_row(kind: str, record_id: str, record: Record, *, columns: bool = True) -> BuiltRow:
+    """The BuiltRow of a validated record; `columns=False` leaves the payload as it is."""
+    payload = record.payload()
+    return BuiltRow(
+        _columns(payload) if columns else payload,
+        columns,
+        _derived(kind, record, payload),
+        _children(record_id, record),
+    )
 
 
 def write_current(
@@ -106,7 +145,7 @@ def write_current(
     cols = ", ".join(row)
     marks = ", ".join(f":{c}" for c in row)
     conn.execute(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", row)
-    _write_children(conn, record_id, record)
+    _write_children(conn, kind, record_id, _children(record_id, record))
 
 
 _OWNER = {
@@ -138,44 +177,61 @@ def _schema1_community(conn: sqlite3.Connection, kind: str, rows: list[dict[str,
         row["community_code"] = found[0] if found else None
 
 
-def _write_children(conn: sqlite3.Connection, record_id: str, record: Record) -> None:
-    """The child rows of a retrofit (items) or a volunteer event (participants), rewritten with the record."""
+def _children(record_id: str, record: Record) -> list[tuple[Any, ...]] | None:
+    """The child rows of a retrofit (items) or a volunteer event (participants); None otherwise."""
     models = lazy_models()
     if isinstance(record, models.Retrofit):
-        conn.execute("DELETE FROM retrofit_line WHERE retrofit_id = ?", (record_id,))
-        conn.executemany(
-            "INSERT INTO retrofit_line (retrofit_id, line_no, code, qty, unit_price) VALUES (?, ?, ?, ?, ?)",
-            [
-                (record_id, i, it.code, float(it.qty), float(it.unit_price))
-                for i, it in enumerate(record.items)
-            ],
-        )
-    elif isinstance(record, models.VolunteerEvent):
+        return [
+            (record_id, i, it.code, float(it.qty), float(it.unit_price))
+            for i, it in enumerate(record.items)
+        ]
+    if isinstance(record, models.VolunteerEvent):
         ev = record
-        conn.execute("DELETE FROM volunteer_participant WHERE event_id = ?", (record_id,))
-        conn.executemany(
-            "INSERT INTO volunteer_participant (event_id, volunteer_id, hours, points) VALUES (?, ?, ?, ?)",
-            [
-                (record_id, p.volunteer_id, float(p.hours), float(ev.points(p)))
-                for p in ev.participants
-            ],
-        )
+        return [
+            (record_id, p.volunteer_id, float(p.hours), float(ev.points(p)))
+            for p in ev.participants
+        ]
+    return None
+
+
+_CHILDREN = {
+    "retrofit": (
+        "DELETE FROM retrofit_line WHERE retrofit_id = ?",
+        "INSERT INTO retrofit_line (retrofit_id, line_no, code, qty, unit_price) VALUES (?, ?, ?, ?, ?)",
+    ),
+    "volunteer_event": (
+        "DELETE FROM volunteer_participant WHERE event_id = ?",
+        "INSERT INTO volunteer_participant (event_id, volunteer_id, hours, points) VALUES (?, ?, ?, ?)",
+    ),
+}
+
+
+def _write_children(
+    conn: sqlite3.Connection, kind: str, record_id: str, rows: list[tuple[Any, ...]] | None
+) -> None:
+    """The child rows of a retrofit or a volunteer event, rewritten with the record."""
+    if kind not in _CHILDREN:
+        return
+    delete, insert = _CHILDREN[kind]
+    conn.execute(delete, (record_id,))
+    conn.executemany(insert, rows or [])
 
 
 def write_current_many(
-    conn: sqlite3.Connection, kind: str, items: list[tuple[str, dict[str, Any], Record]]
+    conn: sqlite3.Connection, kind: str, items: list[tuple[str, dict[str, Any], Record | BuiltRow]]
 ) -> None:
-    """write_current for many records of one kind (the merge's bulk path): one executemany."""
+    """write_current for many records of one kind (the merge's bulk path): one executemany. Each
+    item's record is a validated Record or its BuiltRow, built already (the merge's pipeline)."""
     if not items:
         return
-    rows = [
-        {"id": rid, **meta, **current_row(kind, record, record.payload())}
-        for rid, meta, record in items
+    built = [
+        (rid, meta, r if isinstance(r, BuiltRow) else built_row(kind, rid, r))
+        for rid, meta, r in items
     ]
+    rows = [{"id": rid, **meta, **_columns(cur.payload), **cur.derived} for rid, meta, cur in built]
     _schema1_community(conn, kind, rows)
     cols = ", ".join(rows[0])
     marks = ", ".join(f":{c}" for c in rows[0])
     conn.executemany(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", rows)
-    if kind in ("retrofit", "volunteer_event"):
-        for rid, _, record in items:
-            _write_children(conn, rid, record)
+    for rid, _, cur in built:
+        _write_children(conn, kind, rid, cur.children)

@@ -7,12 +7,14 @@ Each chunk is validated, its new versions inserted and the records it touches se
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from fieldapp import hlc, models
 from fieldapp.kinds import now_iso
 from fieldapp.sqlite import sqlite3
+from fieldapp.store.rows import BuiltRow, built_row
 from fieldapp.sync import authority
 from fieldapp.sync.bundle_check import LineInvalid, Tally, check_line, line_context
 from fieldapp.sync.bundle_format import BundleError, Manifest, Progress
@@ -62,9 +64,26 @@ class Batch:
         return cls(conn, m, result, communities, skip_invalid, hlc.wall_ms(), max_ahead, now_iso())
 
 
-def version_row(v: models.Version, origin: str) -> tuple[object, ...]:
+class VersionRow(NamedTuple):
     """The `versions` row of a received version, in the column order `insert_versions` writes."""
-    return (
+
+    version_id: str
+    kind: str
+    record_id: str
+    parent_version_id: str | None
+    hlc: str
+    device_id: str
+    deleted: int
+    content_hash: str
+    payload: str
+    origin: str
+    also_parents: str
+    payload_schema: int
+
+
+def version_row(v: models.Version, origin: str) -> VersionRow:
+    """The `versions` row of a received version; `origin` is the bundle it came in."""
+    return VersionRow(
         v.version_id,
         v.kind,
         v.record_id,
@@ -80,15 +99,93 @@ def version_row(v: models.Version, origin: str) -> tuple[object, ...]:
     )
 
 
+_INSERT_VERSION = (
+    "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id,"
+    " deleted, content_hash, payload, origin, also_parents, payload_schema)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def insert_versions(conn: sqlite3.Connection, versions: list[models.Version], origin: str) -> None:
     """New versions into `versions`, as received (the district's merge and a laptop's import of
     a return bundle write them the same way); `origin` is the bundle they came in."""
-    conn.executemany(
-        "INSERT INTO versions (version_id, kind, record_id, parent_version_id, hlc, device_id,"
-        " deleted, content_hash, payload, origin, also_parents, payload_schema)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [version_row(v, origin) for v in versions],
-    )
+    conn.executemany(_INSERT_VERSION, [version_row(v, origin) for v in versions])
+
+
+class Checked(NamedTuple):
+    """A valid line of a bundle, as the writing side of a merge needs it: its versions row, the
+    payload's community_code and its record (or the record's current row, built already)."""
+
+    no: int
+    row: VersionRow
+    community_code: str | None
+    record: models.Record | BuiltRow
+
+
+class RejectedLine(NamedTuple):
+    """An invalid line (`LineInvalid`), in plain values: what `reject` records or refuses."""
+
+    no: int
+    kind: str
+    record_id: str
+    version_id: object
+    zh: str
+    en: str
+    problem: str  # "zh | en"
+    raw: str
+    message_zh: str
+    message_en: str
+
+    @classmethod
+    def of(cls, e: LineInvalid) -> RejectedLine:
+        data, p = e.line.data, e.problem
+        return cls(
+            e.line.no,
+            str(data.get("kind", "")),
+            e.record_id,
+            data.get("version_id"),
+            p.text("zh"),
+            p.text("en"),
+            f"{p.text('zh')} | {p.text('en')}",
+            e.line.raw,
+            e.zh,
+            e.en,
+        )
+
+
+def checked_lines(
+    reader: BundleReader,
+    district_key: PrivateKey | None,
+    *,
+    build: bool = False,
+    columns: bool = True,
+) -> Iterator[Checked | RejectedLine]:
+    """Each line of the bundle, checked against the record rules and the signed manifest (its
+    kind counts and hlc range, at the end of the lines). `build=True` gives each record's
+    current row, built (`built_row`, with `columns`: the merge's validating process), instead
+    of the record."""
+    m = reader.manifest
+    context = line_context(m)
+    tally = Tally(m, {})
+    for line in reader.lines(district_key):
+        try:
+            version, record = check_line(line, m.device_id, context)
+        except LineInvalid as e:
+            tally.add(line.no, clean(e.line.data.get("kind"), 40), None)
+            yield RejectedLine.of(e)
+            continue
+        tally.add(line.no, version.kind, version.hlc)
+        code = getattr(record, "community_code", None)
+        row = version_row(version, m.bundle_id)
+        yield Checked(
+            line.no,
+            row,
+            code,
+            built_row(version.kind, version.record_id, record, columns=columns)
+            if build
+            else record,
+        )
+    tally.finish()
 
 
 def load_versions(
@@ -96,31 +193,27 @@ def load_versions(
     reader: BundleReader,
     progress: Progress | None,
     district_key: PrivateKey | None,
+    lines: Iterable[Checked | RejectedLine] | None = None,
 ) -> None:
     """Validate the bundle's versions, insert the new ones and settle the records they touch,
-    CHUNK_LINES at a time (settling is a recomputation, so doing it per chunk gives the same end)."""
+    CHUNK_LINES at a time (settling is a recomputation, so doing it per chunk gives the same end).
+    `lines`: the bundle's lines checked already, by the merge's validating process."""
     total = sum(b.manifest.counts.values())
-    device_id, communities = b.manifest.device_id, b.communities
-    context = line_context(b.manifest)
-    tally = Tally(b.manifest, {})
-    chunk: list[tuple[int, models.Version, models.Record]] = []
-    for line in reader.lines(district_key):
-        try:
-            version, record = check_line(line, device_id, context)
-        except LineInvalid as e:
-            reject(b, e)
-            tally.add(line.no, clean(e.line.data.get("kind"), 40), None)
+    communities = b.communities
+    chunk: list[Checked] = []
+    for line in checked_lines(reader, district_key) if lines is None else lines:
+        if isinstance(line, RejectedLine):
+            reject(b, line)
             continue
-        tally.add(line.no, version.kind, version.hlc)
-        code = getattr(record, "community_code", None)
+        code = line.community_code
         if code is not None and code not in communities:
             code = clean(code, 40)
             raise BundleError(
                 f"第{line.no}行的社区代码 {code} 不在区级参考数据中：请先添加该社区，再合并",
                 f"line {line.no}: community code {code} is unknown to the district: add it first, then merge again",
             )
-        authority.check_version(b.enrolment, line.no, version, record)
-        chunk.append((line.no, version, record))
+        authority.check_version(b.enrolment, line.no, line.row, line.community_code)
+        chunk.append(line)
         if len(chunk) >= CHUNK_LINES:
             apply_chunk(b, chunk)
             chunk = []
@@ -128,35 +221,25 @@ def load_versions(
                 progress(line.no, total)
     if chunk:
         apply_chunk(b, chunk)
-    tally.finish()
     if progress:
         progress(total, total)
 
 
-def reject(b: Batch, e: LineInvalid) -> None:
+def reject(b: Batch, e: RejectedLine) -> None:
     """An invalid line refuses the whole bundle, or with skip_invalid is kept aside with its reason."""
     if not b.skip_invalid:
         raise BundleError(
-            f"{e.zh}；整个同步包未合并（可用 --skip-invalid 合并其余记录）",
-            f"{e.en}; the bundle was not merged (--skip-invalid merges the rest)",
+            f"{e.message_zh}；整个同步包未合并（可用 --skip-invalid 合并其余记录）",
+            f"{e.message_en}; the bundle was not merged (--skip-invalid merges the rest)",
         ) from None
-    data, p = e.line.data, e.problem
-    kind = str(data.get("kind", ""))
-    b.result.kinds.setdefault(kind or "?", KindSummary()).rejected += 1
-    b.result.rejected.append((e.line.no, e.record_id, p.text("zh")))
+    b.result.kinds.setdefault(e.kind or "?", KindSummary()).rejected += 1
+    b.result.rejected.append((e.no, e.record_id, e.zh))
     b.result.rejected_rows.append(
-        (
-            e.line.no,
-            kind or None,
-            e.record_id,
-            data.get("version_id"),
-            f"{p.text('zh')} | {p.text('en')}",
-            e.line.raw,
-        )
+        (e.no, e.kind or None, e.record_id, e.version_id, e.problem, e.raw)
     )
 
 
-def apply_chunk(b: Batch, chunk: list[tuple[int, models.Version, models.Record]]) -> None:
+def apply_chunk(b: Batch, chunk: list[Checked]) -> None:
     """Insert the chunk's new versions (a known version_id must carry the same content), flag the
     clocks far ahead, and settle the records they touch."""
     conn, result, bundle_id = b.conn, b.result, b.manifest.bundle_id
@@ -165,7 +248,7 @@ def apply_chunk(b: Batch, chunk: list[tuple[int, models.Version, models.Record]]
         for r in in_slices(
             conn,
             "SELECT version_id, content_hash, kind, record_id FROM versions WHERE version_id IN ({})",
-            [v.version_id for _, v, _ in chunk],
+            [c.row.version_id for c in chunk],
         )
     }
     kinds = {
@@ -173,11 +256,12 @@ def apply_chunk(b: Batch, chunk: list[tuple[int, models.Version, models.Record]]
         for r in in_slices(
             conn,
             "SELECT DISTINCT record_id, kind FROM versions WHERE record_id IN ({})",
-            list({v.record_id for _, v, _ in chunk}),
+            list({c.row.record_id for c in chunk}),
         )
     }
-    fresh: list[tuple[int, models.Version, models.Record]] = []
-    for no, v, rec in chunk:
+    fresh: list[Checked] = []
+    for c in chunk:
+        no, v = c.no, c.row
         seen = known.get(v.version_id)
         if seen is not None:
             if seen[1:] != (v.content_hash, v.kind, v.record_id):
@@ -194,13 +278,13 @@ def apply_chunk(b: Batch, chunk: list[tuple[int, models.Version, models.Record]]
                 f"line {no}: record {v.record_id} exists as {other}, not {v.kind}",
             )
         known[v.version_id] = (v.version_id, v.content_hash, v.kind, v.record_id)
-        fresh.append((no, v, rec))
-    insert_versions(conn, [v for _, v, _ in fresh], bundle_id)
+        fresh.append(c)
+    conn.executemany(_INSERT_VERSION, [c.row for c in fresh])
     limit = b.now_ms + b.max_ahead
     ahead = [
-        (v.version_id, v.device_id, v.hlc, bundle_id, b.now)
-        for _, v, _ in fresh
-        if int(v.hlc[:13]) > limit
+        (c.row.version_id, c.row.device_id, c.row.hlc, bundle_id, b.now)
+        for c in fresh
+        if int(c.row.hlc[:13]) > limit
     ]
     conn.executemany(
         "INSERT OR IGNORE INTO clock_flags (version_id, device_id, hlc, bundle_id, merged_at) VALUES (?, ?, ?, ?, ?)",
@@ -210,8 +294,8 @@ def apply_chunk(b: Batch, chunk: list[tuple[int, models.Version, models.Record]]
     result.versions += len(fresh)
     settle_batch(
         conn,
-        {v.record_id: v.kind for _, v, _ in fresh},
-        {v.version_id: rec for _, v, rec in fresh},
+        {c.row.record_id: c.row.kind for c in fresh},
+        {c.row.version_id: c.record for c in fresh},
         result.kinds,
         b.now,
     )

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fieldapp import models
 from fieldapp.kinds import now_iso
 from fieldapp.sqlite import sqlite3
 from fieldapp.sync.bundle_check import revoked
 from fieldapp.sync.bundle_format import BundleError, Manifest, file_sha256
+
+if TYPE_CHECKING:
+    from fieldapp.sync.apply import VersionRow
 
 
 @dataclass(frozen=True)
@@ -108,12 +111,11 @@ def _check_clone(conn: sqlite3.Connection, m: Manifest, path: Path, record: bool
     )
 
 
-def check_version(e: Enrolment | None, no: int, v: models.Version, record: models.Record) -> None:
-    """A version's community (payload schema 2: its community_code; schema 1: the enrolment's)
-    must be one of the device's enrolled communities."""
+def check_version(e: Enrolment | None, no: int, v: VersionRow, code: str | None) -> None:
+    """A version's community (payload schema 2: its payload's community_code; schema 1: the
+    enrolment's) must be one of the device's enrolled communities."""
     if e is None or v.payload_schema < 2:
         return
-    code = getattr(record, "community_code", None)
     if code is not None and code not in e.communities:
         raise BundleError(
             f"第{no}行：记录 {v.record_id} 属于社区 {code}，不是设备 {v.device_id[:8]} 登记的社区 {'、'.join(e.communities)}：整个同步包未合并",

@@ -15,6 +15,7 @@ from fieldapp import lineage, models
 from fieldapp.kinds import now_iso
 from fieldapp.sqlite import sqlite3
 from fieldapp.store import write_current, write_current_many
+from fieldapp.store.rows import BuiltRow
 from fieldapp.sync.bundle_format import BundleError
 from fieldapp.text import clean
 
@@ -90,7 +91,7 @@ class Authority:
 def settle_batch(
     conn: sqlite3.Connection,
     touched: dict[str, str],
-    records: dict[str, models.Record],
+    records: Mapping[str, models.Record | BuiltRow],
     summaries: dict[str, KindSummary],
     now: str,
 ) -> None:
@@ -103,7 +104,7 @@ def settle_batch(
     authority = Authority.read(conn)
     versions, with_conflicts = _versions_of(conn, list(touched))
     current = _current_of(conn, touched)
-    writes: dict[str, list[tuple[str, dict[str, Any], models.Record]]] = {}
+    writes: dict[str, list[tuple[str, dict[str, Any], models.Record | BuiltRow]]] = {}
     for rid, kind in touched.items():
         summary = summaries.setdefault(kind, KindSummary())
         winner = None if rid in with_conflicts else _one_chain(versions[rid], authority)
@@ -112,7 +113,7 @@ def settle_batch(
             continue
         if current.get(rid) == winner[1]:
             continue
-        record = records.get(winner[1])
+        record: models.Record | BuiltRow | None = records.get(winner[1])
         if record is None:
             text, schema = conn.execute(
                 "SELECT payload, payload_schema FROM versions WHERE version_id = ?", (winner[1],)
