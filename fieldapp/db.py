@@ -292,6 +292,16 @@ def merging(conn: sqlite3.Connection) -> Iterator[None]:
             conn.execute(f"PRAGMA {name} = {int(value)}")
 
 
+def encrypted(conn: sqlite3.Connection) -> bool:
+    """Whether the connection's main database is an encrypted file (False for one in memory)."""
+    row = conn.execute("SELECT file FROM pragma_database_list WHERE name = 'main'").fetchone()
+    return (
+        bool(row and row[0])
+        and not dbkey.is_plain(row[0])
+        and dbkey.file_header(row[0]) is not None
+    )
+
+
 def open_raw(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection to `path` with its key applied (first statement) when the file is encrypted or
     new; a new file is plain only when FIELDAPP_UNENCRYPTED asks for it. No pragmas, no schema."""

@@ -8,11 +8,13 @@ each record a bundle touches.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
@@ -20,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 from fieldapp import db, integrity
 from fieldapp.kinds import now_iso
 from fieldapp.sqlite import sqlite3
-from fieldapp.sync import authority
-from fieldapp.sync.apply import Batch, load_versions
+from fieldapp.sync import authority, pipeline
+from fieldapp.sync.apply import Batch, Checked, RejectedLine, load_versions
 from fieldapp.sync.bundle_check import (
     Enrolment,
     check_enrolled,
@@ -412,6 +414,7 @@ def merge_files(
     on_result: Callable[[BundleResult], None] | None = None,
     cancel: Cancel | None = None,
     lines: Progress | None = None,
+    both_cores: bool | None = None,
     **options: Unpack[MergeOptions],
 ) -> list[BundleResult]:
     """Merge bundles (with `options` as in `merge_bundle`); `progress(done, total)` counts bundles,
@@ -428,17 +431,22 @@ def merge_files(
     seconds). A damaged district database is never merged into: the first bundle that is not
     merged yet runs `integrity.before_merge` (quick_check, then a copy) before it writes, and a
     damage found there refuses it and every bundle after it. A run where every file is already
-    merged opens each file once and neither checks nor copies the database."""
+    merged opens each file once (twice when the files are large enough for a second process:
+    `_reader` looks for those not merged yet) and neither checks nor copies the database.
+
+    `both_cores`: a second process reads and validates the bundles while this one writes
+    (sync/pipeline.py); by default when the bundles not merged yet hold at least
+    `pipeline.MIN_VERSIONS` versions. The result is the same either way."""
     guard = _Guard(conn, dry_run=bool(options.get("dry_run")))
     run = _Run(conn, len(files), progress, on_result, lines, guard)
     # a dry run checks each bundle alone; a caller's open transaction is never committed by us
     grouped = not options.get("dry_run") and not conn.in_transaction
-    with db.merging(conn):
+    with db.merging(conn), _reader(conn, files, options, both_cores if grouped else False) as read:
         try:
             for i, path in enumerate(files):
                 if cancel is not None and cancel.is_set():
                     break
-                r = run.in_group(path, options) if grouped else run.alone(path, options)
+                r = run.in_group(path, options, read(i)) if grouped else run.alone(path, options)
                 if r is not None and r.status == "busy":
                     break
                 # the database failed its check: nothing more is merged
@@ -529,8 +537,11 @@ class _Run:
                 return str(damage)
         return str(_unexpected(e))
 
-    def in_group(self, path: Path, options: MergeOptions) -> BundleResult | None:
+    def in_group(
+        self, path: Path, options: MergeOptions, read: Read | None = None
+    ) -> BundleResult | None:
         """The bundle inside the group's transaction. None while its group is not committed.
+        `read`: its lines checked by the run's reader process, if it has them.
 
         A bundle has no SAVEPOINT of its own: under one, SQLite first copies every page the
         bundle changes to a sub-journal (encrypted, in an encrypted database); without it the
@@ -550,7 +561,7 @@ class _Run:
             except sqlite3.Error:
                 return self.alone(path, options)  # it reports what merging it alone gives
         try:
-            _merge_grouped(self.conn, path, result, options, self.lines, self.guard)
+            _merge_grouped(self.conn, path, result, options, self.lines, self.guard, read)
         except Exception:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
@@ -591,6 +602,7 @@ def _merge_grouped(
     options: MergeOptions,
     lines: Progress | None,
     before_write: Callable[[], None],
+    read: Read | None,
 ) -> None:
     """`_merge` inside the group's transaction: no lock to take, no COMMIT; any refusal raises."""
     district_key = options.get("district_key")
@@ -608,6 +620,70 @@ def _merge_grouped(
         )
         if batch is None:
             return
-        load_versions(batch, reader, lines, district_key)
+        checked = read(reader.manifest) if read is not None else None
+        load_versions(batch, reader, lines, district_key, checked)
         _record_bundle(conn, path, reader.manifest, result)
         result.status = "merged"
+
+
+def _unmerged(
+    conn: sqlite3.Connection, files: list[Path], allow_v1: bool
+) -> tuple[dict[int, int], int]:
+    """The files not merged yet (file index -> its index among them), and their versions. A file
+    that does not open is the writer's to refuse; a database that cannot say "already" (damaged:
+    the run's guard says so) gets no reader."""
+    todo: dict[int, int] = {}
+    versions = 0
+    for i, path in enumerate(files):
+        try:
+            with open_bundle(path, allow_v1=allow_v1) as bundle:
+                if _already(conn, bundle.manifest):
+                    continue
+                versions += sum(bundle.manifest.counts.values())
+        except (BundleError, OSError):
+            continue
+        except sqlite3.Error:
+            return {}, 0
+        todo[i] = len(todo)
+    return todo, versions
+
+
+def _size(files: list[Path]) -> int:
+    total = 0
+    for path in files:
+        with suppress(OSError):
+            total += path.stat().st_size
+    return total
+
+
+# the checked lines of a bundle with this manifest, from the reader process (None: read it here)
+Read = Callable[[Manifest], Iterator[Checked | RejectedLine] | None]
+
+
+@contextmanager
+def _reader(
+    conn: sqlite3.Connection, files: list[Path], options: MergeOptions, both_cores: bool | None
+) -> Iterator[Callable[[int], Read | None]]:
+    """For each file of a run (by its index), how to get its checked lines from the run's reader
+    process; the reader is started for the files not merged yet, when there are enough of them."""
+    if both_cores is False or (both_cores is None and _size(files) < pipeline.MIN_BYTES):
+        yield lambda i: None
+        return
+    todo, versions = _unmerged(conn, files, options.get("allow_v1", False))
+    if not todo or (both_cores is None and versions < pipeline.MIN_VERSIONS):
+        yield lambda i: None
+        return
+    try:
+        reader = pipeline.Reader(
+            [files[i] for i in todo],
+            options.get("district_key"),
+            allow_v1=options.get("allow_v1", False),
+            columns=db.encrypted(conn),
+        )
+    except OSError:  # no interpreter to start (an embedded Python): one process does it all
+        yield lambda i: None
+        return
+    try:
+        yield lambda i: None if i not in todo else functools.partial(reader.lines, todo[i])
+    finally:
+        reader.close()

@@ -1,0 +1,246 @@
+"""The merge on both cores (issue 20): a second process reads, decrypts and validates the bundles
+of a `merge_files` run, and builds each record's current row, while the merging process writes.
+
+The validating process ("the reader") gets the list of bundles not merged yet and works through
+them in order, a bounded number of messages ahead of the writer. For each bundle it sends its
+manifest, its checked lines (`apply.checked_lines`, in plain values: tuples, not models) and how
+the lines ended. The writer trusts none of it more than it would trust the file:
+- it opens the bundle itself, checks the signature and the sealed digest and decides "already",
+  the seq cap, the enrolment, exactly as without the reader;
+- it takes the reader's lines only when the reader's manifest equals its own (the one whose
+  signature it checked); they were checked against that manifest's digests and counts;
+- anything that does not fit (another manifest, a bundle the reader failed on, a reader that
+  died) makes the writer merge that bundle itself, so a refusal's reason is always the one a
+  merge in one process gives.
+
+The reader is a plain child interpreter (`python -c`, pickled frames on its stdin and stdout),
+the same on Windows, and it needs no `if __name__ == "__main__"` in the caller's script, as
+multiprocessing's `spawn` would. It stops by itself when the writer is gone (its pipe breaks).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from fieldapp.sync.apply import Checked, RejectedLine, checked_lines
+from fieldapp.sync.bundle_format import BundleError, Manifest
+from fieldapp.sync.bundle_read import open_bundle
+
+if TYPE_CHECKING:
+    from nacl.public import PrivateKey
+
+# a run starts the reader only when its bundles hold at least this many versions: below, the
+# reader's start (a new interpreter importing the models, ~0.5 s) costs more than it saves
+MIN_VERSIONS = 20_000
+MIN_BYTES = (
+    2_000_000  # files smaller than this in all are not even opened to count (~140 B a version)
+)
+SEND_LINES = 1000  # lines in one message (about 1.5 MB pickled)
+QUEUE_MESSAGES = 8  # messages the writer holds read ahead (its memory: ~12 MB at most)
+_HEADER = struct.Struct(">I")
+
+
+def _send(out: IO[bytes], item: object) -> None:
+    data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(_HEADER.pack(len(data)) + data)
+    out.flush()
+
+
+def _receive(source: IO[bytes]) -> Any | None:
+    """The next frame, or None at the end of the stream (or a frame cut short)."""
+    head = source.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(head)
+    data = source.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)
+
+
+def peak_kb() -> int | None:
+    """This process's peak memory so far, in KiB: Linux's VmHWM (getrusage's ru_maxrss would
+    count the writer's pages shared at the fork before the exec); None where it is not known."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+# the peak memory of the last reader process closed, in KiB (0: none yet, or not known): the
+# benchmark adds it to the merge's own
+last_peak_kb = 0
+
+
+def main() -> None:
+    """The reader's main: its job from stdin, then every file in order, each as begin, lines...,
+    end (or failed), and done. Frames go to a private copy of stdout; fd 1 itself goes to the
+    null device, so that nothing printed by a library can break a frame."""
+    frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    job = _receive(sys.stdin.buffer)
+    if job is None:
+        return
+    files, key, allow_v1, columns = job
+    from nacl.public import PrivateKey
+
+    district_key = PrivateKey(key) if key is not None else None
+    try:
+        for i, name in enumerate(files):
+            try:
+                with open_bundle(Path(name), allow_v1=allow_v1) as reader:
+                    _send(frames, ("begin", i, reader.manifest))
+                    batch: list[Checked | RejectedLine] = []
+                    for line in checked_lines(reader, district_key, build=True, columns=columns):
+                        batch.append(line)
+                        if len(batch) >= SEND_LINES:
+                            _send(frames, ("lines", i, batch))
+                            batch = []
+                    if batch:
+                        _send(frames, ("lines", i, batch))
+                _send(frames, ("end", i, peak_kb()))
+            except BrokenPipeError:
+                raise
+            except Exception as e:  # the writer merges this bundle itself and reports why it fails
+                _send(frames, ("failed", i, f"{type(e).__name__}: {str(e)[:200]}"))
+        _send(frames, ("done", len(files), peak_kb()))
+    except BrokenPipeError:
+        pass  # the writer is gone (finished, cancelled or killed): nothing more to do
+
+
+class Reader:
+    """The writer's end: the reader process, and a thread that reads its frames into a bounded
+    queue. `lines(i, manifest)` gives the checked lines of the job's i-th file, or None when the
+    writer must read that file itself.
+
+    `columns`: the reader also turns each payload into its columns (`store.rows.BuiltRow`). Into
+    a plain database the reader is the slower side and leaves that to the writer; into an
+    encrypted one, SQLCipher's pages make the writer the slower side, and the reader does it.
+    Measured at scale 1 (393,626 versions, µs a version, one run each; merge_files in one
+    process 459 plain): see README "Performance"."""
+
+    def __init__(
+        self,
+        files: list[Path],
+        district_key: PrivateKey | None,
+        *,
+        allow_v1: bool,
+        columns: bool = False,
+    ) -> None:
+        home = str(Path(__file__).resolve().parents[2])  # where `fieldapp` is imported from
+        code = f"import sys; sys.path.insert(0, {home!r}); from fieldapp.sync.pipeline import main; main()"
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert self._process.stdin is not None and self._process.stdout is not None
+        key = bytes(district_key) if district_key is not None else None
+        self._queue: queue.Queue[Any | None] = queue.Queue(QUEUE_MESSAGES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._pump, args=(self._process.stdout,), daemon=True
+        )
+        self._thread.start()
+        try:
+            _send(self._process.stdin, ([str(p) for p in files], key, allow_v1, columns))
+            self._process.stdin.close()
+        except OSError:
+            pass  # it died at once: its frames end, and the writer reads every file itself
+        self._held: Any | None = None
+        self._ended = False
+        self.peak_kb = 0  # the reader's peak memory, as its last message said
+
+    def _pump(self, source: IO[bytes]) -> None:
+        """The thread: frames into the queue until the stream ends (None marks the end)."""
+        try:
+            while not self._stop.is_set():
+                message = _receive(source)
+                self._put(message)
+                if message is None:
+                    return
+        except Exception:  # a broken frame: the stream ends there
+            self._put(None)
+
+    def _put(self, message: Any | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(message, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _next(self) -> Any | None:
+        if self._held is not None:
+            message, self._held = self._held, None
+            return message
+        if self._ended:
+            return None
+        message = self._queue.get()
+        if message is None:
+            self._ended = True
+        elif message[0] in ("end", "done") and message[2] is not None:
+            self.peak_kb = max(self.peak_kb, message[2])
+        return message
+
+    def lines(self, i: int, manifest: Manifest) -> Iterator[Checked | RejectedLine] | None:
+        """The i-th file's lines as the reader checked them, if it read the same manifest."""
+        while True:
+            message = self._next()
+            if message is None:
+                return None  # the reader is gone
+            if message[1] > i:  # a file past this one: the reader did not send this one
+                self._held = message
+                return None
+            if message[1] == i:
+                break  # (earlier files' messages: the writer did not need them)
+        kind, _, value = message
+        if kind != "begin" or value != manifest:
+            return None  # (the rest of its messages are skipped by the next call)
+        return self._stream(i)
+
+    def _stream(self, i: int) -> Iterator[Checked | RejectedLine]:
+        while True:
+            message = self._next()
+            if message is None:
+                raise BundleError("校验进程意外退出", "the validating process stopped unexpectedly")
+            kind, at, value = message
+            if at != i:
+                raise BundleError("校验进程的消息错位", "the validating process is out of step")
+            if kind == "lines":
+                yield from value
+            elif kind == "end":
+                return
+            else:  # failed: merged again by the writer alone, which gives the reason
+                raise BundleError(f"校验失败：{value}", f"validation failed: {value}")
+
+    def close(self) -> None:
+        """Stop the reader (it may be ahead by a few messages) and wait for it."""
+        global last_peak_kb
+        with suppress(queue.Empty):  # what it said last (a finished reader's "done")
+            while self._queue.qsize():
+                self._next()
+        last_peak_kb = self.peak_kb
+        self._stop.set()
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait(timeout=30)
+        self._thread.join(timeout=5)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
