@@ -83,7 +83,7 @@ def merge_child(bundles: Path, db: Path, sealing: dataset.Sealing) -> MergeRun:
         float(r["seconds"]),
         int(r["versions"]),
         bool(r["ok"]),
-        r["maxrss_kb"] / 1024 + reader,
+        max(r["before_kb"], r["maxrss_kb"] + r["reader_kb"]) / 1024,
         reader,
     )
 

@@ -228,7 +228,15 @@ def write_current_many(
         (rid, meta, r if isinstance(r, BuiltRow) else built_row(kind, rid, r))
         for rid, meta, r in items
     ]
-    rows = [{"id": rid, **meta, **_columns(cur.payload), **cur.derived} for rid, meta, cur in built]
+    rows = [
+        {
+            "id": rid,
+            **meta,
+            **(cur.payload if cur.columns else _columns(cur.payload)),
+            **cur.derived,
+        }
+        for rid, meta, cur in built
+    ]
     _schema1_community(conn, kind, rows)
     cols = ", ".join(rows[0])
     marks = ", ".join(f":{c}" for c in rows[0])

@@ -16,7 +16,7 @@ from fieldapp.kinds import now_iso
 from fieldapp.sqlite import sqlite3
 from fieldapp.store.rows import BuiltRow, built_row
 from fieldapp.sync import authority
-from fieldapp.sync.bundle_check import LineInvalid, Tally, check_line, line_context
+from fieldapp.sync.bundle_check import CountsDiffer, LineInvalid, Tally, check_line, line_context
 from fieldapp.sync.bundle_format import BundleError, Manifest, Progress
 from fieldapp.sync.bundle_read import BundleReader
 from fieldapp.sync.settle import KindSummary, in_slices, settle_batch
@@ -199,9 +199,35 @@ def load_versions(
     CHUNK_LINES at a time (settling is a recomputation, so doing it per chunk gives the same end).
     `lines`: the bundle's lines checked already, by the merge's validating process."""
     total = sum(b.manifest.counts.values())
-    communities = b.communities
     chunk: list[Checked] = []
-    for line in checked_lines(reader, district_key) if lines is None else lines:
+    try:
+        _load(
+            b,
+            chunk,
+            checked_lines(reader, district_key) if lines is None else lines,
+            progress,
+            total,
+        )
+    except CountsDiffer:  # after the last line: its chunk goes in first, as it always did, so a
+        if chunk:  # bundle wrong in both ways is refused for what is wrong in that chunk
+            apply_chunk(b, chunk)
+        raise
+    if chunk:
+        apply_chunk(b, chunk)
+    if progress:
+        progress(total, total)
+
+
+def _load(
+    b: Batch,
+    chunk: list[Checked],
+    lines: Iterable[Checked | RejectedLine],
+    progress: Progress | None,
+    total: int,
+) -> None:
+    """`load_versions`' loop: `chunk` holds the lines not applied yet when it returns or raises."""
+    communities = b.communities
+    for line in lines:
         if isinstance(line, RejectedLine):
             reject(b, line)
             continue
@@ -216,13 +242,9 @@ def load_versions(
         chunk.append(line)
         if len(chunk) >= CHUNK_LINES:
             apply_chunk(b, chunk)
-            chunk = []
+            chunk.clear()
             if progress:
                 progress(line.no, total)
-    if chunk:
-        apply_chunk(b, chunk)
-    if progress:
-        progress(total, total)
 
 
 def reject(b: Batch, e: RejectedLine) -> None:

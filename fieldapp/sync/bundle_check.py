@@ -209,6 +209,10 @@ def _count_lines(
     tally.finish()
 
 
+class CountsDiffer(BundleError):
+    """The lines' counts per kind are not the manifest's (found after the last line)."""
+
+
 @dataclass
 class Tally:
     """What the lines say against what the signed manifest says: counts per kind and the hlc
@@ -230,7 +234,7 @@ class Tally:
         m = self.manifest
         if self.counts != {k: v for k, v in m.counts.items() if v}:
             shown, listed = clean(self.counts, 300), clean(m.counts, 300)
-            raise BundleError(
+            raise CountsDiffer(
                 f"各类记录数 {shown} 与清单 {listed} 不符",
                 f"counts {shown} differ from the manifest's {listed}",
             )

@@ -627,23 +627,28 @@ def _merge_grouped(
 
 
 def _unmerged(
-    conn: sqlite3.Connection, files: list[Path], allow_v1: bool
+    conn: sqlite3.Connection, files: list[Path], options: MergeOptions
 ) -> tuple[dict[int, int], int]:
-    """The files not merged yet (file index -> its index among them), and their versions. A file
-    that does not open is the writer's to refuse; a database that cannot say "already" (damaged:
-    the run's guard says so) gets no reader."""
+    """The files for the reader (file index -> its index among them), and their versions: those
+    not merged yet, the first of a bundle_id only, and (format 2) only once their signer and
+    sealed digest are checked, as the writer checks them before it decrypts anything. A file
+    that fails is the writer's to refuse; a database that cannot answer gets no reader."""
     todo: dict[int, int] = {}
+    seen: set[str] = set()
     versions = 0
+    key, allow_v1 = options.get("district_key"), options.get("allow_v1", False)
     for i, path in enumerate(files):
         try:
-            with open_bundle(path, allow_v1=allow_v1) as bundle:
-                if _already(conn, bundle.manifest):
+            with _open_checked(conn, path, key, allow_v1) as bundle:
+                m = bundle.manifest
+                if m.bundle_id in seen or _already(conn, m):
                     continue
-                versions += sum(bundle.manifest.counts.values())
-        except (BundleError, OSError):
-            continue
+                seen.add(m.bundle_id)
+                versions += sum(m.counts.values())
         except sqlite3.Error:
             return {}, 0
+        except Exception:  # (any: an untrusted file) refused by the writer, which says why
+            continue
         todo[i] = len(todo)
     return todo, versions
 
@@ -666,10 +671,11 @@ def _reader(
 ) -> Iterator[Callable[[int], Read | None]]:
     """For each file of a run (by its index), how to get its checked lines from the run's reader
     process; the reader is started for the files not merged yet, when there are enough of them."""
+    pipeline.last_peak_kb = 0
     if both_cores is False or (both_cores is None and _size(files) < pipeline.MIN_BYTES):
         yield lambda i: None
         return
-    todo, versions = _unmerged(conn, files, options.get("allow_v1", False))
+    todo, versions = _unmerged(conn, files, options)
     if not todo or (both_cores is None and versions < pipeline.MIN_VERSIONS):
         yield lambda i: None
         return
@@ -679,8 +685,9 @@ def _reader(
             options.get("district_key"),
             allow_v1=options.get("allow_v1", False),
             columns=db.encrypted(conn),
+            skip_invalid=options.get("skip_invalid", False),
         )
-    except OSError:  # no interpreter to start (an embedded Python): one process does it all
+    except Exception:  # no interpreter to start (an embedded Python): one process does it all
         yield lambda i: None
         return
     try:

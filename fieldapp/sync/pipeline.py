@@ -45,27 +45,44 @@ MIN_VERSIONS = 20_000
 MIN_BYTES = (
     2_000_000  # files smaller than this in all are not even opened to count (~140 B a version)
 )
-SEND_LINES = 1000  # lines in one message (about 1.5 MB pickled)
-QUEUE_MESSAGES = 8  # messages the writer holds read ahead (its memory: ~12 MB at most)
+SEND_LINES = 1000  # lines in one message at most (about 0.8 MB pickled at scale 1)
+SEND_BYTES = 1 << 20  # and about this many bytes of lines at most (a line may be 1 MiB)
+QUEUE_MESSAGES = 8  # messages the writer holds read ahead (its memory: a few MB each at most)
+MAX_FRAME = 64 << 20  # a longer frame is not the reader's: the stream ends there
 _HEADER = struct.Struct(">I")
+
+
+class _Gone(Exception):
+    """The writer's end of the pipe is closed (it finished, was cancelled or killed)."""
 
 
 def _send(out: IO[bytes], item: object) -> None:
     data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(_HEADER.pack(len(data)) + data)
-    out.flush()
+    try:
+        out.write(_HEADER.pack(len(data)))
+        out.write(data)
+        out.flush()
+    except OSError as e:  # a broken pipe (EPIPE here, EINVAL on Windows): never half a frame on
+        raise _Gone from e
 
 
 def _receive(source: IO[bytes]) -> Any | None:
-    """The next frame, or None at the end of the stream (or a frame cut short)."""
+    """The next frame, or None at the end of the stream (or a frame cut short, or too long)."""
     head = source.read(_HEADER.size)
     if len(head) < _HEADER.size:
         return None
     (size,) = _HEADER.unpack(head)
+    if size > MAX_FRAME:
+        return None
     data = source.read(size)
     if len(data) < size:
         return None
     return pickle.loads(data)
+
+
+def _size(line: Checked | RejectedLine) -> int:
+    """About what a line weighs in a message: its payload twice (JSON and dict), or its raw text."""
+    return len(line.raw) if isinstance(line, RejectedLine) else 2 * len(line.row.payload)
 
 
 def peak_kb() -> int | None:
@@ -86,41 +103,62 @@ def peak_kb() -> int | None:
 last_peak_kb = 0
 
 
-def main() -> None:
+def main(fd: int) -> None:
     """The reader's main: its job from stdin, then every file in order, each as begin, lines...,
-    end (or failed), and done. Frames go to a private copy of stdout; fd 1 itself goes to the
-    null device, so that nothing printed by a library can break a frame."""
-    frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, sys.stdout.fileno())
+    end (or failed), and done. Frames go to `fd`, a copy of stdout taken before anything was
+    imported; fd 1 itself is the null device, so nothing a library prints can break a frame."""
+    frames = os.fdopen(fd, "wb")
     job = _receive(sys.stdin.buffer)
     if job is None:
         return
-    files, key, allow_v1, columns = job
+    files, key, allow_v1, columns, skip_invalid = job
     from nacl.public import PrivateKey
 
     district_key = PrivateKey(key) if key is not None else None
     try:
         for i, name in enumerate(files):
             try:
-                with open_bundle(Path(name), allow_v1=allow_v1) as reader:
-                    _send(frames, ("begin", i, reader.manifest))
-                    batch: list[Checked | RejectedLine] = []
-                    for line in checked_lines(reader, district_key, build=True, columns=columns):
-                        batch.append(line)
-                        if len(batch) >= SEND_LINES:
-                            _send(frames, ("lines", i, batch))
-                            batch = []
-                    if batch:
-                        _send(frames, ("lines", i, batch))
+                _read(frames, i, Path(name), district_key, allow_v1, columns, skip_invalid)
                 _send(frames, ("end", i, peak_kb()))
-            except BrokenPipeError:
+            except _Gone:
                 raise
             except Exception as e:  # the writer merges this bundle itself and reports why it fails
                 _send(frames, ("failed", i, f"{type(e).__name__}: {str(e)[:200]}"))
         _send(frames, ("done", len(files), peak_kb()))
-    except BrokenPipeError:
-        pass  # the writer is gone (finished, cancelled or killed): nothing more to do
+    except _Gone:
+        pass  # nothing more to do
+
+
+class _Refused(Exception):
+    """An invalid line without --skip-invalid: the writer refuses the bundle at that line."""
+
+
+def _read(
+    frames: IO[bytes],
+    i: int,
+    path: Path,
+    district_key: PrivateKey | None,
+    allow_v1: bool,
+    columns: bool,
+    skip_invalid: bool,
+) -> None:
+    """One file: its manifest, then its checked lines in messages of SEND_LINES / SEND_BYTES.
+    Without skip_invalid, the first invalid line is the last one sent (the writer stops there)."""
+    with open_bundle(path, allow_v1=allow_v1) as reader:
+        _send(frames, ("begin", i, reader.manifest))
+        batch: list[Checked | RejectedLine] = []
+        weight = 0
+        for line in checked_lines(reader, district_key, build=True, columns=columns):
+            batch.append(line)
+            weight += _size(line)
+            refused = isinstance(line, RejectedLine) and not skip_invalid
+            if len(batch) >= SEND_LINES or weight >= SEND_BYTES or refused:
+                _send(frames, ("lines", i, batch))
+                batch, weight = [], 0
+            if refused:
+                raise _Refused("invalid line")
+        if batch:
+            _send(frames, ("lines", i, batch))
 
 
 class Reader:
@@ -131,8 +169,10 @@ class Reader:
     `columns`: the reader also turns each payload into its columns (`store.rows.BuiltRow`). Into
     a plain database the reader is the slower side and leaves that to the writer; into an
     encrypted one, SQLCipher's pages make the writer the slower side, and the reader does it.
-    Measured at scale 1 (393,626 versions, µs a version, one run each; merge_files in one
-    process 459 plain): see README "Performance"."""
+    Measured at scale 1 (393,626 versions, µs a version, one run each, the same hour): plain 457
+    in one process, 282-316 on both cores (the writer busy 217-241 of them); encrypted 594 in
+    one process, 392 on both cores with the columns on the writer, 368 with them on the reader
+    (the writer busy 343 and 324)."""
 
     def __init__(
         self,
@@ -141,31 +181,45 @@ class Reader:
         *,
         allow_v1: bool,
         columns: bool = False,
+        skip_invalid: bool = False,
     ) -> None:
+        global last_peak_kb
+        last_peak_kb = 0
         home = str(Path(__file__).resolve().parents[2])  # where `fieldapp` is imported from
-        code = f"import sys; sys.path.insert(0, {home!r}); from fieldapp.sync.pipeline import main; main()"
+        # -P: not the working directory (a USB folder's json.py) on sys.path; stdout kept for
+        # the frames before anything is imported, fd 1 to the null device
+        code = (
+            "import os, sys; fd = os.dup(1); os.dup2(os.open(os.devnull, os.O_WRONLY), 1);"
+            f" sys.path.append({home!r}); from fieldapp.sync.pipeline import main; main(fd)"
+        )
         self._process = subprocess.Popen(
-            [sys.executable, "-c", code],
+            [sys.executable, "-P", "-c", code],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
-        assert self._process.stdin is not None and self._process.stdout is not None
-        key = bytes(district_key) if district_key is not None else None
-        self._queue: queue.Queue[Any | None] = queue.Queue(QUEUE_MESSAGES)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._pump, args=(self._process.stdout,), daemon=True
-        )
-        self._thread.start()
-        try:
-            _send(self._process.stdin, ([str(p) for p in files], key, allow_v1, columns))
-            self._process.stdin.close()
-        except OSError:
-            pass  # it died at once: its frames end, and the writer reads every file itself
         self._held: Any | None = None
         self._ended = False
         self.peak_kb = 0  # the reader's peak memory, as its last message said
+        self._queue: queue.Queue[Any | None] = queue.Queue(QUEUE_MESSAGES)
+        self._stop = threading.Event()
+        try:
+            assert self._process.stdin is not None and self._process.stdout is not None
+            self._thread = threading.Thread(
+                target=self._pump, args=(self._process.stdout,), daemon=True
+            )
+            self._thread.start()
+            key = bytes(district_key) if district_key is not None else None
+            job = ([str(p) for p in files], key, allow_v1, columns, skip_invalid)
+            with suppress(_Gone):  # it died at once: its frames end, the writer reads it all
+                _send(self._process.stdin, job)
+        except BaseException:
+            self._process.kill()
+            self._process.wait()
+            raise
+        finally:
+            with suppress(OSError):
+                self._process.stdin.close()  # type: ignore[union-attr]
 
     def _pump(self, source: IO[bytes]) -> None:
         """The thread: frames into the queue until the stream ends (None marks the end)."""
@@ -234,13 +288,16 @@ class Reader:
         """Stop the reader (it may be ahead by a few messages) and wait for it."""
         global last_peak_kb
         with suppress(queue.Empty):  # what it said last (a finished reader's "done")
-            while self._queue.qsize():
+            for _ in range(QUEUE_MESSAGES + 2):
+                if self._ended or not self._queue.qsize():
+                    break
                 self._next()
         last_peak_kb = self.peak_kb
         self._stop.set()
         if self._process.poll() is None:
             self._process.kill()
-        self._process.wait(timeout=30)
+        with suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=30)
         self._thread.join(timeout=5)
         if self._process.stdout is not None:
             self._process.stdout.close()

@@ -91,7 +91,7 @@ def test_a_refusal_on_both_cores_is_that_of_the_bundle_alone(
 
 
 def test_invalid_lines_kept_aside_are_the_same_on_both_cores(
-    bundles: Bundles, tmp_path: Path
+    bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--skip-invalid: the lines the reader rejected are recorded as a merge in one process does."""
 
@@ -108,18 +108,88 @@ def test_invalid_lines_kept_aside_are_the_same_on_both_cores(
     spoilt = rebuild(bundles.files[0], tmp_path / "spoilt.fieldbundle", lines=spoil)
     files = [spoilt, *bundles.files[1:]]
     runs = {}
+    read_here = _no_reading_here(monkeypatch)
     for both in (False, True):
+        read_here.clear()
         store = next(_fresh(bundles, tmp_path / f"{both}.db"))
         runs[both] = merge_files(
             store.conn, files, allow_v1=True, skip_invalid=True, both_cores=both
         )
         store.close()
+        assert len(read_here) == (0 if both else 5)
     one, two = runs[False], runs[True]
     assert [r.status for r in two] == [r.status for r in one] == ["merged"] * 5
     assert len(one[0].rejected_rows) == 2
     assert [r.rejected_rows for r in two] == [r.rejected_rows for r in one]
     assert [r.rejected for r in two] == [r.rejected for r in one]
     assert normalised_hash(tmp_path / "True.db") == normalised_hash(tmp_path / "False.db")
+
+
+def test_a_bundle_that_fails_in_the_reader_is_merged_as_alone(
+    bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest whose counts are one too many (digests right): the reader sends the lines and
+    then fails at their end. The group is rolled back, its earlier bundles merged again here, the
+    bad one refused as alone, the later ones still taken from the reader."""
+    kind = next(iter(json.loads(_manifest(bundles.files[2]))["counts"]))
+
+    def more(m: dict[str, object]) -> None:
+        m["counts"][kind] += 1  # type: ignore[index]
+
+    bad = rebuild(bundles.files[2], tmp_path / "counts.fieldbundle", manifest=more)
+    files = [*bundles.files[:2], bad, *bundles.files[3:]]
+    alone = _one_by_one(bundles, tmp_path / "alone.db", files)
+    store = next(_fresh(bundles, tmp_path / "x.db"))
+    expected = merge.merge_bundle(store.conn, bad, allow_v1=True)
+    store.close()
+    assert expected.status == "invalid" and "清单" in (expected.reason or "")
+    monkeypatch.setattr(merge, "GROUP_VERSIONS", 10**9)
+    read_here = _no_reading_here(monkeypatch)
+    store = next(_fresh(bundles, tmp_path / "both.db"))
+    results = merge_files(store.conn, files, allow_v1=True, both_cores=True)
+    store.close()
+    assert (
+        [r.status for r in results] == alone == ["merged", "merged", "invalid", "merged", "merged"]
+    )
+    assert results[2].reason == expected.reason
+    assert len(read_here) == 3  # the two earlier bundles again and the bad one alone
+    assert normalised_hash(tmp_path / "both.db") == normalised_hash(tmp_path / "alone.db")
+
+
+def _manifest(path: Path) -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return zf.read("manifest.json")
+
+
+def test_a_cancelled_run_stops_its_reader(
+    bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    started: list[pipeline.Reader] = []
+    real = pipeline.Reader.__init__
+
+    def kept(self: pipeline.Reader, *args: object, **kwargs: object) -> None:
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+        started.append(self)
+
+    monkeypatch.setattr(pipeline.Reader, "__init__", kept)
+    monkeypatch.setattr(merge, "GROUP_VERSIONS", 1)  # each bundle committed and reported
+    stop = threading.Event()
+    store = next(_fresh(bundles, tmp_path / "d.db"))
+    results = merge_files(
+        store.conn,
+        bundles.files,
+        allow_v1=True,
+        both_cores=True,
+        cancel=stop,
+        on_result=lambda r: stop.set(),
+    )
+    store.close()
+    assert [r.status for r in results] == ["merged"]
+    assert len(started) == 1 and started[0]._process.poll() is not None  # stopped and reaped
 
 
 def test_a_reader_that_dies_leaves_the_writer_to_read(
@@ -231,9 +301,10 @@ def sealed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[
 
 
 def test_sealed_bundles_into_an_encrypted_district_on_both_cores(
-    sealed: tuple[Path, list[Path], object], tmp_path: Path
+    sealed: tuple[Path, list[Path], object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     empty, files, key = sealed
+    read_here = _no_reading_here(monkeypatch)
     assert empty.read_bytes()[:16] != b"SQLite format 3\x00"
     tables = {}
     for both in (False, True):
@@ -242,8 +313,10 @@ def test_sealed_bundles_into_an_encrypted_district_on_both_cores(
         shutil.copy(dbkey.key_path(empty), dbkey.key_path(path))
         with Store.open(path) as d:
             assert db.encrypted(d.conn)  # the reader builds the columns too (pipeline.Reader)
+            read_here.clear()
             results = merge_files(d.conn, files, district_key=key, both_cores=both)  # type: ignore[arg-type]
             assert [r.status for r in results] == ["merged"] * 3, [r.reason for r in results]
+            assert len(read_here) == (0 if both else 3)
             versions = d.conn.execute(
                 "SELECT version_id, content_hash, origin FROM versions ORDER BY 1"
             ).fetchall()
