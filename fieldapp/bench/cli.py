@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .figures import analytics_rows, report_rows, run
+from .figures import analytics_rows, report_rows, run, scale_merge_rows
 from .measure import Row, machine, render
 from .startup import startup_rows
 
@@ -142,3 +142,37 @@ def district_cmd(district: Path, year: int | None, runs: int, json_out: Path | N
     rows = report_rows(district, y) + analytics_rows(district, y, runs)
     click.echo(render(rows))
     write_json(json_out, {"machine": machine(), "district": str(district)}, rows)
+
+
+@main.command("merge")
+@click.option("--scale", type=float, default=4.0, show_default=True, help="the district's size")
+@click.option("--runs", default=1, show_default=True, type=click.IntRange(1, 5))
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="keep the data here (default: a temporary folder)",
+)
+@json_option("write the rows as JSON")
+def merge_cmd(scale: float, runs: int, work: Path | None, json_out: Path | None) -> None:
+    """The merge alone at a district of any size (scale 4: about 1.6 M versions, a county-level
+    division such as 兴化市), with the reader process and in one process, against the raw-SQL
+    ceiling: how the cost of a version grows with the district."""
+    started = time.perf_counter()
+    tmp = None if work is not None else Path(tempfile.mkdtemp(prefix="fieldapp-bench-"))
+    folder = work or tmp
+    assert folder is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        rows = scale_merge_rows(folder, scale, runs, lambda m: click.echo(_stamped(m), err=True))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    info = machine() | {"scale": scale, "seconds": round(time.perf_counter() - started)}
+    click.echo(render(rows))
+    click.echo(f"machine: {info}")
+    write_json(json_out, {"machine": info}, rows)
+
+
+def _stamped(message: str) -> str:
+    return f"[{time.strftime('%H:%M:%S')}] {message}"

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------------ children (fresh interpreters)
 
 _MERGE_CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 from pathlib import Path
 from fieldapp import db
 from fieldapp.sync import pipeline
@@ -35,7 +35,6 @@ conn = db.connect(sys.argv[2], create=False)
 files = bundle_files([Path(sys.argv[1])])
 key = None
 if len(sys.argv) > 3:  # format 2: the district's private key (its passphrase in FIELDAPP_KEY_PASSPHRASE)
-    import os
     from fieldapp import crypto
     key = crypto.load_district_private(Path(sys.argv[3]), os.environ["FIELDAPP_KEY_PASSPHRASE"])
 before_kb = pipeline.peak_kb() or 0  # opening and unlocking (Argon2id) come before the merge
@@ -45,7 +44,8 @@ try:  # Linux: the peak is counted again from here (else it still holds the unlo
 except OSError:
     pass
 start = time.perf_counter()
-results = merge_files(conn, files, district_key=key, allow_v1=key is None)
+cores = {"1": False, "2": True}.get(os.environ.get("FIELDAPP_BENCH_CORES", ""))  # "": the default
+results = merge_files(conn, files, district_key=key, allow_v1=key is None, both_cores=cores)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "versions": sum(r.versions for r in results),
                   "ok": all(r.ok for r in results), "before_kb": before_kb,
@@ -67,15 +67,20 @@ class MergeRun:
     reader_mb: float  # the reader's part (0: the merge ran in one process)
 
 
-def merge_child(bundles: Path, db: Path, sealing: dataset.Sealing) -> MergeRun:
-    """Merge every bundle of `bundles` into `db` in a fresh interpreter (its peak memory is the merge's)."""
+def merge_child(
+    bundles: Path, db: Path, sealing: dataset.Sealing, cores: int | None = None
+) -> MergeRun:
+    """Merge every bundle of `bundles` into `db` in a fresh interpreter (its peak memory is the
+    merge's); `cores` 1 or 2 forces one process or the reader (default: as `merge_files` decides)."""
     key = [] if sealing.private_key is None else [arg(sealing.private_key)]
+    env = os.environ | {"FIELDAPP_BENCH_CORES": "" if cores is None else str(cores)}
     out = subprocess.run(
         py(_MERGE_CHILD, arg(bundles), arg(db), *key),
         check=True,
         capture_output=True,
         text=True,
-        timeout=3600,
+        timeout=4 * 3600,  # scale 4 in one process on a slow machine
+        env=env,
     )
     r = json.loads(out.stdout.strip().splitlines()[-1])
     reader = r["reader_kb"] / 1024
@@ -197,6 +202,40 @@ def quarter_memory_row(small: Path, today: date, merges: list[MergeRun]) -> Row:
         f"merge cost {per_version_us(runs):.0f} µs/version at scale 0.25,"
         f" {per_version_us(merges):.0f} at this scale ({growth:.2f} ×)",
     )
+
+
+def scale_merge_rows(work: Path, scale: float, runs: int, echo: Callable[[str], None]) -> list[Row]:
+    """The merge alone at any scale (issue 20's scale 4): the data set, then `runs` merges with the
+    reader process and as many in one process, alternately, then the raw-SQL ceiling and
+    sqlite-utils on the same versions, as in the full run."""
+    os.environ["FIELDAPP_UNENCRYPTED"] = "1"
+    echo(f"district data set, scale {scale}")
+    t0 = time.perf_counter()
+    data = dataset.make(work, seed=1, scale=scale, today=date.today())
+    echo(f"  made in {time.perf_counter() - t0:.0f} s; merges, both cores and one, alternately")
+    both, one = [], []
+    for i in range(runs):
+        db = dataset.new_district(work / f"district{i}.db", data.sealing)
+        both.append(merge_child(data.bundles, db, data.sealing, cores=2))
+        echo(f"  both cores: {both[-1].seconds:.0f} s")
+        db = dataset.new_district(work / f"one{i}.db", data.sealing)
+        one.append(merge_child(data.bundles, db, data.sealing, cores=1))
+        echo(f"  one process: {one[-1].seconds:.0f} s")
+    assert all(m.ok for m in one)
+    echo("raw SQL ceiling and sqlite-utils upsert")
+    rows = merge_rows(work, data, both)
+    rate = [m.versions / m.seconds for m in one]
+    gain = statistics.median([m.versions / m.seconds for m in both]) / statistics.median(rate)
+    rows.append(
+        row(
+            "merge throughput in one process (versions/s)",
+            rate,
+            "versions/s",
+            Goal("— (ratio: both cores ×)", None, gain),
+            f"{per_version_us(one):.0f} µs/version; peak {max(m.peak_mb for m in one):.1f} MB",
+        )
+    )
+    return rows
 
 
 def per_version_us(merges: list[MergeRun]) -> float:

@@ -47,7 +47,7 @@ MIN_BYTES = (
 )
 SEND_LINES = 1000  # lines in one message at most (about 0.8 MB pickled at scale 1)
 SEND_BYTES = 1 << 20  # and about this many bytes of lines at most (a line may be 1 MiB)
-QUEUE_MESSAGES = 8  # messages the writer holds read ahead (its memory: a few MB each at most)
+QUEUE_MESSAGES = 8  # messages the writer holds read ahead, as pickled frames (about 1 MB each)
 MAX_FRAME = 64 << 20  # a longer frame is not the reader's: the stream ends there
 _HEADER = struct.Struct(">I")
 
@@ -57,7 +57,10 @@ class _Gone(Exception):
 
 
 def _send(out: IO[bytes], item: object) -> None:
+    global _private_peak_kb
     data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+    # sampled here, where a message is held twice (its lines and their pickle): the peak
+    _private_peak_kb = max(_private_peak_kb, _status_kb("RssAnon") or 0)
     try:
         out.write(_HEADER.pack(len(data)))
         out.write(data)
@@ -66,8 +69,8 @@ def _send(out: IO[bytes], item: object) -> None:
         raise _Gone from e
 
 
-def _receive(source: IO[bytes]) -> Any | None:
-    """The next frame, or None at the end of the stream (or a frame cut short, or too long)."""
+def _frame(source: IO[bytes]) -> bytes | None:
+    """The next frame's bytes, or None at the end of the stream (or a frame cut short, or too long)."""
     head = source.read(_HEADER.size)
     if len(head) < _HEADER.size:
         return None
@@ -77,7 +80,13 @@ def _receive(source: IO[bytes]) -> Any | None:
     data = source.read(size)
     if len(data) < size:
         return None
-    return pickle.loads(data)
+    return data
+
+
+def _receive(source: IO[bytes]) -> Any | None:
+    """The next frame, unpickled (None at the end of the stream)."""
+    data = _frame(source)
+    return None if data is None else pickle.loads(data)
 
 
 def _size(line: Checked | RejectedLine) -> int:
@@ -88,19 +97,30 @@ def _size(line: Checked | RejectedLine) -> int:
 def peak_kb() -> int | None:
     """This process's peak memory so far, in KiB: Linux's VmHWM (getrusage's ru_maxrss would
     count the writer's pages shared at the fork before the exec); None where it is not known."""
+    return _status_kb("VmHWM")
+
+
+def _status_kb(field: str) -> int | None:
+    """A figure of Linux's /proc/self/status in KiB (None elsewhere)."""
     try:
         with open("/proc/self/status", encoding="ascii", errors="replace") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return None
 
 
-# the peak memory of the last reader process closed, in KiB (0: none yet, or not known): the
-# benchmark adds it to the merge's own
+# in the reader: its largest private memory (RssAnon: not the libraries' pages, which the
+# writer maps too) seen when it sent a message, in KiB
+_private_peak_kb = 0
+
+# the last reader process closed, in KiB (0: none yet, or not known): its peak memory (VmHWM,
+# the shared libraries' pages included) and its peak private memory; the benchmark adds them to
+# the merge's own
 last_peak_kb = 0
+last_private_kb = 0
 
 
 def main(fd: int) -> None:
@@ -119,12 +139,12 @@ def main(fd: int) -> None:
         for i, name in enumerate(files):
             try:
                 _read(frames, i, Path(name), district_key, allow_v1, columns, skip_invalid)
-                _send(frames, ("end", i, peak_kb()))
+                _send(frames, ("end", i, (peak_kb(), _private_peak_kb)))
             except _Gone:
                 raise
             except Exception as e:  # the writer merges this bundle itself and reports why it fails
                 _send(frames, ("failed", i, f"{type(e).__name__}: {str(e)[:200]}"))
-        _send(frames, ("done", len(files), peak_kb()))
+        _send(frames, ("done", len(files), (peak_kb(), _private_peak_kb)))
     except _Gone:
         pass  # nothing more to do
 
@@ -183,8 +203,8 @@ class Reader:
         columns: bool = False,
         skip_invalid: bool = False,
     ) -> None:
-        global last_peak_kb
-        last_peak_kb = 0
+        global last_peak_kb, last_private_kb
+        last_peak_kb = last_private_kb = 0
         home = str(Path(__file__).resolve().parents[2])  # where `fieldapp` is imported from
         # -P: not the working directory (a USB folder's json.py) on sys.path; stdout kept for
         # the frames before anything is imported, fd 1 to the null device
@@ -201,7 +221,8 @@ class Reader:
         self._held: Any | None = None
         self._ended = False
         self.peak_kb = 0  # the reader's peak memory, as its last message said
-        self._queue: queue.Queue[Any | None] = queue.Queue(QUEUE_MESSAGES)
+        self.private_kb = 0  # and its peak private memory
+        self._queue: queue.Queue[bytes | None] = queue.Queue(QUEUE_MESSAGES)
         self._stop = threading.Event()
         try:
             assert self._process.stdin is not None and self._process.stdout is not None
@@ -225,17 +246,17 @@ class Reader:
         """The thread: frames into the queue until the stream ends (None marks the end)."""
         try:
             while not self._stop.is_set():
-                message = _receive(source)
-                self._put(message)
-                if message is None:
+                frame = _frame(source)
+                self._put(frame)
+                if frame is None:
                     return
-        except Exception:  # a broken frame: the stream ends there
+        except Exception:  # a broken pipe: the stream ends there
             self._put(None)
 
-    def _put(self, message: Any | None) -> None:
+    def _put(self, frame: bytes | None) -> None:
         while not self._stop.is_set():
             try:
-                self._queue.put(message, timeout=0.5)
+                self._queue.put(frame, timeout=0.5)
                 return
             except queue.Full:
                 continue
@@ -246,11 +267,17 @@ class Reader:
             return message
         if self._ended:
             return None
-        message = self._queue.get()
+        frame = self._queue.get()
+        try:  # unpickled only now: the queue holds frames (about 1 MB each), not their objects
+            message = None if frame is None else pickle.loads(frame)
+        except Exception:  # a broken frame: the stream ends there
+            message = None
         if message is None:
             self._ended = True
-        elif message[0] in ("end", "done") and message[2] is not None:
-            self.peak_kb = max(self.peak_kb, message[2])
+        elif message[0] in ("end", "done"):
+            peak, private = message[2]
+            self.peak_kb = max(self.peak_kb, peak or 0)
+            self.private_kb = max(self.private_kb, private)
         return message
 
     def lines(self, i: int, manifest: Manifest) -> Iterator[Checked | RejectedLine] | None:
@@ -286,13 +313,13 @@ class Reader:
 
     def close(self) -> None:
         """Stop the reader (it may be ahead by a few messages) and wait for it."""
-        global last_peak_kb
+        global last_peak_kb, last_private_kb
         with suppress(queue.Empty):  # what it said last (a finished reader's "done")
             for _ in range(QUEUE_MESSAGES + 2):
                 if self._ended or not self._queue.qsize():
                     break
                 self._next()
-        last_peak_kb = self.peak_kb
+        last_peak_kb, last_private_kb = self.peak_kb, self.private_kb
         self._stop.set()
         if self._process.poll() is None:
             self._process.kill()
