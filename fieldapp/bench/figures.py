@@ -50,7 +50,7 @@ seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "versions": sum(r.versions for r in results),
                   "ok": all(r.ok for r in results), "before_kb": before_kb,
                   "maxrss_kb": pipeline.peak_kb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "reader_kb": pipeline.last_peak_kb}))
+                  "reader_kb": pipeline.last_peak_kb, "reader_private_kb": pipeline.last_private_kb}))
 """
 
 
@@ -62,9 +62,11 @@ class MergeRun:
     versions: int
     ok: bool
     # the larger of the unlock's peak (before the merge) and the merging process's peak during
-    # the merge plus its reader process's (sync/pipeline.py), each its own peak: an upper bound
+    # the merge plus its reader process's (sync/pipeline.py) peak private memory: the libraries'
+    # pages both processes map (about 20 MB) counted once
     peak_mb: float
     reader_mb: float  # the reader's part (0: the merge ran in one process)
+    upper_mb: float  # as peak_mb with the reader's whole peak (VmHWM): those pages counted twice
 
 
 def merge_child(
@@ -83,13 +85,13 @@ def merge_child(
         env=env,
     )
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    reader = r["reader_kb"] / 1024
     return MergeRun(
         float(r["seconds"]),
         int(r["versions"]),
         bool(r["ok"]),
+        max(r["before_kb"], r["maxrss_kb"] + r["reader_private_kb"]) / 1024,
+        r["reader_private_kb"] / 1024,
         max(r["before_kb"], r["maxrss_kb"] + r["reader_kb"]) / 1024,
-        reader,
     )
 
 
@@ -155,11 +157,16 @@ def merge_rows(work: Path, data: dataset.DataSet, merges: list[MergeRun]) -> lis
 
 
 def _reader_note(merges: list[MergeRun]) -> str:
-    """How much of the peak is the reader process (the two peaks are added: an upper bound)."""
+    """How much of the peak is the reader process, and the peak with its shared pages counted
+    twice (both processes' VmHWM added: an upper bound)."""
     reader = statistics.median([m.reader_mb for m in merges])
     if not reader:
         return "one process"
-    return f"both processes' peaks added: the reader's {reader:.1f} MB included"
+    upper = statistics.median([m.upper_mb for m in merges])
+    return (
+        f"the merging process's peak and the reader's peak private memory ({reader:.1f} MB)"
+        f" added; {upper:.1f} MB with the libraries' pages both map counted twice"
+    )
 
 
 def remerge_row(work: Path, data: dataset.DataSet, merges: list[MergeRun]) -> Row:
