@@ -65,17 +65,35 @@ def main(
     """fieldapp benchmarks: medians of several runs, ratios to baselines measured in the same run."""
     if ctx.invoked_subcommand is not None:
         return
+    _table(
+        work,
+        lambda folder: run(
+            folder, quick=quick, scale=scale, echo=lambda m: click.echo(m, err=True)
+        ),
+        {"quick": quick},
+        json_out,
+    )
+
+
+def _table(
+    work: Path | None,
+    measure: Callable[[Path], list[Row]],
+    head: dict[str, Any],
+    json_out: Path | None,
+) -> None:
+    """Measure in `work` (or a temporary folder, removed after), then print the table and the
+    machine (with `head` and the seconds it took) and write them as JSON when asked."""
     started = time.perf_counter()
     tmp = None if work is not None else Path(tempfile.mkdtemp(prefix="fieldapp-bench-"))
     folder = work or tmp
     assert folder is not None
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        rows = run(folder, quick=quick, scale=scale, echo=lambda m: click.echo(m, err=True))
+        rows = measure(folder)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    info = machine() | {"quick": quick, "seconds": round(time.perf_counter() - started)}
+    info = machine() | head | {"seconds": round(time.perf_counter() - started)}
     click.echo(render(rows))
     click.echo(f"machine: {info}")
     write_json(json_out, {"machine": info}, rows)
@@ -158,20 +176,14 @@ def merge_cmd(scale: float, runs: int, work: Path | None, json_out: Path | None)
     """The merge alone at a district of any size (scale 4: about 1.6 M versions, a county-level
     division such as 兴化市), with the reader process and in one process, against the raw-SQL
     ceiling: how the cost of a version grows with the district."""
-    started = time.perf_counter()
-    tmp = None if work is not None else Path(tempfile.mkdtemp(prefix="fieldapp-bench-"))
-    folder = work or tmp
-    assert folder is not None
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        rows = scale_merge_rows(folder, scale, runs, lambda m: click.echo(_stamped(m), err=True))
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    info = machine() | {"scale": scale, "seconds": round(time.perf_counter() - started)}
-    click.echo(render(rows))
-    click.echo(f"machine: {info}")
-    write_json(json_out, {"machine": info}, rows)
+    _table(
+        work,
+        lambda folder: scale_merge_rows(
+            folder, scale, runs, lambda m: click.echo(_stamped(m), err=True)
+        ),
+        {"scale": scale},
+        json_out,
+    )
 
 
 def _stamped(message: str) -> str:

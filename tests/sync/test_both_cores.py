@@ -76,10 +76,7 @@ def test_a_refusal_on_both_cores_is_that_of_the_bundle_alone(
     what a merge of it alone says, and the other bundles are merged."""
     bad = _tampered(bundles, tmp_path)
     files = [*bundles.files[:2], bad, *bundles.files[3:]]
-    alone = _one_by_one(bundles, tmp_path / "alone.db", files)
-    store = next(_fresh(bundles, tmp_path / "x.db"))
-    expected = merge.merge_bundle(store.conn, bad, allow_v1=True)
-    store.close()
+    alone, expected = _alone(bundles, tmp_path, files, bad)
     store = next(_fresh(bundles, tmp_path / "both.db"))
     results = merge_files(store.conn, files, allow_v1=True, both_cores=True)
     store.close()
@@ -138,10 +135,7 @@ def test_a_bundle_that_fails_in_the_reader_is_merged_as_alone(
 
     bad = rebuild(bundles.files[2], tmp_path / "counts.fieldbundle", manifest=more)
     files = [*bundles.files[:2], bad, *bundles.files[3:]]
-    alone = _one_by_one(bundles, tmp_path / "alone.db", files)
-    store = next(_fresh(bundles, tmp_path / "x.db"))
-    expected = merge.merge_bundle(store.conn, bad, allow_v1=True)
-    store.close()
+    alone, expected = _alone(bundles, tmp_path, files, bad)
     assert expected.status == "invalid" and "清单" in (expected.reason or "")
     monkeypatch.setattr(merge, "GROUP_VERSIONS", 10**9)
     read_here = _no_reading_here(monkeypatch)
@@ -154,6 +148,17 @@ def test_a_bundle_that_fails_in_the_reader_is_merged_as_alone(
     assert results[2].reason == expected.reason
     assert len(read_here) == 3  # the two earlier bundles again and the bad one alone
     assert normalised_hash(tmp_path / "both.db") == normalised_hash(tmp_path / "alone.db")
+
+
+def _alone(
+    bundles: Bundles, tmp_path: Path, files: list[Path], bad: Path
+) -> tuple[list[str], merge.BundleResult]:
+    """The statuses of `files` merged one by one in one process, and `bad` merged alone."""
+    alone = _one_by_one(bundles, tmp_path / "alone.db", files)
+    store = next(_fresh(bundles, tmp_path / "x.db"))
+    expected = merge.merge_bundle(store.conn, bad, allow_v1=True)
+    store.close()
+    return alone, expected
 
 
 def _manifest(path: Path) -> bytes:
