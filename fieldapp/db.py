@@ -295,11 +295,8 @@ def merging(conn: sqlite3.Connection) -> Iterator[None]:
 def encrypted(conn: sqlite3.Connection) -> bool:
     """Whether the connection's main database is an encrypted file (False for one in memory)."""
     row = conn.execute("SELECT file FROM pragma_database_list WHERE name = 'main'").fetchone()
-    return (
-        bool(row and row[0])
-        and not dbkey.is_plain(row[0])
-        and dbkey.file_header(row[0]) is not None
-    )
+    head = dbkey.file_header(row[0]) if row and row[0] else None
+    return head is not None and head != dbkey.PLAIN_HEADER
 
 
 def open_raw(path: Path, *, readonly: bool = False) -> sqlite3.Connection:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from .figures import analytics_rows, report_rows, run, scale_merge_rows
-from .measure import Row, machine, render
+from .measure import Row, machine, render, stamped
 from .startup import startup_rows
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -179,12 +179,8 @@ def merge_cmd(scale: float, runs: int, work: Path | None, json_out: Path | None)
     _table(
         work,
         lambda folder: scale_merge_rows(
-            folder, scale, runs, lambda m: click.echo(_stamped(m), err=True)
+            folder, scale, runs, lambda m: click.echo(stamped(m), err=True)
         ),
         {"scale": scale},
         json_out,
     )
-
-
-def _stamped(message: str) -> str:
-    return f"[{time.strftime('%H:%M:%S')}] {message}"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import dataset
-from .measure import Goal, Row, arg, pct, py, row, timed
+from .measure import Goal, Row, arg, pct, py, row, stamped, timed
 
 if TYPE_CHECKING:
     from .figures import MergeRun
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["FIELDAPP_UNENCRYPTED"] = "1"  # the plain side; encrypted_env turns it off
 
     def echo(message: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+        print(stamped(message), flush=True)
 
     for old in work.glob("*-enc.db*"):
         old.unlink()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import baselines, dataset, encryption, returns
-from .measure import Goal, Row, arg, pct, py, row, timed
+from .measure import Goal, Row, arg, pct, py, row, stamped, timed
 from .startup import startup_rows
 
 if TYPE_CHECKING:
@@ -464,7 +464,7 @@ def run(work: Path, *, quick: bool, scale: float | None, echo: Callable[[str], N
     today = date.today()
 
     def step(msg: str) -> None:
-        echo(f"[{time.strftime('%H:%M:%S')}] {msg}")
+        echo(stamped(msg))
 
     step(f"district data set, scale {scale}, cut into monthly bundles (format 2: signed, sealed)")
     t0 = time.perf_counter()

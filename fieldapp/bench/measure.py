@@ -56,6 +56,11 @@ def row(figure: str, values: list[float], unit: str, goal: Goal, note: str = "")
     )
 
 
+def stamped(message: str) -> str:
+    """A progress line of the benchmark, with the time of day."""
+    return f"[{time.strftime('%H:%M:%S')}] {message}"
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]

@@ -671,7 +671,7 @@ def _reader(
 ) -> Iterator[Callable[[int], Read | None]]:
     """For each file of a run (by its index), how to get its checked lines from the run's reader
     process; the reader is started for the files not merged yet, when there are enough of them."""
-    pipeline.last_peak_kb = pipeline.last_private_kb = 0
+    pipeline.last_peak_kb = pipeline.last_private_kb = 0  # until a reader of this run closes
     if both_cores is False or (both_cores is None and _size(files) < pipeline.MIN_BYTES):
         yield lambda i: None
         return

@@ -203,8 +203,6 @@ class Reader:
         columns: bool = False,
         skip_invalid: bool = False,
     ) -> None:
-        global last_peak_kb, last_private_kb
-        last_peak_kb = last_private_kb = 0
         home = str(Path(__file__).resolve().parents[2])  # where `fieldapp` is imported from
         # -P: not the working directory (a USB folder's json.py) on sys.path; stdout kept for
         # the frames before anything is imported, fd 1 to the null device

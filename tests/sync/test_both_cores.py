@@ -77,9 +77,7 @@ def test_a_refusal_on_both_cores_is_that_of_the_bundle_alone(
     bad = _tampered(bundles, tmp_path)
     files = [*bundles.files[:2], bad, *bundles.files[3:]]
     alone, expected = _alone(bundles, tmp_path, files, bad)
-    store = next(_fresh(bundles, tmp_path / "both.db"))
-    results = merge_files(store.conn, files, allow_v1=True, both_cores=True)
-    store.close()
+    results = _both(bundles, tmp_path, files)
     assert (
         [r.status for r in results] == alone == ["merged", "merged", "invalid", "merged", "merged"]
     )
@@ -139,9 +137,7 @@ def test_a_bundle_that_fails_in_the_reader_is_merged_as_alone(
     assert expected.status == "invalid" and "清单" in (expected.reason or "")
     monkeypatch.setattr(merge, "GROUP_VERSIONS", 10**9)
     read_here = _no_reading_here(monkeypatch)
-    store = next(_fresh(bundles, tmp_path / "both.db"))
-    results = merge_files(store.conn, files, allow_v1=True, both_cores=True)
-    store.close()
+    results = _both(bundles, tmp_path, files)
     assert (
         [r.status for r in results] == alone == ["merged", "merged", "invalid", "merged", "merged"]
     )
@@ -159,6 +155,15 @@ def _alone(
     expected = merge.merge_bundle(store.conn, bad, allow_v1=True)
     store.close()
     return alone, expected
+
+
+def _both(bundles: Bundles, tmp_path: Path, files: list[Path]) -> list[merge.BundleResult]:
+    """`files` merged on both cores into a new district database, both.db."""
+    store = next(_fresh(bundles, tmp_path / "both.db"))
+    try:
+        return merge_files(store.conn, files, allow_v1=True, both_cores=True)
+    finally:
+        store.close()
 
 
 def _manifest(path: Path) -> bytes:
@@ -209,9 +214,7 @@ def test_a_reader_that_dies_leaves_the_writer_to_read(
 
     monkeypatch.setattr(pipeline.Reader, "__init__", killed)
     assert _one_by_one(bundles, tmp_path / "alone.db") == ["merged"] * 5
-    store = next(_fresh(bundles, tmp_path / "both.db"))
-    results = merge_files(store.conn, bundles.files, allow_v1=True, both_cores=True)
-    store.close()
+    results = _both(bundles, tmp_path, bundles.files)
     assert [r.status for r in results] == ["merged"] * 5
     assert normalised_hash(tmp_path / "both.db") == normalised_hash(tmp_path / "alone.db")
 
