@@ -285,5 +285,5 @@ def test_new_passphrase_wraps_take_the_measured_argon2id_limits(
     kf = tmp_path / "x.db.key.json"
     key = dbkey.new_key_file(kf, PASS)
     wrap = json.loads(kf.read_text())["passphrase"]
-    assert (wrap["opslimit"], wrap["memlimit"]) == (4, 128 * 1024 * 1024)
+    assert (wrap["opslimit"], wrap["memlimit"]) == (7, 128 * 1024 * 1024)
     assert dbkey.unwrap(kf, PASS) == key
