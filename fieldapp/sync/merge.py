@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -114,12 +115,32 @@ class BundleResult:
         return self.status in ("merged", "already", "checked")
 
 
+# the month in a bundle's file name (SPEC §5: <community_code>-<period>-<device_id first 8>-<seq>)
+_PERIOD = re.compile(r"^[^-]+-([0-9]{4}-[0-9]{2})-")
+
+
+def _month_first(path: Path) -> tuple[str, str]:
+    """A folder's bundles month by month (then by name; a name without a month last)."""
+    m = _PERIOD.match(path.name)
+    return (m.group(1) if m else "9999-99", path.name)
+
+
 def bundle_files(paths: Iterable[Path]) -> list[Path]:
-    """Files and folders → the bundle files, in name order (merging does not depend on it)."""
+    """Files and folders → the bundle files; a folder's in the order of the months their names
+    carry, then by name, as a district receives them month by month (the merge's result does not
+    depend on the order: tests/sync/test_merge_properties.py). Its speed does: a month of every
+    community writes the versions and the visits of one stretch of time, close together in the
+    B-trees of time-ordered keys (UUIDv7 ids, dates); community after community, each writes
+    across the whole year again. Measured at scale 1 (393,626 versions, both cores, the same
+    hour): the merging process busy 167 µs of CPU a version in name order, 135 month by month."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(x for x in p.iterdir() if x.suffix == SUFFIX and x.is_file()))
+            out.extend(
+                sorted(
+                    (x for x in p.iterdir() if x.suffix == SUFFIX and x.is_file()), key=_month_first
+                )
+            )
         else:
             out.append(p)
     return out

@@ -296,3 +296,35 @@ def test_a_run_of_merges_ends_with_its_wal_in_the_database_file(
     assert conn.execute("SELECT count(*) FROM bundles").fetchone()[0] == len(bundles.files)
     conn.close()
     assert normalised_hash(tmp_path / "file-only.db") == normalised_hash(tmp_path / "alone.db")
+
+
+def test_a_folder_is_merged_month_by_month_then_by_name(tmp_path: Path) -> None:
+    """SPEC §5's file names carry the month: a folder's bundles come month by month (a district
+    receives them so, and the B-trees of time-ordered keys are written close together), then by
+    name; a name without a month comes last, and a file given by name stays where it was given."""
+    folder, other = tmp_path / "usb", tmp_path / "mail"
+    folder.mkdir()
+    other.mkdir()
+    for n in [
+        "321202001002-2026-02-019adc89-2.fieldbundle",
+        "321202001001-2026-02-01aaaaaa-7.fieldbundle",
+        "321202001002-2026-01-019adc89-1.fieldbundle",
+        "renamed by hand.fieldbundle",
+        "321202001001-2025-12-01aaaaaa-6.fieldbundle",
+        "321202001001-2026-01-01aaaaaa-9.fieldbundle",
+        "notes.txt",
+    ]:
+        (folder / n).write_bytes(b"")
+    (folder / "321202001003-2025-01-sub-1.fieldbundle").mkdir()  # a folder, not a bundle
+    alone = other / "321202001009-2025-01-01bbbbbb-1.fieldbundle"
+    alone.write_bytes(b"")
+    got = [p.name for p in merge.bundle_files([folder, alone])]
+    assert got == [
+        "321202001001-2025-12-01aaaaaa-6.fieldbundle",
+        "321202001001-2026-01-01aaaaaa-9.fieldbundle",
+        "321202001002-2026-01-019adc89-1.fieldbundle",
+        "321202001001-2026-02-01aaaaaa-7.fieldbundle",
+        "321202001002-2026-02-019adc89-2.fieldbundle",
+        "renamed by hand.fieldbundle",
+        alone.name,
+    ]
