@@ -6,7 +6,7 @@ import csv
 import json
 import os
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +80,15 @@ class Reference:
         return e.label(lang) if e else code
 
     def service_items(self, service_type: str) -> tuple[str, ...]:
-        e = self.entry("service_type", service_type)
-        return tuple(i["code"] for i in e.extra.get("items", ())) if e else ()
+        return self._service_items.get(service_type, ())
+
+    @cached_property
+    def _service_items(self) -> dict[str, tuple[str, ...]]:
+        """Each service type's items, worked out once: every home visit's check asks (issue 20)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for e in self.catalogues.get("service_type", ()):
+            out.setdefault(e.code, tuple(i["code"] for i in e.extra.get("items", ())))
+        return out
 
     def coefficient(self, category: str) -> float:
         e = self.entry("volunteer_category", category)

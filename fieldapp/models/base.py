@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
-from fieldapp.models.fields import blank_to_none
 from fieldapp.models.rules import SCHEMA_VERSION, Broken, rule, schema_of
 
 
@@ -21,13 +20,16 @@ class Record(BaseModel):
     KIND: ClassVar[str]
     LABEL: ClassVar[tuple[str, str]]
     V2_FIELDS: ClassVar[tuple[str, ...]] = ()
-    _schema: int = PrivateAttr(default=SCHEMA_VERSION)
+    # the payload schema it was validated under sits in __pydantic_private__ ('_schema'), not in
+    # a declared PrivateAttr: pydantic initialises declared ones on every model it builds, and
+    # reads them through a probe that raises AttributeError each time (issue 20: ~10% of a merge's
+    # record validation)
 
     @model_validator(mode="before")
     @classmethod
     def _blanks(cls, data: Any, info: ValidationInfo) -> Any:
-        if isinstance(data, dict):
-            data = {k: blank_to_none(v) for k, v in data.items()}
+        if isinstance(data, dict):  # fields.blank_to_none, written out (a merge validates 400,000)
+            data = {k: None if isinstance(v, str) and not v.strip() else v for k, v in data.items()}
             if schema_of(info) == 1:
                 for name in cls.V2_FIELDS:
                     if name in data:
@@ -40,10 +42,15 @@ class Record(BaseModel):
 
     @model_validator(mode="after")
     def _schema_rules(self, info: ValidationInfo) -> Record:
-        self._schema = schema_of(info)
+        schema = schema_of(info)
+        private = self.__pydantic_private__
+        if private is None:
+            private = {}
+            object.__setattr__(self, "__pydantic_private__", private)
+        private["_schema"] = schema
         if (
-            self._schema >= 2
-            and "community_code" in type(self).model_fields
+            schema >= 2
+            and "community_code" in type(self).__pydantic_fields__
             and getattr(self, "community_code", None) is None
         ):
             broken = Broken()
@@ -54,10 +61,14 @@ class Record(BaseModel):
     @property
     def payload_schema(self) -> int:
         """The payload schema this record was validated under (1: history written before v2)."""
-        return self._schema
+        return self._schema_of()
+
+    def _schema_of(self) -> int:
+        private = self.__pydantic_private__
+        return SCHEMA_VERSION if private is None else int(private.get("_schema", SCHEMA_VERSION))
 
     def payload(self) -> dict[str, Any]:
         """The record's fields as they go into a version and a bundle (SPEC §5)."""
-        if self._schema == 1:
+        if self._schema_of() == 1:
             return self.model_dump(mode="json", exclude=set(self.V2_FIELDS))
         return self.model_dump(mode="json")

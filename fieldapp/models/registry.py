@@ -18,7 +18,6 @@ from fieldapp.models.rules import (
     RecordInvalid,
     ValidationContext,
     validate_all,
-    validation_context,
 )
 from fieldapp.models.services import Assessment, HomeVisit, Retrofit
 
@@ -76,5 +75,4 @@ def validate_record(
     if isinstance(data, model) and data.payload_schema == schema:
         return data
     raw = data.payload() if isinstance(data, Record) else data
-    with validation_context(context):
-        return validate_all(kind, model, raw, {"payload_schema": schema})
+    return validate_all(kind, model, raw, {"payload_schema": schema}, today=context)

@@ -352,11 +352,20 @@ def _cross_checks(
     return [f for f in found if not ({f["field"], *f["uses"]} & unread)]
 
 
-def validate_all(kind: str, model: type[M], raw: Any, context: dict[str, Any]) -> M:
+def validate_all(
+    kind: str,
+    model: type[M],
+    raw: Any,
+    context: dict[str, Any],
+    *,
+    today: ValidationContext | None = None,
+) -> M:
     """Validate `raw`, raising RecordInvalid with every problem at once: each field's error and
-    each cross-field rule (birth date against ID number…), in the order of the form's fields."""
+    each cross-field rule (birth date against ID number…), in the order of the form's fields.
+    "Today" is `today`'s (as `validation_context` sets it; None: the local date)."""
     deferred: list[dict[str, Any]] = []
     token = _DEFERRED.set(deferred)
+    today_token = _CONTEXT.set(today)
     try:
         record: M | None = model.model_validate(raw, context=context)
         problems: list[Problem] = []
@@ -364,6 +373,7 @@ def validate_all(kind: str, model: type[M], raw: Any, context: dict[str, Any]) -
         record, problems = None, explain(e, model)
         deferred.extend(_cross_checks(model, raw, e, context))
     finally:
+        _CONTEXT.reset(today_token)
         _DEFERRED.reset(token)
     for f in deferred:
         p = _problem(model, f["field"], f["zh"], f["en"])

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fieldapp import models
@@ -90,14 +91,47 @@ def _depth_ok(data: bytes) -> bool:
 _DECODER = json.JSONDecoder(parse_int=_int, parse_constant=_constant)  # one, not one per line
 
 
+def _has_float(obj: Any) -> bool:
+    """Whether a parsed value holds a float anywhere (orjson's parse is taken only without one)."""
+    stack = [obj]
+    while stack:
+        x = stack.pop()
+        if type(x) is dict:
+            stack.extend(x.values())
+        elif type(x) is list:
+            stack.extend(x)
+        elif type(x) is float:
+            return True
+    return False
+
+
 def load_json(data: bytes, where_zh: str, where_en: str) -> Any:
     """JSON from an untrusted file, within the caps: nesting depth, integer digits, no NaN or
-    Infinity; any failure is a BundleError naming `where` (never RecursionError or ValueError)."""
+    Infinity; any failure is a BundleError naming `where` (never RecursionError or ValueError).
+
+    orjson parses it first (about 4 × faster: a merge parses 400,000 lines, issue 20), and its
+    result is taken when it holds no float: for text without a number that has a fraction or an
+    exponent, orjson and the json module give the same values (tests/sync/test_fuzz.py compares
+    them). Anything else goes to the json module, which decides and explains: a float (both round
+    it, but only the json module's result is the reference), an integer beyond 64 bits (orjson
+    makes it a float, so it lands here too), a lone surrogate or any text orjson refuses."""
     if not _depth_ok(data):
         raise BundleError(
             f"{where_zh}的 JSON 嵌套超过 {MAX_DEPTH} 层",
             f"{where_en}: JSON nested deeper than {MAX_DEPTH} levels",
         )
+    try:
+        fast = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if not _has_float(fast):
+            return fast
+    return _json_module(data, where_zh, where_en)
+
+
+def _json_module(data: bytes, where_zh: str, where_en: str) -> Any:
+    """`load_json` by the json module alone, after the depth check: the reference."""
     try:
         return _DECODER.decode(data.decode("utf-8"))
     except BundleError as e:

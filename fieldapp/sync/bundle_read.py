@@ -192,11 +192,12 @@ def _parse_lines(
         if n_bytes > want.bytes or n_bytes > MAX_VERSIONS_BYTES:
             raise _longer(name, want)
         digest.update(chunk)
-        pending += chunk
-        while (cut := pending.find(b"\n")) >= 0:
-            data, pending = pending[: cut + 1], pending[cut + 1 :]
+        # the chunk's whole lines, split at once (cutting one line at a time off the front
+        # copied the rest of the chunk for every line)
+        *whole, pending = (pending + chunk).split(b"\n")
+        for data in whole:
             n_lines += 1
-            yield _line(data, n_lines)
+            yield _line(data + b"\n", n_lines)
         if len(pending) > MAX_LINE_BYTES:
             raise _too_long(n_lines + 1)
     if pending:

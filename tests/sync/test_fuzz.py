@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 from fieldapp.demo import generate_community
 from fieldapp.store import Store
+from fieldapp.sync import bundle_format
 from fieldapp.sync.bundle import verify
+from fieldapp.sync.bundle_format import BundleError, load_json
 from fieldapp.sync.export import export
 from fieldapp.sync.merge import bundle_status, merge_files
 
@@ -201,3 +203,62 @@ def test_any_file_is_merged_or_refused_and_later_merges_still_work(
         assert after.status in ("merged", "already"), after.reason
     finally:
         store.close()
+
+
+def _outcome(parse: Any, data: bytes) -> tuple[str, str]:
+    """What a parse gives: the value's repr (types, key order and all) or the refusal's message."""
+    try:
+        return "value", repr(parse(data, "第1行", "line 1"))
+    except BundleError as e:
+        return "refused", str(e)
+
+
+# JSON texts as devices write them and as an attacker might: any JSON value, with or without
+# escapes and spaces, then possibly cut, spliced or given a byte it should not have
+_texts = st.one_of(
+    st.builds(
+        lambda v, ascii_, spaced: json.dumps(
+            v, ensure_ascii=ascii_, separators=(", ", ": ") if spaced else (",", ":")
+        ).encode("utf-8"),
+        json_values,
+        st.booleans(),
+        st.booleans(),
+    ),
+    st.sampled_from(
+        [
+            b'{"a":1,"b":2,"a":3}',  # a repeated key: the last value, at the first key's place
+            b"\xef\xbb\xbf{}",  # a byte order mark
+            b'["\\ud800"]',  # a lone surrogate
+            b"[18446744073709551616]",  # beyond 64 bits: orjson makes it a float
+            b"[-9223372036854775809]",
+            b"[123456789012345678901]",  # past the cap on digits
+            b"[1e400]",
+            b"[NaN]",
+            b"[1.0, 2]",
+            b'{"a": [01]}',
+            b"[1,]",
+            b'"\t"',
+            b"{} {}",
+            b"  {}  \n",
+        ]
+    ),
+    st.binary(max_size=40),
+)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_texts, cut=st.integers(0, 60), extra=st.binary(max_size=3))
+def test_the_fast_json_parse_gives_what_the_json_module_gives(
+    text: bytes, cut: int, extra: bytes
+) -> None:
+    """load_json takes orjson's parse only where it equals the json module's (issue 20): the same
+    value, of the same types in the same order, or the same refusal, on any bytes."""
+    for data in (text, text[:cut] + extra + text[cut:], text[:cut]):
+        assert _outcome(load_json, data) == _outcome(_reference_json, data)
+
+
+def _reference_json(data: bytes, where_zh: str, where_en: str) -> Any:
+    """The json module's parse behind the same depth check as load_json's."""
+    if not bundle_format._depth_ok(data):
+        return load_json(data, where_zh, where_en)  # the depth refusal comes before either parse
+    return bundle_format._json_module(data, where_zh, where_en)
