@@ -10,11 +10,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fieldapp import crypto, models
 from fieldapp.models import RecordInvalid
 from fieldapp.sqlite import sqlite3
 from fieldapp.store import NotFound, StaleEdit, Store, StoreError
+from fieldapp.store.rows import _columns
 
 from .conftest import COMMUNITY, STREET, elder_data, make_id, visit_data
 
@@ -569,3 +572,31 @@ def test_due_page_pages_through_the_whole_list(store: Store) -> None:
     assert total == total2 and total >= 5
     assert len(first) == 3 and len(rest) == min(3, total - 3)
     assert not {(d.elder_id, d.reason) for d in first} & {(d.elder_id, d.reason) for d in rest}
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(st.text(max_size=6), _json, max_size=8))
+def test_a_payload_becomes_columns_lists_as_canonical_json_booleans_as_integers(
+    payload: dict[str, object],
+) -> None:
+    """A current row's columns (store/rows.py `_columns`): each field in its order; a list or an
+    object as canonical JSON (sorted keys, no spaces, not ASCII-escaped), a boolean as 0 or 1,
+    anything else as it is (the merge's writer does this for every version, issue 20)."""
+    columns = _columns(payload)
+    assert list(columns) == list(payload)
+    for k, v in payload.items():
+        got = columns[k]
+        if isinstance(v, bool):
+            assert type(got) is int and got == int(v)
+        elif isinstance(v, list | dict):
+            assert got == json.dumps(v, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        else:
+            assert got is v

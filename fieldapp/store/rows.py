@@ -66,22 +66,24 @@ def _char_initials(ch: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(h for h in heads if h)) if readings else ()
 
 
-_AS_IS = (str, int, float, type(None))  # exactly these types: a bool is an int, not its type
-
-
-def _column_value(v: Any) -> Any:
-    if type(v) in _AS_IS:
-        return v
-    if isinstance(v, list | dict):
-        return json.dumps(v, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    if isinstance(v, bool):
-        return int(v)
-    return v
+# one encoder, not one per call (json.dumps builds one for any non-default option)
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
 
 
 def _columns(payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload's fields as columns: lists and objects as canonical JSON, booleans as 0/1."""
-    return {k: _column_value(v) for k, v in payload.items()}
+    """The payload's fields as columns: lists and objects as canonical JSON, booleans as 0/1;
+    anything else as it is. Written out, without a call per field: the merge's writer does it
+    for every version (issue 20)."""
+    out = dict(payload)
+    for k, v in payload.items():
+        t = type(v)
+        if t is str or t is int or t is float or v is None:
+            continue
+        if t is bool:
+            out[k] = int(v)
+        elif isinstance(v, list | dict):
+            out[k] = _encode(v)
+    return out
 
 
 def _derived(kind: str, record: Record, payload: dict[str, Any]) -> dict[str, Any]:

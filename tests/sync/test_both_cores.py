@@ -6,6 +6,7 @@ with anything the writer does not check."""
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import signal
 import subprocess
@@ -19,7 +20,9 @@ import pytest
 from fieldapp import crypto, db, dbkey
 from fieldapp.demo import generate_community
 from fieldapp.store import Store
+from fieldapp.store.rows import BuiltRow
 from fieldapp.sync import apply, merge, pipeline
+from fieldapp.sync.bundle_format import BundleError
 from fieldapp.sync.bundle_read import open_bundle
 from fieldapp.sync.export import export
 from fieldapp.sync.merge import merge_files
@@ -233,6 +236,33 @@ def test_lines_read_under_another_manifest_are_not_taken(bundles: Bundles) -> No
         assert reader.lines(2, ours) is None  # past the end
     finally:
         reader.close()
+
+
+def test_a_line_crosses_the_pipe_as_it_was_and_a_malformed_one_is_refused(
+    bundles: Bundles,
+) -> None:
+    """A checked line is sent as plain tuples (`_plain`) and made whole again (`_checked`): the
+    same line, of the same types; anything else the reader might send is a BundleError, so the
+    writer reads that bundle itself."""
+    with open_bundle(bundles.files[0], allow_v1=True) as reader:
+        lines = list(apply.checked_lines(reader, None, build=True, columns=False))
+    assert lines and all(isinstance(line, apply.Checked) for line in lines)
+    for line in lines:
+        back = pipeline._checked(pickle.loads(pickle.dumps(pipeline._plain(line))))
+        assert back == line
+        assert isinstance(back, apply.Checked)
+        assert type(back.row) is apply.VersionRow and type(back.record) is BuiltRow
+    first = pipeline._plain(lines[0])
+    assert type(first) is tuple
+    for bad in (
+        "lines",
+        None,
+        first[:3],
+        (*first[:3], first[3][:2]),
+        (*first[:1], (1,), *first[2:]),
+    ):
+        with pytest.raises(BundleError):
+            pipeline._checked(bad)
 
 
 _ORPHAN = """
