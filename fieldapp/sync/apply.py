@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fieldapp import hlc, models
 from fieldapp.kinds import now_iso
@@ -114,12 +114,16 @@ def insert_versions(conn: sqlite3.Connection, versions: list[models.Version], or
 
 class Checked(NamedTuple):
     """A valid line of a bundle, as the writing side of a merge needs it: its versions row, the
-    payload's community_code and its record (or the record's current row, built already)."""
+    record's community_code, its record (or the record's current row, built already) and the
+    payload's community_code as the line wrote it, when a string: what settling reads back from
+    the stored payload (json_extract), which may differ from the record's by the whitespace the
+    record strips."""
 
     no: int
     row: VersionRow
     community_code: str | None
     record: models.Record | BuiltRow
+    payload_code: str | None
 
 
 class RejectedLine(NamedTuple):
@@ -177,6 +181,7 @@ def checked_lines(
         tally.add(line.no, version.kind, version.hlc)
         code = getattr(record, "community_code", None)
         row = version_row(version, m.bundle_id)
+        raw = line.data["payload"].get("community_code")
         yield Checked(
             line.no,
             row,
@@ -184,6 +189,7 @@ def checked_lines(
             built_row(version.kind, version.record_id, record, columns=columns)
             if build
             else record,
+            raw if type(raw) is str else None,
         )
     tally.finish()
 
@@ -281,6 +287,7 @@ def apply_chunk(b: Batch, chunk: list[Checked]) -> None:
             list({c.row.record_id for c in chunk}),
         )
     }
+    stored = set(kinds)  # the records with a version before this chunk
     fresh: list[Checked] = []
     for c in chunk:
         no, v = c.no, c.row
@@ -320,4 +327,34 @@ def apply_chunk(b: Batch, chunk: list[Checked]) -> None:
         {c.row.version_id: c.record for c in fresh},
         result.kinds,
         b.now,
+        first_versions(fresh, stored, {a[0] for a in ahead}),
     )
+
+
+def first_versions(
+    fresh: list[Checked], stored: set[str], flagged: set[str]
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The versions of the records this chunk brings for the first time (none in `stored`), as
+    settling would read them back (`settle.versions_of`): all of them are in `fresh`, none has
+    a conflict or a current row yet, and a clock flag only if this chunk raised it (`flagged`).
+    Settling takes them from here instead of reading them again (issue 20)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for c in fresh:
+        v = c.row
+        if v.record_id in stored:
+            continue
+        out.setdefault(v.record_id, []).append(
+            (
+                v.record_id,
+                v.version_id,
+                v.parent_version_id,
+                v.hlc,
+                v.device_id,
+                v.deleted,
+                v.also_parents,
+                v.payload_schema,
+                c.payload_code if v.payload_schema >= 2 else None,
+                int(v.version_id in flagged),
+            )
+        )
+    return out

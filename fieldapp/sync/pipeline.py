@@ -98,16 +98,22 @@ _new = tuple.__new__
 
 def _plain(line: Checked | RejectedLine) -> object:
     if isinstance(line, Checked) and isinstance(line.record, BuiltRow):
-        return (line.no, tuple(line.row), line.community_code, tuple(line.record))
+        return (
+            line.no,
+            tuple(line.row),
+            line.community_code,
+            tuple(line.record),
+            line.payload_code,
+        )
     return line
 
 
 def _checked(x: object) -> Checked | RejectedLine:
     """A line as `_plain` sent it, a NamedTuple again (without a Python call per tuple)."""
-    if type(x) is tuple and len(x) == 4:
+    if type(x) is tuple and len(x) == len(Checked._fields):
         row, built = x[1], x[3]
         if len(row) == len(VersionRow._fields) and len(built) == len(BuiltRow._fields):
-            return _new(Checked, (x[0], _new(VersionRow, row), x[2], _new(BuiltRow, built)))
+            return _new(Checked, (x[0], _new(VersionRow, row), x[2], _new(BuiltRow, built), x[4]))
     if isinstance(x, Checked | RejectedLine):
         return x
     raise BundleError("校验进程的消息格式不对", "the validating process sent a malformed line")

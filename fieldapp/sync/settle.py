@@ -94,16 +94,22 @@ def settle_batch(
     records: Mapping[str, models.Record | BuiltRow],
     summaries: dict[str, KindSummary],
     now: str,
+    first: Mapping[str, list[tuple[Any, ...]]] | None = None,
 ) -> None:
     """The common case in bulk: a record whose versions form one chain in one community, with no
     resolution, no flagged clock, no district version and no conflict history, gets its one head
     as its current row (its record was validated a moment ago). Anything else goes through
-    `settle`, which asks `lineage.settle`; for such a chain both give the same winner."""
+    `settle`, which asks `lineage.settle`; for such a chain both give the same winner.
+    `first`: the records whose only versions are the ones just inserted, with those versions as
+    `_versions_of` reads them (`apply.first_versions`): no conflict, no current row, not read."""
     if not touched:
         return
     authority = Authority.read(conn)
-    versions, with_conflicts = _versions_of(conn, list(touched))
-    current = _current_of(conn, touched)
+    first = first or {}
+    stored = {rid: kind for rid, kind in touched.items() if rid not in first}
+    versions, with_conflicts = _versions_of(conn, list(stored))
+    versions.update(first)
+    current = _current_of(conn, stored)
     writes: dict[str, list[tuple[str, dict[str, Any], models.Record | BuiltRow]]] = {}
     for rid, kind in touched.items():
         summary = summaries.setdefault(kind, KindSummary())
@@ -135,7 +141,7 @@ def settle_batch(
         _review_many(conn, kind, [rid for rid, _, _ in items], now)
 
 
-def _one_chain(rows: list[sqlite3.Row], authority: Authority) -> sqlite3.Row | None:
+def _one_chain(rows: list[Any], authority: Authority) -> Any:
     """The head of versions that form one chain (every parent present, no also_parents) in one
     community, none flagged and none the district's; None when lineage has to decide."""
     parent_of: dict[str, str | None] = {}
@@ -163,10 +169,10 @@ def _one_chain(rows: list[sqlite3.Row], authority: Authority) -> sqlite3.Row | N
 
 def _versions_of(
     conn: sqlite3.Connection, rids: list[str]
-) -> tuple[dict[str, list[sqlite3.Row]], set[str]]:
+) -> tuple[dict[str, list[Any]], set[str]]:
     """Each record's versions (the columns settling needs, with the payload's community for schema
     2 and whether an unaccepted clock flag holds it back), and the records with any conflict row."""
-    versions: dict[str, list[sqlite3.Row]] = {}
+    versions: dict[str, list[Any]] = {}
     for r in in_slices(
         conn,
         "SELECT v.record_id, v.version_id, v.parent_version_id, v.hlc, v.device_id, v.deleted,"

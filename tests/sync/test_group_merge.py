@@ -4,6 +4,7 @@ gives, report a bundle only once its group is committed, and leave a refused bun
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,12 +18,12 @@ from fieldapp.demo import generate_community
 from fieldapp.models import version
 from fieldapp.sqlite import sqlite3
 from fieldapp.store import Store
-from fieldapp.sync import merge, settle
+from fieldapp.sync import apply, merge, settle
 from fieldapp.sync.export import export
 from fieldapp.sync.merge import BundleResult, merge_bundle, merge_files
 
 from ..conftest import elder_data, make_id
-from .helpers import clone_laptop, district, rebuild
+from .helpers import clone_laptop, district, edit_payload, rebuild
 
 TODAY = date(2026, 6, 30)
 
@@ -229,6 +230,56 @@ def test_the_fast_paths_give_the_database_of_the_model_paths(
     monkeypatch.setattr(settle, "_one_chain", lambda rows, authority: None)
     assert _one_by_one(bundles, tmp_path / "slow.db") == ["merged"] * 5
     assert normalised_hash(tmp_path / "fast.db") == normalised_hash(tmp_path / "slow.db")
+
+
+def _padded(lines: list[str]) -> list[str]:
+    """The first line whose payload names a community, with that code between spaces (the record
+    strips them; the stored payload keeps them)."""
+    for i, line in enumerate(lines):
+        code = json.loads(line)["payload"].get("community_code")
+        if code:
+            return [*lines[:i], edit_payload(line, community_code=f" {code} "), *lines[i + 1 :]]
+    raise AssertionError("no line names a community")
+
+
+@pytest.mark.parametrize("ahead", [False, True])
+def test_settling_takes_a_new_records_versions_as_it_would_read_them(
+    bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: bool
+) -> None:
+    """The versions of the records a chunk brings for the first time are handed to settling
+    (`apply.first_versions`) instead of read back: they are what reading them back gives, the
+    payload's community as stored and the clock flags included, and such a record has neither a
+    conflict nor a current row yet. `ahead`: every version's clock is flagged."""
+    store = next(_fresh(bundles, tmp_path / "d.db"))
+    if ahead:
+        store.conn.execute(
+            "UPDATE ref_rule SET value = '-1000000000000000' WHERE key = 'hlc_max_ahead_ms'"
+        )
+        store.conn.commit()
+    padded = rebuild(bundles.files[0], tmp_path / "padded.fieldbundle", lines=_padded)
+    real = apply.settle_batch
+    handed: list[dict[str, list[tuple[object, ...]]]] = []
+
+    def compared(conn: sqlite3.Connection, touched: dict[str, str], *args: object) -> None:
+        first = args[-1]
+        assert isinstance(first, dict)
+        read, with_conflicts = settle._versions_of(conn, list(first))
+        by_id = lambda rows: sorted((tuple(r) for r in rows), key=lambda r: str(r[1]))  # noqa: E731
+        assert {r: by_id(v) for r, v in read.items()} == {r: by_id(v) for r, v in first.items()}
+        assert not with_conflicts & set(first)
+        assert settle._current_of(conn, {r: touched[r] for r in first}) == {}
+        handed.append(first)
+        real(conn, touched, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(apply, "settle_batch", compared)
+    files = [padded, *bundles.files[1:]]
+    results = merge_files(store.conn, files, allow_v1=True, both_cores=False)
+    assert [r.status for r in results] == ["merged"] * 5
+    rows = [r for first in handed for rows in first.values() for r in rows]
+    assert len(rows) > 100
+    assert any(isinstance(r[8], str) and r[8] != r[8].strip() for r in rows)  # the padded code
+    assert all(r[9] for r in rows) if ahead else not any(r[9] for r in rows)
+    store.close()
 
 
 def test_a_group_takes_no_savepoint_and_a_refusal_merges_its_earlier_bundles_again(
