@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from fieldapp import models, reference
 from fieldapp.models import RecordInvalid, validate_record, validate_version
@@ -640,3 +642,48 @@ def test_envelope_v2_refusals_name_the_field(over: dict[str, Any], field: str, e
         validate_version(_line(**over))
     p = _problem(e.value, field)
     assert p.en == en and p.zh
+
+
+_ID_TEXT = st.text(alphabet="0123456789Xx -–\u3000０１２９", max_size=20) | st.text(max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        _ID_TEXT,
+        st.from_regex(r"\A[0-9]{17}[0-9X]\Z"),
+        st.builds(  # nearly compact: the last character, or spaces around it
+            lambda body, last, pre, post: pre + body + last + post,
+            st.from_regex(r"\A[0-9]{17}\Z"),
+            st.sampled_from("0123456789Xx -０\u3000"),
+            st.sampled_from(["", " ", "\u3000"]),
+            st.sampled_from(["", " ", "\n"]),
+        ),
+        st.builds(lambda d: make_id(d, d.day % 2 == 0, 7), st.dates(date(1880, 1, 1))),
+    )
+)
+@example("32120219440312001x")
+@example("32120219440312001 ")
+@example("32120219440312001X ")
+@example(" 32120219440312001X")
+@example("3212021944031200１X")
+@example("32120219440231001X")  # 31 February
+def test_the_compact_id_fast_path_gives_what_stdnum_gives(text: str) -> None:
+    """An ID number already compact is taken as it is, and its birth date read without compacting
+    it again: the same as stdnum's compact() and get_birth_date() on any text."""
+    from stdnum.cn import ric
+
+    from fieldapp.models import elder
+
+    assert models.normalise_id_number(text) == ric.compact(text).upper()
+    v = models.normalise_id_number(text)
+    if len(v) == 18 and v[:17].isdigit():
+        try:
+            expected: object = ric.get_birth_date(v)
+        except ValueError:
+            expected = ValueError
+        try:
+            got: object = elder._birth_date(v)
+        except ValueError:
+            got = ValueError
+        assert got == expected
