@@ -39,22 +39,32 @@ def canonical_json(obj: Any) -> str:
     return _canonical(obj, parsed=False)
 
 
-# a float's JSON text always has a digit followed by "." or "e"/"E" (int frac? exp?)
-_FLOATISH = re.compile(r"[0-9][.eE]")
-
-
 def _canonical(obj: Any, *, parsed: bool) -> str:
-    """`parsed`: obj comes from json.loads (JSON's own types only), so only floats need a guard,
-    and orjson's text without a digit before '.', 'e' or 'E' holds none."""
+    """`parsed`: obj comes from json.loads (JSON's own types only), so only floats need a guard."""
     if parsed or _plain(obj):
         try:
             text = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode("utf-8")
         except TypeError:  # orjson.JSONEncodeError
             pass
         else:
-            if not parsed or _FLOATISH.search(text) is None or _plain(obj):
+            if not parsed or not has_float(obj):
                 return text
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def has_float(obj: Any) -> bool:
+    """Whether a parsed JSON value holds a float anywhere (the one type whose text orjson writes
+    differently, and whose parse the bundle reader leaves to the json module)."""
+    stack = [obj]
+    while stack:
+        x = stack.pop()
+        if type(x) is dict:
+            stack.extend(x.values())
+        elif type(x) is list:
+            stack.extend(x)
+        elif type(x) is float:
+            return True
+    return False
 
 
 def _plain(obj: object) -> bool:

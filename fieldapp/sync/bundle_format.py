@@ -15,6 +15,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fieldapp import models
+from fieldapp.models.version import has_float
 from fieldapp.text import clean
 
 FORMAT = "fieldapp-bundle"
@@ -91,20 +92,6 @@ def _depth_ok(data: bytes) -> bool:
 _DECODER = json.JSONDecoder(parse_int=_int, parse_constant=_constant)  # one, not one per line
 
 
-def _has_float(obj: Any) -> bool:
-    """Whether a parsed value holds a float anywhere (orjson's parse is taken only without one)."""
-    stack = [obj]
-    while stack:
-        x = stack.pop()
-        if type(x) is dict:
-            stack.extend(x.values())
-        elif type(x) is list:
-            stack.extend(x)
-        elif type(x) is float:
-            return True
-    return False
-
-
 def load_json(data: bytes, where_zh: str, where_en: str) -> Any:
     """JSON from an untrusted file, within the caps: nesting depth, integer digits, no NaN or
     Infinity; any failure is a BundleError naming `where` (never RecursionError or ValueError).
@@ -125,7 +112,7 @@ def load_json(data: bytes, where_zh: str, where_en: str) -> Any:
     except orjson.JSONDecodeError:
         pass
     else:
-        if not _has_float(fast):
+        if not has_float(fast):
             return fast
     return _json_module(data, where_zh, where_en)
 
