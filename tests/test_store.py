@@ -17,7 +17,7 @@ from fieldapp import crypto, models
 from fieldapp.models import RecordInvalid
 from fieldapp.sqlite import sqlite3
 from fieldapp.store import NotFound, StaleEdit, Store, StoreError
-from fieldapp.store.rows import _columns
+from fieldapp.store.rows import _columns, write_current, write_current_many
 
 from .conftest import COMMUNITY, STREET, elder_data, make_id, visit_data
 
@@ -583,7 +583,16 @@ _json = st.recursive(
 )
 
 
-@given(st.dictionaries(st.text(max_size=6), _json, max_size=8))
+_odd_text = st.sampled_from(["\ud800", "a\x00\x1f\x7f", "\u2028\u2029", "😀é", '"\\/'])
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=6),
+        _json | st.lists(st.text(max_size=8) | _odd_text, max_size=4),
+        max_size=8,
+    )
+)
 def test_a_payload_becomes_columns_lists_as_canonical_json_booleans_as_integers(
     payload: dict[str, object],
 ) -> None:
@@ -600,3 +609,43 @@ def test_a_payload_becomes_columns_lists_as_canonical_json_booleans_as_integers(
             assert got == json.dumps(v, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         else:
             assert got is v
+
+
+@pytest.mark.parametrize("first", [1, 2])
+def test_records_of_both_payload_schemas_written_together_are_written_as_one_by_one(
+    store: Store, first: int
+) -> None:
+    """write_current_many (the merge's and the return import's bulk path) with a payload schema 1
+    elder and schema 2 ones, in either order: each current row is what write_current makes of it
+    alone (the schema 2 fields kept, a schema 1 record's left to their defaults)."""
+    conn = store.conn
+    one = models.validate_record("elder", elder_data(), schema=1)
+    two = models.validate_record(
+        "elder",
+        elder_data(name="李四", status="deceased", status_date="2026-01-01"),
+        schema=2,
+    )
+    three = models.validate_record("elder", elder_data(name="张三", under_60_confirmed=True))
+    meta = {"hlc": "1766911620001-00000", "device_id": "d", "deleted": 0}
+    items = [
+        (f"0193a1b2-7c4d-7e8f-9a0b-00000000000{i}", {**meta, "version_id": f"v{i}"}, r)
+        for i, r in enumerate((one, two, three) if first == 1 else (two, one, three))
+    ]
+    ids = [rid for rid, _, _ in items]
+    marks = ", ".join("?" * len(ids))
+
+    def rows() -> list[tuple[object, ...]]:
+        sql = f"SELECT * FROM elder WHERE id IN ({marks}) ORDER BY id"
+        return [tuple(r) for r in conn.execute(sql, ids)]
+
+    for rid, m, record in items:
+        write_current(conn, "elder", rid, m, record, record.payload())
+    alone = rows()
+    conn.execute(f"DELETE FROM elder WHERE id IN ({marks})", ids)
+    write_current_many(conn, "elder", items)
+    assert rows() == alone
+    by_name = {
+        r["name"]: r for r in conn.execute(f"SELECT * FROM elder WHERE id IN ({marks})", ids)
+    }
+    assert by_name["李四"]["status_date"] == "2026-01-01"
+    assert by_name["张三"]["under_60_confirmed"] == 1

@@ -7,6 +7,8 @@ import json
 import os
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import orjson
+
 from fieldapp.sqlite import sqlite3
 
 if (
@@ -81,9 +83,22 @@ def _columns(payload: dict[str, Any]) -> dict[str, Any]:
             continue
         if t is bool:
             out[k] = int(v)
+        elif t is list and all(type(x) is str for x in v):  # most lists: of codes, or empty
+            out[k] = _str_list(v)
         elif isinstance(v, list | dict):
             out[k] = _encode(v)
     return out
+
+
+def _str_list(v: list[str]) -> str:
+    """`_encode` of a list of strings: orjson writes strings as the json module does with
+    ensure_ascii=False (a lone surrogate, which orjson refuses, goes to the json module)."""
+    if not v:
+        return "[]"
+    try:
+        return orjson.dumps(v).decode("utf-8")
+    except TypeError:  # orjson.JSONEncodeError
+        return _encode(v)
 
 
 def _derived(kind: str, record: Record, payload: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +163,13 @@ def write_current(
     marks = ", ".join(f":{c}" for c in row)
     conn.execute(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", row)
     _write_children(conn, kind, record_id, _children(record_id, record))
+
+
+def _insert_or_replace(
+    conn: sqlite3.Connection, kind: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    marks = ", ".join("?" * len(cols))
+    conn.executemany(f"INSERT OR REPLACE INTO {kind} ({', '.join(cols)}) VALUES ({marks})", rows)
 
 
 _OWNER = {
@@ -240,8 +262,19 @@ def write_current_many(
         for rid, meta, cur in built
     ]
     _schema1_community(conn, kind, rows)
-    cols = ", ".join(rows[0])
-    marks = ", ".join(f":{c}" for c in rows[0])
-    conn.executemany(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", rows)
+    # one executemany for each run of rows with the same columns, in order: a payload schema 1
+    # record has no column for its kind's schema 2 fields, which then take their defaults as in
+    # write_current (one statement for all took the first row's columns: it dropped the schema
+    # 2 fields of the rows after a schema 1 row, or failed on a schema 1 row after a schema 2
+    # one); values by position, not by name (sqlite3 looks each name up for every row)
+    run: list[tuple[Any, ...]] = []
+    cols: tuple[str, ...] = tuple(rows[0])
+    for row in rows:
+        keys = tuple(row)
+        if keys != cols:
+            _insert_or_replace(conn, kind, cols, run)
+            run, cols = [], keys
+        run.append(tuple(row.values()))
+    _insert_or_replace(conn, kind, cols, run)
     for rid, _, cur in built:
         _write_children(conn, kind, rid, cur.children)
