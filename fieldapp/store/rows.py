@@ -244,7 +244,7 @@ def _write_children(
 def write_current_many(
     conn: sqlite3.Connection, kind: str, items: list[tuple[str, dict[str, Any], Record | BuiltRow]]
 ) -> None:
-    """write_current for many records of one kind (the merge's bulk path): one executemany. Each
+    """write_current for many records of one kind (the merge's bulk path), in few executemany. Each
     item's record is a validated Record or its BuiltRow, built already (the merge's pipeline)."""
     if not items:
         return

@@ -6,6 +6,7 @@ it is a recomputation from the set of versions, the result never depends on the 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,16 +51,23 @@ def stored_record(kind: str, payload: str, schema: int) -> models.Record:
 
 def enrolled_communities(conn: sqlite3.Connection) -> dict[str, list[str]]:
     """device id → the communities its enrolment names (a damaged list reads as none)."""
-    out: dict[str, list[str]] = {}
-    for device_id, communities in conn.execute(
-        "SELECT device_id, communities FROM enrolled_devices"
-    ):
-        try:
-            codes = json.loads(communities)
-        except ValueError:
-            codes = []
-        out[device_id] = [str(c) for c in codes] if isinstance(codes, list) else []
-    return out
+    return {
+        device_id: list(_codes(communities))
+        for device_id, communities in conn.execute(
+            "SELECT device_id, communities FROM enrolled_devices"
+        )
+    }
+
+
+@functools.lru_cache(maxsize=1024)
+def _codes(communities: object) -> tuple[str, ...]:
+    """An enrolment's list of communities, parsed once per text (the merge reads the enrolments
+    for every chunk: issue 20)."""
+    try:
+        codes = json.loads(communities)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return ()
+    return tuple(str(c) for c in codes) if isinstance(codes, list) else ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,15 @@ def settle_batch(
 def _one_chain(rows: list[Any], authority: Authority) -> Any:
     """The head of versions that form one chain (every parent present, no also_parents) in one
     community, none flagged and none the district's; None when lineage has to decide."""
+    if len(rows) == 1:  # a record's first version, the most common case: what _chain gives
+        r = rows[0]
+        ok = r[6] == "[]" and not r[9] and r[4] != authority.district_id and r[2] is None
+        return r if ok else None
+    return _chain(rows, authority)
+
+
+def _chain(rows: list[Any], authority: Authority) -> Any:
+    """`_one_chain` for any number of versions."""
     parent_of: dict[str, str | None] = {}
     communities: set[str] = set()
     for r in rows:

@@ -346,3 +346,33 @@ def _assert_lineage(result: tuple[Any, ...], arrived: list[dict[str, Any]]) -> N
     event(
         f"flagged: {'yes' if any(int(v['hlc'][:13]) > NOW_MS + MAX_AHEAD_MS for v in arrived) else 'no'}"
     )
+
+
+_IDS = st.sampled_from(["v1", "v2", "d0", "d1"])
+
+
+@settings(max_examples=scaled(300), deadline=None)
+@given(
+    st.tuples(
+        st.just("r"),  # record_id
+        _IDS,  # version_id
+        st.none() | _IDS,  # parent_version_id
+        st.just("1766911620001-00000"),  # hlc
+        st.sampled_from(["d0", "d1"]),  # device_id
+        st.sampled_from([0, 1]),  # deleted
+        st.sampled_from(["[]", '["v2"]']),  # also_parents
+        st.sampled_from([1, 2]),  # payload_schema
+        st.none() | st.sampled_from(["321202001001", " 321202001001", "321202001002"]),
+        st.sampled_from([0, 1]),  # an unaccepted clock flag
+    ),
+    st.none() | st.sampled_from(["d0", "d1"]),
+)
+def test_a_first_versions_quick_settling_is_that_of_the_chain_walk(
+    row: tuple[Any, ...], district_id: str | None
+) -> None:
+    """settle._one_chain takes a record's only version without the walk: the same head (or None,
+    lineage deciding) as the walk (`_chain`) for any such row."""
+    from fieldapp.sync.settle import Authority, _chain, _one_chain
+
+    authority = Authority(district_id, {"d0": "321202001001", "d1": None})
+    assert _one_chain([row], authority) == _chain([row], authority)
