@@ -39,15 +39,16 @@ def canonical_json(obj: Any) -> str:
     return _canonical(obj, parsed=False)
 
 
-def _canonical(obj: Any, *, parsed: bool) -> str:
-    """`parsed`: obj comes from json.loads (JSON's own types only), so only floats need a guard."""
+def _canonical(obj: Any, *, parsed: bool, floats: bool = True) -> str:
+    """`parsed`: obj comes from json.loads (JSON's own types only), so only floats need a guard;
+    `floats=False`: the parse found none (the bundle reader's `parse_json`), so none is looked for."""
     if parsed or _plain(obj):
         try:
             text = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode("utf-8")
         except TypeError:  # orjson.JSONEncodeError
             pass
         else:
-            if not parsed or not has_float(obj):
+            if not parsed or not floats or not has_float(obj):
                 return text
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -232,7 +233,7 @@ def _fields_ok(data: dict[str, Any]) -> bool:
     )
 
 
-def fast_version(data: dict[str, Any]) -> Version | None:
+def fast_version(data: dict[str, Any], floats: bool = True) -> Version | None:
     """The envelope of a line checked by compiled patterns: the same Version the model builds,
     when every field is already in its final form and every rule holds. None whenever anything
     is unusual or wrong; the model then decides and explains (validate_version)."""
@@ -242,7 +243,7 @@ def fast_version(data: dict[str, Any]) -> Version | None:
     also: list[str] = data.get("also_parents", [])
     if parent == vid or vid in also or parent in also or len(set(also)) != len(also):
         return None
-    payload_json = _canonical(data["payload"], parsed=True)
+    payload_json = _canonical(data["payload"], parsed=True, floats=floats)
     try:
         if content_hash_of(data["deleted"], payload_json) != data["content_hash"]:
             return None
@@ -259,14 +260,19 @@ def fast_version(data: dict[str, Any]) -> Version | None:
 
 
 def validate_version(
-    data: dict[str, Any], *, context: ValidationContext | None = None, fast: bool = True
+    data: dict[str, Any],
+    *,
+    context: ValidationContext | None = None,
+    fast: bool = True,
+    floats: bool = True,
 ) -> tuple[Version, Record]:
     """Envelope and payload, as the merge and the bundle reader need them. The payload follows the
     rules of the line's `payload_schema` (absent: 1); "today" is `context.today` (the merge passes
     the day after the bundle's signed created_at), else the local date. `data` holds JSON's own
     types (a parsed line, a model_dump(mode="json")), which `fast_version` relies on; `fast=False`
-    skips it (the tests compare both)."""
-    v = fast_version(data) if fast else None
+    skips it (the tests compare both); `floats=False` says `data` holds no float (the bundle
+    reader's parse found none), so its payload's canonical JSON is not searched for one."""
+    v = fast_version(data, floats) if fast else None
     if v is None:
         try:
             v = Version.model_validate(data)

@@ -139,7 +139,7 @@ def check_line(
     if isinstance(also, list) and len(also) > MAX_ALSO_PARENTS:
         raise LineInvalid(line, _TOO_MANY_PARENTS)
     try:
-        version, record = models.validate_version(line.data, context=context)
+        version, record = models.validate_version(line.data, context=context, floats=line.floats)
     except models.RecordInvalid as e:
         raise LineInvalid(line, e.problems[0]) from None
     if version.device_id != device_id:

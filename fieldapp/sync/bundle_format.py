@@ -93,6 +93,11 @@ _DECODER = json.JSONDecoder(parse_int=_int, parse_constant=_constant)  # one, no
 
 
 def load_json(data: bytes, where_zh: str, where_en: str) -> Any:
+    """`parse_json`'s value."""
+    return parse_json(data, where_zh, where_en)[0]
+
+
+def parse_json(data: bytes, where_zh: str, where_en: str) -> tuple[Any, bool]:
     """JSON from an untrusted file, within the caps: nesting depth, integer digits, no NaN or
     Infinity; any failure is a BundleError naming `where` (never RecursionError or ValueError).
 
@@ -101,7 +106,8 @@ def load_json(data: bytes, where_zh: str, where_en: str) -> Any:
     exponent, orjson and the json module give the same values (tests/sync/test_fuzz.py compares
     them). Anything else goes to the json module, which decides and explains: a float (both round
     it, but only the json module's result is the reference), an integer beyond 64 bits (orjson
-    makes it a float, so it lands here too), a lone surrogate or any text orjson refuses."""
+    makes it a float, so it lands here too), a lone surrogate or any text orjson refuses.
+    With the value, whether it may hold a float: False when orjson's was taken (it holds none)."""
     if not _depth_ok(data):
         raise BundleError(
             f"{where_zh}的 JSON 嵌套超过 {MAX_DEPTH} 层",
@@ -113,8 +119,8 @@ def load_json(data: bytes, where_zh: str, where_en: str) -> Any:
         pass
     else:
         if not has_float(fast):
-            return fast
-    return _json_module(data, where_zh, where_en)
+            return fast, False
+    return _json_module(data, where_zh, where_en), True
 
 
 def _json_module(data: bytes, where_zh: str, where_en: str) -> Any:

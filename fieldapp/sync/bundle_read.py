@@ -31,6 +31,7 @@ from fieldapp.sync.bundle_format import (
     Manifest,
     MemberInfo,
     load_json,
+    parse_json,
 )
 from fieldapp.text import clean
 
@@ -56,6 +57,7 @@ class Line:
     no: int  # 1-based line number in versions.ndjson
     raw: str
     data: dict[str, Any]
+    floats: bool = True  # False: the parse found no float anywhere in the line (`parse_json`)
 
 
 @dataclass
@@ -174,10 +176,10 @@ def _line(data: bytes, no: int) -> Line:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise BundleError(f"第{no}行不是 UTF-8", f"line {no} is not UTF-8") from None
-    obj = load_json(data, f"第{no}行", f"line {no}")
+    obj, floats = parse_json(data, f"第{no}行", f"line {no}")
     if not isinstance(obj, dict):
         raise BundleError(f"第{no}行不是 JSON 对象", f"line {no} is not a JSON object")
-    return Line(no, text, obj)
+    return Line(no, text, obj, floats)
 
 
 def _parse_lines(

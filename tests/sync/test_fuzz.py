@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fieldapp.demo import generate_community
+from fieldapp.models.version import has_float
 from fieldapp.store import Store
 from fieldapp.sync import bundle_format
 from fieldapp.sync.bundle import verify
@@ -255,6 +256,11 @@ def test_the_fast_json_parse_gives_what_the_json_module_gives(
     value, of the same types in the same order, or the same refusal, on any bytes."""
     for data in (text, text[:cut] + extra + text[cut:], text[:cut]):
         assert _outcome(load_json, data) == _outcome(_reference_json, data)
+        try:
+            value, floats = bundle_format.parse_json(data, "", "")
+        except BundleError:
+            continue
+        assert floats or not has_float(value)  # "no float" is only said of a value without one
 
 
 def _reference_json(data: bytes, where_zh: str, where_en: str) -> Any:
