@@ -48,7 +48,10 @@ MIN_BYTES = (
 )
 SEND_LINES = 1000  # lines in one message at most (about 0.8 MB pickled at scale 1)
 SEND_BYTES = 1 << 20  # and about this many bytes of lines at most (a line may be 1 MiB)
-QUEUE_MESSAGES = 8  # messages the writer holds read ahead, as pickled frames (about 1 MB each)
+# messages the writer holds read ahead, as pickled frames (about 1 MB each): 16, not 8, rides
+# out the writer's commits and the reader's large bundles (scale 1, plain, alternated runs:
+# 76.3/72.6 -> 72.2/70.7 us a version; the peak stays about 131 MB, the reader's own memory)
+QUEUE_MESSAGES = 16
 MAX_FRAME = 64 << 20  # a longer frame is not the reader's: the stream ends there
 _HEADER = struct.Struct(">I")
 
