@@ -55,9 +55,14 @@ _DAMAGED = (
 @dataclass
 class Line:
     no: int  # 1-based line number in versions.ndjson
-    raw: str
+    text: bytes  # the line without its newline, valid UTF-8
     data: dict[str, Any]
     floats: bool = True  # False: the parse found no float anywhere in the line (`parse_json`)
+
+    @property
+    def raw(self) -> str:
+        """The line as it stands in the file (decoded only for a line kept aside as invalid)."""
+        return self.text.decode("utf-8") + "\n"
 
 
 @dataclass
@@ -169,17 +174,22 @@ def _too_long(no: int) -> BundleError:
 
 
 def _line(data: bytes, no: int) -> Line:
-    """One line of versions.ndjson: at most 1 MiB, UTF-8, a JSON object."""
-    if len(data) > MAX_LINE_BYTES:
+    """One line of versions.ndjson (without its newline): at most 1 MiB with it, UTF-8 (the
+    first thing refused), a JSON object. A line parsed is UTF-8 (either parse checks), so it is
+    decoded only when the parse fails, to say that first."""
+    if len(data) >= MAX_LINE_BYTES:
         raise _too_long(no)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BundleError(f"第{no}行不是 UTF-8", f"line {no} is not UTF-8") from None
-    obj, floats = parse_json(data, f"第{no}行", f"line {no}")
+        obj, floats = parse_json(data, f"第{no}行", f"line {no}")
+    except BundleError:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BundleError(f"第{no}行不是 UTF-8", f"line {no} is not UTF-8") from None
+        raise
     if not isinstance(obj, dict):
         raise BundleError(f"第{no}行不是 JSON 对象", f"line {no} is not a JSON object")
-    return Line(no, text, obj, floats)
+    return Line(no, data, obj, floats)
 
 
 def _parse_lines(
@@ -199,7 +209,7 @@ def _parse_lines(
         *whole, pending = (pending + chunk).split(b"\n")
         for data in whole:
             n_lines += 1
-            yield _line(data + b"\n", n_lines)
+            yield _line(data, n_lines)
         if len(pending) > MAX_LINE_BYTES:
             raise _too_long(n_lines + 1)
     if pending:

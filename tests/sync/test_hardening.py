@@ -85,6 +85,15 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
         "seq=1000000000 比该设备上次合并的 0",
     ),
     "seq 2^63": ({"manifest": lambda m: m.update(seq=2**63)}, "manifest.json 字段 seq"),
+    "a line not UTF-8": (
+        {"lines": _first_line(lambda b: b[:-2] + b',"x":"\xff"}\n')},
+        "第1行不是 UTF-8",
+    ),
+    "a line not UTF-8 and nested too deep": (
+        {"lines": _first_line(lambda b: b"\xff" + _nest(200).encode() + b"\n")},
+        "第1行不是 UTF-8",  # its first fault, as before the depth or the JSON
+    ),
+    "a line not JSON": ({"lines": _first_line(lambda b: b[:-2] + b",}\n")}, "第1行不是有效的 JSON"),
     "NaN in a line": (
         {"lines": _first_line(lambda b: b[:-2] + b',"x":NaN}\n')},
         "不允许的数值 NaN",
