@@ -71,4 +71,5 @@ class Record(BaseModel):
         """The record's fields as they go into a version and a bundle (SPEC §5)."""
         if self._schema_of() == 1:
             return self.model_dump(mode="json", exclude=set(self.V2_FIELDS))
-        return self.model_dump(mode="json")
+        # model_dump(mode="json") without its Python wrapper (a merge dumps every record)
+        return self.__pydantic_serializer__.to_python(self, mode="json")  # type: ignore[no-any-return]
