@@ -159,15 +159,15 @@ def write_current(
     """Put a record's winning version into its current table (and the child rows). Used by saves and by the merge."""
     row = {"id": record_id, **meta, **current_row(kind, record, payload)}
     _schema1_community(conn, kind, [row])
-    cols = ", ".join(row)
-    marks = ", ".join(f":{c}" for c in row)
-    conn.execute(f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})", row)
+    _insert_or_replace(conn, kind, tuple(row), [tuple(row.values())])
     _write_children(conn, kind, record_id, _children(record_id, record))
 
 
 def _insert_or_replace(
     conn: sqlite3.Connection, kind: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]]
 ) -> None:
+    """Rows of a current table, each with the columns `cols` (by position); a record's row
+    replaces the one it had. write_current and write_current_many both write through here."""
     marks = ", ".join("?" * len(cols))
     conn.executemany(f"INSERT OR REPLACE INTO {kind} ({', '.join(cols)}) VALUES ({marks})", rows)
 

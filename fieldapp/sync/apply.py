@@ -335,7 +335,7 @@ def first_versions(
     fresh: list[Checked], stored: set[str], flagged: set[str]
 ) -> dict[str, list[tuple[Any, ...]]]:
     """The versions of the records this chunk brings for the first time (none in `stored`), as
-    settling would read them back (`settle.versions_of`): all of them are in `fresh`, none has
+    settling would read them back (`settle._versions_of`): all of them are in `fresh`, none has
     a conflict or a current row yet, and a clock flag only if this chunk raised it (`flagged`).
     Settling takes them from here instead of reading them again (issue 20)."""
     out: dict[str, list[tuple[Any, ...]]] = {}

@@ -62,10 +62,12 @@ def enrolled_communities(conn: sqlite3.Connection) -> dict[str, list[str]]:
 @functools.lru_cache(maxsize=1024)
 def _codes(communities: object) -> tuple[str, ...]:
     """An enrolment's list of communities, parsed once per text (the merge reads the enrolments
-    for every chunk: issue 20)."""
+    for every chunk: issue 20); anything that is not a JSON list of them reads as none."""
+    if not isinstance(communities, str | bytes):
+        return ()
     try:
-        codes = json.loads(communities)  # type: ignore[arg-type]
-    except (ValueError, TypeError):
+        codes = json.loads(communities)
+    except ValueError:
         return ()
     return tuple(str(c) for c in codes) if isinstance(codes, list) else ()
 
