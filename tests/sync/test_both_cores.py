@@ -33,6 +33,13 @@ from .test_group_merge import Bundles, _fresh, _one_by_one, _tampered, bundles, 
 __all__ = ["bundles"]  # the fixture, shared with test_group_merge
 
 
+@pytest.fixture(autouse=True)
+def _reader_reads_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer claims no file (the tests below count who read what); the claims' own tests
+    turn it back on."""
+    monkeypatch.setattr(pipeline, "SHARE", False)
+
+
 def _no_reading_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the bundles this process reads itself (the reader process is not patched)."""
     read_here: list[int] = []
@@ -58,6 +65,53 @@ def test_both_cores_give_the_database_of_one_process(
     assert [r.status for r in results] == ["merged"] * 5
     assert read_here == []  # every bundle's lines came from the reader process
     assert normalised_hash(tmp_path / "both.db") == normalised_hash(tmp_path / "alone.db")
+
+
+def test_files_the_writer_claims_give_the_database_of_one_process(
+    bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer claims the files the reader has not begun (the first one at least: the reader
+    is still starting) and reads them itself; the database is the one a single process gives."""
+    monkeypatch.setattr(pipeline, "SHARE", True)
+    assert _one_by_one(bundles, tmp_path / "alone.db") == ["merged"] * 5
+    read_here = _no_reading_here(monkeypatch)
+    results = _both(bundles, tmp_path, bundles.files)
+    assert [r.status for r in results] == ["merged"] * 5
+    assert 1 <= len(read_here) <= 5
+    assert normalised_hash(tmp_path / "both.db") == normalised_hash(tmp_path / "alone.db")
+
+
+def test_a_claimed_file_is_left_to_the_writer(
+    bundles: Bundles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file claimed before the reader comes to it is skipped: the reader sends nothing of it, and
+    the writer gets every other file's lines whole. A claim is made only for a file the reader
+    has sent nothing of."""
+    monkeypatch.setattr(pipeline, "SHARE", True)
+    files = [bundles.files[0]] * 30
+    with open_bundle(files[0], allow_v1=True) as b:
+        manifest = b.manifest
+    n = sum(manifest.counts.values())
+    reader = pipeline.Reader(files, None, allow_v1=True)
+    try:
+        assert reader.lines(0, manifest) is None  # the reader is still starting: the writer's
+        assert reader._claim(29)
+        deadline = time.monotonic() + 60
+        while not reader.sent and time.monotonic() < deadline:  # it started, on file 1
+            time.sleep(0.01)
+        for i in range(1, 30):
+            lines = reader.lines(i, manifest)
+            if i in reader._claimed:
+                assert lines is None
+            else:
+                assert lines is not None and len(list(lines)) == n
+                assert not reader._claim(i)  # it sent this one
+        assert reader._claimed >= {0, 29} and len(reader._claimed) < 30
+        while (message := reader._next()) is not None and message[0] != "done":
+            pass
+        assert message is not None and 29 not in reader.sent  # done, and 29 skipped
+    finally:
+        reader.close()
 
 
 def test_a_small_run_stays_in_one_process(
