@@ -207,7 +207,8 @@ def test_search_by_name_pinyin_initials_and_id_tail(store: Store) -> None:
 def test_initials_list_every_reading_and_load_no_phrase_dictionary(store: Store) -> None:
     """Issue 20 (the merge's memory): a given name's characters have all their readings, as the
     surname's had, so 张长春 is found by zcc (cháng) and by zzc (zhǎng); pypinyin's dictionary of
-    phrases (~50 MB) is never loaded. Before, 长春 was read by the phrase (zcc only) and 长林 by
+    phrases (~50 MB) is never loaded, nor pypinyin itself (its table of characters, ~11 MB: the
+    package keeps the initials, `fieldapp.initials`). Before, 长春 was read by the phrase (zcc only) and 长林 by
     the character (zzl only)."""
     chun = _elder(store, "张长春", 1)
     lin = _elder(store, "张长林", 2)
@@ -220,7 +221,7 @@ def test_initials_list_every_reading_and_load_no_phrase_dictionary(store: Store)
             sys.executable,
             "-c",
             "import sys; from fieldapp.store.rows import _initials;"
-            " print(_initials('欧阳长乐'), 'pypinyin.phrases_dict' in sys.modules)",
+            " print(_initials('欧阳长乐'), 'pypinyin' in sys.modules)",
         ],
         capture_output=True,
         text=True,
@@ -228,6 +229,20 @@ def test_initials_list_every_reading_and_load_no_phrase_dictionary(store: Store)
         env={k: v for k, v in os.environ.items() if not k.startswith("PYPINYIN_")},
     )
     assert out.stdout.split() == ["oyzl", "oyzy", "oycl", "oycy", "False"]
+
+
+def test_the_initials_table_is_pypinyins() -> None:
+    """`initials.txt` is what `python -m fieldapp.initials` writes from the pinned pypinyin, and
+    every character reads back with pypinyin's initials, in its order; anything else has none."""
+    from fieldapp import initials
+
+    table = initials.from_pypinyin()
+    assert len(table) > 40_000
+    assert initials.FILE.read_text(encoding="utf-8") == initials.text_of(table)
+    assert all(initials.of(ch) == heads for ch, heads in table.items())
+    assert initials.of("长") == ("z", "c") and initials.of("〇")[0] == "l"
+    for other in ("A", "·", " ", "", "王王", "\U0010ffff", "\U00032400"):
+        assert initials.of(other) == ()
 
 
 def test_initials_stop_growing_past_their_limit() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
+from fieldapp import initials
 from fieldapp.sqlite import sqlite3
 
 if (
@@ -47,25 +47,14 @@ def _initials(name: str) -> str:
     return " ".join(out)
 
 
-@functools.cache
 def _char_initials(ch: str) -> tuple[str, ...]:
     """The initials of every reading of one character, the common one first (长 → z, c); none for
-    what is not a Chinese character. Cached: a district's names share a few thousand characters.
-
-    The readings are pypinyin's for single characters. Its dictionary of phrases, for words and
-    not names, is never loaded (PYPINYIN_NO_PHRASES): it held ~50 MB in every process that saved
-    or merged a name (issue 20: the merge's peak memory), and it read a given name by the phrase
-    it happened to spell (长春 cháng chūn, but 长林 zhǎng lín). pypinyin is imported only when a
-    name is saved."""
-    os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
-    os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")  # no custom dictionaries: no copies
-    from pypinyin import Style
-    from pypinyin.constants import PINYIN_DICT
-    from pypinyin.style import convert
-
-    readings = PINYIN_DICT.get(ord(ch), "")  # "zhǎng,cháng": the common one first
-    heads = (convert(r, Style.FIRST_LETTER, strict=True).lower() for r in readings.split(","))
-    return tuple(dict.fromkeys(h for h in heads if h)) if readings else ()
+    what is not a Chinese character. They are pypinyin's readings of single characters, kept as
+    a table in the package (`fieldapp.initials`: about 0.5 MB loaded, where importing pypinyin
+    held about 11 MB in every process that saved or merged a name). Its dictionary of phrases,
+    for words and not names, is not used: it read a given name by the phrase it happened to spell
+    (长春 cháng chūn, but 长林 zhǎng lín)."""
+    return initials.of(ch)
 
 
 # one encoder, not one per call (json.dumps builds one for any non-default option)
