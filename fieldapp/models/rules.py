@@ -367,7 +367,8 @@ def validate_all(
     token = _DEFERRED.set(deferred)
     today_token = _CONTEXT.set(today)
     try:
-        record: M | None = model.model_validate(raw, context=context)
+        with reference.pinned():  # the validators ask for it once per coded field
+            record: M | None = model.model_validate(raw, context=context)
         problems: list[Problem] = []
     except ValidationError as e:
         record, problems = None, explain(e, model)
