@@ -33,28 +33,22 @@ MAX_INITIALS = 16
 @functools.lru_cache(maxsize=4096)
 def _initials(name: str) -> str:
     """Pinyin initials of a name, with every reading of each character, the common one first
-    (单田芳 → "dtf stf ctf", 张长春 → "zzc zcc"): a worker types the reading she knows, and a
+    (单田芳 → "dtf ctf stf", 张长春 → "zzc zcc"): a worker types the reading she knows, and a
     search matches any of them. Past MAX_INITIALS alternatives a character adds its common
-    reading only. Cached: a merge writes the same names again and again."""
+    reading only. Cached: a merge writes the same names again and again.
+
+    The readings are pypinyin's for single characters, kept as a table in the package
+    (`fieldapp.initials`). Its dictionary of phrases, for words and not names, is not used: it
+    read a given name by the phrase it happened to spell (长春 cháng chūn, but 长林 zhǎng lín)."""
     out = [""]
     for ch in name:
-        heads = _char_initials(ch)
+        heads = initials.of(ch)
         if not heads:
             continue  # not a Chinese character: no initial
         if len(out) * len(heads) > MAX_INITIALS:
             heads = heads[:1]
         out = [o + h for o in out for h in heads]
     return " ".join(out)
-
-
-def _char_initials(ch: str) -> tuple[str, ...]:
-    """The initials of every reading of one character, the common one first (长 → z, c); none for
-    what is not a Chinese character. They are pypinyin's readings of single characters, kept as
-    a table in the package (`fieldapp.initials`: about 0.5 MB loaded, where importing pypinyin
-    held about 11 MB in every process that saved or merged a name). Its dictionary of phrases,
-    for words and not names, is not used: it read a given name by the phrase it happened to spell
-    (长春 cháng chūn, but 长林 zhǎng lín)."""
-    return initials.of(ch)
 
 
 # one encoder, not one per call (json.dumps builds one for any non-default option)
